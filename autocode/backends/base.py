@@ -1,0 +1,140 @@
+"""The small interface every model family implements, and the registry of versioned backend names.
+
+A backend turns segments into per-code scores. It works in two steps so that cross-validation does not repeat
+expensive, label-free work (tokenising, embedding):
+
+``encode(inputs)``
+    label-free representation of each segment (token strings, embeddings ...); the result is indexable by
+    row with :func:`take_rows`.
+``fit(encoded, Y)`` / ``decision_function(encoded)``
+    learn from a boolean matrix ``Y`` (segments x codes) and return raw scores (segments x codes), larger =
+    more likely. :class:`~autocode.model.CodingModel` calibrates them into probabilities and chooses
+    thresholds; backends need not.
+
+``get_state()`` returns ``(meta, arrays)``: JSON-ready values and named numpy arrays, saved without pickle;
+``from_state(params, meta, arrays)`` rebuilds a fitted backend.
+
+Register a backend with::
+
+    @register("mybackend.v1")
+    class MyBackend(Backend): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..exceptions import AutocodeError
+
+__all__ = ["Backend", "Inputs", "register", "get_backend", "available_backends", "take_rows"]
+
+_REGISTRY: dict[str, type[Backend]] = {}
+_LAZY = {
+    # name -> module that registers it on import (keeps torch out of the core import)
+    "transformer.v1": "autocode.backends.transformer",
+}
+ALIASES = {"tfidf": "tfidf.v1", "default": "tfidf.v1", "transformer": "transformer.v1"}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a backend sees of each segment: its text, the text before it in the same document (the
+    interviewer's question for an answer), and the speaker's role."""
+
+    texts: Sequence[str]
+    contexts: Sequence[str]
+    roles: Sequence[str]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+class Backend:
+    """Base class: holds parameters, follows scikit-learn's get_params convention."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, **params: Any):
+        self.params = params
+
+    def get_params(self) -> dict:
+        return dict(self.params)
+
+    def encode(self, inputs: Inputs) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def fit(self, encoded: Any, Y: np.ndarray) -> Backend:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def decision_function(self, encoded: Any) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @classmethod
+    def from_state(cls, params: dict, meta: dict, arrays: dict[str, np.ndarray]) -> Backend:  # pragma: no cover
+        raise NotImplementedError
+
+    def save_files(self, folder) -> list[str]:
+        """Write state too large or too specific for ``get_state`` (e.g. ``weights.safetensors``) into
+        ``folder``; return the file names written. The model records and checks their SHA-256."""
+        return []
+
+    def load_files(self, folder) -> None:
+        """Read what :meth:`save_files` wrote (called after :meth:`from_state`)."""
+
+    def clone(self) -> Backend:
+        return type(self)(**self.get_params())
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"
+
+
+def register(name: str):
+    """Class decorator: register a backend under a versioned name such as ``"tfidf.v1"``."""
+
+    def deco(cls):
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def get_backend(name: str) -> type[Backend]:
+    """The backend class registered under ``name`` (aliases: ``tfidf``, ``transformer``)."""
+    name = ALIASES.get(name, name)
+    if name not in _REGISTRY and name in _LAZY:
+        import importlib
+
+        importlib.import_module(_LAZY[name])
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise AutocodeError(
+            f"Unknown backend {name!r}. Available: {', '.join(available_backends())}."
+        ) from None
+
+
+def available_backends() -> list[str]:
+    return sorted(set(_REGISTRY) | set(_LAZY))
+
+
+def take_rows(encoded: Any, rows: np.ndarray) -> Any:
+    """Select rows of an encoded representation (list, tuple, dict of those, ndarray, sparse matrix)."""
+    if isinstance(encoded, dict):
+        return {k: take_rows(v, rows) for k, v in encoded.items()}
+    if isinstance(encoded, (np.ndarray, sp.spmatrix, sp.sparray)):
+        return encoded[rows]
+    if isinstance(encoded, tuple):
+        return tuple(take_rows(v, rows) for v in encoded)
+    if isinstance(encoded, list):
+        return [encoded[i] for i in rows]
+    raise TypeError(f"Cannot select rows of {type(encoded).__name__}")

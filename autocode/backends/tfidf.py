@@ -1,0 +1,186 @@
+"""The default backend: jieba words + character n-grams, TF-IDF, one linear classifier per code.
+
+Runs on a laptop CPU with no download. Text is normalised (NFKC, Traditional -> Simplified with OpenCC) for
+tokenisation only. Features: word uni- and bigrams from jieba, character 1..3-grams, each block sub-linear
+TF-IDF and L2-normalised; optionally the same for the preceding turn (the interviewer's question), down-weighted.
+Classifier: L2 logistic regression per code with balanced class weights (scores are calibrated afterwards by
+:class:`~autocode.model.CodingModel`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import normalize as l2_normalize
+
+from ..text import ChineseTokenizer
+from .base import Backend, Inputs, register
+
+__all__ = ["TfidfBackend"]
+
+
+def _split(s: str) -> list[str]:
+    return s.split()
+
+
+class _Block:
+    """One sub-linear TF-IDF block over a fixed vocabulary (stored as a list of terms + idf weights)."""
+
+    def __init__(self, kind: str, ngram_range, vocabulary=None, idf=None):
+        self.kind = kind
+        self.ngram_range = tuple(ngram_range)
+        self.vocabulary = vocabulary
+        self.idf = idf
+        self._vec = None
+
+    def _counter(self, **kw) -> CountVectorizer:
+        if self.kind == "word":
+            return CountVectorizer(tokenizer=_split, token_pattern=None, lowercase=False,
+                                   ngram_range=self.ngram_range, dtype=np.float32, **kw)
+        return CountVectorizer(analyzer="char", lowercase=False, ngram_range=self.ngram_range,
+                               dtype=np.float32, **kw)
+
+    def fit_transform(self, docs: list[str], min_df: int, max_features: int | None) -> sp.csr_matrix:
+        vec = self._counter(min_df=min_df, max_features=max_features)
+        try:
+            counts = vec.fit_transform(docs)
+        except ValueError:  # empty vocabulary (e.g. all segments empty after pruning): retry without pruning
+            vec = self._counter()
+            counts = vec.fit_transform(docs) if any(d.strip() for d in docs) else None
+        if counts is None:
+            self.vocabulary, self.idf = [], np.zeros(0, dtype=np.float32)
+            self._vec = None
+            return sp.csr_matrix((len(docs), 0), dtype=np.float32)
+        terms = vec.get_feature_names_out()
+        self.vocabulary = [str(t) for t in terms]
+        df = np.bincount(counts.indices, minlength=counts.shape[1])
+        n = counts.shape[0]
+        self.idf = (np.log((1 + n) / (1 + df)) + 1).astype(np.float32)
+        self._vec = vec
+        return self._weigh(counts)
+
+    def transform(self, docs: list[str]) -> sp.csr_matrix:
+        if not self.vocabulary:
+            return sp.csr_matrix((len(docs), 0), dtype=np.float32)
+        if self._vec is None:
+            self._vec = self._counter(vocabulary={t: i for i, t in enumerate(self.vocabulary)})
+        return self._weigh(self._vec.transform(docs))
+
+    def _weigh(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        x = counts.tocsr(copy=True)
+        np.log1p(x.data, out=x.data)  # sub-linear tf: 1 + log(tf) ~ log1p keeps zeros sparse
+        x = x @ sp.diags(self.idf)
+        return l2_normalize(x, copy=False).astype(np.float32)
+
+
+@register("tfidf.v1")
+class TfidfBackend(Backend):
+    """TF-IDF over jieba words and character n-grams + logistic regression per code.
+
+    Parameters
+    ----------
+    word_ngrams : (int, int)
+        n-gram range over jieba words.
+    char_ngrams : (int, int)
+        n-gram range over characters.
+    context_weight : float
+        Weight of the preceding turn's features (0 = ignore the context).
+    C : float
+        Inverse regularisation strength of the logistic regressions.
+    min_df : int
+        Drop terms seen in fewer segments.
+    max_features : int
+        Cap per block, most frequent terms kept.
+    script : {"simplified", "none"}
+        Traditional -> Simplified normalisation before tokenising.
+    """
+
+    def __init__(self, word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 0.0, C: float = 4.0,
+                 min_df: int = 2, max_features: int = 200_000, script: str = "simplified"):
+        super().__init__(word_ngrams=list(word_ngrams), char_ngrams=list(char_ngrams),
+                         context_weight=context_weight, C=C, min_df=min_df, max_features=max_features,
+                         script=script)
+        self.tokenizer = ChineseTokenizer(script=script)
+
+    # -- encoding: label-free, done once per corpus ------------------------------------------------
+    def encode(self, inputs: Inputs) -> dict:
+        norm = [self.tokenizer.normalize(t) for t in inputs.texts]
+        words = [" ".join(self.tokenizer.words(t, normalized=True)) for t in norm]
+        enc = {"chars": norm, "words": words}
+        if self.params["context_weight"] > 0:
+            cache: dict[str, str] = {}
+            ctx = []
+            for c in inputs.contexts:
+                if c not in cache:
+                    cache[c] = " ".join(self.tokenizer.words(c))
+                ctx.append(cache[c])
+            enc["context"] = ctx
+        return enc
+
+    def _blocks(self) -> dict[str, _Block]:
+        p = self.params
+        blocks = {"words": _Block("word", p["word_ngrams"]), "chars": _Block("char", p["char_ngrams"])}
+        if p["context_weight"] > 0:
+            blocks["context"] = _Block("word", (1, 1))
+        return blocks
+
+    def _features(self, enc: dict, fit: bool) -> sp.csr_matrix:
+        p = self.params
+        parts = []
+        for key, block in self.blocks_.items():
+            docs = enc[key]
+            x = block.fit_transform(docs, p["min_df"], p["max_features"]) if fit else block.transform(docs)
+            if key == "context":
+                x = x * p["context_weight"]
+            parts.append(x)
+        return sp.hstack(parts, format="csr", dtype=np.float32)
+
+    # -- learning ---------------------------------------------------------------------------------------
+    def fit(self, encoded: dict, Y: np.ndarray) -> TfidfBackend:
+        self.blocks_ = self._blocks()
+        X = self._features(encoded, fit=True)
+        n_codes = Y.shape[1]
+        coef = np.zeros((n_codes, X.shape[1]), dtype=np.float32)
+        intercept = np.zeros(n_codes, dtype=np.float32)
+        for j in range(n_codes):
+            y = Y[:, j]
+            if y.all() or not y.any():  # constant target: a bias-only model
+                intercept[j] = 10.0 if y.all() else -10.0
+                continue
+            clf = LogisticRegression(C=self.params["C"], class_weight="balanced", solver="liblinear",
+                                     max_iter=200)
+            clf.fit(X, y)
+            coef[j] = clf.coef_[0]
+            intercept[j] = clf.intercept_[0]
+        self.coef_, self.intercept_ = coef, intercept
+        return self
+
+    def decision_function(self, encoded: dict) -> np.ndarray:
+        X = self._features(encoded, fit=False)
+        return np.asarray(X @ self.coef_.T) + self.intercept_
+
+    # -- saving -----------------------------------------------------------------------------------------
+    def get_state(self):
+        meta = {"vocabularies": {k: b.vocabulary for k, b in self.blocks_.items()}}
+        arrays = {"coef": self.coef_, "intercept": self.intercept_}
+        for k, b in self.blocks_.items():
+            arrays[f"idf_{k}"] = b.idf
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, params, meta, arrays):
+        self = cls(**params)
+        self.blocks_ = self._blocks()
+        for k, b in self.blocks_.items():
+            b.vocabulary = list(meta["vocabularies"][k])
+            b.idf = np.asarray(arrays[f"idf_{k}"], dtype=np.float32)
+            if len(b.vocabulary) != len(b.idf):
+                raise ValueError(f"vocabulary {k!r} has {len(b.vocabulary)} terms but {len(b.idf)} idf weights")
+        self.coef_ = np.asarray(arrays["coef"], dtype=np.float32)
+        self.intercept_ = np.asarray(arrays["intercept"], dtype=np.float32)
+        n_features = sum(len(b.vocabulary) for b in self.blocks_.values())
+        if self.coef_.shape[1] != n_features:
+            raise ValueError(f"coef has {self.coef_.shape[1]} columns for {n_features} features")
+        return self

@@ -1,0 +1,259 @@
+"""The ``autocode`` command: a thin layer that parses arguments and calls the library.
+
+Errors the user can fix (an :class:`~autocode.exceptions.AutocodeError`) print one line and exit 1;
+``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from . import __version__
+from .exceptions import AutocodeError, AutocodeWarning
+
+__all__ = ["main"]
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _progress_enabled(args) -> bool:
+    return not getattr(args, "quiet", False)
+
+
+def _say(args, msg: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(msg, file=sys.stderr)
+
+
+def _read_training_data(args):
+    from .codebook import Codebook
+    from .io import read_coded
+
+    book = Codebook.read_csv(args.codebook) if args.codebook else None
+    data = [Path(p) for p in args.data]
+    if book is None:
+        if len(data) == 1 and data[0].suffix.lower() in (".qdpx", ".qde", ".qda", ".sqlite", ".db"):
+            coded = read_coded(data)
+            return coded.codebook, coded
+        raise AutocodeError("--codebook is required unless --data is a QDA project (.qdpx/.qda) with its codes.")
+    return book, read_coded(data, codebook=book, encoding=args.encoding)
+
+
+# -- train ------------------------------------------------------------------------------------------------
+TRAIN_HELP = """\
+Learn a coding model from hand-coded segments and save it to a folder.
+
+example:
+  autocode train --codebook codebook.csv --data coded.csv --out model/
+  autocode train --codebook codebook.csv --data coder_E.csv coder_A.csv --target majority --out model/
+  autocode train --data project.qdpx --out model/          (codebook and codings from a REFI-QDA project)
+"""
+
+
+def _add_train(sub):
+    p = sub.add_parser("train", help="learn a model from hand-coded segments", description=TRAIN_HELP,
+                       formatter_class=_Formatter)
+    p.add_argument("--codebook", help="codebook CSV: id,name,description,parent")
+    p.add_argument("--data", nargs="+", required=True,
+                   help="coded table(s): document,segment,speaker,text,coder,codes (or a .qdpx project)")
+    p.add_argument("--target", default="union",
+                   help="whose coding to learn: union (default), majority, or a coder's name")
+    p.add_argument("--backend", default="tfidf.v1", help="model family (default tfidf.v1; also transformer)")
+    p.add_argument("--model-name", dest="model_name", help="transformer backend: local folder or hub id")
+    p.add_argument("--min-examples", type=int, default=3, help="codes with fewer coded segments are not learned")
+    p.add_argument("--folds", type=int, default=5, help="grouped folds used to calibrate scores and thresholds")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8/GB18030)")
+    p.add_argument("--out", required=True, help="model folder to write")
+    p.set_defaults(func=_cmd_train)
+
+
+def _backend_params(args) -> dict | None:
+    params = {}
+    if getattr(args, "model_name", None):
+        params["model_name"] = args.model_name
+    return params or None
+
+
+def _cmd_train(args) -> int:
+    from .model import CodingModel
+
+    book, coded = _read_training_data(args)
+    _say(args, f"read {coded}")
+    model = CodingModel(book, args.backend, target=args.target, min_examples=args.min_examples,
+                        n_splits=args.folds, random_state=args.seed, backend_params=_backend_params(args),
+                        progress=_progress_enabled(args))
+    model.fit(coded)
+    model.save(args.out)
+    _say(args, f"learned {len(model.codes_)} codes from {model.n_train_segments_} segments "
+               f"({model.n_train_documents_} documents); saved to {args.out}")
+    if model.rare_codes_:
+        _say(args, f"not learned (too few examples): {', '.join(model.rare_codes_)}")
+    return 0
+
+
+# -- precode ----------------------------------------------------------------------------------------------
+PRECODE_HELP = """\
+Pre-code new transcripts: suggested codes with scores and categories for every segment.
+
+INPUT is a canonical table (.csv/.jsonl; coder/codes columns ignored), .txt/.docx transcripts, a folder or a
+glob. Every input segment appears in the output, with or without suggestions.
+
+example:
+  autocode precode --model model/ interviews/*.txt --out precoded.csv
+  autocode precode --model model/ new.csv --out precoded.jsonl --min-score 0.8
+"""
+
+
+def _add_precode(sub):
+    p = sub.add_parser("precode", help="suggest codes for new transcripts", description=PRECODE_HELP,
+                       formatter_class=_Formatter)
+    p.add_argument("--model", required=True, help="model folder written by 'autocode train'")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="transcripts or canonical tables")
+    p.add_argument("--out", required=True, help="output: .csv, .jsonl or .qdpx")
+    p.add_argument("--min-score", type=float, dest="min_score",
+                   help="accept codes scoring at least this (default: each code's learned threshold)")
+    p.add_argument("--top", type=int, default=5, help="how many best-scoring codes to list per segment")
+    p.add_argument("--max-chars", type=int, default=200, dest="max_chars",
+                   help="split transcript turns longer than this into sentences (0 = never)")
+    p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8/GB18030)")
+    p.set_defaults(func=_cmd_precode)
+
+
+def read_inputs(inputs, *, encoding=None, max_chars=200):
+    """Segments (and transcript documents, if any) from a mix of tables and transcripts."""
+    from .io import read_documents, read_segments
+    from .io.transcript import expand_paths
+    from .segment import segment_text
+
+    tables = (".csv", ".tsv", ".jsonl", ".ndjson")
+    segments, documents = [], []
+    paths = expand_paths(inputs, suffixes=(".txt", ".docx", *tables))
+    for path in paths:
+        if path.suffix.lower() in tables:
+            segments.extend(read_segments(path, encoding=encoding))
+        else:
+            for doc in read_documents(path, encoding=encoding):
+                documents.append(doc)
+                segments.extend(segment_text(doc.text, doc.name, max_chars=max_chars or None))
+    return segments, documents
+
+
+def _cmd_precode(args) -> int:
+    from .io import write_suggestions
+    from .model import CodingModel
+
+    model = CodingModel.load(args.model)
+    model.progress = _progress_enabled(args)
+    segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars)
+    if not segments:
+        raise AutocodeError("The inputs hold no segments to pre-code.")
+    sug = model.suggest(segments, min_score=args.min_score)
+    write_suggestions(args.out, sug, top_k=args.top, documents=documents or None)
+    n_with = int(sug.accepted.any(axis=1).sum())
+    _say(args, f"pre-coded {len(sug)} segments ({n_with} with suggestions) -> {args.out}")
+    return 0
+
+
+# -- evaluate ---------------------------------------------------------------------------------------------
+EVALUATE_HELP = """\
+Cross-validate a model grouped by document and compare it with the human coders.
+
+Each fold holds out whole documents; the report gives per-code precision, recall, F1 and Cohen's kappa of the
+model against each coder, beside the human-human kappa on the same segments, pooled and per code.
+
+example:
+  autocode evaluate --codebook codebook.csv --data coded.csv --folds 5 --out report.md
+"""
+
+
+def _add_evaluate(sub):
+    p = sub.add_parser("evaluate", help="grouped cross-validation: model-human vs human-human agreement",
+                       description=EVALUATE_HELP, formatter_class=_Formatter)
+    p.add_argument("--codebook", help="codebook CSV: id,name,description,parent")
+    p.add_argument("--data", nargs="+", required=True, help="coded table(s) or a .qdpx project")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--target", default="union")
+    p.add_argument("--backend", default="tfidf.v1")
+    p.add_argument("--model-name", dest="model_name")
+    p.add_argument("--min-examples", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--encoding")
+    p.add_argument("--out", help="write the report here (.md or .json); printed when omitted")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_evaluate(args) -> int:
+    import json
+
+    from .evaluate import cross_validate
+    from .model import CodingModel
+
+    book, coded = _read_training_data(args)
+    model = CodingModel(book, args.backend, target=args.target, min_examples=args.min_examples,
+                        random_state=args.seed, backend_params=_backend_params(args))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocodeWarning)
+        cv = cross_validate(model, coded, n_splits=args.folds, random_state=args.seed,
+                            progress=_progress_enabled(args))
+    if args.out and args.out.endswith(".json"):
+        Path(args.out).write_text(json.dumps(cv.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+    elif args.out:
+        Path(args.out).write_text(cv.to_markdown(), encoding="utf-8")
+    else:
+        print(cv.to_markdown())
+    pooled = ", ".join(f"{k} {v['kappa']:.3f}" for k, v in cv.pooled.items())
+    _say(args, f"pooled kappa: {pooled}" + (f"; report -> {args.out}" if args.out else ""))
+    return 0
+
+
+# -- more commands are added here (keep one _add_* function per command) ---------------------------------
+_COMMANDS = [_add_train, _add_precode, _add_evaluate]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autocode",
+        description="Learn from hand-coded Chinese interview segments, pre-code new transcripts, "
+                    "measure coder agreement.",
+        formatter_class=_Formatter,
+        epilog="Run 'autocode COMMAND --help' for each command's options and an example.",
+    )
+    parser.add_argument("--version", action="version", version=f"autocode {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress or messages on stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in _COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", AutocodeWarning)
+            warnings.showwarning = _show_warning if not args.debug else warnings.showwarning
+            return args.func(args)
+    except AutocodeError as err:
+        if args.debug:
+            raise
+        print(f"autocode {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""Segments of transcripts and the codes coders applied to them.
+
+A :class:`Segment` is one unit of coding: a speaker turn or a sentence of one document, with its character
+offsets into the original text where they are known. A :class:`CodedCorpus` holds segments and, per coder,
+the set of codes the coder applied to each segment. A coder who did not look at a segment has no entry for it
+(a missing coding), which is different from an empty set (looked at it, applied nothing).
+
+Example
+-------
+>>> segs = [Segment("P01", "1", "我们社区有党支部。"), Segment("P01", "2", "居民议事会每月开一次。")]
+>>> corpus = CodedCorpus(segs, {"E": {("P01", "1"): {"embed"}, ("P01", "2"): set()}})
+>>> corpus.coders, corpus.documents
+(['E'], ['P01'])
+>>> corpus.labels(["embed"], target="E").astype(int).tolist()
+[[1], [0]]
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .exceptions import AutocodeError, CodebookError
+
+__all__ = ["Segment", "CodedCorpus", "DEFAULT_CODER"]
+
+DEFAULT_CODER = "coder"
+"""Name given to the coder of a table whose ``coder`` column is empty or absent."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One unit of coding.
+
+    Parameters
+    ----------
+    document : str
+        The document (interview) it belongs to.
+    segment : str
+        Its id within the document, e.g. ``"12"`` or ``"12.3"`` for the third sentence of turn 12.
+    text : str
+        The text, verbatim.
+    speaker : str
+        Who speaks (``"interviewer"``, ``"受访者"``, a name), empty when unknown.
+    start, end : int or None
+        Character offsets of ``text`` in the original document text (``doc[start:end] == text``), when known.
+    """
+
+    document: str
+    segment: str
+    text: str
+    speaker: str = ""
+    start: int | None = None
+    end: int | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.document, self.segment)
+
+
+class CodedCorpus:
+    """Segments plus the codings of one or more coders.
+
+    Parameters
+    ----------
+    segments : sequence of Segment
+        Unique by ``(document, segment)``; their order is kept.
+    codings : mapping coder -> mapping (document, segment) -> iterable of code ids
+        What each coder applied. A segment a coder has no entry for is *not coded* by that coder.
+    codebook : Codebook, optional
+        When given, every code must be in it.
+    """
+
+    def __init__(
+        self,
+        segments: Sequence[Segment],
+        codings: Mapping[str, Mapping[tuple[str, str], Iterable[str]]] | None = None,
+        codebook=None,
+    ):
+        self.segments: list[Segment] = list(segments)
+        self._index: dict[tuple[str, str], int] = {}
+        for i, seg in enumerate(self.segments):
+            if seg.key in self._index:
+                raise AutocodeError(f"Segment {seg.key} appears twice. Segment ids must be unique per document.")
+            self._index[seg.key] = i
+        self.codebook = codebook
+        self._codings: dict[str, list[frozenset[str] | None]] = {}
+        for coder, per_seg in (codings or {}).items():
+            column: list[frozenset[str] | None] = [None] * len(self.segments)
+            for key, codes in per_seg.items():
+                if key not in self._index:
+                    raise AutocodeError(f"Coder {coder!r} coded segment {key}, which is not in the corpus.")
+                codes = frozenset(codes)
+                if codebook is not None:
+                    for c in codes:
+                        if c not in codebook:
+                            raise CodebookError(
+                                f"Coder {coder!r}, segment {key}: {codebook._unknown_message(c)}"
+                            )
+                column[self._index[key]] = codes
+            self._codings[str(coder)] = column
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+    def __repr__(self) -> str:
+        return (
+            f"CodedCorpus({len(self)} segments, {len(self.documents)} documents, coders={self.coders})"
+        )
+
+    @property
+    def coders(self) -> list[str]:
+        return list(self._codings)
+
+    @property
+    def documents(self) -> list[str]:
+        """Document names in order of first appearance."""
+        return list(dict.fromkeys(s.document for s in self.segments))
+
+    @property
+    def groups(self) -> np.ndarray:
+        """The document of each segment, for grouped cross-validation."""
+        return np.array([s.document for s in self.segments], dtype=object)
+
+    @property
+    def texts(self) -> list[str]:
+        return [s.text for s in self.segments]
+
+    def index(self, key: tuple[str, str]) -> int:
+        return self._index[key]
+
+    def codings(self, coder: str) -> list[frozenset[str] | None]:
+        """The codes ``coder`` applied to each segment, ``None`` where the coder did not code it."""
+        try:
+            return list(self._codings[coder])
+        except KeyError:
+            raise AutocodeError(
+                f"No coder named {coder!r}; the coders are {self.coders}."
+            ) from None
+
+    def code_counts(self, coder: str | None = None) -> Counter:
+        """How many segments each code was applied to (by one coder, or by any coder)."""
+        counts: Counter = Counter()
+        coders = [coder] if coder is not None else self.coders
+        for i in range(len(self)):
+            applied: set[str] = set()
+            for c in coders:
+                codes = self._codings[c][i]
+                if codes:
+                    applied.update(codes)
+            counts.update(applied)
+        return counts
+
+    def used_codes(self) -> list[str]:
+        """Codes any coder applied, in codebook order when a codebook is known."""
+        used = set(self.code_counts())
+        if self.codebook is not None:
+            return [c for c in self.codebook.ids if c in used]
+        return sorted(used)
+
+    def target_codings(self, target: str = "union") -> list[frozenset[str] | None]:
+        """One set of codes per segment, combined from the coders.
+
+        ``"union"``: a code applies if any coder applied it; ``"majority"``: if more than half of the coders who
+        coded the segment applied it (with two coders: both); a coder's name: that coder only.
+        Segments no chosen coder coded get ``None``.
+"""
+        if not self._codings:
+            raise AutocodeError("The corpus has no codings to learn from.")
+        if target in self._codings:
+            return list(self._codings[target])
+        if target not in ("union", "majority"):
+            raise AutocodeError(
+                f"Unknown target {target!r}: use 'union', 'majority' or one of the coders {self.coders}."
+            )
+        out: list[frozenset[str] | None] = []
+        for i in range(len(self)):
+            sets = [col[i] for col in self._codings.values() if col[i] is not None]
+            if not sets:
+                out.append(None)
+            elif target == "union":
+                out.append(frozenset().union(*sets))
+            else:
+                votes = Counter(c for s in sets for c in s)
+                need = len(sets) / 2
+                out.append(frozenset(c for c, v in votes.items() if v > need))
+        return out
+
+    def labels(self, code_ids: Sequence[str], target: str = "union") -> np.ndarray:
+        """A boolean matrix (segments x codes); rows of segments the target did not code are all False.
+
+        Use :meth:`coded_mask` to know which rows are real.
+        """
+        col = {c: j for j, c in enumerate(code_ids)}
+        y = np.zeros((len(self), len(code_ids)), dtype=bool)
+        for i, codes in enumerate(self.target_codings(target)):
+            for c in codes or ():
+                j = col.get(c)
+                if j is not None:
+                    y[i, j] = True
+        return y
+
+    def coded_mask(self, target: str = "union") -> np.ndarray:
+        """True for the segments the target coded."""
+        return np.array([c is not None for c in self.target_codings(target)], dtype=bool)
+
+    def subset(self, rows: Iterable[int] | np.ndarray) -> CodedCorpus:
+        """A corpus of the given rows (indices or a boolean mask), with the same coders."""
+        rows = np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows)
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+        segs = [self.segments[i] for i in rows]
+        codings = {
+            coder: {self.segments[i].key: col[i] for i in rows if col[i] is not None}
+            for coder, col in self._codings.items()
+        }
+        return CodedCorpus(segs, codings, codebook=self.codebook)
+
+    def with_codings(self, coder: str, per_segment: Sequence[Iterable[str] | None]) -> CodedCorpus:
+        """A copy with one more coder (e.g. the model), ``per_segment`` aligned with :attr:`segments`."""
+        if len(per_segment) != len(self):
+            raise AutocodeError(f"Expected {len(self)} codings, got {len(per_segment)}.")
+        codings = {c: {self.segments[i].key: s for i, s in enumerate(col) if s is not None}
+                   for c, col in self._codings.items()}
+        codings[coder] = {self.segments[i].key: set(s) for i, s in enumerate(per_segment) if s is not None}
+        return CodedCorpus(self.segments, codings, codebook=self.codebook)
+
+    def rolled_up(self, depth: int | None = None) -> CodedCorpus:
+        """A copy whose codings are mapped through the codebook: to every ancestor (``depth=None``) or to the
+        ancestor at ``depth`` (0 = top-level categories)."""
+        if self.codebook is None:
+            raise AutocodeError("Rolling codes up to categories needs a codebook.")
+        book = self.codebook
+        codings = {}
+        for coder, col in self._codings.items():
+            per = {}
+            for i, codes in enumerate(col):
+                if codes is None:
+                    continue
+                per[self.segments[i].key] = book.rollup(codes) if depth is None else book.at_depth(codes, depth)
+            codings[coder] = per
+        return CodedCorpus(self.segments, codings, codebook=book)
+
+    def rename_documents(self, mapping: Mapping[str, str]) -> CodedCorpus:
+        segs = [replace(s, document=mapping.get(s.document, s.document)) for s in self.segments]
+        codings = {
+            coder: {segs[i].key: c for i, c in enumerate(col) if c is not None}
+            for coder, col in self._codings.items()
+        }
+        return CodedCorpus(segs, codings, codebook=self.codebook)

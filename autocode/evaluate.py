@@ -1,0 +1,227 @@
+"""Evaluate a coding model by cross-validation grouped by document, beside human-human agreement.
+
+Each fold holds out whole documents (interviews): the model is trained on the others, with its own inner
+grouped folds for calibration and thresholds, and pre-codes the held-out documents. Every document is held out
+once, so every segment gets an out-of-fold prediction. Those are compared with each human coder, and the human
+coders with each other on the same segments.
+
+>>> # see CrossValidation.to_markdown() for the report layout
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+
+from .agreement import cohen_kappa
+from .corpus import CodedCorpus
+from .exceptions import AutocodeError, AutocodeWarning
+from .model import CodingModel, grouped_folds
+
+__all__ = ["cross_validate", "CrossValidation", "compare_coders"]
+
+
+@dataclass
+class CrossValidation:
+    """Out-of-fold predictions and the agreement figures computed from them.
+
+    Attributes
+    ----------
+    corpus : CodedCorpus
+        The evaluated corpus plus the model's out-of-fold coding as one more coder (``model_coder``).
+    codes : list of str
+        Codes evaluated (those the model can learn: at least ``min_examples`` in the data).
+    scores : ndarray (n_segments, n_codes)
+        Out-of-fold calibrated scores.
+    per_code : list of dict
+        Per code: support, precision/recall/F1 against the target, kappa against each coder, human-human kappa.
+    pooled : dict
+        Kappa over all segment x code decisions: model vs each coder and each human pair.
+    categories : dict
+        The same pooled figures after rolling codes up to top-level categories.
+    """
+
+    corpus: CodedCorpus
+    model_coder: str
+    target: str
+    codes: list[str]
+    scores: np.ndarray
+    n_splits: int
+    per_code: list[dict] = field(default_factory=list)
+    pooled: dict = field(default_factory=dict)
+    categories: dict = field(default_factory=dict)
+    category_per_code: list[dict] = field(default_factory=list)
+
+    @property
+    def human_coders(self) -> list[str]:
+        return [c for c in self.corpus.coders if c != self.model_coder]
+
+    def to_dict(self) -> dict:
+        return {"target": self.target, "n_splits": self.n_splits, "segments": len(self.corpus),
+                "documents": len(self.corpus.documents), "pooled": self.pooled, "categories": self.categories,
+                "per_code": self.per_code, "category_per_code": self.category_per_code}
+
+    def to_markdown(self) -> str:
+        """A report: pooled kappa (model-human beside human-human), then per-code figures."""
+        book = self.corpus.codebook
+        humans = self.human_coders
+        lines = [
+            "# Cross-validation grouped by document",
+            "",
+            f"{len(self.corpus)} segments in {len(self.corpus.documents)} documents, {self.n_splits} folds "
+            f"(each document held out once); target = {self.target}; {len(self.codes)} codes evaluated.",
+            "",
+            "## Pooled agreement (all segment x code decisions)",
+            "",
+            "| pair | level | kappa | units |",
+            "|---|---|---|---|",
+        ]
+        for level, pooled in (("code", self.pooled), ("category", self.categories)):
+            for pair, d in pooled.items():
+                lines.append(f"| {pair} | {level} | {_fmt(d['kappa'])} | {d['units']} |")
+        lines += ["", "## Per code", ""]
+        head = ["code", "name", "support", "precision", "recall", "F1"]
+        head += [f"kappa model~{h}" for h in humans]
+        head += [f"kappa {a}~{b}" for a, b in combinations(humans, 2)]
+        lines.append("| " + " | ".join(head) + " |")
+        lines.append("|" + "---|" * len(head))
+        for row in self.per_code:
+            cells = [row["code"], book[row["code"]].name if book else "", str(row["support"]),
+                     _fmt(row["precision"]), _fmt(row["recall"]), _fmt(row["f1"])]
+            cells += [_fmt(row["kappa"].get(h)) for h in humans]
+            cells += [_fmt(row["kappa"].get(f"{a}~{b}")) for a, b in combinations(humans, 2)]
+            lines.append("| " + " | ".join(cells) + " |")
+        f1s = [r["f1"] for r in self.per_code if r["support"] > 0]
+        lines += ["", f"Macro F1 over codes with support: {_fmt(float(np.mean(f1s)) if f1s else float('nan'))}."]
+        return "\n".join(lines) + "\n"
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return ""
+    if isinstance(x, float) and np.isnan(x):
+        return "n/a"
+    return f"{x:.3f}"
+
+
+def _decisions(corpus: CodedCorpus, coder: str, codes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    col = {c: j for j, c in enumerate(codes)}
+    cod = corpus.codings(coder)
+    mask = np.array([c is not None for c in cod])
+    y = np.zeros((len(corpus), len(codes)), dtype=bool)
+    for i, s in enumerate(cod):
+        for c in s or ():
+            if c in col:
+                y[i, col[c]] = True
+    return y, mask
+
+
+def compare_coders(corpus: CodedCorpus, codes: list[str]) -> tuple[dict, dict]:
+    """Cohen's kappa per code and pooled over codes, for every pair of coders, on the segments both coded.
+
+    Returns ``(per_code, pooled)``: ``per_code[code][pair]`` and ``pooled[pair] = {"kappa", "units"}`` with
+    pair names ``"A~B"``.
+    """
+    dec = {c: _decisions(corpus, c, codes) for c in corpus.coders}
+    per_code: dict[str, dict] = {c: {} for c in codes}
+    pooled = {}
+    for a, b in combinations(corpus.coders, 2):
+        (ya, ma), (yb, mb) = dec[a], dec[b]
+        both = ma & mb
+        pair = f"{a}~{b}"
+        if not both.any():
+            continue
+        pooled[pair] = {"kappa": cohen_kappa(ya[both].ravel(), yb[both].ravel()), "units": int(both.sum()) * len(codes)}
+        for j, code in enumerate(codes):
+            per_code[code][pair] = cohen_kappa(ya[both, j], yb[both, j])
+    return per_code, pooled
+
+
+def cross_validate(model: CodingModel, coded: CodedCorpus, *, n_splits: int = 5,
+                   random_state: int | None = 0, progress: bool = False) -> CrossValidation:
+    """Out-of-fold pre-coding of every document, compared with every human coder.
+
+    Parameters
+    ----------
+    model : CodingModel
+        An unfitted (or fitted: it is cloned) model; its settings are used in every fold.
+    coded : CodedCorpus
+        Hand-coded segments, one or more coders.
+    n_splits : int
+        Number of folds; each holds out whole documents.
+    """
+    if coded.codebook is None:
+        coded = CodedCorpus(coded.segments, {c: {s.key: v for s, v in zip(coded.segments, coded.codings(c))
+                                                 if v is not None} for c in coded.coders}, model.codebook)
+    folds = grouped_folds(coded.groups, n_splits, random_state)
+    full_counts = coded.subset(coded.coded_mask(model.target)).labels(model.codebook.ids, model.target).sum(0)
+    codes = [c for c, n in zip(model.codebook.ids, full_counts) if n >= model.min_examples]
+    if not codes:
+        raise AutocodeError(f"No code has at least {model.min_examples} coded segments; nothing to evaluate.")
+    col = {c: j for j, c in enumerate(codes)}
+    scores = np.zeros((len(coded), len(codes)))
+    accepted = np.zeros((len(coded), len(codes)), dtype=bool)
+    iterator = folds
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(folds, desc="cross-validation", unit="fold")
+    for train, test in iterator:
+        m = model.clone()
+        m.progress = False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AutocodeWarning)  # rare codes per fold are expected
+            m.fit(coded.subset(train))
+        sug = m.suggest([coded.segments[i] for i in test])
+        acc = sug.accepted
+        for j, c in enumerate(m.codes_):
+            if c in col:
+                scores[test, col[c]] = sug.scores[:, j]
+                accepted[test, col[c]] = acc[:, j]
+    name = model.model_name
+    per_seg = [{codes[j] for j in np.flatnonzero(row)} for row in accepted]
+    with_model = coded.with_codings(name, per_seg)
+    result = CrossValidation(with_model, name, model.target, codes, scores, len(folds))
+    _fill(result, coded.labels(codes, model.target), coded.coded_mask(model.target))
+    return result
+
+
+def _fill(result: CrossValidation, target_y: np.ndarray, tmask: np.ndarray) -> None:
+    corpus, codes, name = result.corpus, result.codes, result.model_coder
+    per_code_k, pooled = compare_coders(corpus, codes)
+    pred, _ = _decisions(corpus, name, codes)
+    for j, code in enumerate(codes):
+        row = {"code": code, "kappa": {}}
+        y = target_y[tmask, j]
+        p = pred[tmask, j]
+        tp = int((y & p).sum())
+        row["support"] = int(y.sum())
+        row["precision"] = tp / p.sum() if p.sum() else float("nan")
+        row["recall"] = tp / y.sum() if y.sum() else float("nan")
+        row["f1"] = 2 * tp / (p.sum() + y.sum()) if (p.sum() + y.sum()) else float("nan")
+        for pair, k in per_code_k[code].items():
+            a, b = pair.split("~", 1)
+            if name in (a, b):
+                row["kappa"][b if a == name else a] = k
+            else:
+                row["kappa"][pair] = k
+        result.per_code.append(row)
+    result.pooled = {_orient(p, name): d for p, d in pooled.items()}
+    book = corpus.codebook
+    if book is not None and book.max_depth > 0:
+        cats = corpus.rolled_up(depth=0)
+        top = [c for c in book.roots if any(book.ancestor_at(x, 0) == c for x in codes)]
+        per_cat, pooled_cat = compare_coders(cats, top)
+        result.categories = {_orient(p, name): d for p, d in pooled_cat.items()}
+        for c in top:
+            result.category_per_code.append({"code": c, "kappa": {_orient(p, name): k for p, k in per_cat[c].items()}})
+
+
+def _orient(pair: str, model_name: str) -> str:
+    a, b = pair.split("~", 1)
+    if b == model_name:
+        return f"{b}~{a}"
+    return pair

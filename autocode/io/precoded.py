@@ -1,0 +1,73 @@
+"""Write pre-coded suggestions as a canonical coded table (``.csv``), JSON lines (``.jsonl``) or a REFI-QDA
+project (``.qdpx``).
+
+The CSV is itself a canonical table (``document,segment,speaker,text,coder,codes``), with ``coder`` = the
+model's name and ``codes`` = the accepted suggestions, so it can be compared with human coding by
+``autocode agree`` or read back with :func:`autocode.read_coded`. Extra columns:
+
+``code_names``, ``categories``, ``category_names``
+    names of the accepted codes, and every category they roll up to;
+``scores``
+    the best-scoring codes, accepted or not, as ``code:score`` joined by ``;``;
+``max_score``
+    the best score of the segment (low = the segment fits no code well);
+``start``, ``end``
+    character offsets into the transcript, when known.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from ..exceptions import FormatError
+from ..suggestion import Suggestions
+
+__all__ = ["write_suggestions", "PRECODED_COLUMNS"]
+
+PRECODED_COLUMNS = ("document", "segment", "speaker", "text", "coder", "codes", "code_names", "categories",
+                    "category_names", "scores", "max_score", "start", "end")
+
+
+def write_suggestions(path: str | Path, suggestions: Suggestions, *, top_k: int = 5, documents=None) -> Path:
+    """Write suggestions; the format follows the suffix (``.csv``, ``.jsonl``, ``.qdpx``).
+
+    ``documents`` (the transcripts, as :class:`~autocode.io.transcript.Document`) is needed for ``.qdpx``
+    when the segments came from transcripts, so the project holds the full source text.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        _write_csv(path, suggestions, top_k)
+    elif suffix in (".jsonl", ".ndjson"):
+        with open(path, "w", encoding="utf-8") as f:
+            for rec in suggestions.records(top_k):
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    elif suffix == ".qdpx":
+        from .qdpx import write_precoded_qdpx
+
+        write_precoded_qdpx(path, suggestions, documents=documents)
+    else:
+        raise FormatError("Unknown output format: use .csv, .jsonl or .qdpx.", path)
+    return path
+
+
+def _write_csv(path: Path, sug: Suggestions, top_k: int) -> None:
+    book = sug.codebook
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:  # BOM: Excel then opens Chinese text right
+        w = csv.writer(f)
+        w.writerow(PRECODED_COLUMNS)
+        for i, s in enumerate(sug.segments):
+            codes = sug.codes_for(i)
+            cats = sug.categories_for(i)
+            top = sug.top(i, top_k)
+            w.writerow([
+                s.document, s.segment, s.speaker, s.text, sug.coder, ";".join(codes),
+                ";".join(book[c].name for c in codes), ";".join(cats), ";".join(book[c].name for c in cats),
+                ";".join(f"{c}:{sc:.3f}" for c, sc, _ in top),
+                f"{top[0][1]:.4f}" if top else "",
+                "" if s.start is None else s.start, "" if s.end is None else s.end,
+            ])

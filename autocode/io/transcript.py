@@ -1,0 +1,162 @@
+"""Read raw transcripts: ``.txt`` (UTF-8 with or without BOM, UTF-16 with BOM, GB18030/GBK) and Word ``.docx``.
+
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (d / "gbk.txt").write_bytes("问：你好\\n答：社区很好\\n".encode("gbk"))
+>>> [doc.name for doc in read_documents(d)], read_documents(d)[0].encoding
+(['gbk'], 'gb18030')
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..corpus import Segment
+from ..exceptions import FormatError
+from ..segment import segment_text
+
+__all__ = ["Document", "decode_bytes", "read_documents", "read_transcripts", "expand_paths"]
+
+TRANSCRIPT_SUFFIXES = (".txt", ".docx")
+
+
+@dataclass(frozen=True)
+class Document:
+    """A transcript as text: ``name`` (file stem), ``text`` (decoded, BOM removed), where it came from."""
+
+    name: str
+    text: str
+    path: str | None = None
+    encoding: str | None = None
+
+
+def decode_bytes(data: bytes, path: str | Path, encoding: str | None = None) -> tuple[str, str]:
+    """Decode a text file; return ``(text, encoding)``.
+
+    With ``encoding=None``: a UTF-8 or UTF-16 BOM decides; otherwise strict UTF-8, then GB18030 (a superset of
+    GBK and GB2312, as written by Chinese Windows tools). The BOM is removed.
+    """
+    if encoding is not None:
+        try:
+            text = data.decode(encoding)
+        except LookupError:
+            raise FormatError(f"Unknown encoding {encoding!r}. Use e.g. utf-8, gb18030, big5.", path) from None
+        except UnicodeDecodeError as err:
+            raise FormatError(
+                f"Cannot decode as {encoding}: {err.reason} at byte {err.start}. "
+                "Leave --encoding out to detect UTF-8/GB18030, or name the right one.",
+                path,
+            ) from None
+        return text.lstrip("\ufeff"), encoding
+    if data.startswith(b"\xef\xbb\xbf"):
+        candidates = ["utf-8-sig"]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        candidates = ["utf-16"]
+    else:
+        candidates = ["utf-8", "gb18030", "big5"]
+    for enc in candidates:
+        try:
+            return data.decode(enc).lstrip("\ufeff"), ("utf-8" if enc == "utf-8-sig" else enc)
+        except UnicodeDecodeError:
+            continue
+    raise FormatError(
+        "Cannot decode the file as UTF-8, GB18030 or Big5. Save it as UTF-8, or name its encoding "
+        "(--encoding / encoding=).",
+        path,
+    )
+
+
+def expand_paths(inputs: str | Path | Iterable[str | Path], suffixes=TRANSCRIPT_SUFFIXES) -> list[Path]:
+    """Files named by paths, folders (their files with ``suffixes``, sorted) and glob patterns."""
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in suffixes and not f.name.startswith("~$"))
+            if not found:
+                raise FormatError(f"No {'/'.join(suffixes)} files in this folder.", p)
+            out.extend(found)
+        elif p.exists():
+            out.append(p)
+        elif any(ch in str(item) for ch in "*?["):
+            matches = sorted(Path(m) for m in glob.glob(str(item), recursive=True))
+            if not matches:
+                raise FormatError("The pattern matches no file.", str(item))
+            out.extend(matches)
+        else:
+            raise FormatError("File not found. Check the path.", p)
+    return out
+
+
+def _read_docx(path: Path) -> str:
+    try:
+        import docx
+    except ImportError as err:  # pragma: no cover - python-docx is a core dependency
+        from ..exceptions import MissingDependencyError
+
+        raise MissingDependencyError("python-docx", "docx", "Reading .docx transcripts") from err
+    import zipfile
+
+    try:
+        document = docx.Document(str(path))
+    except (zipfile.BadZipFile, KeyError, ValueError) as err:
+        raise FormatError(f"Not a readable Word .docx file ({err}). Save it again as .docx.", path) from None
+    return "\n".join(p.text for p in document.paragraphs)
+
+
+def read_documents(
+    inputs: str | Path | Iterable[str | Path], *, encoding: str | None = None
+) -> list[Document]:
+    """Read transcripts (files, folders or globs of ``.txt``/``.docx``) as :class:`Document` objects.
+
+    Raises
+    ------
+    FormatError
+        For a missing, empty or undecodable file, naming the file.
+    """
+    docs = []
+    seen: dict[str, Path] = {}
+    for path in expand_paths(inputs):
+        suffix = path.suffix.lower()
+        if suffix == ".docx":
+            text, enc = _read_docx(path), None
+        elif suffix == ".doc":
+            raise FormatError("Old Word .doc files are not supported. Save the file as .docx or .txt.", path)
+        else:
+            text, enc = decode_bytes(path.read_bytes(), path, encoding)
+        if not text.strip():
+            raise FormatError("The transcript is empty.", path)
+        name = path.stem
+        if name in seen:
+            raise FormatError(
+                f"Two transcripts are both named {name!r} ({seen[name]} and {path}). Document names come from "
+                "file names: rename one.",
+                path,
+            )
+        seen[name] = path
+        docs.append(Document(name, text, str(path), enc))
+    return docs
+
+
+def read_transcripts(
+    inputs: str | Path | Iterable[str | Path],
+    *,
+    encoding: str | None = None,
+    max_chars: int | None = 200,
+) -> list[Segment]:
+    """Read and segment transcripts into speaker turns (and sentences of long turns), with offsets.
+
+    The document name of each segment is its file name without suffix.
+    """
+    segments: list[Segment] = []
+    for doc in read_documents(inputs, encoding=encoding):
+        segs = segment_text(doc.text, doc.name, max_chars=max_chars)
+        if not segs:
+            raise FormatError("The transcript has no text to segment.", doc.path)
+        segments.extend(segs)
+    return segments

@@ -1,0 +1,528 @@
+"""The coding model: a codebook plus a backend, with calibrated scores and a threshold per code.
+
+``fit`` learns from a :class:`~autocode.corpus.CodedCorpus`:
+
+1. the target coding per segment (union of coders, majority, or one named coder);
+2. the codes to learn: every code applied to at least ``min_examples`` segments; rarer codes are reported in
+   ``rare_codes_`` with an :class:`~autocode.exceptions.AutocodeWarning` and are never suggested;
+3. out-of-fold raw scores by cross-validation grouped by document (``n_splits`` folds);
+4. per code, Platt scaling of the out-of-fold scores (so a score of 0.8 means "right about 80% of the time" on
+   held-out interviews) and the threshold that maximises out-of-fold F1;
+5. the backend refitted on all segments.
+
+>>> from autocode.codebook import Code, Codebook
+>>> from autocode.corpus import CodedCorpus, Segment
+>>> book = Codebook([Code("cat"), Code("party", "党建", parent="cat"), Code("vote", "选举", parent="cat")])
+>>> segs, codes = [], {}
+>>> for d in range(6):
+...     for i, (t, c) in enumerate([("社区党支部带领大家", "party"), ("居民投票选举代表", "vote")]):
+...         segs.append(Segment(f"D{d}", str(i), t)); codes[(f"D{d}", str(i))] = {c}
+>>> model = CodingModel(book, n_splits=3).fit(CodedCorpus(segs, {"E": codes}))
+>>> model.suggest(["党支部开会"]).codes_for(0)
+['party']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .backends.base import Backend, Inputs, get_backend, take_rows
+from .codebook import Codebook
+from .corpus import CodedCorpus, Segment
+from .exceptions import AutocodeError, AutocodeWarning, ModelFileError, NotFittedError
+from .segment import speaker_role
+from .suggestion import Suggestions
+
+__all__ = ["CodingModel", "make_inputs", "grouped_folds"]
+
+MODEL_FORMAT = "autocode-model"
+MODEL_FORMAT_VERSION = 1
+_ARRAYS = "arrays.npz"
+_META = "model.json"
+
+
+def make_inputs(segments: Sequence[Segment]) -> Inputs:
+    """Texts, the preceding segment's text in the same document, and speaker roles."""
+    texts, contexts, roles = [], [], []
+    prev_doc, prev_text = None, ""
+    for s in segments:
+        texts.append(s.text)
+        contexts.append(prev_text if s.document == prev_doc else "")
+        role = s.speaker if s.speaker in ("interviewer", "participant") else speaker_role(s.speaker)
+        roles.append(role)
+        prev_doc, prev_text = s.document, s.text
+    return Inputs(texts, contexts, roles)
+
+
+def _as_segments(data) -> list[Segment]:
+    if isinstance(data, CodedCorpus):
+        return list(data.segments)
+    data = list(data)
+    out = []
+    for i, item in enumerate(data):
+        if isinstance(item, Segment):
+            out.append(item)
+        elif isinstance(item, str):
+            out.append(Segment("input", str(i + 1), item))
+        else:
+            raise TypeError(f"Expected Segment objects or strings, got {type(item).__name__} at position {i}.")
+    return out
+
+
+def grouped_folds(groups: np.ndarray, n_splits: int, random_state: int | None = 0):
+    """Folds that keep each document whole: a list of (train_rows, test_rows).
+
+    Documents are shuffled with ``random_state`` and dealt to folds so that fold sizes (in segments) are
+    balanced; every document is tested exactly once.
+    """
+    docs, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    n_splits = min(n_splits, len(docs))
+    if n_splits < 2:
+        raise AutocodeError(
+            f"Grouped cross-validation needs at least 2 documents; the data has {len(docs)}. "
+            "Code segments from more interviews."
+        )
+    rng = np.random.default_rng(random_state)
+    order = rng.permutation(len(docs))
+    order = order[np.argsort(-sizes[order], kind="stable")]  # largest first, ties in random order
+    load = np.zeros(n_splits)
+    fold_of_doc = np.empty(len(docs), dtype=int)
+    for d in order:
+        f = int(np.argmin(load))
+        fold_of_doc[d] = f
+        load[f] += sizes[d]
+    fold = fold_of_doc[inverse]
+    return [(np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in range(n_splits)]
+
+
+def _platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Fit p = sigmoid(a * s + b) to out-of-fold scores (Platt 1999, with his target smoothing)."""
+    from scipy.optimize import minimize
+
+    n_pos, n_neg = y.sum(), (~y).sum()
+    t = np.where(y, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+    s = scores.astype(np.float64)
+
+    def loss(ab):
+        z = ab[0] * s + ab[1]
+        # log(1 + exp(z)) - t z, stable
+        return np.sum(np.logaddexp(0, z) - t * z) + 1e-6 * ab[0] ** 2
+
+    def grad(ab):
+        z = ab[0] * s + ab[1]
+        r = 1 / (1 + np.exp(-z)) - t
+        return np.array([np.sum(r * s) + 2e-6 * ab[0], np.sum(r)])
+
+    res = minimize(loss, x0=np.array([1.0, 0.0]), jac=grad, method="L-BFGS-B")
+    a, b = res.x
+    if not np.isfinite(a) or a <= 0:  # scores anti-correlated or flat: fall back to the base rate
+        return 0.0, float(np.log((n_pos + 1) / (n_neg + 1)))
+    return float(a), float(b)
+
+
+NEVER = 1.01
+"""Threshold of a code the model could not learn out of fold: above every score, so it is never suggested."""
+
+
+def _best_threshold(p: np.ndarray, y: np.ndarray, metric: str = "kappa") -> tuple[float, float]:
+    """The cut on ``p`` that maximises Cohen's kappa (or F1) over the units, as the midpoint between
+    neighbouring scores. Returns ``(threshold, value)``; ``(NEVER, 0.0)`` when no cut beats chance.
+
+    >>> _best_threshold(np.array([0.9, 0.8, 0.3, 0.1]), np.array([True, True, False, False]))
+    (0.55, 1.0)
+    """
+    y = np.asarray(y, dtype=bool)
+    order = np.argsort(-p, kind="stable")
+    ps, ys = p[order], y[order]
+    n, pos = len(ps), int(ys.sum())
+    tp = np.cumsum(ys).astype(float)
+    k = np.arange(1, n + 1, dtype=float)  # predicted positives when cutting after position i
+    fp = k - tp
+    fn = pos - tp
+    tn = n - pos - fp
+    if metric == "f1":
+        value = 2 * tp / (k + pos)
+    elif metric == "kappa":
+        denom = (tp + fp) * (fp + tn) + (tp + fn) * (fn + tn)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            value = np.where(denom > 0, 2 * (tp * tn - fn * fp) / denom, 0.0)
+    else:
+        raise ValueError(f"metric must be 'kappa' or 'f1', got {metric!r}")
+    valid = np.r_[ps[1:] < ps[:-1], True]  # only cut where the next score differs
+    value = np.where(valid, value, -np.inf)
+    i = int(np.argmax(value))
+    if not value[i] > 0:
+        return NEVER, 0.0
+    nxt = ps[i + 1] if i + 1 < n else 0.0
+    return float((ps[i] + nxt) / 2), float(value[i])
+
+
+class CodingModel:
+    """Learns a codebook's open codes from hand-coded segments and suggests them for new segments.
+
+    Parameters
+    ----------
+    codebook : Codebook
+        The codebook the coding uses.
+    backend : str or Backend
+        A registered backend name (``"tfidf.v1"``, ``"transformer.v1"``) or an instance.
+    target : str
+        ``"union"``, ``"majority"`` or a coder's name: whose coding to learn.
+    min_examples : int
+        Codes applied to fewer segments are not learned (reported in ``rare_codes_``).
+    n_splits : int
+        Folds (grouped by document) for calibration and thresholds.
+    threshold_metric : {"kappa", "f1"}
+        What the per-code threshold maximises on out-of-fold scores. Kappa (default) never suggests a code
+        whose out-of-fold predictions do not beat chance; F1 tends to accept many false positives for rare
+        codes.
+    random_state : int or None
+        Seed for the fold assignment and the backend.
+    backend_params : dict, optional
+        Parameters for the backend when ``backend`` is a name.
+    progress : bool
+        Show progress bars.
+
+    Attributes
+    ----------
+    codes_ : list of str
+        The learned codes, in codebook order (columns of :meth:`predict_proba`).
+    thresholds_ : ndarray
+        Per-code threshold on the calibrated score.
+    calibration_ : ndarray of shape (n_codes, 2)
+        Platt parameters (a, b): score = sigmoid(a * raw + b).
+    rare_codes_ : dict
+        Codes left out, with their number of examples.
+    cv_summary_ : dict
+        Out-of-fold precision, recall and F1 per code at the chosen thresholds.
+    """
+
+    def __init__(self, codebook: Codebook, backend: str | Backend = "tfidf.v1", *, target: str = "union",
+                 min_examples: int = 3, n_splits: int = 5, random_state: int | None = 0,
+                 backend_params: dict | None = None, threshold_metric: str = "kappa", progress: bool = False,
+                 name: str | None = None):
+        self.codebook = codebook
+        self.backend = backend
+        self.target = target
+        self.min_examples = min_examples
+        self.n_splits = n_splits
+        self.random_state = random_state
+        self.backend_params = backend_params
+        self.threshold_metric = threshold_metric
+        self.progress = progress
+        self.name = name
+
+    def get_params(self) -> dict:
+        return {"codebook": self.codebook, "backend": self.backend, "target": self.target,
+                "min_examples": self.min_examples, "n_splits": self.n_splits, "random_state": self.random_state,
+                "backend_params": self.backend_params,
+                "threshold_metric": self.threshold_metric, "progress": self.progress, "name": self.name}
+
+    def clone(self) -> CodingModel:
+        """An unfitted copy with the same settings."""
+        params = self.get_params()
+        if isinstance(self.backend, Backend):
+            params["backend"] = self.backend.clone()
+        return CodingModel(**params)
+
+    # -- helpers -----------------------------------------------------------------------------------------
+    def _new_backend(self) -> Backend:
+        if isinstance(self.backend, Backend):
+            return self.backend.clone()
+        cls = get_backend(self.backend)
+        params = dict(self.backend_params or {})
+        if "random_state" in _init_params(cls) and "random_state" not in params:
+            params["random_state"] = self.random_state
+        return cls(**params)
+
+    @property
+    def model_name(self) -> str:
+        if self.name:
+            return self.name
+        b = self.backend if isinstance(self.backend, str) else self.backend.name
+        return f"autocode-{b}"
+
+    def _check_fitted(self):
+        if not hasattr(self, "backend_"):
+            raise NotFittedError("This CodingModel is not fitted yet. Call fit(coded) or CodingModel.load(path).")
+
+    # -- learning ----------------------------------------------------------------------------------------
+    def fit(self, coded: CodedCorpus) -> CodingModel:
+        """Learn from hand-coded segments; returns ``self``."""
+        if not isinstance(coded, CodedCorpus):
+            raise TypeError("fit expects a CodedCorpus (see autocode.read_coded).")
+        for c in coded.used_codes():
+            self.codebook.check(c)
+        mask = coded.coded_mask(self.target)
+        corpus = coded.subset(mask)
+        if len(corpus) == 0:
+            raise AutocodeError(f"No segment is coded by the target {self.target!r}.")
+        counts = corpus.labels(self.codebook.ids, self.target).sum(axis=0)
+        per_code = dict(zip(self.codebook.ids, counts.tolist()))
+        used = [c for c, n in per_code.items() if n > 0]
+        self.codes_ = [c for c in used if per_code[c] >= self.min_examples]
+        self.rare_codes_ = {c: per_code[c] for c in used if per_code[c] < self.min_examples}
+        if self.rare_codes_:
+            listed = ", ".join(f"{self.codebook.label(c)} ({n})" for c, n in self.rare_codes_.items())
+            warnings.warn(
+                f"{len(self.rare_codes_)} code(s) have fewer than {self.min_examples} coded segments and will not be "
+                f"suggested: {listed}. Code more examples or lower min_examples.",
+                AutocodeWarning,
+                stacklevel=2,
+            )
+        if not self.codes_:
+            raise AutocodeError(
+                f"No code has at least {self.min_examples} coded segments; nothing to learn. "
+                f"Segments coded: {len(corpus)}."
+            )
+        Y = corpus.labels(self.codes_, self.target)
+        inputs = make_inputs(corpus.segments)
+        proto = self._new_backend()
+        encoded = proto.encode(inputs)
+        groups = corpus.groups
+        oof = self._out_of_fold(proto, encoded, Y, groups)
+        self._calibrate(oof, Y)
+        self.backend_ = proto.clone().fit(encoded, Y)
+        self.n_train_segments_ = len(corpus)
+        self.n_train_documents_ = len(corpus.documents)
+        self.train_counts_ = {c: per_code[c] for c in self.codes_}
+        return self
+
+    def _out_of_fold(self, proto: Backend, encoded, Y: np.ndarray, groups: np.ndarray) -> np.ndarray | None:
+        n_docs = len(set(groups.tolist()))
+        if n_docs < 2 or self.n_splits < 2:
+            warnings.warn(
+                "Fewer than 2 documents (or n_splits < 2): scores are not calibrated and thresholds default to "
+                "0.5. Code segments from more interviews for calibrated scores.",
+                AutocodeWarning,
+                stacklevel=3,
+            )
+            return None
+        folds = grouped_folds(groups, self.n_splits, self.random_state)
+        oof = np.zeros(Y.shape, dtype=np.float64)
+        iterator = folds
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            iterator = tqdm(folds, desc="threshold folds", unit="fold")
+        for train, test in iterator:
+            b = proto.clone().fit(take_rows(encoded, train), Y[train])
+            oof[test] = b.decision_function(take_rows(encoded, test))
+        return oof
+
+    def _calibrate(self, oof: np.ndarray | None, Y: np.ndarray) -> None:
+        k = Y.shape[1]
+        self.calibration_ = np.zeros((k, 2))
+        self.thresholds_ = np.full(k, 0.5)
+        self.cv_summary_ = {}
+        if oof is None:
+            self.calibration_[:, 0] = 1.0
+            return
+        for j, code in enumerate(self.codes_):
+            a, b = _platt(oof[:, j], Y[:, j])
+            self.calibration_[j] = (a, b)
+            p = _sigmoid(a * oof[:, j] + b)
+            t, _ = _best_threshold(p, Y[:, j], self.threshold_metric)
+            self.thresholds_[j] = t
+            pred = p >= t
+            tp = int((pred & Y[:, j]).sum())
+            self.cv_summary_[code] = {
+                "precision": tp / max(int(pred.sum()), 1),
+                "recall": tp / max(int(Y[:, j].sum()), 1),
+                "f1": 2 * tp / max(int(pred.sum() + Y[:, j].sum()), 1),
+                "support": int(Y[:, j].sum()),
+            }
+
+    # -- predicting ----------------------------------------------------------------------------------------
+    def decision_function(self, segments) -> np.ndarray:
+        """Raw backend scores (segments x codes_)."""
+        self._check_fitted()
+        segs = _as_segments(segments)
+        if not segs:
+            return np.zeros((0, len(self.codes_)))
+        return self.backend_.decision_function(self.backend_.encode(make_inputs(segs)))
+
+    def predict_proba(self, segments, batch_size: int = 2048) -> np.ndarray:
+        """Calibrated scores in [0, 1] (segments x ``codes_``)."""
+        self._check_fitted()
+        segs = _as_segments(segments)
+        out = np.zeros((len(segs), len(self.codes_)))
+        starts = range(0, len(segs), batch_size)
+        if self.progress and len(segs) > batch_size:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="pre-coding", unit="batch")
+        a, b = self.calibration_[:, 0], self.calibration_[:, 1]
+        for s in starts:
+            chunk = segs[s : s + batch_size]
+            # context crosses batch borders: give the batch its preceding segment
+            inputs = make_inputs(([segs[s - 1]] if s > 0 else []) + chunk)
+            if s > 0:
+                inputs = Inputs(inputs.texts[1:], inputs.contexts[1:], inputs.roles[1:])
+            raw = self.backend_.decision_function(self.backend_.encode(inputs))
+            out[s : s + len(chunk)] = _sigmoid(raw * a + b)
+        return out
+
+    def predict(self, segments) -> np.ndarray:
+        """Boolean matrix: which codes clear their threshold."""
+        return self.predict_proba(segments) >= self.thresholds_
+
+    def suggest(self, segments, *, min_score: float | None = None) -> Suggestions:
+        """Suggestions for every segment: scores of every learned code, accepted codes, their categories.
+
+        Parameters
+        ----------
+        segments : CodedCorpus, list of Segment, or list of str
+            The segments to pre-code; each appears in the result, with or without suggestions.
+        min_score : float, optional
+            Accept codes whose calibrated score is at least this, instead of the per-code thresholds.
+        """
+        segs = _as_segments(segments)
+        scores = self.predict_proba(segs)
+        return Suggestions(segs, self.codes_, scores, self.thresholds_, self.codebook, coder=self.model_name,
+                           min_score=min_score)
+
+    # -- saving --------------------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Save to a folder: ``model.json`` (settings, codebook, thresholds, versions) and ``arrays.npz``.
+
+        Nothing is pickled: loading a model someone sent you cannot run code.
+        """
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        meta, arrays = self.backend_.get_state()
+        arrays = {f"backend/{k}": np.asarray(v) for k, v in arrays.items()}
+        arrays["calibration"] = self.calibration_
+        arrays["thresholds"] = self.thresholds_
+        for k, v in arrays.items():
+            if v.dtype == object:
+                raise AutocodeError(f"Array {k!r} has dtype object and cannot be saved without pickle.")
+        np.savez(path / _ARRAYS, **arrays)
+        digest = _sha256(path / _ARRAYS)
+        extra = {name: _sha256(path / name) for name in self.backend_.save_files(path)}
+        doc = {
+            "format": MODEL_FORMAT,
+            "format_version": MODEL_FORMAT_VERSION,
+            "autocode_version": __version__,
+            "name": self.model_name,
+            "backend": self.backend_.name,
+            "backend_params": self.backend_.get_params(),
+            "backend_state": meta,
+            "settings": {"target": self.target, "min_examples": self.min_examples, "n_splits": self.n_splits,
+                         "random_state": self.random_state, "threshold_metric": self.threshold_metric},
+            "codebook": self.codebook.to_dict(),
+            "codes": self.codes_,
+            "rare_codes": self.rare_codes_,
+            "cv_summary": self.cv_summary_,
+            "training": {"segments": self.n_train_segments_, "documents": self.n_train_documents_,
+                         "counts": self.train_counts_},
+            "arrays_sha256": digest,
+            "files_sha256": extra,
+        }
+        with open(path / _META, "w", encoding="utf-8") as f:
+            json.dump(doc, f, ensure_ascii=False, indent=1)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> CodingModel:
+        """Load a model folder written by :meth:`save`.
+
+        Raises
+        ------
+        ModelFileError
+            If files are missing, the arrays do not match their checksum, or the format version is newer than
+            this autocode understands.
+        """
+        path = Path(path)
+        meta_path, arr_path = path / _META, path / _ARRAYS
+        if not path.is_dir():
+            raise ModelFileError(f"{path}: not a model folder. Train one with 'autocode train ... --out {path}'.")
+        for p in (meta_path, arr_path):
+            if not p.exists():
+                raise ModelFileError(f"{path}: missing {p.name}. The folder is incomplete; copy the whole folder.")
+        try:
+            doc = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ModelFileError(f"{meta_path}: not valid JSON ({err}). The file is damaged.") from None
+        if not isinstance(doc, dict) or doc.get("format") != MODEL_FORMAT:
+            raise ModelFileError(f"{meta_path}: not an autocode model file (no 'format': '{MODEL_FORMAT}').")
+        version = doc.get("format_version")
+        if not isinstance(version, int) or version > MODEL_FORMAT_VERSION:
+            raise ModelFileError(
+                f"{meta_path}: model format version {version!r} was written by autocode "
+                f"{doc.get('autocode_version', '?')}; this autocode ({__version__}) reads up to version "
+                f"{MODEL_FORMAT_VERSION}. Upgrade autocode (pip install -U autocode) or retrain the model."
+            )
+        files = {_ARRAYS: doc.get("arrays_sha256"), **(doc.get("files_sha256") or {})}
+        for name, expected in files.items():
+            p = path / name
+            if not p.exists():
+                raise ModelFileError(f"{path}: missing {name}. The folder is incomplete; copy the whole folder.")
+            if _sha256(p) != expected:
+                raise ModelFileError(
+                    f"{p}: checksum does not match model.json; the file was changed or damaged. "
+                    "Copy the model folder again or retrain."
+                )
+        try:
+            with np.load(arr_path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except ValueError as err:
+            raise ModelFileError(f"{arr_path}: cannot read arrays without pickle ({err}).") from None
+        try:
+            book = Codebook.from_dict(doc["codebook"])
+            settings = doc["settings"]
+            model = cls(book, doc["backend"], target=settings["target"], min_examples=settings["min_examples"],
+                        n_splits=settings["n_splits"], random_state=settings["random_state"],
+                        threshold_metric=settings.get("threshold_metric", "kappa"),
+                        backend_params=doc["backend_params"], name=doc.get("name"))
+            backend_cls = get_backend(doc["backend"])
+            barrays = {k[len("backend/"):]: v for k, v in arrays.items() if k.startswith("backend/")}
+            model.backend_ = backend_cls.from_state(doc["backend_params"], doc["backend_state"], barrays)
+            model.backend_.load_files(path)
+            model.codes_ = list(doc["codes"])
+            for c in model.codes_:
+                book.check(c)
+            model.calibration_ = arrays["calibration"]
+            model.thresholds_ = arrays["thresholds"]
+            if model.calibration_.shape != (len(model.codes_), 2) or model.thresholds_.shape != (len(model.codes_),):
+                raise ValueError("calibration/thresholds do not match the number of codes")
+            model.rare_codes_ = dict(doc.get("rare_codes", {}))
+            model.cv_summary_ = dict(doc.get("cv_summary", {}))
+            tr = doc.get("training", {})
+            model.n_train_segments_ = tr.get("segments")
+            model.n_train_documents_ = tr.get("documents")
+            model.train_counts_ = tr.get("counts", {})
+        except (KeyError, TypeError, ValueError) as err:
+            raise ModelFileError(f"{path}: the model files are inconsistent ({type(err).__name__}: {err}).") from None
+        return model
+
+    def __repr__(self) -> str:
+        fitted = f", {len(self.codes_)} codes" if hasattr(self, "codes_") else ""
+        b = self.backend if isinstance(self.backend, str) else self.backend.name
+        return f"CodingModel(backend={b!r}, target={self.target!r}{fitted})"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-np.clip(z, -50, 50)))
+
+
+def _init_params(cls) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(cls.__init__).parameters)
