@@ -34,7 +34,7 @@ def _read_training_data(args):
     from .codebook import Codebook
     from .io import read_coded
 
-    book = Codebook.read_csv(args.codebook) if args.codebook else None
+    book = Codebook.read_csv(args.codebook, encoding=args.encoding) if args.codebook else None
     data = [Path(p) for p in args.data]
     if book is None:
         if len(data) == 1 and data[0].suffix.lower() in (".qdpx", ".qde", ".qda", ".sqlite", ".db"):
@@ -125,23 +125,7 @@ def _add_precode(sub):
     p.set_defaults(func=_cmd_precode)
 
 
-def read_inputs(inputs, *, encoding=None, max_chars=200):
-    """Segments (and transcript documents, if any) from a mix of tables and transcripts."""
-    from .io import read_documents, read_segments
-    from .io.transcript import expand_paths
-    from .segment import segment_text
-
-    tables = (".csv", ".tsv", ".jsonl", ".ndjson")
-    segments, documents = [], []
-    paths = expand_paths(inputs, suffixes=(".txt", ".docx", *tables))
-    for path in paths:
-        if path.suffix.lower() in tables:
-            segments.extend(read_segments(path, encoding=encoding))
-        else:
-            for doc in read_documents(path, encoding=encoding):
-                documents.append(doc)
-                segments.extend(segment_text(doc.text, doc.name, max_chars=max_chars or None))
-    return segments, documents
+from .io.inputs import read_inputs  # noqa: E402  (kept importable from here for the other commands)
 
 
 def _cmd_precode(args) -> int:
@@ -196,7 +180,7 @@ def _cmd_evaluate(args) -> int:
 
     book, coded = _read_training_data(args)
     model = CodingModel(book, args.backend, target=args.target, min_examples=args.min_examples,
-                        random_state=args.seed, backend_params=_backend_params(args))
+                        n_splits=args.folds, random_state=args.seed, backend_params=_backend_params(args))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AutocodeWarning)
         cv = cross_validate(model, coded, n_splits=args.folds, random_state=args.seed,
@@ -212,8 +196,130 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+# -- agree ----------------------------------------------------------------------------------------------
+AGREE_HELP = """\
+Agreement between coders (and a pre-coding model): per code, pooled and averaged, with bootstrap intervals.
+
+FILE is a canonical table with a 'coder' column, or one table per coder (the file name is the coder), or a
+.qdpx project; output of 'autocode precode' is a coder too (named autocode-..., reported as the model).
+The report gives Cohen's kappa and percent agreement per pair of coders; Krippendorff's alpha, Fleiss' kappa,
+Gwet's AC1 and Brennan-Prediger over all coders; per code and over all codes; then the segments where the
+coders differ. Units are segments, or characters (as NVivo's coding comparison counts them).
+
+example:
+  autocode agree coded.csv --out agreement.md
+  autocode agree coder_E.csv coder_A.csv precoded.csv --bootstrap 1000 --out agreement.html
+  autocode agree coded.csv --codebook codebook.csv --by category --level character --drop-uncoded --out a.csv
+"""
+
+
+def _add_agree(sub):
+    p = sub.add_parser("agree", help="agreement between coders and with the model", description=AGREE_HELP,
+                       formatter_class=_Formatter)
+    p.add_argument("files", nargs="+", metavar="FILE", help="coded table(s) or a .qdpx project")
+    p.add_argument("--out", required=True, help="report: .md (plot written beside it as .png), .html or .csv")
+    p.add_argument("--level", choices=("segment", "character"), default="segment",
+                   help="unit of agreement (default segment)")
+    p.add_argument("--by", choices=("code", "category", "main"), default="code",
+                   help="compare codes as coded, or rolled up to categories / main categories (needs --codebook)")
+    p.add_argument("--codebook", help="codebook CSV: id,name,description,parent")
+    p.add_argument("--coders", nargs="+", help="compare only these coders (default: all)")
+    p.add_argument("--model", nargs="+", dest="models",
+                   help="coders that are models (default: names starting with 'autocode')")
+    p.add_argument("--drop-uncoded", action="store_true", dest="drop_uncoded",
+                   help="leave out segments/characters no coder coded with any code")
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                   help="bootstrap resamples of documents for the intervals (default 1000; 0 = none)")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (same seed, same intervals)")
+    p.add_argument("--disagreements", metavar="CSV", help="also write every disagreement to this CSV")
+    p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8/GB18030)")
+    p.set_defaults(func=_cmd_agree)
+
+
+def _cmd_agree(args) -> int:
+    from .codebook import Codebook
+    from .io import read_coded
+    from .reliability import measure_agreement
+
+    book = Codebook.read_csv(args.codebook, encoding=args.encoding) if args.codebook else None
+    coded = read_coded(args.files, codebook=book, encoding=args.encoding)
+    report = measure_agreement(coded, coders=args.coders, models=args.models, by=args.by, level=args.level,
+                               uncoded="drop" if args.drop_uncoded else "keep", n_bootstrap=args.bootstrap,
+                               confidence=args.confidence, random_state=args.seed)
+    report.write(args.out)
+    if args.disagreements:
+        report.write_disagreements(args.disagreements)
+    pooled = ", ".join(f"{r['coders']} {r['value']:.3f}" for r in report.rows
+                       if r["statistic"] == "cohen_kappa" and r["scope"] == "pooled")
+    _say(args, f"pooled Cohen's kappa: {pooled}; {len(report.disagreements)} disagreements; report -> {args.out}")
+    return 0
+
+
+# -- saturation -------------------------------------------------------------------------------------------
+SATURATION_HELP = """\
+Saturation check: which segments of held-out interviews fit no existing code, candidate new open codes, and
+the number of new concepts per interview (the saturation curve).
+
+INTERVIEW is a canonical table (.csv/.jsonl), .txt/.docx transcripts, a folder or a glob, as for precode;
+interviews are taken in the order given. The novelty scorer is fitted once on the model's training data
+(--data, saved as novelty.json/novelty.npz in the model folder) and reused afterwards.
+
+The report format follows --out: .md (with a .png plot beside it), .html (self-contained), .csv (one row per
+segment, candidate codes in the codes column, plus REPORT-codebook.csv), .qdpx (candidate codes for review in
+a QDA program) or .json.
+
+example:
+  autocode saturation --model model/ --data coded.csv held_out/*.txt --out saturation.html
+  autocode saturation --model model/ P19.txt P20.txt P21.txt --out saturation.md --threshold 0.99
+"""
+
+
+def _add_saturation(sub):
+    p = sub.add_parser("saturation", help="segments that fit no code and candidate new codes, per interview",
+                       description=SATURATION_HELP, formatter_class=_Formatter)
+    p.add_argument("--model", required=True, help="model folder written by 'autocode train'")
+    p.add_argument("inputs", nargs="+", metavar="INTERVIEW", help="held-out transcripts or canonical tables")
+    p.add_argument("--out", required=True, help="report: .md, .html, .csv, .qdpx or .json")
+    p.add_argument("--data", nargs="+", help="the coded table(s) the model was trained on (fits the novelty "
+                                             "scorer and saves it in the model folder)")
+    p.add_argument("--threshold", type=float, default=0.95,
+                   help="novelty at or above which a segment is novel (default 0.95: less typical than 95%% of "
+                        "the coded training segments)")
+    p.add_argument("--min-size", type=int, default=2, dest="min_size",
+                   help="segments a candidate code needs (default 2)")
+    p.add_argument("--max-chars", type=int, default=200, dest="max_chars",
+                   help="split transcript turns longer than this into sentences (0 = never)")
+    p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8/GB18030)")
+    p.set_defaults(func=_cmd_saturation)
+
+
+def _cmd_saturation(args) -> int:
+    from .io import read_coded
+    from .model import CodingModel
+    from .saturation import NoveltyScorer, saturation_report
+
+    model = CodingModel.load(args.model)
+    if args.data:
+        coded = read_coded([Path(p) for p in args.data], codebook=model.codebook, encoding=args.encoding)
+        scorer = NoveltyScorer(random_state=model.random_state).fit(model, coded)
+        scorer.save(args.model)
+        _say(args, f"novelty scorer fitted on {scorer.n_calibration_} coded segments; saved in {args.model}")
+    else:
+        scorer = NoveltyScorer.load(args.model)
+    segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars)
+    if not segments:
+        raise AutocodeError("The inputs hold no segments to check.")
+    report = saturation_report(model, segments, scorer=scorer, threshold=args.threshold, min_size=args.min_size)
+    written = report.save(args.out, documents=documents or None)
+    n_novel = int(report.scores.novel.sum())
+    _say(args, f"{n_novel} of {int(report.scores.eligible.sum())} eligible segments novel; "
+               f"{len(report.candidates)} candidate code(s) -> {', '.join(map(str, written))}")
+    return 0
+
+
 # -- more commands are added here (keep one _add_* function per command) ---------------------------------
-_COMMANDS = [_add_train, _add_precode, _add_evaluate]
+_COMMANDS = [_add_train, _add_precode, _add_evaluate, _add_agree, _add_saturation]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -66,8 +66,8 @@ class Code:
             object.__setattr__(self, "id", self.id.strip())
         if not self.name:
             object.__setattr__(self, "name", self.id)
-        if self.parent is not None and not str(self.parent).strip():
-            object.__setattr__(self, "parent", None)
+        if self.parent is not None:
+            object.__setattr__(self, "parent", str(self.parent).strip() or None)
 
 
 class Codebook:
@@ -238,25 +238,25 @@ class Codebook:
 
     # -- files ---------------------------------------------------------------------------------------
     @classmethod
-    def read_csv(cls, path: str | Path, *, encoding: str = "utf-8-sig") -> Codebook:
+    def read_csv(cls, path: str | Path, *, encoding: str | None = None) -> Codebook:
         """Read a codebook from a CSV with the columns ``id,name,description,parent``.
 
         Only ``id`` is required; ``name`` defaults to the id, ``parent`` empty means a top-level code.
-        An optional ``color`` column is kept.
+        An optional ``color`` column is kept. The encoding is detected (UTF-8 with or without BOM, UTF-16
+        with BOM, GB18030/GBK as saved by Chinese Excel) unless ``encoding`` names it.
         """
+        from .io.transcript import decode_bytes  # lazy: autocode.io imports this module
+
         path = Path(path)
+        if not path.is_file():
+            what = "is a folder, not a CSV file" if path.is_dir() else "not found"
+            raise FormatError(f"Codebook file {what}. Check the path.", path)
         try:
-            text = path.read_text(encoding=encoding)
-        except FileNotFoundError:
-            raise FormatError("Codebook file not found. Check the path.", path) from None
-        except UnicodeDecodeError as err:
-            raise FormatError(
-                f"Cannot decode the codebook as {encoding} ({err.reason} at byte {err.start}). "
-                "Save it as UTF-8 (Excel: 'CSV UTF-8').",
-                path,
-            ) from None
-        reader = csv.DictReader(io.StringIO(text))
-        header = [h.strip() for h in (reader.fieldnames or [])]
+            text, _ = decode_bytes(path.read_bytes(), path, encoding)
+        except FormatError as err:
+            raise FormatError(f"Codebook: {err.args[0].removeprefix(f'{path}: ')}", path) from None
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
         if not header:
             raise FormatError("The codebook file is empty. It needs a header 'id,name,description,parent'.", path)
         if "id" not in header:

@@ -144,11 +144,11 @@ class CodedCorpus:
     def code_counts(self, coder: str | None = None) -> Counter:
         """How many segments each code was applied to (by one coder, or by any coder)."""
         counts: Counter = Counter()
-        coders = [coder] if coder is not None else self.coders
+        columns = [self.codings(coder)] if coder is not None else list(self._codings.values())
         for i in range(len(self)):
             applied: set[str] = set()
-            for c in coders:
-                codes = self._codings[c][i]
+            for col in columns:
+                codes = col[i]
                 if codes:
                     applied.update(codes)
             counts.update(applied)

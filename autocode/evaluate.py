@@ -33,7 +33,8 @@ class CrossValidation:
     corpus : CodedCorpus
         The evaluated corpus plus the model's out-of-fold coding as one more coder (``model_coder``).
     codes : list of str
-        Codes evaluated (those the model can learn: at least ``min_examples`` in the data).
+        Codes evaluated: every code any coder applied, including codes too rare for the model to learn
+        (which it never suggests).
     scores : ndarray (n_segments, n_codes)
         Out-of-fold calibrated scores.
     per_code : list of dict
@@ -72,7 +73,8 @@ class CrossValidation:
             "# Cross-validation grouped by document",
             "",
             f"{len(self.corpus)} segments in {len(self.corpus.documents)} documents, {self.n_splits} folds "
-            f"(each document held out once); target = {self.target}; {len(self.codes)} codes evaluated.",
+            f"(each document held out once); target = {self.target}; {len(self.codes)} codes evaluated "
+            "(every code a coder applied; codes too rare to learn count as never suggested).",
             "",
             "## Pooled agreement (all segment x code decisions)",
             "",
@@ -157,10 +159,10 @@ def cross_validate(model: CodingModel, coded: CodedCorpus, *, n_splits: int = 5,
         coded = CodedCorpus(coded.segments, {c: {s.key: v for s, v in zip(coded.segments, coded.codings(c))
                                                  if v is not None} for c in coded.coders}, model.codebook)
     folds = grouped_folds(coded.groups, n_splits, random_state)
-    full_counts = coded.subset(coded.coded_mask(model.target)).labels(model.codebook.ids, model.target).sum(0)
-    codes = [c for c, n in zip(model.codebook.ids, full_counts) if n >= model.min_examples]
+    # every code a human applied is evaluated, also those too rare for the model to learn (never suggested)
+    codes = coded.used_codes()
     if not codes:
-        raise AutocodeError(f"No code has at least {model.min_examples} coded segments; nothing to evaluate.")
+        raise AutocodeError("No coder applied any code; there is nothing to evaluate.")
     col = {c: j for j, c in enumerate(codes)}
     scores = np.zeros((len(coded), len(codes)))
     accepted = np.zeros((len(coded), len(codes)), dtype=bool)

@@ -206,7 +206,8 @@ class CodingModel:
 
     def __init__(self, codebook: Codebook, backend: str | Backend = "tfidf.v1", *, target: str = "union",
                  min_examples: int = 3, n_splits: int = 5, random_state: int | None = 0,
-                 backend_params: dict | None = None, threshold_metric: str = "kappa", progress: bool = False,
+                 backend_params: dict | None = None, threshold_metric: str = "kappa", threshold_prior: float = 10.0,
+                 use_codebook: bool = True, progress: bool = False,
                  name: str | None = None):
         self.codebook = codebook
         self.backend = backend
@@ -216,6 +217,8 @@ class CodingModel:
         self.random_state = random_state
         self.backend_params = backend_params
         self.threshold_metric = threshold_metric
+        self.threshold_prior = threshold_prior
+        self.use_codebook = use_codebook
         self.progress = progress
         self.name = name
 
@@ -223,7 +226,8 @@ class CodingModel:
         return {"codebook": self.codebook, "backend": self.backend, "target": self.target,
                 "min_examples": self.min_examples, "n_splits": self.n_splits, "random_state": self.random_state,
                 "backend_params": self.backend_params,
-                "threshold_metric": self.threshold_metric, "progress": self.progress, "name": self.name}
+                "threshold_metric": self.threshold_metric, "threshold_prior": self.threshold_prior,
+                "use_codebook": self.use_codebook, "progress": self.progress, "name": self.name}
 
     def clone(self) -> CodingModel:
         """An unfitted copy with the same settings."""
@@ -284,18 +288,42 @@ class CodingModel:
             )
         Y = corpus.labels(self.codes_, self.target)
         inputs = make_inputs(corpus.segments)
+        n_real = len(corpus)
+        extra = self._codebook_examples() if self.use_codebook else []
+        if extra:
+            inputs = make_inputs([*corpus.segments, *(seg for seg, _ in extra)])
+            Yx = np.zeros((len(extra), len(self.codes_)), dtype=bool)
+            for i, (_, j) in enumerate(extra):
+                Yx[i, j] = True
+            Y_all = np.vstack([Y, Yx])
+        else:
+            Y_all = Y
         proto = self._new_backend()
         encoded = proto.encode(inputs)
-        groups = corpus.groups
-        oof = self._out_of_fold(proto, encoded, Y, groups)
+        oof = self._out_of_fold(proto, encoded, Y_all, corpus.groups, n_real)
         self._calibrate(oof, Y)
-        self.backend_ = proto.clone().fit(encoded, Y)
+        self.backend_ = proto.clone().fit(encoded, Y_all)
         self.n_train_segments_ = len(corpus)
         self.n_train_documents_ = len(corpus.documents)
         self.train_counts_ = {c: per_code[c] for c in self.codes_}
         return self
 
-    def _out_of_fold(self, proto: Backend, encoded, Y: np.ndarray, groups: np.ndarray) -> np.ndarray | None:
+    def _codebook_examples(self) -> list[tuple[Segment, int]]:
+        """The codebook's own words as extra positive examples: each learned code's name and description."""
+        out = []
+        for j, cid in enumerate(self.codes_):
+            code = self.codebook[cid]
+            parts = [code.name] if code.name != code.id else []
+            if code.description and code.description != code.name:
+                parts.append(code.description)
+            if parts:
+                out.append((Segment(f"\0codebook/{cid}", "0", "。".join(parts)), j))
+        return out
+
+    def _out_of_fold(self, proto: Backend, encoded, Y: np.ndarray, groups: np.ndarray,
+                     n_real: int) -> np.ndarray | None:
+        """Out-of-fold raw scores of the first ``n_real`` rows; rows after them (codebook examples) are always
+        in the training part."""
         n_docs = len(set(groups.tolist()))
         if n_docs < 2 or self.n_splits < 2:
             warnings.warn(
@@ -306,13 +334,15 @@ class CodingModel:
             )
             return None
         folds = grouped_folds(groups, self.n_splits, self.random_state)
-        oof = np.zeros(Y.shape, dtype=np.float64)
+        always = np.arange(n_real, Y.shape[0])
+        oof = np.zeros((n_real, Y.shape[1]), dtype=np.float64)
         iterator = folds
         if self.progress:
             from tqdm.auto import tqdm
 
             iterator = tqdm(folds, desc="threshold folds", unit="fold")
         for train, test in iterator:
+            train = np.concatenate([train, always])
             b = proto.clone().fit(take_rows(encoded, train), Y[train])
             oof[test] = b.decision_function(take_rows(encoded, test))
         return oof
@@ -325,19 +355,36 @@ class CodingModel:
         if oof is None:
             self.calibration_[:, 0] = 1.0
             return
-        for j, code in enumerate(self.codes_):
+        P = np.zeros_like(oof)
+        for j in range(k):
             a, b = _platt(oof[:, j], Y[:, j])
             self.calibration_[j] = (a, b)
-            p = _sigmoid(a * oof[:, j] + b)
-            t, _ = _best_threshold(p, Y[:, j], self.threshold_metric)
-            self.thresholds_[j] = t
+            P[:, j] = _sigmoid(a * oof[:, j] + b)
+        # one threshold for all codes, from every out-of-fold decision pooled ...
+        t_global, _ = _best_threshold(P.ravel(), Y.ravel(), self.threshold_metric)
+        self.global_threshold_ = t_global
+        m = float(self.threshold_prior)
+        for j, code in enumerate(self.codes_):
+            y, p = Y[:, j], P[:, j]
+            t_code, _ = _best_threshold(p, y, self.threshold_metric)
+            n_pos = int(y.sum())
+            # ... and each code's own, trusted in proportion to its examples (shrinkage towards the global one)
+            if t_code >= NEVER or t_global >= NEVER:
+                t = NEVER if t_code >= NEVER else t_code
+            else:
+                t = (n_pos * t_code + m * t_global) / (n_pos + m)
             pred = p >= t
-            tp = int((pred & Y[:, j]).sum())
+            if t < NEVER and _kappa_binary(pred, y) <= 0:
+                t = NEVER  # out of fold, this code's suggestions do not beat chance: never suggest it
+                pred = p >= t
+            self.thresholds_[j] = t
+            tp = int((pred & y).sum())
             self.cv_summary_[code] = {
                 "precision": tp / max(int(pred.sum()), 1),
-                "recall": tp / max(int(Y[:, j].sum()), 1),
-                "f1": 2 * tp / max(int(pred.sum() + Y[:, j].sum()), 1),
-                "support": int(Y[:, j].sum()),
+                "recall": tp / max(n_pos, 1),
+                "f1": 2 * tp / max(int(pred.sum()) + n_pos, 1),
+                "kappa": _kappa_binary(pred, y),
+                "support": n_pos,
             }
 
     # -- predicting ----------------------------------------------------------------------------------------
@@ -397,6 +444,8 @@ class CodingModel:
         """
         self._check_fitted()
         path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise ModelFileError(f"{path} is a file; a model is saved as a folder. Choose a new folder name.")
         path.mkdir(parents=True, exist_ok=True)
         meta, arrays = self.backend_.get_state()
         arrays = {f"backend/{k}": np.asarray(v) for k, v in arrays.items()}
@@ -417,7 +466,8 @@ class CodingModel:
             "backend_params": self.backend_.get_params(),
             "backend_state": meta,
             "settings": {"target": self.target, "min_examples": self.min_examples, "n_splits": self.n_splits,
-                         "random_state": self.random_state, "threshold_metric": self.threshold_metric},
+                         "random_state": self.random_state, "threshold_metric": self.threshold_metric,
+                         "threshold_prior": self.threshold_prior, "use_codebook": self.use_codebook},
             "codebook": self.codebook.to_dict(),
             "codes": self.codes_,
             "rare_codes": self.rare_codes_,
@@ -463,6 +513,9 @@ class CodingModel:
             )
         files = {_ARRAYS: doc.get("arrays_sha256"), **(doc.get("files_sha256") or {})}
         for name, expected in files.items():
+            if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+                raise ModelFileError(f"{meta_path}: lists the file {name!r}, which is not a plain file name in "
+                                     "the model folder. The file was tampered with.")
             p = path / name
             if not p.exists():
                 raise ModelFileError(f"{path}: missing {name}. The folder is incomplete; copy the whole folder.")
@@ -482,6 +535,8 @@ class CodingModel:
             model = cls(book, doc["backend"], target=settings["target"], min_examples=settings["min_examples"],
                         n_splits=settings["n_splits"], random_state=settings["random_state"],
                         threshold_metric=settings.get("threshold_metric", "kappa"),
+                        threshold_prior=settings.get("threshold_prior", 10.0),
+                        use_codebook=settings.get("use_codebook", True),
                         backend_params=doc["backend_params"], name=doc.get("name"))
             backend_cls = get_backend(doc["backend"])
             barrays = {k[len("backend/"):]: v for k, v in arrays.items() if k.startswith("backend/")}
@@ -516,6 +571,12 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _kappa_binary(pred: np.ndarray, y: np.ndarray) -> float:
+    po = float(np.mean(pred == y))
+    pe = float(pred.mean() * y.mean() + (1 - pred.mean()) * (1 - y.mean()))
+    return 0.0 if pe >= 1 else (po - pe) / (1 - pe)
 
 
 def _sigmoid(z):

@@ -4,8 +4,11 @@ Normalisation only feeds the features: the original text and its offsets are nev
 OpenCC's ``t2s`` conversion maps characters one to one for almost all text, so normalised text has the same
 length as the original; callers that need offsets still use the original.
 
+Word segmentation uses jieba's dictionary and algorithm, through one of two engines: ``"rjieba"`` (jieba-rs, a
+Rust port, about ten times faster, the default when installed) or ``"jieba"`` (the Python original). They agree on
+more than 99% of sentences; a model records the engine it was trained with and uses the same one.
 jieba's ``Tokenizer`` holds a lock and cannot be pickled, so :class:`ChineseTokenizer` stores only its settings
-and builds the jieba tokenizer lazily, once per process.
+and builds the tokenizer lazily, once per process.
 
 >>> tok = ChineseTokenizer()
 >>> tok.normalize("補充式標籤")
@@ -21,7 +24,7 @@ import threading
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["ChineseTokenizer", "normalize", "SPEAKER_PREFIX"]
+__all__ = ["ChineseTokenizer", "default_engine", "normalize", "SPEAKER_PREFIX"]
 
 _lock = threading.Lock()
 _jieba = None
@@ -46,6 +49,36 @@ def _get_jieba():
                 tk.initialize()
                 _jieba = tk
     return _jieba
+
+
+def default_engine() -> str:
+    """``"rjieba"`` when it is installed, else ``"jieba"``."""
+    try:
+        import rjieba  # noqa: F401
+    except ImportError:
+        return "jieba"
+    return "rjieba"
+
+
+def _get_cutter(engine: str, hmm: bool):
+    if engine == "rjieba":
+        try:
+            import rjieba
+        except ImportError:
+            import warnings
+
+            from .exceptions import AutocodeWarning
+
+            warnings.warn("This model was trained with the 'rjieba' word segmenter, which is not installed; using "
+                          "jieba, which segments a few sentences differently. pip install rjieba for identical "
+                          "results.", AutocodeWarning, stacklevel=4)
+            engine = "jieba"
+        else:
+            return lambda text: rjieba.cut(text, hmm)
+    if engine != "jieba":
+        raise ValueError(f"engine must be 'rjieba' or 'jieba', got {engine!r}")
+    tk = _get_jieba()
+    return lambda text: tk.lcut(text, HMM=hmm)
 
 
 def _get_opencc(config: str):
@@ -84,15 +117,21 @@ class ChineseTokenizer:
         Let jieba guess unknown words with its HMM.
     strip_speaker : bool
         Drop a leading speaker label such as ``"B: "`` before tokenising.
+    engine : {"auto", "rjieba", "jieba"}
+        Word segmenter; ``"auto"`` picks rjieba when installed (see :func:`default_engine`).
     """
 
-    def __init__(self, script: str = "simplified", hmm: bool = True, strip_speaker: bool = True):
+    def __init__(self, script: str = "simplified", hmm: bool = True, strip_speaker: bool = True,
+                 engine: str = "auto"):
         self.script = script
         self.hmm = hmm
         self.strip_speaker = strip_speaker
+        self.engine = default_engine() if engine == "auto" else engine
+        self._cut = None
 
     def get_params(self) -> dict:
-        return {"script": self.script, "hmm": self.hmm, "strip_speaker": self.strip_speaker}
+        return {"script": self.script, "hmm": self.hmm, "strip_speaker": self.strip_speaker,
+                "engine": self.engine}
 
     def normalize(self, text: str) -> str:
         if self.strip_speaker:
@@ -103,7 +142,9 @@ class ChineseTokenizer:
         """Word tokens of ``text`` (whitespace and punctuation-only tokens dropped)."""
         if not normalized:
             text = self.normalize(text)
-        return [w for w in _cut(_get_jieba(), text, self.hmm) if _is_word(w)]
+        if self._cut is None:
+            self._cut = _get_cutter(self.engine, self.hmm)
+        return [w for w in self._cut(text) if _is_word(w)]
 
     def __getstate__(self):
         return self.get_params()
@@ -112,11 +153,7 @@ class ChineseTokenizer:
         self.__init__(**state)
 
     def __repr__(self) -> str:
-        return f"ChineseTokenizer(script={self.script!r}, hmm={self.hmm})"
-
-
-def _cut(tk, text: str, hmm: bool) -> list[str]:
-    return tk.lcut(text, HMM=hmm)
+        return f"ChineseTokenizer(script={self.script!r}, hmm={self.hmm}, engine={self.engine!r})"
 
 
 @lru_cache(maxsize=65536)

@@ -3,14 +3,20 @@
 Runs on a laptop CPU with no download. Text is normalised (NFKC, Traditional -> Simplified with OpenCC) for
 tokenisation only. Features: word uni- and bigrams from jieba, character 1..3-grams, each block sub-linear
 TF-IDF and L2-normalised; optionally the same for the preceding turn (the interviewer's question), down-weighted.
-Classifier: L2 logistic regression per code with balanced class weights (scores are calibrated afterwards by
+Classifier: L2 logistic regression per code with balanced class weights, solved in the dual by liblinear (fast
+when there are more features than segments), codes in parallel threads (scores are calibrated afterwards by
 :class:`~autocode.model.CodingModel`).
 """
 
 from __future__ import annotations
 
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize as l2_normalize
@@ -95,28 +101,44 @@ class TfidfBackend(Backend):
         Cap per block, most frequent terms kept.
     script : {"simplified", "none"}
         Traditional -> Simplified normalisation before tokenising.
+    engine : {"auto", "rjieba", "jieba"}
+        Word segmenter (``"auto"``: rjieba when installed); the resolved name is saved with the model.
+    tol : float
+        Stopping tolerance of liblinear; loose is enough, as scores are recalibrated out of fold.
+    n_jobs : int or None
+        Threads fitting codes in parallel (None = all cores). Not saved: a setting of the machine.
     """
 
-    def __init__(self, word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 0.0, C: float = 4.0,
-                 min_df: int = 2, max_features: int = 200_000, script: str = "simplified"):
+    def __init__(self, word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0, C: float = 4.0,
+                 min_df: int = 2, max_features: int = 200_000, script: str = "simplified", engine: str = "auto",
+                 tol: float = 1e-2, n_jobs: int | None = None):
+        self.tokenizer = ChineseTokenizer(script=script, engine=engine)
         super().__init__(word_ngrams=list(word_ngrams), char_ngrams=list(char_ngrams),
                          context_weight=context_weight, C=C, min_df=min_df, max_features=max_features,
-                         script=script)
-        self.tokenizer = ChineseTokenizer(script=script)
+                         script=script, engine=self.tokenizer.engine, tol=tol)
+        self.n_jobs = n_jobs
+
+    def clone(self):
+        new = super().clone()
+        new.n_jobs = self.n_jobs
+        return new
 
     # -- encoding: label-free, done once per corpus ------------------------------------------------
     def encode(self, inputs: Inputs) -> dict:
-        norm = [self.tokenizer.normalize(t) for t in inputs.texts]
-        words = [" ".join(self.tokenizer.words(t, normalized=True)) for t in norm]
-        enc = {"chars": norm, "words": words}
+        tok = self.tokenizer
+        cache: dict[str, tuple[str, str]] = {}  # raw text -> (normalised, words); contexts repeat texts
+
+        def prepare(text: str) -> tuple[str, str]:
+            got = cache.get(text)
+            if got is None:
+                norm = tok.normalize(text)
+                got = cache[text] = (norm, " ".join(tok.words(norm, normalized=True)))
+            return got
+
+        prepared = [prepare(t) for t in inputs.texts]
+        enc = {"chars": [p[0] for p in prepared], "words": [p[1] for p in prepared]}
         if self.params["context_weight"] > 0:
-            cache: dict[str, str] = {}
-            ctx = []
-            for c in inputs.contexts:
-                if c not in cache:
-                    cache[c] = " ".join(self.tokenizer.words(c))
-                ctx.append(cache[c])
-            enc["context"] = ctx
+            enc["context"] = [prepare(c)[1] if c else "" for c in inputs.contexts]
         return enc
 
     def _blocks(self) -> dict[str, _Block]:
@@ -144,22 +166,37 @@ class TfidfBackend(Backend):
         n_codes = Y.shape[1]
         coef = np.zeros((n_codes, X.shape[1]), dtype=np.float32)
         intercept = np.zeros(n_codes, dtype=np.float32)
-        for j in range(n_codes):
+
+        def fit_one(j: int) -> None:
             y = Y[:, j]
             if y.all() or not y.any():  # constant target: a bias-only model
                 intercept[j] = 10.0 if y.all() else -10.0
-                continue
-            clf = LogisticRegression(C=self.params["C"], class_weight="balanced", solver="liblinear",
-                                     max_iter=200)
+                return
+            clf = LogisticRegression(C=self.params["C"], class_weight="balanced", solver="liblinear", dual=True,
+                                     tol=self.params["tol"], max_iter=1000)
             clf.fit(X, y)
             coef[j] = clf.coef_[0]
             intercept[j] = clf.intercept_[0]
+
+        n_jobs = self.n_jobs or os.cpu_count() or 1
+        with warnings.catch_warnings():
+            # a loose tolerance is enough: the scores are recalibrated out of fold
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if n_jobs > 1 and n_codes > 1:
+                with ThreadPoolExecutor(max_workers=n_jobs) as pool:  # liblinear releases the GIL
+                    list(pool.map(fit_one, range(n_codes)))
+            else:
+                for j in range(n_codes):
+                    fit_one(j)
         self.coef_, self.intercept_ = coef, intercept
+        self._coef_t = None
         return self
 
     def decision_function(self, encoded: dict) -> np.ndarray:
         X = self._features(encoded, fit=False)
-        return np.asarray(X @ self.coef_.T) + self.intercept_
+        if getattr(self, "_coef_t", None) is None:
+            self._coef_t = np.ascontiguousarray(self.coef_.T)
+        return np.asarray(X @ self._coef_t) + self.intercept_
 
     # -- saving -----------------------------------------------------------------------------------------
     def get_state(self):
@@ -172,6 +209,7 @@ class TfidfBackend(Backend):
     @classmethod
     def from_state(cls, params, meta, arrays):
         self = cls(**params)
+        self._coef_t = None
         self.blocks_ = self._blocks()
         for k, b in self.blocks_.items():
             b.vocabulary = list(meta["vocabularies"][k])

@@ -45,6 +45,11 @@ def split_codes(cell: str | None) -> list[str]:
 def _read_rows(path: Path, encoding: str | None, required: tuple[str, ...]) -> tuple[list[str], list[dict]]:
     if not path.exists():
         raise FormatError("File not found. Check the path.", path)
+    if path.is_dir():
+        raise FormatError("This is a folder, not a table. Name the .csv/.tsv/.jsonl file(s).", path)
+    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls", ".ods"):
+        raise FormatError("Spreadsheet workbooks are not read directly. Save the sheet as CSV "
+                          "(Excel: 'CSV UTF-8') with the columns " + ",".join(CANONICAL_COLUMNS) + ".", path)
     text, _ = decode_bytes(path.read_bytes(), path, encoding)
     if not text.strip():
         raise FormatError(f"The file is empty. Expected a header with {', '.join(CANONICAL_COLUMNS)}.", path)
@@ -57,10 +62,19 @@ def _read_rows(path: Path, encoding: str | None, required: tuple[str, ...]) -> t
                 obj = json.loads(line)
             except json.JSONDecodeError as err:
                 raise FormatError(f"Invalid JSON: {err.msg}.", path, f"line {lineno}") from None
+            if not isinstance(obj, dict):
+                raise FormatError(
+                    f"Expected a JSON object per line ({{\"document\": ..., \"segment\": ...}}), "
+                    f"found {type(obj).__name__}.",
+                    path,
+                    f"line {lineno}",
+                )
             if isinstance(obj.get("codes"), list):
-                obj["codes"] = ";".join(obj["codes"])
-            rows.append({k: "" if v is None else str(v) for k, v in obj.items() if not isinstance(v, (dict, list))})
-        header = list(dict.fromkeys(k for r in rows for k in r))
+                obj["codes"] = ";".join(map(str, obj["codes"]))
+            row = {k: "" if v is None else str(v) for k, v in obj.items() if not isinstance(v, (dict, list))}
+            row["_row"] = lineno
+            rows.append(row)
+        header = list(dict.fromkeys(k for r in rows for k in r if k != "_row"))
     else:
         delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -147,6 +161,9 @@ def read_coded(
     for path in paths:
         header, rows = _read_rows(path, encoding, required)
         default_coder = coder or (path.stem if len(paths) > 1 and "coder" not in header else DEFAULT_CODER)
+        # In a file with named coders, a row with neither coder nor codes is a segment nobody coded (as
+        # write_coded writes it), not a coding by a coder called "coder".
+        named = coder is None and any((r.get("coder") or "").strip() for r in rows)
         for row in rows:
             loc = f"row {row['_row']}" if path.suffix.lower() not in (".jsonl", ".ndjson") else f"line {row['_row']}"
             doc = (row.get("document") or "").strip()
@@ -174,7 +191,10 @@ def read_coded(
                 )
             if "codes" not in header:
                 continue
-            name = (row.get("coder") or "").strip() or default_coder
+            name = (row.get("coder") or "").strip()
+            if not name and named and not (row.get("codes") or "").strip():
+                continue
+            name = name or default_coder
             codes = split_codes(row.get("codes"))
             if codebook is not None:
                 for c in codes:
@@ -206,21 +226,26 @@ def _int_or_none(value) -> int | None:
 
 def write_coded(path: str | Path, corpus: CodedCorpus) -> None:
     """Write a corpus as a canonical table, one row per segment per coder (coders who did not code a
-    segment get no row)."""
+    segment get no row; a segment nobody coded gets one row with empty ``coder`` and ``codes``).
+
+    ``start`` and ``end`` columns are added when segments carry character offsets.
+    """
+    offsets = any(s.start is not None or s.end is not None for s in corpus.segments)
     with open(path, "w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
-        w.writerow(CANONICAL_COLUMNS)
+        w.writerow([*CANONICAL_COLUMNS, "start", "end"] if offsets else CANONICAL_COLUMNS)
         cols = {c: corpus.codings(c) for c in corpus.coders}
         for i, s in enumerate(corpus.segments):
+            extra = ["" if s.start is None else s.start, "" if s.end is None else s.end] if offsets else []
             wrote = False
             for coder, col in cols.items():
                 if col[i] is None:
                     continue
                 codes = _ordered(col[i], corpus.codebook)
-                w.writerow([s.document, s.segment, s.speaker, s.text, coder, ";".join(codes)])
+                w.writerow([s.document, s.segment, s.speaker, s.text, coder, ";".join(codes), *extra])
                 wrote = True
             if not wrote:
-                w.writerow([s.document, s.segment, s.speaker, s.text, "", ""])
+                w.writerow([s.document, s.segment, s.speaker, s.text, "", "", *extra])
 
 
 def _ordered(codes, codebook) -> list[str]:

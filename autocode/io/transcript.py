@@ -70,23 +70,34 @@ def decode_bytes(data: bytes, path: str | Path, encoding: str | None = None) -> 
 
 
 def expand_paths(inputs: str | Path | Iterable[str | Path], suffixes=TRANSCRIPT_SUFFIXES) -> list[Path]:
-    """Files named by paths, folders (their files with ``suffixes``, sorted) and glob patterns."""
+    """Files named by paths, folders (their files with ``suffixes``, sorted) and glob patterns (the matching
+    files with ``suffixes``)."""
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
     out: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.suffix.lower() in suffixes and not f.name.startswith("~$"))
+            found = sorted(f for f in p.iterdir()
+                           if f.suffix.lower() in suffixes and f.is_file() and not f.name.startswith("~$"))
             if not found:
                 raise FormatError(f"No {'/'.join(suffixes)} files in this folder.", p)
             out.extend(found)
         elif p.exists():
             out.append(p)
         elif any(ch in str(item) for ch in "*?["):
-            matches = sorted(Path(m) for m in glob.glob(str(item), recursive=True))
-            if not matches:
+            found_any = sorted(Path(m) for m in glob.glob(str(item), recursive=True))
+            if not found_any:
                 raise FormatError("The pattern matches no file.", str(item))
+            # like a folder: only files with the wanted suffixes (a match may be a folder or another file type)
+            matches = [f for f in found_any
+                       if f.is_file() and f.suffix.lower() in suffixes and not f.name.startswith("~$")]
+            if not matches:
+                raise FormatError(
+                    f"The pattern matches no {'/'.join(suffixes)} file (it matches {len(found_any)} other "
+                    f"file(s) or folder(s), e.g. {found_any[0].name!r}).",
+                    str(item),
+                )
             out.extend(matches)
         else:
             raise FormatError("File not found. Check the path.", p)
@@ -102,9 +113,11 @@ def _read_docx(path: Path) -> str:
         raise MissingDependencyError("python-docx", "docx", "Reading .docx transcripts") from err
     import zipfile
 
+    from docx.opc.exceptions import PackageNotFoundError
+
     try:
         document = docx.Document(str(path))
-    except (zipfile.BadZipFile, KeyError, ValueError) as err:
+    except (zipfile.BadZipFile, KeyError, ValueError, PackageNotFoundError) as err:
         raise FormatError(f"Not a readable Word .docx file ({err}). Save it again as .docx.", path) from None
     return "\n".join(p.text for p in document.paragraphs)
 

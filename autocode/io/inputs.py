@@ -1,0 +1,54 @@
+"""Inputs to pre-coding: a mix of canonical tables, transcripts and QDA projects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..corpus import Segment
+from ..segment import segment_text
+from .table import read_segments
+from .transcript import Document, expand_paths, read_documents
+
+__all__ = ["read_inputs"]
+
+TABLES = (".csv", ".tsv", ".jsonl", ".ndjson")
+PROJECTS = (".qdpx", ".qde", ".qda", ".sqlite", ".db")
+TRANSCRIPTS = (".txt", ".docx")
+
+
+def read_inputs(inputs: str | Path | Iterable[str | Path], *, encoding: str | None = None,
+                max_chars: int | None = 200) -> tuple[list[Segment], list[Document]]:
+    """Segments to pre-code, and the transcript documents they come from.
+
+    Named files may be canonical tables (``.csv``/``.tsv``/``.jsonl``: their segments as they are; any
+    ``coder``/``codes`` columns ignored), transcripts (``.txt``/``.docx``: segmented into turns and sentences)
+    or QDA projects (``.qdpx``/``.qde``/QualCoder ``.qda``: their text sources, segmented like transcripts).
+    A folder contributes its transcripts and projects, not its tables (a folder of interviews often holds a
+    codebook or notes as CSV).
+    """
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    paths: list[Path] = []
+    for item in inputs:
+        if Path(item).is_dir():
+            paths.extend(expand_paths(item, suffixes=(*TRANSCRIPTS, ".qdpx", ".qda")))
+        else:
+            paths.extend(expand_paths(item, suffixes=(*TRANSCRIPTS, *TABLES, *PROJECTS)))
+    segments: list[Segment] = []
+    documents: list[Document] = []
+    for path in paths:
+        suffix = path.suffix.lower()
+        if suffix in TABLES:
+            segments.extend(read_segments(path, encoding=encoding))
+            continue
+        if suffix in PROJECTS:
+            from .qdpx import read_project
+
+            docs = read_project(path).documents()
+        else:
+            docs = read_documents(path, encoding=encoding)
+        for doc in docs:
+            documents.append(doc)
+            segments.extend(segment_text(doc.text, doc.name, max_chars=max_chars or None))
+    return segments, documents

@@ -1,0 +1,323 @@
+"""The coding model: fit, suggest, pre-coded output, rare codes, Traditional/Simplified, saving and loading."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from autocode import (
+    AutocodeError,
+    AutocodeWarning,
+    Codebook,
+    CodedCorpus,
+    CodingModel,
+    ModelFileError,
+    NotFittedError,
+    Segment,
+    read_coded,
+    read_transcripts,
+    write_suggestions,
+)
+
+NEW = [
+    Segment("N1", "1", "社区党支部组织党员开展志愿服务。", "受访者"),
+    Segment("N1", "2", "今天天气不错，我们聊点别的。", "访谈者"),
+    Segment("N1", "3", "居民议事会上大家投票决定停车位。", "受访者"),
+    Segment("N2", "1", "网格员每周上门为独居老人提供服务。", "B"),
+]
+
+
+_FITTED: dict[str, CodingModel] = {}
+
+
+@pytest.fixture
+def model(book, coded) -> CodingModel:
+    """The model fitted on the fixture corpus, fitted once for this module (tests do not change it)."""
+    if "model" not in _FITTED:
+        _FITTED["model"] = CodingModel(book, n_splits=3, random_state=0).fit(coded)
+    return _FITTED["model"]
+
+
+def test_fit_returns_self_and_learns_the_codes(book, coded):
+    m = CodingModel(book, n_splits=3)
+    assert m.fit(coded) is m
+    assert m.codes_ == ["party", "council", "service"]
+    assert m.thresholds_.shape == (3,) and m.calibration_.shape == (3, 2)
+    assert m.n_train_segments_ == 48 and m.n_train_documents_ == 8
+    assert m.rare_codes_ == {}
+
+
+def test_predict_and_suggest_every_segment(model):
+    p = model.predict_proba(NEW)
+    assert p.shape == (4, 3) and ((p >= 0) & (p <= 1)).all()
+    assert model.predict(NEW).shape == (4, 3)
+    sug = model.suggest(NEW)
+    assert len(sug) == 4 and sug.segments == NEW
+    assert sug.codes_for(0) == ["party"]
+    assert sug.codes_for(2) == ["council"]
+    assert sug.codes_for(3) == ["service"]
+    assert sug.categories_for(3) == ["H"]
+    assert model.suggest(["党支部带领居民"]).segments[0].text == "党支部带领居民"  # plain strings too
+
+
+def test_not_fitted(book):
+    with pytest.raises(NotFittedError, match=r"This CodingModel is not fitted yet\. Call fit\(coded\)"):
+        CodingModel(book).predict_proba(NEW)
+
+
+def test_fit_needs_a_coded_corpus(book):
+    with pytest.raises(TypeError, match=r"fit expects a CodedCorpus"):
+        CodingModel(book).fit(NEW)
+
+
+def test_unknown_target(book, coded):
+    with pytest.raises(AutocodeError, match=r"Unknown target 'X': use 'union', 'majority' or one of the coders"):
+        CodingModel(book, target="X").fit(coded)
+
+
+def test_target_one_coder(book, coded):
+    # coder A left some segments empty: learning A's coding has fewer positives than the union
+    m = CodingModel(book, target="A", n_splits=3).fit(coded)
+    union = CodingModel(book, target="union", n_splits=3).fit(coded)
+    assert sum(m.train_counts_.values()) < sum(union.train_counts_.values())
+    assert union.train_counts_ == {"party": 16, "council": 16, "service": 16}
+
+
+def test_target_coder_who_coded_nothing(book, coded):
+    only_e = CodedCorpus(coded.segments, {"E": {s.key: c for s, c in zip(coded.segments, coded.codings("E"))},
+                                          "A": {}})
+    with pytest.raises(AutocodeError, match=r"No segment is coded by the target 'A'\."):
+        CodingModel(book, target="A").fit(only_e)
+
+
+def test_one_document_is_not_calibrated(book, coded):
+    one = coded.subset(range(6))
+    with pytest.warns(AutocodeWarning, match=r"Fewer than 2 documents \(or n_splits < 2\): scores are not calibrated"):
+        m = CodingModel(book, min_examples=2).fit(one)
+    assert m.thresholds_.tolist() == [0.5, 0.5, 0.5]
+
+
+def test_unknown_backend(book, coded):
+    with pytest.raises(AutocodeError, match=r"Unknown backend 'nope\.v1'\. Available: .*tfidf\.v1"):
+        CodingModel(book, backend="nope.v1").fit(coded)
+
+
+def _with_rare_code(coded: CodedCorpus) -> CodedCorpus:
+    """The fixture corpus where coder E also applied the category H to one segment about canteens."""
+    e = {s.key: set(c) for s, c in zip(coded.segments, coded.codings("E"))}
+    a = {s.key: set(c) for s, c in zip(coded.segments, coded.codings("A"))}
+    e[("D0", "5")] = {"service", "H"}
+    return CodedCorpus(coded.segments, {"E": e, "A": a}, codebook=coded.codebook)
+
+
+def test_rare_code_warns_and_is_never_suggested(book, coded):
+    rare = _with_rare_code(coded)
+    with pytest.warns(AutocodeWarning, match=r"1 code\(s\) have fewer than 3 coded segments and will not be "
+                                             r"suggested: H 横向共治 \(1\)\. Code more examples"):
+        m = CodingModel(book, n_splits=3).fit(rare)
+    assert m.rare_codes_ == {"H": 1} and "H" not in m.codes_
+    sug = m.suggest(rare.segments + NEW, min_score=0.0)  # even accepting every score
+    assert "H" not in sug.codes
+    assert all("H" not in sug.codes_for(i) for i in range(len(sug)))
+
+
+def test_no_learnable_code(book, coded):
+    with pytest.warns(AutocodeWarning, match=r"fewer than 100 coded segments"):
+        with pytest.raises(AutocodeError, match=r"No code has at least 100 coded segments; nothing to learn\."):
+            CodingModel(book, min_examples=100).fit(coded)
+
+
+# -- pre-coded output ---------------------------------------------------------------------------------------
+
+def test_precoded_csv_has_every_segment_and_reads_back(tmp_path, book, model):
+    sug = model.suggest(NEW)
+    assert sug.codes_for(1) == []  # a segment without suggestions
+    write_suggestions(tmp_path / "out.csv", sug)
+    back = read_coded(tmp_path / "out.csv", codebook=book)
+    assert back.coders == [model.model_name] == ["autocode-tfidf.v1"]
+    assert [(s.key, s.speaker, s.text) for s in back.segments] == [(s.key, s.speaker, s.text) for s in NEW]
+    assert back.codings(model.model_name) == [set(sug.codes_for(i)) for i in range(len(NEW))]
+
+
+def test_precoded_jsonl_has_every_segment(tmp_path, book, model):
+    sug = model.suggest(NEW)
+    write_suggestions(tmp_path / "out.jsonl", sug, top_k=2)
+    recs = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text("utf-8").splitlines()]
+    assert [(r["document"], r["segment"], r["text"]) for r in recs] == [(s.document, s.segment, s.text) for s in NEW]
+    assert recs[1]["codes"] == [] and len(recs[1]["suggestions"]) == 2
+    assert recs[0]["codes"] == ["party"] and recs[0]["categories"] == ["V"]
+    back = read_coded(tmp_path / "out.jsonl", codebook=book)
+    assert back.codings(model.model_name)[0] == {"party"}
+
+
+def test_nothing_suggested_still_writes_every_segment(tmp_path, model):
+    sug = model.suggest(NEW, min_score=1.01)
+    assert not sug.accepted.any()
+    write_suggestions(tmp_path / "out.csv", sug)
+    back = read_coded(tmp_path / "out.csv")
+    assert len(back) == len(NEW) and back.codings(model.model_name) == [set()] * len(NEW)
+    write_suggestions(tmp_path / "out.jsonl", sug)
+    assert len((tmp_path / "out.jsonl").read_text("utf-8").splitlines()) == len(NEW)
+
+
+def test_precode_transcripts_keeps_offsets(tmp_path, book, model):
+    text = "访谈者：社区怎么组织？\r\n受访者：党支部组织党员开展志愿服务。\r\n\r\n访谈者：今天天气不错。\r\n"
+    (tmp_path / "T1.txt").write_bytes(text.encode("gb18030"))
+    segs = read_transcripts(tmp_path)
+    sug = model.suggest(segs)
+    write_suggestions(tmp_path / "out.csv", sug)
+    back = read_coded(tmp_path / "out.csv", codebook=book)
+    assert [(s.start, s.end) for s in back.segments] == [(s.start, s.end) for s in segs]
+    assert all(text[s.start : s.end] == s.text for s in back.segments)
+
+
+def test_unknown_output_format(tmp_path, model):
+    from autocode import FormatError
+
+    with pytest.raises(FormatError, match=r"out\.txt: Unknown output format: use \.csv, \.jsonl or \.qdpx\."):
+        write_suggestions(tmp_path / "out.txt", model.suggest(NEW))
+
+
+# -- Traditional and Simplified -----------------------------------------------------------------------------
+
+def test_traditional_text_gets_the_same_codes_and_stays_verbatim(tmp_path, coded, model):
+    from autocode.text import _get_opencc
+
+    s2t = _get_opencc("s2t")
+    simp = coded.segments + NEW
+    trad = [Segment(s.document, s.segment, s2t.convert(s.text), s.speaker) for s in simp]
+    assert sum(t.text != s.text for t, s in zip(trad, simp)) > len(simp) // 2  # really Traditional
+    assert trad[0].text == "社區黨支部帶領居民開展志願服務。"
+    s_sug, t_sug = model.suggest(simp), model.suggest(trad)
+    np.testing.assert_allclose(t_sug.scores, s_sug.scores, atol=1e-9)
+    assert [t_sug.codes_for(i) for i in range(len(trad))] == [s_sug.codes_for(i) for i in range(len(simp))]
+    assert [s.text for s in t_sug.segments] == [s.text for s in trad]
+    write_suggestions(tmp_path / "trad.csv", t_sug)
+    assert [s.text for s in read_coded(tmp_path / "trad.csv").segments] == [s.text for s in trad]
+
+
+# -- saving and loading -------------------------------------------------------------------------------------
+
+def test_save_load_round_trip(tmp_path, model):
+    path = model.save(tmp_path / "m")
+    assert sorted(p.name for p in path.iterdir()) == ["arrays.npz", "model.json"]
+    doc = json.loads((path / "model.json").read_text("utf-8"))
+    assert doc["format_version"] == 1 and doc["backend"] == "tfidf.v1" and doc["autocode_version"]
+    with np.load(path / "arrays.npz", allow_pickle=False) as z:  # nothing needs pickle
+        assert all(z[k].dtype != object for k in z.files)
+    loaded = CodingModel.load(path)
+    assert loaded.codes_ == model.codes_ and loaded.codebook == model.codebook
+    np.testing.assert_array_equal(loaded.thresholds_, model.thresholds_)
+    np.testing.assert_array_equal(loaded.predict_proba(NEW), model.predict_proba(NEW))
+    assert loaded.model_name == model.model_name
+    # a loaded model saves again to the same files
+    loaded.save(tmp_path / "again")
+    with np.load(path / "arrays.npz") as a, np.load(tmp_path / "again" / "arrays.npz") as b:
+        assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+def test_tampered_arrays(tmp_path, model):
+    path = model.save(tmp_path / "m")
+    data = bytearray((path / "arrays.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (path / "arrays.npz").write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match=r"arrays\.npz: checksum does not match model\.json; the file was changed"):
+        CodingModel.load(path)
+
+
+def test_newer_format_version(tmp_path, model):
+    path = model.save(tmp_path / "m")
+    doc = json.loads((path / "model.json").read_text("utf-8"))
+    doc["format_version"] = 99
+    (path / "model.json").write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(ModelFileError, match=r"model format version 99 .* reads up to version 1\. Upgrade autocode"):
+        CodingModel.load(path)
+
+
+@pytest.mark.parametrize("name", ["arrays.npz", "model.json"])
+def test_missing_file(tmp_path, model, name):
+    path = model.save(tmp_path / "m")
+    (path / name).unlink()
+    with pytest.raises(ModelFileError, match=rf"missing {name}\. The folder is incomplete; copy the whole folder\."):
+        CodingModel.load(path)
+
+
+def test_not_a_model_folder(tmp_path, model):
+    path = model.save(tmp_path / "m")
+    with pytest.raises(ModelFileError, match=r"model\.json: not a model folder\. Train one with 'autocode train"):
+        CodingModel.load(path / "model.json")
+    with pytest.raises(ModelFileError, match=r"nope: not a model folder"):
+        CodingModel.load(tmp_path / "nope")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "model.json").write_text('{"format": "something-else"}', encoding="utf-8")
+    (tmp_path / "other" / "arrays.npz").write_bytes(b"")
+    with pytest.raises(ModelFileError, match=r"not an autocode model file \(no 'format': 'autocode-model'\)"):
+        CodingModel.load(tmp_path / "other")
+
+
+def test_damaged_json(tmp_path, model):
+    path = model.save(tmp_path / "m")
+    (path / "model.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ModelFileError, match=r"model\.json: not valid JSON .* The file is damaged\."):
+        CodingModel.load(path)
+
+
+class _Payload:
+    """Unpickling this would create a file: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_object_array_is_refused(tmp_path, model):
+    import hashlib
+
+    path = model.save(tmp_path / "m")
+    marker = tmp_path / "pwned"
+    with np.load(path / "arrays.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    evil = np.empty(1, dtype=object)
+    evil[0] = _Payload(marker)
+    arrays["thresholds"] = evil
+    np.savez(path / "arrays.npz", **arrays)
+    doc = json.loads((path / "model.json").read_text("utf-8"))
+    doc["arrays_sha256"] = hashlib.sha256((path / "arrays.npz").read_bytes()).hexdigest()  # checksum matches
+    (path / "model.json").write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(ModelFileError, match=r"arrays\.npz: cannot read arrays without pickle"):
+        CodingModel.load(path)
+    assert not marker.exists()
+
+
+def test_saving_an_unfitted_model(tmp_path, book):
+    with pytest.raises(NotFittedError, match=r"not fitted yet"):
+        CodingModel(book).save(tmp_path / "m")
+
+
+# -- the shared development data (skipped when absent) ------------------------------------------------------
+
+@pytest.mark.shared_data
+def test_shared_data_precode_transcripts(tmp_path, shared_data):
+    root = shared_data / "misleading-photos-dev"
+    book = Codebook.read_csv(root / "codebook.csv")
+    coded = read_coded(root / "coded.csv", codebook=book)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocodeWarning)  # some of its codes are rare
+        model = CodingModel(book, n_splits=2, min_examples=5).fit(coded)
+    files = [root / "transcripts" / f"P0{i}.txt" for i in (1, 2, 3)]
+    segs = read_transcripts(files, max_chars=None)
+    # one segment per speaker turn (a line without "A:"/"B:" continues the turn before it)
+    turns = {d: sum(1 for line in f.read_text("utf-8").splitlines() if line.startswith(("A:", "B:")))
+             for d, f in zip(("P01", "P02", "P03"), files)}
+    assert {d: sum(s.document == d for s in segs) for d in turns} == turns
+    sug = model.suggest(segs)
+    write_suggestions(tmp_path / "out.csv", sug)
+    back = read_coded(tmp_path / "out.csv", codebook=book)
+    assert [s.key for s in back.segments] == [s.key for s in segs]
+    assert [s.text for s in back.segments] == [s.text for s in segs]
+    assert 0 < sum(bool(c) for c in back.codings(model.model_name)) < len(segs)
