@@ -22,6 +22,9 @@ from .exceptions import (
     NotFittedError,
 )
 from .io import read_coded, read_documents, read_segments, read_transcripts, write_coded, write_suggestions
+from .io.inputs import read_inputs
+from .io.qdpx import read_project, read_qdc, write_qdpx
+from .reliability import AgreementReport, measure_agreement
 from .model import CodingModel
 from .segment import segment_text
 from .suggestion import Suggestions
@@ -52,6 +55,12 @@ __all__ = [
     "read_transcripts",
     "write_coded",
     "write_suggestions",
+    "read_inputs",
+    "read_project",
+    "read_qdc",
+    "write_qdpx",
+    "AgreementReport",
+    "measure_agreement",
     "CodingModel",
     "segment_text",
     "Suggestions",

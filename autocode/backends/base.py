@@ -128,7 +128,10 @@ def available_backends() -> list[str]:
 
 
 def take_rows(encoded: Any, rows: np.ndarray) -> Any:
-    """Select rows of an encoded representation (list, tuple, dict of those, ndarray, sparse matrix)."""
+    """Select rows of an encoded representation (list, tuple, dict of those, ndarray, sparse matrix, or an
+    object with its own ``take_rows`` method)."""
+    if hasattr(encoded, "take_rows"):
+        return encoded.take_rows(rows)
     if isinstance(encoded, dict):
         return {k: take_rows(v, rows) for k, v in encoded.items()}
     if isinstance(encoded, (np.ndarray, sp.spmatrix, sp.sparray)):

@@ -1,11 +1,15 @@
 """The default backend: jieba words + character n-grams, TF-IDF, one linear classifier per code.
 
 Runs on a laptop CPU with no download. Text is normalised (NFKC, Traditional -> Simplified with OpenCC) for
-tokenisation only. Features: word uni- and bigrams from jieba, character 1..3-grams, each block sub-linear
-TF-IDF and L2-normalised; optionally the same for the preceding turn (the interviewer's question), down-weighted.
-Classifier: L2 logistic regression per code with balanced class weights, solved in the dual by liblinear (fast
-when there are more features than segments), codes in parallel threads (scores are calibrated afterwards by
-:class:`~autocode.model.CodingModel`).
+tokenisation only. Features: word uni- and bigrams from jieba, character 1..3-grams, and the words of the
+preceding turn (the interviewer's question), each block sub-linear TF-IDF and L2-normalised, the context block
+down-weighted. Classifier: L2 logistic regression per code with balanced class weights, solved in the dual by
+liblinear (fast when there are more features than segments), codes in parallel threads. Scores are calibrated
+afterwards by :class:`~autocode.model.CodingModel`.
+
+Counting n-grams is the expensive step, so :meth:`TfidfBackend.encode` counts a whole corpus once, over the
+corpus's own vocabulary; each cross-validation fold then keeps the terms frequent enough in its training rows
+and computes its IDF weights from them, which gives the same features as counting the fold from scratch.
 """
 
 from __future__ import annotations
@@ -24,61 +28,45 @@ from sklearn.preprocessing import normalize as l2_normalize
 from ..text import ChineseTokenizer
 from .base import Backend, Inputs, register
 
-__all__ = ["TfidfBackend"]
+__all__ = ["TfidfBackend", "Counts"]
 
 
 def _split(s: str) -> list[str]:
     return s.split()
 
 
-class _Block:
-    """One sub-linear TF-IDF block over a fixed vocabulary (stored as a list of terms + idf weights)."""
+def _counter(kind: str, ngram_range, vocabulary=None) -> CountVectorizer:
+    if kind == "word":
+        return CountVectorizer(tokenizer=_split, token_pattern=None, lowercase=False, ngram_range=tuple(ngram_range),
+                               dtype=np.float32, vocabulary=vocabulary)
+    return CountVectorizer(analyzer="char", lowercase=False, ngram_range=tuple(ngram_range), dtype=np.float32,
+                           vocabulary=vocabulary)
 
-    def __init__(self, kind: str, ngram_range, vocabulary=None, idf=None):
-        self.kind = kind
-        self.ngram_range = tuple(ngram_range)
-        self.vocabulary = vocabulary
-        self.idf = idf
-        self._vec = None
 
-    def _counter(self, **kw) -> CountVectorizer:
-        if self.kind == "word":
-            return CountVectorizer(tokenizer=_split, token_pattern=None, lowercase=False,
-                                   ngram_range=self.ngram_range, dtype=np.float32, **kw)
-        return CountVectorizer(analyzer="char", lowercase=False, ngram_range=self.ngram_range,
-                               dtype=np.float32, **kw)
+class Counts:
+    """n-gram counts of a corpus per feature block, over one vocabulary (``space``).
 
-    def fit_transform(self, docs: list[str], min_df: int, max_features: int | None) -> sp.csr_matrix:
-        vec = self._counter(min_df=min_df, max_features=max_features)
-        try:
-            counts = vec.fit_transform(docs)
-        except ValueError:  # empty vocabulary (e.g. all segments empty after pruning): retry without pruning
-            vec = self._counter()
-            counts = vec.fit_transform(docs) if any(d.strip() for d in docs) else None
-        if counts is None:
-            self.vocabulary, self.idf = [], np.zeros(0, dtype=np.float32)
-            self._vec = None
-            return sp.csr_matrix((len(docs), 0), dtype=np.float32)
-        terms = vec.get_feature_names_out()
-        self.vocabulary = [str(t) for t in terms]
-        df = np.bincount(counts.indices, minlength=counts.shape[1])
-        n = counts.shape[0]
-        self.idf = (np.log((1 + n) / (1 + df)) + 1).astype(np.float32)
-        self._vec = vec
-        return self._weigh(counts)
+    ``space`` is either a corpus vocabulary (a dict block -> list of terms, shared by every row subset, when
+    the counts were made for training) or the string ``"model"`` (counted over a fitted backend's own
+    vocabulary, for prediction).
+    """
 
-    def transform(self, docs: list[str]) -> sp.csr_matrix:
-        if not self.vocabulary:
-            return sp.csr_matrix((len(docs), 0), dtype=np.float32)
-        if self._vec is None:
-            self._vec = self._counter(vocabulary={t: i for i, t in enumerate(self.vocabulary)})
-        return self._weigh(self._vec.transform(docs))
+    def __init__(self, blocks: dict[str, sp.csr_matrix], space):
+        self.blocks = blocks
+        self.space = space
 
-    def _weigh(self, counts: sp.csr_matrix) -> sp.csr_matrix:
-        x = counts.tocsr(copy=True)
-        np.log1p(x.data, out=x.data)  # sub-linear tf: 1 + log(tf) ~ log1p keeps zeros sparse
-        x = x @ sp.diags(self.idf)
-        return l2_normalize(x, copy=False).astype(np.float32)
+    def take_rows(self, rows) -> Counts:
+        return Counts({k: m[rows] for k, m in self.blocks.items()}, self.space)
+
+    def __len__(self) -> int:
+        return next(iter(self.blocks.values())).shape[0]
+
+
+def _weigh(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+    x = counts.tocsr(copy=True).astype(np.float32)
+    np.log1p(x.data, out=x.data)  # sub-linear tf (zeros stay zeros)
+    x = x @ sp.diags(idf.astype(np.float32))
+    return l2_normalize(x, copy=False).astype(np.float32)
 
 
 @register("tfidf.v1")
@@ -92,11 +80,11 @@ class TfidfBackend(Backend):
     char_ngrams : (int, int)
         n-gram range over characters.
     context_weight : float
-        Weight of the preceding turn's features (0 = ignore the context).
+        Weight of the preceding turn's word features (0 = ignore the context).
     C : float
         Inverse regularisation strength of the logistic regressions.
     min_df : int
-        Drop terms seen in fewer segments.
+        Drop terms seen in fewer training segments.
     max_features : int
         Cap per block, most frequent terms kept.
     script : {"simplified", "none"}
@@ -123,8 +111,15 @@ class TfidfBackend(Backend):
         new.n_jobs = self.n_jobs
         return new
 
+    def _block_specs(self) -> dict[str, tuple[str, list[int]]]:
+        p = self.params
+        specs = {"words": ("word", p["word_ngrams"]), "chars": ("char", p["char_ngrams"])}
+        if p["context_weight"] > 0:
+            specs["context"] = ("word", [1, 1])
+        return specs
+
     # -- encoding: label-free, done once per corpus ------------------------------------------------
-    def encode(self, inputs: Inputs) -> dict:
+    def _texts(self, inputs: Inputs) -> dict[str, list[str]]:
         tok = self.tokenizer
         cache: dict[str, tuple[str, str]] = {}  # raw text -> (normalised, words); contexts repeat texts
 
@@ -136,33 +131,82 @@ class TfidfBackend(Backend):
             return got
 
         prepared = [prepare(t) for t in inputs.texts]
-        enc = {"chars": [p[0] for p in prepared], "words": [p[1] for p in prepared]}
+        docs = {"chars": [p[0] for p in prepared], "words": [p[1] for p in prepared]}
         if self.params["context_weight"] > 0:
-            enc["context"] = [prepare(c)[1] if c else "" for c in inputs.contexts]
-        return enc
+            docs["context"] = [prepare(c)[1] if c else "" for c in inputs.contexts]
+        return docs
 
-    def _blocks(self) -> dict[str, _Block]:
-        p = self.params
-        blocks = {"words": _Block("word", p["word_ngrams"]), "chars": _Block("char", p["char_ngrams"])}
-        if p["context_weight"] > 0:
-            blocks["context"] = _Block("word", (1, 1))
-        return blocks
+    def encode(self, inputs: Inputs) -> Counts:
+        """Count n-grams: over this backend's vocabulary once fitted, else over the corpus's own."""
+        docs = self._texts(inputs)
+        fitted = hasattr(self, "vocabularies_")
+        blocks, space = {}, {}
+        for name, (kind, ngrams) in self._block_specs().items():
+            if fitted:
+                vocab = self.vocabularies_[name]
+                if not vocab:
+                    blocks[name] = sp.csr_matrix((len(inputs), 0), dtype=np.float32)
+                    continue
+                vec = self._vectorizers.get(name)
+                if vec is None:
+                    vec = self._vectorizers[name] = _counter(kind, ngrams, {t: i for i, t in enumerate(vocab)})
+                blocks[name] = vec.transform(docs[name]).tocsr()
+            else:
+                vec = _counter(kind, ngrams)
+                try:
+                    blocks[name] = vec.fit_transform(docs[name]).tocsr()
+                    space[name] = vec.get_feature_names_out().tolist()
+                except ValueError:  # no term at all (e.g. empty contexts)
+                    blocks[name] = sp.csr_matrix((len(inputs), 0), dtype=np.float32)
+                    space[name] = []
+        return Counts(blocks, "model" if fitted else space)
 
-    def _features(self, enc: dict, fit: bool) -> sp.csr_matrix:
-        p = self.params
+    def _features(self, enc: Counts) -> sp.csr_matrix:
+        if enc.space == "model":
+            cols = {name: None for name in self.vocabularies_}
+        elif enc.space is self._fit_space:
+            cols = self._fit_columns
+        else:
+            raise ValueError("These counts were made over another corpus's vocabulary; encode the texts with "
+                             "this backend.")
         parts = []
-        for key, block in self.blocks_.items():
-            docs = enc[key]
-            x = block.fit_transform(docs, p["min_df"], p["max_features"]) if fit else block.transform(docs)
-            if key == "context":
-                x = x * p["context_weight"]
+        for name in self.vocabularies_:
+            counts = enc.blocks[name] if cols[name] is None else enc.blocks[name][:, cols[name]]
+            x = _weigh(counts, self.idf_[name])
+            if name == "context":
+                x = x * self.params["context_weight"]
             parts.append(x)
         return sp.hstack(parts, format="csr", dtype=np.float32)
 
     # -- learning ---------------------------------------------------------------------------------------
-    def fit(self, encoded: dict, Y: np.ndarray) -> TfidfBackend:
-        self.blocks_ = self._blocks()
-        X = self._features(encoded, fit=True)
+    def fit(self, encoded: Counts, Y: np.ndarray) -> TfidfBackend:
+        if encoded.space == "model":
+            raise ValueError("fit needs counts over a training corpus's vocabulary: call encode on an unfitted "
+                             "backend (or a clone).")
+        p = self.params
+        n = len(encoded)
+        self.vocabularies_, self.idf_, self._fit_columns = {}, {}, {}
+        self._fit_space = encoded.space
+        self._vectorizers = {}
+        for name in self._block_specs():
+            counts = encoded.blocks[name]
+            df = np.bincount(counts.indices, minlength=counts.shape[1])
+            keep = np.flatnonzero(df >= p["min_df"])
+            if keep.size == 0:
+                keep = np.flatnonzero(df > 0)
+            if p["max_features"] and keep.size > p["max_features"]:
+                freq = np.asarray(counts[:, keep].sum(axis=0)).ravel()
+                top = np.argsort(-freq, kind="stable")[: p["max_features"]]
+                keep = np.sort(keep[top])
+            terms = encoded.space[name]
+            self.vocabularies_[name] = [terms[i] for i in keep]
+            self.idf_[name] = (np.log((1 + n) / (1 + df[keep])) + 1).astype(np.float32)
+            self._fit_columns[name] = keep
+        X = self._features(encoded)
+        self._fit_linear(X, Y)
+        return self
+
+    def _fit_linear(self, X: sp.csr_matrix, Y: np.ndarray) -> None:
         n_codes = Y.shape[1]
         coef = np.zeros((n_codes, X.shape[1]), dtype=np.float32)
         intercept = np.zeros(n_codes, dtype=np.float32)
@@ -189,36 +233,37 @@ class TfidfBackend(Backend):
                 for j in range(n_codes):
                     fit_one(j)
         self.coef_, self.intercept_ = coef, intercept
-        self._coef_t = None
-        return self
+        self._coef_t = np.ascontiguousarray(coef.T)
 
-    def decision_function(self, encoded: dict) -> np.ndarray:
-        X = self._features(encoded, fit=False)
-        if getattr(self, "_coef_t", None) is None:
-            self._coef_t = np.ascontiguousarray(self.coef_.T)
+    def decision_function(self, encoded: Counts) -> np.ndarray:
+        X = self._features(encoded)
         return np.asarray(X @ self._coef_t) + self.intercept_
 
     # -- saving -----------------------------------------------------------------------------------------
     def get_state(self):
-        meta = {"vocabularies": {k: b.vocabulary for k, b in self.blocks_.items()}}
+        meta = {"vocabularies": self.vocabularies_}
         arrays = {"coef": self.coef_, "intercept": self.intercept_}
-        for k, b in self.blocks_.items():
-            arrays[f"idf_{k}"] = b.idf
+        for k, idf in self.idf_.items():
+            arrays[f"idf_{k}"] = idf
         return meta, arrays
 
     @classmethod
     def from_state(cls, params, meta, arrays):
         self = cls(**params)
-        self._coef_t = None
-        self.blocks_ = self._blocks()
-        for k, b in self.blocks_.items():
-            b.vocabulary = list(meta["vocabularies"][k])
-            b.idf = np.asarray(arrays[f"idf_{k}"], dtype=np.float32)
-            if len(b.vocabulary) != len(b.idf):
-                raise ValueError(f"vocabulary {k!r} has {len(b.vocabulary)} terms but {len(b.idf)} idf weights")
+        self.vocabularies_ = {k: list(v) for k, v in meta["vocabularies"].items()}
+        if set(self.vocabularies_) != set(self._block_specs()):
+            raise ValueError(f"feature blocks {sorted(self.vocabularies_)} do not match the parameters")
+        self.idf_ = {}
+        for k, vocab in self.vocabularies_.items():
+            idf = np.asarray(arrays[f"idf_{k}"], dtype=np.float32)
+            if len(vocab) != len(idf):
+                raise ValueError(f"vocabulary {k!r} has {len(vocab)} terms but {len(idf)} idf weights")
+            self.idf_[k] = idf
+        self._fit_space, self._fit_columns, self._vectorizers = None, {}, {}
         self.coef_ = np.asarray(arrays["coef"], dtype=np.float32)
         self.intercept_ = np.asarray(arrays["intercept"], dtype=np.float32)
-        n_features = sum(len(b.vocabulary) for b in self.blocks_.values())
-        if self.coef_.shape[1] != n_features:
-            raise ValueError(f"coef has {self.coef_.shape[1]} columns for {n_features} features")
+        n_features = sum(len(v) for v in self.vocabularies_.values())
+        if self.coef_.ndim != 2 or self.coef_.shape[1] != n_features:
+            raise ValueError(f"coef has shape {self.coef_.shape} for {n_features} features")
+        self._coef_t = np.ascontiguousarray(self.coef_.T)
         return self
