@@ -281,13 +281,16 @@ def _add_saturation(sub):
     p.add_argument("--model", required=True, help="model folder written by 'autocode train'")
     p.add_argument("inputs", nargs="+", metavar="INTERVIEW", help="held-out transcripts or canonical tables")
     p.add_argument("--out", required=True, help="report: .md, .html, .csv, .qdpx or .json")
-    p.add_argument("--data", nargs="+", help="the coded table(s) the model was trained on (fits the novelty "
-                                             "scorer and saves it in the model folder)")
+    p.add_argument("--data", action="append", metavar="CODED",
+                   help="a coded table the model was trained on (repeat for several); fits the novelty scorer "
+                        "and saves it in the model folder")
     p.add_argument("--threshold", type=float, default=0.95,
                    help="novelty at or above which a segment is novel (default 0.95: less typical than 95%% of "
                         "the coded training segments)")
     p.add_argument("--min-size", type=int, default=2, dest="min_size",
                    help="segments a candidate code needs (default 2)")
+    p.add_argument("--clusters", type=int, help="group the novel segments into this many candidates (default: "
+                                                "cut where groups become looser than the existing codes)")
     p.add_argument("--max-chars", type=int, default=200, dest="max_chars",
                    help="split transcript turns longer than this into sentences (0 = never)")
     p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8/GB18030)")
@@ -310,7 +313,8 @@ def _cmd_saturation(args) -> int:
     segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars)
     if not segments:
         raise AutocodeError("The inputs hold no segments to check.")
-    report = saturation_report(model, segments, scorer=scorer, threshold=args.threshold, min_size=args.min_size)
+    report = saturation_report(model, segments, scorer=scorer, threshold=args.threshold, min_size=args.min_size,
+                               n_clusters=args.clusters)
     written = report.save(args.out, documents=documents or None)
     n_novel = int(report.scores.novel.sum())
     _say(args, f"{n_novel} of {int(report.scores.eligible.sum())} eligible segments novel; "

@@ -191,7 +191,23 @@ class Codebook:
 
     @property
     def max_depth(self) -> int:
+        """Depth of the deepest code (0 when every code is top-level)."""
         return max((len(chain) for chain in self._ancestors.values()), default=0)
+
+    @property
+    def category_depth(self) -> int:
+        """Depth of the categories (范畴): the level just above the deepest codes."""
+        return max(self.max_depth - 1, 0)
+
+    @property
+    def main_depth(self) -> int:
+        """Depth of the main categories (主范畴): the top level, or the level below a single core category
+        (核心范畴) when the tree has one root and at least three levels.
+
+        >>> Codebook([Code("core"), Code("main", parent="core"), Code("cat", parent="main")]).main_depth
+        1
+        """
+        return 1 if len(self.roots) == 1 and self.max_depth >= 2 else 0
 
     def rollup(self, codes: Iterable[str], *, include_self: bool = True) -> set[str]:
         """The codes plus all their ancestors.

@@ -42,7 +42,8 @@ class CrossValidation:
     pooled : dict
         Kappa over all segment x code decisions: model vs each coder and each human pair.
     categories : dict
-        The same pooled figures after rolling codes up to top-level categories.
+        The same pooled figures after rolling codes up to their categories (the codebook level just above the
+        deepest codes, :attr:`Codebook.category_depth`).
     """
 
     corpus: CodedCorpus
@@ -214,8 +215,9 @@ def _fill(result: CrossValidation, target_y: np.ndarray, tmask: np.ndarray) -> N
     result.pooled = {_orient(p, name): d for p, d in pooled.items()}
     book = corpus.codebook
     if book is not None and book.max_depth > 0:
-        cats = corpus.rolled_up(depth=0)
-        top = [c for c in book.roots if any(book.ancestor_at(x, 0) == c for x in codes)]
+        depth = book.category_depth
+        cats = corpus.rolled_up(depth=depth)
+        top = [c for c in book.ids if book.depth(c) == depth and any(book.ancestor_at(x, depth) == c for x in codes)]
         per_cat, pooled_cat = compare_coders(cats, top)
         result.categories = {_orient(p, name): d for p, d in pooled_cat.items()}
         for c in top:

@@ -200,6 +200,8 @@ class CodingModel:
         Platt parameters (a, b): score = sigmoid(a * raw + b).
     rare_codes_ : dict
         Codes left out, with their number of examples.
+    silent_roles_ : list of str
+        Speaker roles never coded in training (see ``min_silent_segments``).
     cv_summary_ : dict
         Out-of-fold precision, recall and F1 per code at the chosen thresholds.
     """
@@ -207,7 +209,7 @@ class CodingModel:
     def __init__(self, codebook: Codebook, backend: str | Backend = "tfidf.v1", *, target: str = "union",
                  min_examples: int = 3, n_splits: int = 5, random_state: int | None = 0,
                  backend_params: dict | None = None, threshold_metric: str = "kappa", threshold_prior: float = 10.0,
-                 use_codebook: bool = True, progress: bool = False,
+                 use_codebook: bool = True, min_silent_segments: int = 10, progress: bool = False,
                  name: str | None = None):
         self.codebook = codebook
         self.backend = backend
@@ -219,6 +221,7 @@ class CodingModel:
         self.threshold_metric = threshold_metric
         self.threshold_prior = threshold_prior
         self.use_codebook = use_codebook
+        self.min_silent_segments = min_silent_segments
         self.progress = progress
         self.name = name
 
@@ -227,7 +230,8 @@ class CodingModel:
                 "min_examples": self.min_examples, "n_splits": self.n_splits, "random_state": self.random_state,
                 "backend_params": self.backend_params,
                 "threshold_metric": self.threshold_metric, "threshold_prior": self.threshold_prior,
-                "use_codebook": self.use_codebook, "progress": self.progress, "name": self.name}
+                "use_codebook": self.use_codebook, "min_silent_segments": self.min_silent_segments,
+                "progress": self.progress, "name": self.name}
 
     def clone(self) -> CodingModel:
         """An unfitted copy with the same settings."""
@@ -298,6 +302,14 @@ class CodingModel:
             Y_all = np.vstack([Y, Yx])
         else:
             Y_all = Y
+        # a speaker role (e.g. the interviewer) with many segments in training, none of them coded: its turns
+        # are not suggested codes either (its scores are still reported)
+        roles = np.array(make_inputs(corpus.segments).roles, dtype=object)
+        coded_any = Y.any(axis=1)
+        self.silent_roles_ = sorted(
+            r for r in set(roles.tolist())
+            if r and (roles == r).sum() >= self.min_silent_segments and not coded_any[roles == r].any()
+        )
         proto = self._new_backend()
         encoded = proto.encode(inputs)
         oof = self._out_of_fold(proto, encoded, Y_all, corpus.groups, n_real)
@@ -417,9 +429,16 @@ class CodingModel:
             out[s : s + len(chunk)] = _sigmoid(raw * a + b)
         return out
 
+    def _silenced(self, segs: list[Segment]) -> np.ndarray:
+        silent = set(getattr(self, "silent_roles_", []))
+        if not silent:
+            return np.zeros(len(segs), dtype=bool)
+        return np.array([r in silent for r in make_inputs(segs).roles], dtype=bool)
+
     def predict(self, segments) -> np.ndarray:
-        """Boolean matrix: which codes clear their threshold."""
-        return self.predict_proba(segments) >= self.thresholds_
+        """Boolean matrix: which codes clear their threshold (never for turns of a silent role)."""
+        segs = _as_segments(segments)
+        return (self.predict_proba(segs) >= self.thresholds_) & ~self._silenced(segs)[:, None]
 
     def suggest(self, segments, *, min_score: float | None = None) -> Suggestions:
         """Suggestions for every segment: scores of every learned code, accepted codes, their categories.
@@ -434,7 +453,7 @@ class CodingModel:
         segs = _as_segments(segments)
         scores = self.predict_proba(segs)
         return Suggestions(segs, self.codes_, scores, self.thresholds_, self.codebook, coder=self.model_name,
-                           min_score=min_score)
+                           min_score=min_score, silenced=self._silenced(segs))
 
     # -- saving --------------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -467,10 +486,12 @@ class CodingModel:
             "backend_state": meta,
             "settings": {"target": self.target, "min_examples": self.min_examples, "n_splits": self.n_splits,
                          "random_state": self.random_state, "threshold_metric": self.threshold_metric,
-                         "threshold_prior": self.threshold_prior, "use_codebook": self.use_codebook},
+                         "threshold_prior": self.threshold_prior, "use_codebook": self.use_codebook,
+                         "min_silent_segments": self.min_silent_segments},
             "codebook": self.codebook.to_dict(),
             "codes": self.codes_,
             "rare_codes": self.rare_codes_,
+            "silent_roles": self.silent_roles_,
             "cv_summary": self.cv_summary_,
             "training": {"segments": self.n_train_segments_, "documents": self.n_train_documents_,
                          "counts": self.train_counts_},
@@ -537,6 +558,7 @@ class CodingModel:
                         threshold_metric=settings.get("threshold_metric", "kappa"),
                         threshold_prior=settings.get("threshold_prior", 10.0),
                         use_codebook=settings.get("use_codebook", True),
+                        min_silent_segments=settings.get("min_silent_segments", 10),
                         backend_params=doc["backend_params"], name=doc.get("name"))
             backend_cls = get_backend(doc["backend"])
             barrays = {k[len("backend/"):]: v for k, v in arrays.items() if k.startswith("backend/")}
@@ -550,6 +572,7 @@ class CodingModel:
             if model.calibration_.shape != (len(model.codes_), 2) or model.thresholds_.shape != (len(model.codes_),):
                 raise ValueError("calibration/thresholds do not match the number of codes")
             model.rare_codes_ = dict(doc.get("rare_codes", {}))
+            model.silent_roles_ = list(doc.get("silent_roles", []))
             model.cv_summary_ = dict(doc.get("cv_summary", {}))
             tr = doc.get("training", {})
             model.n_train_segments_ = tr.get("segments")

@@ -273,7 +273,10 @@ class AgreementReport:
             warnings.simplefilter("always")
             png = self._plot(statistic, list(self.codes))
         if any("Glyph" in str(w.message) for w in caught):
-            png = self._plot(statistic, [c if c.isascii() else f"#{k + 1}" for k, c in enumerate(self.codes)])
+            with warnings.catch_warnings():
+                # coder names the font cannot draw are drawn as boxes; the table beside the plot names them
+                warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
+                png = self._plot(statistic, [c if c.isascii() else f"#{k + 1}" for k, c in enumerate(self.codes)])
         return png
 
     def _plot(self, statistic: str, labels: list[str]) -> bytes:
@@ -430,9 +433,9 @@ def _depth_for(by: str | int, book) -> int | None:
             "codebook=... (CLI: --codebook codebook.csv), or use by='code'."
         )
     if by == "main":
-        return 0
+        return book.main_depth
     if by == "category":
-        return max(book.max_depth - 1, 0)
+        return book.category_depth
     if isinstance(by, int) and not isinstance(by, bool) and by >= 0:
         return by
     raise AgreementError(f"Unknown by={by!r}: use 'code', 'category', 'main' or a codebook depth (0 = top level).")

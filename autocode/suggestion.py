@@ -32,11 +32,13 @@ class Suggestions:
         The name the model codes under (e.g. ``"autocode-tfidf.v1"``).
     min_score : float, optional
         Accept codes at or above this score instead of the per-code thresholds.
+    silenced : ndarray of bool (n_segments,), optional
+        Segments that get no accepted code whatever their scores (turns of a role never coded in training).
     """
 
     def __init__(self, segments: Sequence[Segment], codes: Sequence[str], scores: np.ndarray,
                  thresholds: np.ndarray, codebook: Codebook, coder: str = "autocode",
-                 min_score: float | None = None):
+                 min_score: float | None = None, silenced: np.ndarray | None = None):
         self.segments = list(segments)
         self.codes = list(codes)
         self.scores = np.asarray(scores, dtype=float)
@@ -44,6 +46,7 @@ class Suggestions:
         self.codebook = codebook
         self.coder = coder
         self.min_score = min_score
+        self.silenced = np.zeros(len(self.segments), dtype=bool) if silenced is None else np.asarray(silenced, bool)
         if self.scores.shape != (len(self.segments), len(self.codes)):
             raise ValueError(f"scores have shape {self.scores.shape}, expected {(len(self.segments), len(self.codes))}")
 
@@ -58,7 +61,7 @@ class Suggestions:
     def accepted(self) -> np.ndarray:
         """Boolean matrix: the code clears its threshold (or ``min_score``)."""
         cut = self.thresholds if self.min_score is None else self.min_score
-        return self.scores >= cut
+        return (self.scores >= cut) & ~self.silenced[:, None]
 
     def codes_for(self, i: int) -> list[str]:
         """Accepted codes of segment ``i``, best score first."""

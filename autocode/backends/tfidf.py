@@ -93,17 +93,20 @@ class TfidfBackend(Backend):
         Word segmenter (``"auto"``: rjieba when installed); the resolved name is saved with the model.
     tol : float
         Stopping tolerance of liblinear; loose is enough, as scores are recalibrated out of fold.
+    random_state : int or None
+        Seed of liblinear's coordinate order (each code gets its own seed derived from it), for reproducible
+        models.
     n_jobs : int or None
         Threads fitting codes in parallel (None = all cores). Not saved: a setting of the machine.
     """
 
     def __init__(self, word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0, C: float = 4.0,
                  min_df: int = 2, max_features: int = 200_000, script: str = "simplified", engine: str = "auto",
-                 tol: float = 1e-2, n_jobs: int | None = None):
+                 tol: float = 1e-2, random_state: int | None = 0, n_jobs: int | None = None):
         self.tokenizer = ChineseTokenizer(script=script, engine=engine)
         super().__init__(word_ngrams=list(word_ngrams), char_ngrams=list(char_ngrams),
                          context_weight=context_weight, C=C, min_df=min_df, max_features=max_features,
-                         script=script, engine=self.tokenizer.engine, tol=tol)
+                         script=script, engine=self.tokenizer.engine, tol=tol, random_state=random_state)
         self.n_jobs = n_jobs
 
     def clone(self):
@@ -216,8 +219,10 @@ class TfidfBackend(Backend):
             if y.all() or not y.any():  # constant target: a bias-only model
                 intercept[j] = 10.0 if y.all() else -10.0
                 return
+            seed = self.params.get("random_state")
             clf = LogisticRegression(C=self.params["C"], class_weight="balanced", solver="liblinear", dual=True,
-                                     tol=self.params["tol"], max_iter=1000)
+                                     tol=self.params["tol"], max_iter=1000,
+                                     random_state=None if seed is None else seed + j)
             clf.fit(X, y)
             coef[j] = clf.coef_[0]
             intercept[j] = clf.intercept_[0]

@@ -1125,6 +1125,9 @@ def write_qdpx(path: str | Path, project, *, documents: Sequence[Document] | Non
             zf.writestr("project.qde", qde)
             for name, data in {**keep, **files}.items():
                 zf.writestr(name, data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes owner-only files; give the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
