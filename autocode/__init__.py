@@ -24,8 +24,8 @@ from .exceptions import (
 from .io import read_coded, read_documents, read_segments, read_transcripts, write_coded, write_suggestions
 from .io.inputs import read_inputs
 from .io.qdpx import read_project, read_qdc, write_qdpx
-from .reliability import AgreementReport, measure_agreement
 from .model import CodingModel
+from .reliability import AgreementReport, measure_agreement
 from .segment import segment_text
 from .suggestion import Suggestions
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .agreement import cohen_kappa
 from .backends.base import Backend, Inputs, get_backend, take_rows
 from .codebook import Codebook
 from .corpus import CodedCorpus, Segment
@@ -386,7 +387,7 @@ class CodingModel:
             else:
                 t = (n_pos * t_code + m * t_global) / (n_pos + m)
             pred = p >= t
-            if t < NEVER and _kappa_binary(pred, y) <= 0:
+            if t < NEVER and cohen_kappa(pred, y) <= 0:
                 t = NEVER  # out of fold, this code's suggestions do not beat chance: never suggest it
                 pred = p >= t
             self.thresholds_[j] = t
@@ -395,7 +396,7 @@ class CodingModel:
                 "precision": tp / max(int(pred.sum()), 1),
                 "recall": tp / max(n_pos, 1),
                 "f1": 2 * tp / max(int(pred.sum()) + n_pos, 1),
-                "kappa": _kappa_binary(pred, y),
+                "kappa": cohen_kappa(pred, y),
                 "support": n_pos,
             }
 
@@ -594,12 +595,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _kappa_binary(pred: np.ndarray, y: np.ndarray) -> float:
-    po = float(np.mean(pred == y))
-    pe = float(pred.mean() * y.mean() + (1 - pred.mean()) * (1 - y.mean()))
-    return 0.0 if pe >= 1 else (po - pe) / (1 - pe)
 
 
 def _sigmoid(z):

@@ -122,9 +122,9 @@ def main(argv=None) -> int:
     stages["word segmentation (jieba, for comparison)"], _ = _time(
         lambda: [tok2.words(s, normalized=True) for s in norm])
     enc = backend.encode(inputs)
-    stages["encode total (normalise + segment, cached per text)"], _ = _time(lambda: backend.encode(inputs))
-    stages["TF-IDF features (char 1-3 + word 1-2 + context)"], X = _time(lambda: backend._features(enc, fit=False))
-    W = backend._coef_t if backend._coef_t is not None else np.ascontiguousarray(backend.coef_.T)
+    stages["encode total (normalise + segment + count n-grams)"], _ = _time(lambda: backend.encode(inputs))
+    stages["TF-IDF weighting of the counts"], X = _time(lambda: backend._features(enc))
+    W = backend._coef_t
     stages["linear scores (sparse x dense)"], _ = _time(lambda: X @ W)
     results["precode_stages_seconds"] = {k: round(v, 3) for k, v in stages.items()}
     for k, v in stages.items():
