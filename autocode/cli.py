@@ -63,8 +63,7 @@ def _add_train(sub):
                    help="coded table(s): document,segment,speaker,text,coder,codes (or a .qdpx project)")
     p.add_argument("--target", default="union",
                    help="whose coding to learn: union (default), majority, or a coder's name")
-    p.add_argument("--backend", default="tfidf.v1", help="model family (default tfidf.v1; also transformer)")
-    p.add_argument("--model-name", dest="model_name", help="transformer backend: local folder or hub id")
+    _add_backend_options(p)
     p.add_argument("--min-examples", type=int, default=3, help="codes with fewer coded segments are not learned")
     p.add_argument("--folds", type=int, default=5, help="grouped folds used to calibrate scores and thresholds")
     p.add_argument("--seed", type=int, default=0)
@@ -74,19 +73,38 @@ def _add_train(sub):
 
 
 def _backend_params(args) -> dict | None:
+    import json
+
     params = {}
+    for item in getattr(args, "backend_param", None) or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise AutocodeError(f"--backend-param expects KEY=VALUE (e.g. epochs=5), got {item!r}.")
+        try:
+            params[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.strip()] = value
     if getattr(args, "model_name", None):
         params["model_name"] = args.model_name
     return params or None
 
 
+def _add_backend_options(p) -> None:
+    p.add_argument("--backend", default="tfidf.v1", help="model family (default tfidf.v1; also transformer)")
+    p.add_argument("--model-name", dest="model_name", help="transformer backend: local folder or hub id")
+    p.add_argument("--backend-param", dest="backend_param", action="append", metavar="KEY=VALUE",
+                   help="a backend setting, repeatable, e.g. --backend-param epochs=5 --backend-param C=8 "
+                        "(values are read as JSON, else as text)")
+
+
 def _cmd_train(args) -> int:
     from .model import CodingModel
 
+    params = _backend_params(args)
     book, coded = _read_training_data(args)
     _say(args, f"read {coded}")
     model = CodingModel(book, args.backend, target=args.target, min_examples=args.min_examples,
-                        n_splits=args.folds, random_state=args.seed, backend_params=_backend_params(args),
+                        n_splits=args.folds, random_state=args.seed, backend_params=params,
                         progress=_progress_enabled(args))
     model.fit(coded)
     model.save(args.out)
@@ -163,8 +181,7 @@ def _add_evaluate(sub):
     p.add_argument("--data", nargs="+", required=True, help="coded table(s) or a .qdpx project")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--target", default="union")
-    p.add_argument("--backend", default="tfidf.v1")
-    p.add_argument("--model-name", dest="model_name")
+    _add_backend_options(p)
     p.add_argument("--min-examples", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--encoding")

@@ -50,16 +50,17 @@ _META = "model.json"
 
 
 def make_inputs(segments: Sequence[Segment]) -> Inputs:
-    """Texts, the preceding segment's text in the same document, and speaker roles."""
-    texts, contexts, roles = [], [], []
+    """Texts, the preceding segment's text in the same document, speaker roles and documents."""
+    texts, contexts, roles, groups = [], [], [], []
     prev_doc, prev_text = None, ""
     for s in segments:
         texts.append(s.text)
         contexts.append(prev_text if s.document == prev_doc else "")
         role = s.speaker if s.speaker in ("interviewer", "participant") else speaker_role(s.speaker)
         roles.append(role)
+        groups.append(s.document)
         prev_doc, prev_text = s.document, s.text
-    return Inputs(texts, contexts, roles)
+    return Inputs(texts, contexts, roles, groups)
 
 
 def _as_segments(data) -> list[Segment]:
@@ -425,7 +426,7 @@ class CodingModel:
             # context crosses batch borders: give the batch its preceding segment
             inputs = make_inputs(([segs[s - 1]] if s > 0 else []) + chunk)
             if s > 0:
-                inputs = Inputs(inputs.texts[1:], inputs.contexts[1:], inputs.roles[1:])
+                inputs = Inputs(inputs.texts[1:], inputs.contexts[1:], inputs.roles[1:], inputs.groups[1:])
             raw = self.backend_.decision_function(self.backend_.encode(inputs))
             out[s : s + len(chunk)] = _sigmoid(raw * a + b)
         return out

@@ -241,3 +241,21 @@ def test_top_level_help_and_version(capsys):
         main(["--version"])
     assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"autocode {__version__}"
     assert main([]) == 2
+
+
+def test_backend_param_is_passed_to_the_backend(files):
+    from autocode import CodingModel
+
+    rc = main(["-q", "train", "--codebook", str(files / "codebook.csv"), "--data", str(files / "coded.csv"),
+               "--folds", "3", "--backend-param", "C=8", "--backend-param", "context_weight=0.5",
+               "--out", str(files / "model")])
+    assert rc == 0
+    params = CodingModel.load(files / "model").backend_.get_params()
+    assert params["C"] == 8 and params["context_weight"] == 0.5
+
+
+def test_backend_param_without_equals_sign(files, capsys):
+    rc = main(["train", "--codebook", str(files / "codebook.csv"), "--data", str(files / "coded.csv"),
+               "--backend-param", "C8", "--out", str(files / "model")])
+    assert rc == 1
+    assert "--backend-param expects KEY=VALUE (e.g. epochs=5), got 'C8'" in _error_line(capsys, "train")

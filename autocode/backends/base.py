@@ -44,11 +44,13 @@ ALIASES = {"tfidf": "tfidf.v1", "default": "tfidf.v1", "transformer": "transform
 @dataclass(frozen=True)
 class Inputs:
     """What a backend sees of each segment: its text, the text before it in the same document (the
-    interviewer's question for an answer), and the speaker's role."""
+    interviewer's question for an answer), the speaker's role, and its document."""
 
     texts: Sequence[str]
     contexts: Sequence[str]
     roles: Sequence[str]
+    groups: Sequence[str] | None = None
+    """The document of each segment (for backends that split validation data by document)."""
 
     def __len__(self) -> int:
         return len(self.texts)

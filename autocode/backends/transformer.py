@@ -12,8 +12,8 @@ documents whole. Scores are the head's logits; :class:`~autocode.model.CodingMod
 threshold per code as for every backend.
 
 Prediction runs through :func:`autocode.inference.score`: length-sorted token-budget batches, bf16 and fused
-attention on a GPU. A saved model holds ``weights.safetensors`` and the encoder's ``config.json`` and tokenizer
-files in ``encoder/``: JSON and tensors only, nothing is unpickled on loading.
+attention on a GPU. A saved model folder holds ``weights.safetensors`` beside the encoder's ``config.json`` and
+tokenizer files: JSON and tensors only, nothing is unpickled on loading.
 
 >>> from autocode.backends import get_backend
 >>> get_backend("transformer").name
@@ -35,7 +35,7 @@ from .base import Backend, Inputs, register
 __all__ = ["TransformerBackend", "load_encoder", "load_tokenizer"]
 
 WEIGHTS = "weights.safetensors"
-ENCODER_DIR = "encoder"
+CONFIG = "config.json"
 STATE_FORMAT = "autocode-transformer"
 STATE_FORMAT_VERSION = 1
 
@@ -320,17 +320,21 @@ class TransformerBackend(Backend):
         return self
 
     def save_files(self, folder) -> list[str]:
+        """``weights.safetensors`` (encoder + head) and the encoder's ``config.json`` and tokenizer files, side
+        by side in the model folder (which ``AutoConfig``/``AutoTokenizer.from_pretrained`` can read)."""
         _require()
         from safetensors.torch import save_file
 
         folder = Path(folder)
-        enc_dir = folder / ENCODER_DIR
-        enc_dir.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().to("cpu").contiguous() for k, v in self.net_.state_dict().items()}
         save_file(state, str(folder / WEIGHTS), metadata={"format": "pt", "autocode": STATE_FORMAT})
-        self.net_.encoder.config.to_json_file(str(enc_dir / "config.json"))
-        self.tokenizer.save_pretrained(str(enc_dir))
-        names = [WEIGHTS] + sorted(p.relative_to(folder).as_posix() for p in enc_dir.rglob("*") if p.is_file())
+        self.net_.encoder.config.to_json_file(str(folder / CONFIG))
+        written = self.tokenizer.save_pretrained(str(folder))
+        names = [WEIGHTS, CONFIG]
+        for p in map(Path, written):
+            if p.is_file() and p.parent.resolve() == folder.resolve() and p.name not in names:
+                names.append(p.name)
         return names
 
     def load_files(self, folder) -> None:
@@ -342,11 +346,10 @@ class TransformerBackend(Backend):
         from ..inference import build_scorer
 
         folder = Path(folder)
-        enc_dir = folder / ENCODER_DIR
-        for p in (folder / WEIGHTS, enc_dir / "config.json"):
-            if not p.exists():
-                raise ModelFileError(f"{folder}: missing {p.relative_to(folder)}. Copy the whole model folder.")
-        config = AutoConfig.from_pretrained(str(enc_dir))
+        for name in (WEIGHTS, CONFIG):
+            if not (folder / name).exists():
+                raise ModelFileError(f"{folder}: missing {name}. Copy the whole model folder.")
+        config = AutoConfig.from_pretrained(str(folder))
         with _quiet_hub():
             encoder = AutoModel.from_config(config, attn_implementation="sdpa")
         head = torch.nn.Linear(config.hidden_size, self.n_codes_)
@@ -355,10 +358,10 @@ class TransformerBackend(Backend):
         try:
             net.load_state_dict(state, strict=True)
         except RuntimeError as err:
-            raise ModelFileError(f"{folder / WEIGHTS}: weights do not match encoder/config.json ({err}).") from None
+            raise ModelFileError(f"{folder / WEIGHTS}: weights do not match {CONFIG} ({err}).") from None
         net.eval()
         self.net_ = net
-        self._tokenizer = AutoTokenizer.from_pretrained(str(enc_dir))
+        self._tokenizer = AutoTokenizer.from_pretrained(str(folder))
         self._scorer = None
 
     def clone(self) -> TransformerBackend:

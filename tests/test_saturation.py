@@ -1,0 +1,289 @@
+"""autocode.saturation: novelty scores, candidate codes, the saturation report, `autocode saturation`."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+import autocode as ac
+from autocode.cli import main
+from autocode.corpus import Segment
+from autocode.exceptions import AutocodeError, ModelFileError, NotFittedError
+from autocode.saturation import (
+    NoveltyScorer,
+    content_length,
+    eligible_mask,
+    novelty_scores,
+    propose_codes,
+    saturation_report,
+)
+
+# Illustrative sentences of a topic the fixture codebook does not cover (written for these tests).
+NEW_TOPIC = [
+    "小区的垃圾分类站总是很脏，夏天特别臭",
+    "垃圾分类以后每天要按固定时间去投放垃圾",
+    "垃圾分类督导员站在垃圾站旁边检查大家有没有分对",
+    "楼下的垃圾分类桶经常满出来，没人及时清运",
+]
+KNOWN = ["社区党支部带领居民开展志愿服务", "居民议事会每月讨论小区的事情", "网格员上门为老人提供服务"]
+
+_CACHE: dict = {}
+
+
+@pytest.fixture
+def fitted(book, coded):
+    """(model, scorer) fitted on the conftest corpus once per test session (the fixtures are deterministic)."""
+    if "fitted" not in _CACHE:
+        model = ac.CodingModel(book, n_splits=3, random_state=0).fit(coded)
+        scorer = NoveltyScorer(n_splits=3).fit(model, coded)
+        _CACHE["fitted"] = (model, scorer)
+    return _CACHE["fitted"]
+
+
+def held_out() -> list[Segment]:
+    """Three interviews: H1 only known topics; H2 brings the new topic; H3 known again, plus short turns."""
+    segs = []
+    for d, texts in (("H1", KNOWN), ("H2", [KNOWN[0], *NEW_TOPIC[:3]]), ("H3", [*KNOWN[1:], NEW_TOPIC[3]])):
+        segs.append(Segment(d, "0", "您能说说最近小区里的情况吗？", "访谈者"))
+        for i, t in enumerate(texts, start=1):
+            segs.append(Segment(d, str(i), t + "。", "受访者"))
+        segs.append(Segment(d, "9", "嗯。", "受访者"))
+    return segs
+
+
+# -- eligibility ----------------------------------------------------------------------------------------
+def test_content_length_ignores_speaker_label_and_punctuation():
+    assert content_length("B: 嗯，對啊。") == 3
+    assert content_length("受访者：我觉得 OK！") == 5
+
+
+def test_eligible_mask_excludes_interviewer_and_short_segments():
+    segs = held_out()
+    mask = eligible_mask(segs, min_chars=5)
+    for s, m in zip(segs, mask):
+        assert m == (s.speaker != "访谈者" and s.text != "嗯。")
+    assert eligible_mask(segs, min_chars=5, exclude_roles=()).sum() == mask.sum() + 3
+
+
+# -- novelty ----------------------------------------------------------------------------------------------
+def test_new_topic_is_more_novel_than_known_topics(fitted):
+    model, scorer = fitted
+    segs = held_out()
+    s = scorer.score(model, segs)
+    new = np.array([any(t in seg.text for t in NEW_TOPIC) for seg in segs])
+    known = np.array([any(t in seg.text for t in KNOWN) for seg in segs])
+    assert s.novelty[new].min() > s.novelty[known].max()
+    assert s.novel[new].all() and not s.novel[known].any()
+    assert np.isnan(s.novelty[~s.eligible]).all() and not s.novel[~s.eligible].any()
+    assert s.components.shape == (len(segs), 3)
+    assert set(s.nearest_code) <= set(model.codes_)
+
+
+def test_novelty_is_a_calibrated_p_value(fitted):
+    model, scorer = fitted
+    # calibrated on the coded segments at least min_chars_ long: by default all but the shortest 5%
+    assert 2 <= scorer.min_chars_ <= 12
+    assert 0.9 * 48 <= scorer.n_calibration_ <= 48
+    cal = scorer.calibration_combined_
+    assert np.all(np.diff(cal) >= 0)
+    s = scorer.score(model, held_out())
+    p = s.p_value[s.eligible]
+    assert np.all((p > 0) & (p <= 1))
+    np.testing.assert_allclose(s.novelty[s.eligible], 1 - p)
+    # the most novel possible value: no calibration segment is at least as novel
+    assert s.p_value[s.eligible].min() == pytest.approx(1 / (len(cal) + 1))
+
+
+def test_single_signal_and_novelty_scores_function(fitted, coded):
+    model, _ = fitted
+    scorer = NoveltyScorer(components=["centroid"], n_splits=3).fit(model, coded)
+    s = novelty_scores(model, held_out(), scorer=scorer)
+    new = [i for i, seg in enumerate(s.segments) if seg.text.rstrip("。") in NEW_TOPIC]
+    known = [i for i, seg in enumerate(s.segments) if seg.text.rstrip("。") in KNOWN]
+    assert s.novelty[new].min() > s.novelty[known].max()
+    strings = novelty_scores(model, [NEW_TOPIC[0], KNOWN[0]], scorer=scorer)
+    assert strings.novelty[0] > strings.novelty[1]
+
+
+def test_scorer_round_trip(fitted, tmp_path):
+    model, scorer = fitted
+    scorer.save(tmp_path)
+    again = NoveltyScorer.load(tmp_path)
+    a, b = scorer.score(model, held_out()), again.score(model, held_out())
+    np.testing.assert_allclose(a.components, b.components, rtol=1e-5)
+    np.testing.assert_array_equal(a.p_value, b.p_value)
+    assert again.codes_ == scorer.codes_ and again.min_chars_ == scorer.min_chars_
+    assert "NoveltyScorer" in repr(again)
+
+
+# -- candidate codes and the report ------------------------------------------------------------------------
+def test_propose_codes_groups_the_new_topic(fitted, book):
+    model, scorer = fitted
+    s = scorer.score(model, held_out())
+    # the default cut (as loose as the fixture's codes, which repeat three sentences) splits four sentences of
+    # different wording; every one of them is still in a candidate
+    loose = propose_codes(s, book, scorer, min_size=1)
+    assert {s.segments[i].text.rstrip("。") for c in loose for i in c.members} == set(NEW_TOPIC)
+    cands = propose_codes(s, book, scorer, n_clusters=1)
+    assert len(cands) == 1
+    c = cands[0]
+    assert {s.segments[i].text.rstrip("。") for i in c.members} == set(NEW_TOPIC)
+    assert {"垃圾", "分类"} <= {t for t, _ in c.key_terms}
+    assert c.id == "NEW1" and "垃圾" in c.name
+    assert set(c.quotes) <= set(c.members) and len(c.quotes) == 3
+    assert c.documents == ["H2", "H3"]
+    assert c.category in ("V", "H")
+    assert propose_codes(s, book, scorer, min_size=5, n_clusters=1) == []
+
+
+def test_saturation_report_curve_and_outputs(fitted, tmp_path):
+    model, scorer = fitted
+    report = saturation_report(model, held_out(), scorer=scorer, n_clusters=1)
+    assert report.documents == ["H1", "H2", "H3"]
+    assert [d["new_candidates"] for d in report.per_document] == [[], ["NEW1"], []]
+    assert [d["cumulative"] for d in report.per_document] == [0, 1, 1]
+    assert [d["eligible"] for d in report.per_document] == [3, 4, 3]
+    assert report.per_document[1]["share_novel"] == pytest.approx(3 / 4)
+    assert report.per_document[1]["p_excess"] < 0.01
+    ev = " ".join(report.evidence())
+    assert "For saturation: the last 1 interview(s) brought no new candidate code" in ev
+    md = report.to_markdown()
+    assert "NEW1" in md and "data:image/png;base64," in md and "垃圾" in md
+    html = report.to_html()
+    assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html
+    files = report.save(tmp_path / "r.md")
+    assert [f.name for f in files] == ["r.md", "r.png"]
+    assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "](r.png)" in (tmp_path / "r.md").read_text(encoding="utf-8")
+    report.save(tmp_path / "r.json")
+    doc = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert doc["candidates"][0]["id"] == "NEW1" and len(doc["per_document"]) == 3
+
+
+def test_report_csv_reads_back_as_coded_table(fitted, tmp_path):
+    model, scorer = fitted
+    report = saturation_report(model, held_out(), scorer=scorer, n_clusters=1)
+    csv_path, book_path = report.save(tmp_path / "r.csv")
+    book = ac.Codebook.read_csv(book_path)
+    assert book["NEW1"].parent in ("V", "H") and set(model.codebook.ids) < set(book.ids)
+    back = ac.read_coded(csv_path, codebook=book)
+    codes = dict(zip([s.key for s in back.segments], back.target_codings("autocode-saturation")))
+    for i in report.candidates[0].members:
+        assert codes[report.scores.segments[i].key] == {"NEW1"}
+    assert sum(bool(c) for c in codes.values()) == report.candidates[0].size
+
+
+def test_report_qdpx_has_candidate_codes(fitted, tmp_path):
+    qdpx = pytest.importorskip("autocode.io.qdpx")
+    model, scorer = fitted
+    report = saturation_report(model, held_out(), scorer=scorer, n_clusters=1)
+    report.save(tmp_path / "r.qdpx")
+    project = qdpx.read_project(tmp_path / "r.qdpx")
+    assert report.candidates[0].name in [c.name for c in project.codebook]
+
+
+def test_no_candidates_when_interviews_bring_nothing_new(fitted):
+    model, scorer = fitted
+    segs = [s for s in held_out() if not any(t in s.text for t in NEW_TOPIC)]
+    report = saturation_report(model, segs, scorer=scorer)
+    assert report.candidates == []
+    assert report.evidence()[0].startswith("For saturation: no group of at least 2 novel segments")
+    assert "No candidate codes." in report.to_markdown()
+
+
+# -- errors -----------------------------------------------------------------------------------------------
+def test_errors_name_the_problem(fitted, book, coded, tmp_path):
+    model, scorer = fitted
+    with pytest.raises(NotFittedError, match=r"not fitted yet. Call fit\(model, coded\)"):
+        NoveltyScorer().score(model, ["x"])
+    with pytest.raises(NotFittedError, match="The model is not fitted"):
+        NoveltyScorer().fit(ac.CodingModel(book), coded)
+    with pytest.raises(AutocodeError, match=r"components must be a non-empty subset of \['model'"):
+        NoveltyScorer(components=["words"]).fit(model, coded)
+    with pytest.raises(AutocodeError, match="min_chars must be 'auto' or a non-negative integer, got 'long'"):
+        NoveltyScorer(min_chars="long").fit(model, coded)
+    with pytest.raises(AutocodeError, match="threshold must be between 0 and 1"):
+        scorer.score(model, ["x"], threshold=95)
+    with pytest.raises(AutocodeError, match="Calibrating novelty needs segments from at least 2 documents"):
+        NoveltyScorer(n_splits=1).fit(model, coded)
+    with pytest.raises(AutocodeError, match="Only 0 coded segments are long enough"):
+        NoveltyScorer(min_chars=1000, n_splits=3).fit(model, coded)
+    with pytest.raises(AutocodeError, match="pass coded=... "):
+        saturation_report(model, held_out())
+    with pytest.raises(AutocodeError, match="no segments to check"):
+        saturation_report(model, [], scorer=scorer)
+    with pytest.raises(AutocodeError, match="min_size must be at least 1"):
+        propose_codes(scorer.score(model, held_out()), book, scorer, min_size=0)
+    report = saturation_report(model, held_out(), scorer=scorer)
+    with pytest.raises(AutocodeError, match=r"Unknown report format '.docx'.*use .md, .html, .csv"):
+        report.save(tmp_path / "r.docx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ac.AutocodeWarning)
+        other = ac.CodingModel(book, n_splits=2).fit(coded)
+    with pytest.raises(AutocodeError, match="fitted for another model"):
+        scorer.score(other, ["x"])
+    with pytest.warns(ac.AutocodeWarning, match="No segment is eligible"):
+        saturation_report(model, [Segment("D", "1", "嗯。", "受访者")], scorer=scorer)
+
+
+def test_load_errors(fitted, tmp_path):
+    _, scorer = fitted
+    with pytest.raises(ModelFileError, match="no novelty.json. Fit the novelty scorer once with"):
+        NoveltyScorer.load(tmp_path)
+    scorer.save(tmp_path)
+    meta = json.loads((tmp_path / "novelty.json").read_text(encoding="utf-8"))
+    (tmp_path / "novelty.json").write_text(json.dumps({**meta, "format_version": 99}), encoding="utf-8")
+    with pytest.raises(ModelFileError, match="novelty format version 99 is newer"):
+        NoveltyScorer.load(tmp_path)
+    (tmp_path / "novelty.json").write_text(json.dumps({**meta, "format": "other"}), encoding="utf-8")
+    with pytest.raises(ModelFileError, match="not an autocode novelty file"):
+        NoveltyScorer.load(tmp_path)
+    (tmp_path / "novelty.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        NoveltyScorer.load(tmp_path)
+    (tmp_path / "novelty.json").write_text(json.dumps(meta), encoding="utf-8")
+    with open(tmp_path / "novelty.npz", "ab") as f:
+        f.write(b"x")
+    with pytest.raises(ModelFileError, match="checksum does not match novelty.json"):
+        NoveltyScorer.load(tmp_path)
+    scorer.save(tmp_path)
+    (tmp_path / "novelty.json").write_text(json.dumps({**meta, "codes": ["party"]}), encoding="utf-8")
+    with pytest.raises(ModelFileError, match="the novelty files are inconsistent"):
+        NoveltyScorer.load(tmp_path)
+
+
+# -- command line ----------------------------------------------------------------------------------------
+def test_cli_saturation(book, coded, tmp_path, capsys):
+    book.write_csv(tmp_path / "book.csv")
+    ac.write_coded(tmp_path / "coded.csv", coded)
+    ac.write_coded(tmp_path / "new.csv", ac.CodedCorpus(held_out()))
+    model_dir = tmp_path / "model"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ac.AutocodeWarning)
+        assert main(["-q", "train", "--codebook", str(tmp_path / "book.csv"), "--data", str(tmp_path / "coded.csv"),
+                     "--folds", "3", "--out", str(model_dir)]) == 0
+    assert main(["saturation", "--model", str(model_dir), str(tmp_path / "new.csv"),
+                 "--out", str(tmp_path / "r.html")]) == 1
+    assert "no novelty.json" in capsys.readouterr().err
+    assert main(["saturation", "--model", str(model_dir), "--data", str(tmp_path / "coded.csv"),
+                 str(tmp_path / "new.csv"), "--out", str(tmp_path / "r.html"), "--clusters", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "novelty scorer fitted on 4" in err and "1 candidate code(s)" in err
+    assert (model_dir / "novelty.json").exists() and "NEW1" in (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert main(["-q", "saturation", "--model", str(model_dir), str(tmp_path / "new.csv"),
+                 "--out", str(tmp_path / "r.csv"), "--min-size", "3"]) == 0
+    assert (tmp_path / "r-codebook.csv").exists()
+    assert main(["saturation", "--model", str(model_dir), str(tmp_path / "new.csv"),
+                 "--out", str(tmp_path / "r.md"), "--threshold", "2"]) == 1
+    assert "threshold must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_cli_saturation_help_has_an_example(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["saturation", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "autocode saturation --model model/ --data coded.csv" in out and "--clusters" in out
