@@ -34,7 +34,13 @@ def _read_training_data(args):
     from .codebook import Codebook
     from .io import read_coded
 
-    book = Codebook.read_csv(args.codebook, encoding=args.encoding) if args.codebook else None
+    book = None
+    if args.codebook and Path(args.codebook).suffix.lower() in (".qdc", ".qde", ".qdpx"):
+        from .io.qdpx import read_qdc
+
+        book = read_qdc(args.codebook)  # a REFI-QDA codebook (or a project's codebook)
+    elif args.codebook:
+        book = Codebook.read_csv(args.codebook, encoding=args.encoding)
     data = [Path(p) for p in args.data]
     if book is None:
         if len(data) == 1 and data[0].suffix.lower() in (".qdpx", ".qde", ".qda", ".sqlite", ".db"):
@@ -58,7 +64,7 @@ example:
 def _add_train(sub):
     p = sub.add_parser("train", help="learn a model from hand-coded segments", description=TRAIN_HELP,
                        formatter_class=_Formatter)
-    p.add_argument("--codebook", help="codebook CSV: id,name,description,parent")
+    p.add_argument("--codebook", help="codebook CSV (id,name,description,parent) or a REFI-QDA .qdc codebook")
     p.add_argument("--data", nargs="+", required=True,
                    help="coded table(s): document,segment,speaker,text,coder,codes (or a .qdpx project)")
     p.add_argument("--target", default="union",
@@ -259,7 +265,13 @@ def _cmd_agree(args) -> int:
     from .io import read_coded
     from .reliability import measure_agreement
 
-    book = Codebook.read_csv(args.codebook, encoding=args.encoding) if args.codebook else None
+    book = None
+    if args.codebook and Path(args.codebook).suffix.lower() in (".qdc", ".qde", ".qdpx"):
+        from .io.qdpx import read_qdc
+
+        book = read_qdc(args.codebook)  # a REFI-QDA codebook (or a project's codebook)
+    elif args.codebook:
+        book = Codebook.read_csv(args.codebook, encoding=args.encoding)
     coded = read_coded(args.files, codebook=book, encoding=args.encoding)
     report = measure_agreement(coded, coders=args.coders, models=args.models, by=args.by, level=args.level,
                                uncoded="drop" if args.drop_uncoded else "keep", n_bootstrap=args.bootstrap,

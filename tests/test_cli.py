@@ -259,3 +259,19 @@ def test_backend_param_without_equals_sign(files, capsys):
                "--backend-param", "C8", "--out", str(files / "model")])
     assert rc == 1
     assert "--backend-param expects KEY=VALUE (e.g. epochs=5), got 'C8'" in _error_line(capsys, "train")
+
+
+def test_train_with_a_refi_qdc_codebook(files, book, coded):
+    """A .qdc codebook: its codes are identified by name, so the coded table uses the names."""
+    from autocode import CodedCorpus, CodingModel
+    from autocode.io.qdpx import write_qdc
+
+    write_qdc(files / "codes.qdc", book)
+    by_name = CodedCorpus(coded.segments, {c: {s.key: {book[x].name for x in v}
+                                               for s, v in zip(coded.segments, coded.codings(c)) if v is not None}
+                                           for c in coded.coders})
+    write_coded(files / "named.csv", by_name)
+    rc = main(["-q", "train", "--codebook", str(files / "codes.qdc"), "--data", str(files / "named.csv"),
+               "--folds", "3", "--out", str(files / "model")])
+    assert rc == 0
+    assert set(CodingModel.load(files / "model").codes_) == {"组织嵌入", "多元参与", "精准服务"}
