@@ -211,6 +211,11 @@ class TfidfBackend(Backend):
 
     def _fit_linear(self, X: sp.csr_matrix, Y: np.ndarray) -> None:
         n_codes = Y.shape[1]
+        # one canonical float64 copy shared by the threads: liblinear needs float64, and scikit-learn would
+        # otherwise convert (or sort in place, racing with the other threads) for every code
+        X = sp.csr_matrix(X, dtype=np.float64)
+        X.sum_duplicates()
+        X.sort_indices()
         coef = np.zeros((n_codes, X.shape[1]), dtype=np.float32)
         intercept = np.zeros(n_codes, dtype=np.float32)
 
