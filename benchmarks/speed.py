@@ -82,6 +82,10 @@ def main(argv=None) -> int:
     try:
         results["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                            text=True, check=False).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "autocode"], cwd=ROOT, capture_output=True,
+                               text=True, check=False).stdout.strip()
+        if dirty:
+            results["commit"] += " + uncommitted changes to autocode/"
     except OSError:
         pass
 
