@@ -321,3 +321,13 @@ def test_shared_data_precode_transcripts(tmp_path, shared_data):
     assert [s.key for s in back.segments] == [s.key for s in segs]
     assert [s.text for s in back.segments] == [s.text for s in segs]
     assert 0 < sum(bool(c) for c in back.codings(model.model_name)) < len(segs)
+
+
+def test_the_same_data_gives_the_same_model(book, coded):
+    """Research software must be repeatable: two fits with the same seed are identical."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocodeWarning)
+        a = CodingModel(book, n_splits=3, random_state=0).fit(coded)
+        b = CodingModel(book, n_splits=3, random_state=0).fit(coded)
+    assert np.array_equal(a.thresholds_, b.thresholds_)
+    assert np.array_equal(a.backend_.coef_, b.backend_.coef_)
