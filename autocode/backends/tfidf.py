@@ -185,6 +185,12 @@ class TfidfBackend(Backend):
 
     # -- learning ---------------------------------------------------------------------------------------
     def fit(self, encoded: Counts, Y: np.ndarray) -> TfidfBackend:
+        self._select_terms(encoded)
+        self._fit_linear(self._features(encoded), Y)
+        return self
+
+    def _select_terms(self, encoded: Counts) -> None:
+        """Keep the terms frequent enough in the training rows; their IDF weights come from those rows."""
         if encoded.space == "model":
             raise ValueError("fit needs counts over a training corpus's vocabulary: call encode on an unfitted "
                              "backend (or a clone).")
@@ -207,9 +213,6 @@ class TfidfBackend(Backend):
             self.vocabularies_[name] = [terms[i] for i in keep]
             self.idf_[name] = (np.log((1 + n) / (1 + df[keep])) + 1).astype(np.float32)
             self._fit_columns[name] = keep
-        X = self._features(encoded)
-        self._fit_linear(X, Y)
-        return self
 
     def _fit_linear(self, X: sp.csr_matrix, Y: np.ndarray) -> None:
         n_codes = Y.shape[1]
@@ -251,6 +254,10 @@ class TfidfBackend(Backend):
         X = self._features(encoded)
         return np.asarray(X @ self._coef_t) + self.intercept_
 
+    def _n_dense_features(self) -> int:
+        """Features after the TF-IDF blocks (none here; subclasses may add dense ones)."""
+        return 0
+
     # -- saving -----------------------------------------------------------------------------------------
     def get_state(self):
         meta = {"vocabularies": self.vocabularies_}
@@ -274,7 +281,7 @@ class TfidfBackend(Backend):
         self._fit_space, self._fit_columns, self._vectorizers = None, {}, {}
         self.coef_ = np.asarray(arrays["coef"], dtype=np.float32)
         self.intercept_ = np.asarray(arrays["intercept"], dtype=np.float32)
-        n_features = sum(len(v) for v in self.vocabularies_.values())
+        n_features = sum(len(v) for v in self.vocabularies_.values()) + self._n_dense_features()
         if self.coef_.ndim != 2 or self.coef_.shape[1] != n_features:
             raise ValueError(f"coef has shape {self.coef_.shape} for {n_features} features")
         self._coef_t = np.ascontiguousarray(self.coef_.T)

