@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import __version__
 from .exceptions import AutocodeError, AutocodeWarning
+from .io.inputs import read_inputs
 
 __all__ = ["main"]
 
@@ -95,6 +96,12 @@ def _backend_params(args) -> dict | None:
     return params or None
 
 
+def _add_input_options(p) -> None:
+    p.add_argument("--max-chars", type=int, default=200, dest="max_chars",
+                   help="split transcript turns longer than this into sentences (0 = never)")
+    p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8/GB18030)")
+
+
 def _add_backend_options(p) -> None:
     p.add_argument("--backend", default="tfidf.v1", help="model family (default tfidf.v1; also transformer)")
     p.add_argument("--model-name", dest="model_name", help="transformer backend: local folder or hub id")
@@ -143,13 +150,8 @@ def _add_precode(sub):
     p.add_argument("--min-score", type=float, dest="min_score",
                    help="accept codes scoring at least this (default: each code's learned threshold)")
     p.add_argument("--top", type=int, default=5, help="how many best-scoring codes to list per segment")
-    p.add_argument("--max-chars", type=int, default=200, dest="max_chars",
-                   help="split transcript turns longer than this into sentences (0 = never)")
-    p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8/GB18030)")
+    _add_input_options(p)
     p.set_defaults(func=_cmd_precode)
-
-
-from .io.inputs import read_inputs  # noqa: E402  (kept importable from here for the other commands)
 
 
 def _cmd_precode(args) -> int:
@@ -320,9 +322,7 @@ def _add_saturation(sub):
                    help="segments a candidate code needs (default 2)")
     p.add_argument("--clusters", type=int, help="group the novel segments into this many candidates (default: "
                                                 "cut where groups become looser than the existing codes)")
-    p.add_argument("--max-chars", type=int, default=200, dest="max_chars",
-                   help="split transcript turns longer than this into sentences (0 = never)")
-    p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8/GB18030)")
+    _add_input_options(p)
     p.set_defaults(func=_cmd_saturation)
 
 
