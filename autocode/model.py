@@ -7,7 +7,8 @@
    ``rare_codes_`` with an :class:`~autocode.exceptions.AutocodeWarning` and are never suggested;
 3. out-of-fold raw scores by cross-validation grouped by document (``n_splits`` folds);
 4. per code, Platt scaling of the out-of-fold scores (so a score of 0.8 means "right about 80% of the time" on
-   held-out interviews) and the threshold that maximises out-of-fold F1;
+   held-out interviews) and a threshold: the one that maximises out-of-fold kappa for the code, shrunk towards
+   the one that maximises it over all codes pooled (``threshold_prior``);
 5. the backend refitted on all segments.
 
 >>> from autocode.codebook import Code, Codebook
@@ -33,7 +34,7 @@ import numpy as np
 
 from . import __version__
 from .agreement import cohen_kappa
-from .backends.base import Backend, Inputs, get_backend, take_rows
+from .backends.base import Backend, Inputs, get_backend, relative_positions, take_rows
 from .checksum import sha256_file as _sha256
 from .codebook import Codebook
 from .corpus import CodedCorpus, Segment
@@ -50,7 +51,8 @@ _META = "model.json"
 
 
 def make_inputs(segments: Sequence[Segment]) -> Inputs:
-    """Texts, the preceding segment's text in the same document, speaker roles and documents."""
+    """Texts, the preceding segment's text in the same document, speaker roles, documents and relative
+    positions in the documents (over the segments given, in their order)."""
     texts, contexts, roles, groups = [], [], [], []
     prev_doc, prev_text = None, ""
     for s in segments:
@@ -60,7 +62,7 @@ def make_inputs(segments: Sequence[Segment]) -> Inputs:
         roles.append(role)
         groups.append(s.document)
         prev_doc, prev_text = s.document, s.text
-    return Inputs(texts, contexts, roles, groups)
+    return Inputs(texts, contexts, roles, groups, relative_positions(groups))
 
 
 def _as_segments(data) -> list[Segment]:
@@ -185,6 +187,10 @@ class CodingModel:
         What the per-code threshold maximises on out-of-fold scores. Kappa (default) never suggests a code
         whose out-of-fold predictions do not beat chance; F1 tends to accept many false positives for rare
         codes.
+    threshold_prior : float
+        How many coded segments a code needs before its own best threshold counts as much as the one threshold
+        that is best over all codes pooled: each code's threshold is ``(n * own + prior * pooled) / (n +
+        prior)``. Small corpora give noisy per-code thresholds; the pooled one maximises pooled kappa.
     random_state : int or None
         Seed for the fold assignment and the backend.
     backend_params : dict, optional
@@ -210,7 +216,7 @@ class CodingModel:
 
     def __init__(self, codebook: Codebook, backend: str | Backend = "tfidf.v1", *, target: str = "union",
                  min_examples: int = 3, n_splits: int = 5, random_state: int | None = 0,
-                 backend_params: dict | None = None, threshold_metric: str = "kappa", threshold_prior: float = 10.0,
+                 backend_params: dict | None = None, threshold_metric: str = "kappa", threshold_prior: float = 100.0,
                  use_codebook: bool = True, min_silent_segments: int = 10, progress: bool = False,
                  name: str | None = None):
         self.codebook = codebook
@@ -421,13 +427,10 @@ class CodingModel:
 
             starts = tqdm(starts, desc="pre-coding", unit="batch")
         a, b = self.calibration_[:, 0], self.calibration_[:, 1]
+        inputs = make_inputs(segs)  # contexts and positions over whole documents, across batch borders
         for s in starts:
-            chunk = segs[s : s + batch_size]
-            # context crosses batch borders: give the batch its preceding segment
-            inputs = make_inputs(([segs[s - 1]] if s > 0 else []) + chunk)
-            if s > 0:
-                inputs = Inputs(inputs.texts[1:], inputs.contexts[1:], inputs.roles[1:], inputs.groups[1:])
-            raw = self.backend_.decision_function(self.backend_.encode(inputs))
+            chunk = inputs.rows(s, s + batch_size)
+            raw = self.backend_.decision_function(self.backend_.encode(chunk))
             out[s : s + len(chunk)] = _sigmoid(raw * a + b)
         return out
 

@@ -331,3 +331,62 @@ def test_the_same_data_gives_the_same_model(book, coded):
         b = CodingModel(book, n_splits=3, random_state=0).fit(coded)
     assert np.array_equal(a.thresholds_, b.thresholds_)
     assert np.array_equal(a.backend_.coef_, b.backend_.coef_)
+
+
+# -- position in the document -------------------------------------------------------------------------------
+def _guide_corpus(n_docs=6):
+    """Interviews that follow one guide: the same words open and close every interview, but the coders code
+    the closing turn 'reflection' and the opening one 'intro' -- only the position tells them apart."""
+    from autocode.codebook import Code
+
+    book = Codebook([Code("cat"), Code("intro", parent="cat"), Code("reflection", parent="cat")])
+    segs, codes = [], {}
+    for d in range(n_docs):
+        for i in range(10):
+            text = "我觉得这个很好" if i in (0, 9) else f"其他的话题第{i}段内容"
+            segs.append(Segment(f"D{d}", str(i), text, "受访者"))
+            codes[(f"D{d}", str(i))] = {"intro"} if i == 0 else ({"reflection"} if i == 9 else set())
+    return book, CodedCorpus(segs, {"E": codes})
+
+
+def test_position_in_the_document_is_learned():
+    book, coded = _guide_corpus()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocodeWarning)
+        with_pos = CodingModel(book, n_splits=3, backend_params={"position_weight": 1.0,
+                                                                            "context_weight": 0}).fit(coded)
+        without = CodingModel(book, n_splits=3, backend_params={"position_bins": 0, "context_weight": 0}).fit(coded)
+    new = [Segment("X", str(i), "我觉得这个很好" if i in (0, 9) else "别的内容", "受访者") for i in range(10)]
+    p = with_pos.predict_proba(new)
+    intro, refl = with_pos.codes_.index("intro"), with_pos.codes_.index("reflection")
+    assert p[0, intro] > p[0, refl] and p[9, refl] > p[9, intro]
+    q = without.predict_proba(new)  # the same text at both ends: without position, the same scores
+    np.testing.assert_allclose(q[0], q[9])
+
+
+def test_positions_span_batches(book, coded, model):
+    """Scores do not depend on how pre-coding cuts the segments into batches: contexts and positions are
+    taken over whole documents."""
+    segs = list(coded.segments)
+    np.testing.assert_allclose(model.predict_proba(segs, batch_size=3), model.predict_proba(segs), atol=1e-12)
+
+
+def test_model_saved_without_position_feature_still_loads(tmp_path, book, coded):
+    """Models saved by autocode 0.1.0 have no position block and no position parameters."""
+    old = CodingModel(book, n_splits=3, backend_params={"position_bins": 0}).fit(coded)
+    path = old.save(tmp_path / "old")
+    doc = json.loads((path / "model.json").read_text("utf-8"))
+    for k in ("position_bins", "position_weight"):
+        doc["backend_params"].pop(k)
+    (path / "model.json").write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+    loaded = CodingModel.load(path)
+    assert loaded.backend_.params["position_bins"] == 0
+    np.testing.assert_array_equal(loaded.predict_proba(NEW), old.predict_proba(NEW))
+
+
+@pytest.mark.parametrize("params", [{"position_bins": -1}, {"position_weight": -0.5}])
+def test_bad_position_parameters(params):
+    from autocode.backends.tfidf import TfidfBackend
+
+    with pytest.raises(ValueError, match="position"):
+        TfidfBackend(**params)

@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from ..exceptions import AutocodeError
 
-__all__ = ["Backend", "Inputs", "register", "get_backend", "available_backends", "take_rows"]
+__all__ = ["Backend", "Inputs", "relative_positions", "register", "get_backend", "available_backends", "take_rows"]
 
 _REGISTRY: dict[str, type[Backend]] = {}
 _LAZY = {
@@ -44,16 +44,49 @@ ALIASES = {"tfidf": "tfidf.v1", "default": "tfidf.v1", "tfidf-e5": "tfidf-e5.v1"
 @dataclass(frozen=True)
 class Inputs:
     """What a backend sees of each segment: its text, the text before it in the same document (the
-    interviewer's question for an answer), the speaker's role, and its document."""
+    interviewer's question for an answer), the speaker's role, its document and where in the document it
+    stands."""
 
     texts: Sequence[str]
     contexts: Sequence[str]
     roles: Sequence[str]
     groups: Sequence[str] | None = None
     """The document of each segment (for backends that split validation data by document)."""
+    positions: Sequence[float] | None = None
+    """Relative position of each segment in its document, in [0, 1) (``None``: computed from ``groups``)."""
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    def relative_positions(self) -> np.ndarray:
+        """``positions``, or, when not given, each segment's rank in its document (in input order) divided by
+        the document's number of segments; zeros without ``groups``."""
+        if self.positions is not None:
+            return np.asarray(self.positions, dtype=np.float64)
+        if self.groups is None:
+            return np.zeros(len(self.texts))
+        return relative_positions(self.groups)
+
+    def rows(self, start: int, stop: int) -> Inputs:
+        """The segments ``start:stop``, positions kept relative to the whole documents."""
+        return Inputs(self.texts[start:stop], self.contexts[start:stop], self.roles[start:stop],
+                      None if self.groups is None else self.groups[start:stop],
+                      self.relative_positions()[start:stop])
+
+
+def relative_positions(groups: Sequence[str]) -> np.ndarray:
+    """Rank of each segment within its document divided by the document's size.
+
+    >>> relative_positions(["a", "a", "b", "a"]).tolist()
+    [0.0, 0.3333333333333333, 0.0, 0.6666666666666666]
+    """
+    seen: dict[str, int] = {}
+    rank = np.empty(len(groups))
+    for i, g in enumerate(groups):
+        rank[i] = seen.get(g, 0)
+        seen[g] = rank[i] + 1
+    sizes = np.array([seen[g] for g in groups], dtype=np.float64)
+    return rank / np.maximum(sizes, 1)
 
 
 class Backend:

@@ -3,7 +3,8 @@
 Runs on a laptop CPU with no download. Text is normalised (NFKC, Traditional -> Simplified with OpenCC) for
 tokenisation only. Features: word uni- and bigrams from jieba, character 1..3-grams, and the words of the
 preceding turn (the interviewer's question), each block sub-linear TF-IDF and L2-normalised, the context block
-down-weighted. Classifier: L2 logistic regression per code with balanced class weights, solved in the dual by
+down-weighted; and where the segment stands in its document (one of ``position_bins`` equal slices: a semi-structured
+interview follows its guide, a judgment its sections). Classifier: L2 logistic regression per code with balanced class weights, solved in the dual by
 liblinear (fast when there are more features than segments), codes in parallel threads. Scores are calibrated
 afterwards by :class:`~autocode.model.CodingModel`.
 
@@ -81,6 +82,10 @@ class TfidfBackend(Backend):
         n-gram range over characters.
     context_weight : float
         Weight of the preceding turn's word features (0 = ignore the context).
+    position_bins : int
+        Slices of a document for the position feature (0 = no position feature).
+    position_weight : float
+        Weight of the position feature relative to the L2-normalised text blocks.
     C : float
         Inverse regularisation strength of the logistic regressions.
     min_df : int
@@ -102,12 +107,16 @@ class TfidfBackend(Backend):
         reruns differ slightly. Not saved: a setting of the machine.
     """
 
-    def __init__(self, word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0, C: float = 4.0,
+    def __init__(self, word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
+                 position_bins: int = 5, position_weight: float = 0.3, C: float = 4.0,
                  min_df: int = 2, max_features: int = 200_000, script: str = "simplified", engine: str = "auto",
                  tol: float = 1e-2, random_state: int | None = 0, n_jobs: int | None = 1):
+        if int(position_bins) < 0 or position_weight < 0:
+            raise ValueError("position_bins and position_weight must be >= 0")
         self.tokenizer = ChineseTokenizer(script=script, engine=engine)
         super().__init__(word_ngrams=list(word_ngrams), char_ngrams=list(char_ngrams),
-                         context_weight=context_weight, C=C, min_df=min_df, max_features=max_features,
+                         context_weight=context_weight, position_bins=int(position_bins),
+                         position_weight=position_weight, C=C, min_df=min_df, max_features=max_features,
                          script=script, engine=self.tokenizer.engine, tol=tol, random_state=random_state)
         self.n_jobs = n_jobs
 
@@ -121,7 +130,17 @@ class TfidfBackend(Backend):
         specs = {"words": ("word", p["word_ngrams"]), "chars": ("char", p["char_ngrams"])}
         if p["context_weight"] > 0:
             specs["context"] = ("word", [1, 1])
+        if p.get("position_bins", 0) > 0 and p.get("position_weight", 0) > 0:
+            specs["position"] = ("position", [p["position_bins"]])
         return specs
+
+    def _position_counts(self, inputs: Inputs) -> sp.csr_matrix:
+        """One-hot slice of the document each segment falls in."""
+        bins = self.params["position_bins"]
+        pos = np.clip(inputs.relative_positions(), 0.0, 1.0)
+        cols = np.minimum((pos * bins).astype(int), bins - 1)
+        n = len(inputs)
+        return sp.csr_matrix((np.ones(n, dtype=np.float32), (np.arange(n), cols)), shape=(n, bins))
 
     # -- encoding: label-free, done once per corpus ------------------------------------------------
     def _texts(self, inputs: Inputs) -> dict[str, list[str]]:
@@ -147,6 +166,14 @@ class TfidfBackend(Backend):
         fitted = hasattr(self, "vocabularies_")
         blocks, space = {}, {}
         for name, (kind, ngrams) in self._block_specs().items():
+            if kind == "position":
+                counts = self._position_counts(inputs)
+                terms = [f"position {i + 1}/{ngrams[0]}" for i in range(ngrams[0])]
+                if fitted:  # the slices kept in training (a slice no training segment fell in is dropped)
+                    keep = {t: i for i, t in enumerate(terms)}
+                    counts = counts[:, [keep[t] for t in self.vocabularies_[name]]]
+                blocks[name], space[name] = counts.tocsr(), terms
+                continue
             if fitted:
                 vocab = self.vocabularies_[name]
                 if not vocab:
@@ -180,6 +207,8 @@ class TfidfBackend(Backend):
             x = _weigh(counts, self.idf_[name])
             if name == "context":
                 x = x * self.params["context_weight"]
+            elif name == "position":
+                x = x * self.params["position_weight"]
             parts.append(x)
         return sp.hstack(parts, format="csr", dtype=np.float32)
 
@@ -268,6 +297,8 @@ class TfidfBackend(Backend):
 
     @classmethod
     def from_state(cls, params, meta, arrays):
+        if "position_bins" not in params:  # saved before the position feature existed (autocode 0.1.0)
+            params = {**params, "position_bins": 0}
         self = cls(**params)
         self.vocabularies_ = {k: list(v) for k, v in meta["vocabularies"].items()}
         if set(self.vocabularies_) != set(self._block_specs()):
