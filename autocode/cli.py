@@ -74,6 +74,9 @@ def _add_train(sub):
     p.add_argument("--min-examples", type=int, default=3, help="codes with fewer coded segments are not learned")
     p.add_argument("--folds", type=int, default=5, help="grouped folds used to calibrate scores and thresholds")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-tune", action="store_true", dest="no_tune",
+                   help="keep the backend's data-dependent settings (tfidf: context weight) at their defaults "
+                        "instead of choosing them by out-of-fold kappa (3x faster training)")
     p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8/GB18030)")
     p.add_argument("--out", required=True, help="model folder to write")
     p.set_defaults(func=_cmd_train)
@@ -118,11 +121,14 @@ def _cmd_train(args) -> int:
     _say(args, f"read {coded}")
     model = CodingModel(book, args.backend, target=args.target, min_examples=args.min_examples,
                         n_splits=args.folds, random_state=args.seed, backend_params=params,
-                        progress=_progress_enabled(args))
+                        tune=not args.no_tune, progress=_progress_enabled(args))
     model.fit(coded)
     model.save(args.out)
     _say(args, f"learned {len(model.codes_)} codes from {model.n_train_segments_} segments "
                f"({model.n_train_documents_} documents); saved to {args.out}")
+    for key, t in model.tuning_.items():
+        tried = ", ".join(f"{v} -> kappa {k:.3f}" for v, k in t["candidates"].items())
+        _say(args, f"{key} chosen by out-of-fold kappa: {t['chosen']} ({tried})")
     if model.rare_codes_:
         _say(args, f"not learned (too few examples): {', '.join(model.rare_codes_)}")
     return 0

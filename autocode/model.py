@@ -193,6 +193,11 @@ class CodingModel:
         prior)``. Small corpora give noisy per-code thresholds; the pooled one maximises pooled kappa.
     random_state : int or None
         Seed for the fold assignment and the backend.
+    tune : bool
+        Choose the settings the backend marks as data-dependent (``Backend.tunable``; for ``tfidf.v1`` the
+        weight of the preceding turn, 0, 0.5 or 1) by pooled out-of-fold kappa on the training data itself.
+        Settings given in ``backend_params`` are never changed. Costs one round of out-of-fold fits per
+        candidate.
     backend_params : dict, optional
         Parameters for the backend when ``backend`` is a name.
     progress : bool
@@ -212,13 +217,15 @@ class CodingModel:
         Speaker roles never coded in training (see ``min_silent_segments``).
     cv_summary_ : dict
         Out-of-fold precision, recall and F1 per code at the chosen thresholds.
+    tuning_ : dict
+        With ``tune``: per tuned setting, the pooled out-of-fold kappa of each candidate and the value chosen.
     """
 
     def __init__(self, codebook: Codebook, backend: str | Backend = "tfidf.v1", *, target: str = "union",
                  min_examples: int = 3, n_splits: int = 5, random_state: int | None = 0,
                  backend_params: dict | None = None, threshold_metric: str = "kappa", threshold_prior: float = 100.0,
-                 use_codebook: bool = True, min_silent_segments: int = 10, progress: bool = False,
-                 name: str | None = None):
+                 use_codebook: bool = True, min_silent_segments: int = 10, tune: bool = True,
+                 progress: bool = False, name: str | None = None):
         self.codebook = codebook
         self.backend = backend
         self.target = target
@@ -230,6 +237,7 @@ class CodingModel:
         self.threshold_prior = threshold_prior
         self.use_codebook = use_codebook
         self.min_silent_segments = min_silent_segments
+        self.tune = tune
         self.progress = progress
         self.name = name
 
@@ -239,7 +247,7 @@ class CodingModel:
                 "backend_params": self.backend_params,
                 "threshold_metric": self.threshold_metric, "threshold_prior": self.threshold_prior,
                 "use_codebook": self.use_codebook, "min_silent_segments": self.min_silent_segments,
-                "progress": self.progress, "name": self.name}
+                "tune": self.tune, "progress": self.progress, "name": self.name}
 
     def clone(self) -> CodingModel:
         """An unfitted copy with the same settings."""
@@ -321,9 +329,27 @@ class CodingModel:
         proto = self._new_backend()
         if hasattr(proto, "progress"):  # backends with a slow encoding step show it
             proto.progress = self.progress
-        encoded = proto.encode(inputs)
-        oof = self._out_of_fold(proto, encoded, Y_all, corpus.groups, n_real)
-        self._calibrate(oof, Y)
+        candidates = self._candidates(proto) if len(set(corpus.groups.tolist())) >= 2 else [proto]
+        encoded = candidates[-1].encode(inputs)  # the last candidate's encoding serves them all
+        self.tuning_ = {}
+        best = None
+        for b in candidates:
+            oof = self._out_of_fold(b, encoded, Y_all, corpus.groups, n_real)
+            self._calibrate(oof, Y)
+            if len(candidates) == 1:
+                best = (0.0, b, oof)
+                break
+            P = _sigmoid(oof * self.calibration_[:, 0] + self.calibration_[:, 1])
+            kappa = cohen_kappa((P >= self.thresholds_).ravel(), Y.ravel())
+            for key in proto.tunable:
+                self.tuning_.setdefault(key, {"candidates": {}})["candidates"][str(b.params[key])] = kappa
+            if best is None or kappa > best[0]:
+                best = (kappa, b, oof)
+        _, proto, oof = best
+        for key in self.tuning_:
+            self.tuning_[key]["chosen"] = proto.params[key]
+        if len(candidates) > 1:
+            self._calibrate(oof, Y)
         self.backend_ = proto.clone().fit(encoded, Y_all)
         self.n_train_segments_ = len(corpus)
         self.n_train_documents_ = len(corpus.documents)
@@ -340,6 +366,26 @@ class CodingModel:
                 parts.append(code.description)
             if parts:
                 out.append((Segment(f"\0codebook/{cid}", "0", "。".join(parts)), j))
+        return out
+
+    def _candidates(self, proto: Backend) -> list[Backend]:
+        """The backends to compare on out-of-fold kappa: one per value of the backend's data-dependent
+        setting (``Backend.tunable``), unless tuning is off, the setting was given, or there are too few
+        documents to fold. The candidate with the richest encoding comes last."""
+        given = set(self.backend_params or {}) if not isinstance(self.backend, Backend) else set(proto.params)
+        grid = {k: v for k, v in getattr(proto, "tunable", {}).items() if k not in given}
+        if not self.tune or not grid or self.n_splits < 2:
+            return [proto]
+        (key, values), *rest = grid.items()
+        if rest:
+            raise NotImplementedError("tuning more than one backend setting")
+        out = []
+        for v in sorted(values):
+            b = proto.clone()
+            b.params[key] = v
+            if hasattr(proto, "progress"):
+                b.progress = proto.progress
+            out.append(b)
         return out
 
     def _out_of_fold(self, proto: Backend, encoded, Y: np.ndarray, groups: np.ndarray,
@@ -494,7 +540,8 @@ class CodingModel:
             "settings": {"target": self.target, "min_examples": self.min_examples, "n_splits": self.n_splits,
                          "random_state": self.random_state, "threshold_metric": self.threshold_metric,
                          "threshold_prior": self.threshold_prior, "use_codebook": self.use_codebook,
-                         "min_silent_segments": self.min_silent_segments},
+                         "min_silent_segments": self.min_silent_segments, "tune": self.tune},
+            "tuning": self.tuning_,
             "codebook": self.codebook.to_dict(),
             "codes": self.codes_,
             "rare_codes": self.rare_codes_,
@@ -566,6 +613,7 @@ class CodingModel:
                         threshold_prior=settings.get("threshold_prior", 10.0),
                         use_codebook=settings.get("use_codebook", True),
                         min_silent_segments=settings.get("min_silent_segments", 10),
+                        tune=settings.get("tune", False),
                         backend_params=doc["backend_params"], name=doc.get("name"))
             backend_cls = get_backend(doc["backend"])
             barrays = {k[len("backend/"):]: v for k, v in arrays.items() if k.startswith("backend/")}
@@ -581,6 +629,7 @@ class CodingModel:
             model.rare_codes_ = dict(doc.get("rare_codes", {}))
             model.silent_roles_ = list(doc.get("silent_roles", []))
             model.cv_summary_ = dict(doc.get("cv_summary", {}))
+            model.tuning_ = dict(doc.get("tuning", {}))
             tr = doc.get("training", {})
             model.n_train_segments_ = tr.get("segments")
             model.n_train_documents_ = tr.get("documents")

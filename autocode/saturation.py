@@ -68,7 +68,7 @@ Example
 >>> scorer = NoveltyScorer(space="lsa", n_splits=3).fit(model, coded)
 >>> s = scorer.score(model, ["社区党支部带领党员做志愿者", "我每天早上去公园跑步锻炼身体", "嗯"])
 >>> s.novelty.round(2).tolist(), s.novel.tolist()
-([0.2, 0.96, nan], [False, True, False])
+([0.0, 0.96, nan], [False, True, False])
 """
 
 from __future__ import annotations
@@ -303,7 +303,7 @@ def _model_oof(model, segs: list[Segment], Y: np.ndarray, groups: np.ndarray, n_
     Y_all = np.vstack([Y, np.zeros((len(extra), Y.shape[1]), dtype=bool)])
     for i, (_, j) in enumerate(extra):
         Y_all[len(segs) + i, j] = True
-    proto = model._new_backend()
+    proto = model.backend_.clone()  # the fitted backend's settings (e.g. a tuned context weight), unfitted
     encoded = proto.encode(inputs)
     if model.n_splits >= 2:
         raw = model._out_of_fold(proto, encoded, Y_all, groups, len(segs))

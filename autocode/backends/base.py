@@ -93,6 +93,10 @@ class Backend:
     """Base class: holds parameters, follows scikit-learn's get_params convention."""
 
     name: ClassVar[str] = ""
+    tunable: ClassVar[dict[str, tuple]] = {}
+    """Data-dependent settings :class:`~autocode.model.CodingModel` may choose by out-of-fold kappa: name ->
+    candidate values, in increasing order of what ``encode`` computes (the encoding made with the last value
+    must serve every candidate, and the setting must be read from ``self.params`` when fitting)."""
 
     def __init__(self, **params: Any):
         self.params = params

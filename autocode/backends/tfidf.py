@@ -81,7 +81,8 @@ class TfidfBackend(Backend):
     char_ngrams : (int, int)
         n-gram range over characters.
     context_weight : float
-        Weight of the preceding turn's word features (0 = ignore the context).
+        Weight of the preceding turn's word features (0 = ignore the context). Chosen among 0, 0.5 and 1 by
+        :class:`~autocode.model.CodingModel` (``tune=True``) unless given.
     position_bins : int
         Slices of a document for the position feature (0 = no position feature).
     position_weight : float
@@ -106,6 +107,10 @@ class TfidfBackend(Backend):
         run; with more threads liblinear's random coordinate order (one generator shared by all threads) makes
         reruns differ slightly. Not saved: a setting of the machine.
     """
+
+    tunable = {"context_weight": (0.0, 0.5, 1.0)}
+    """How much the preceding turn matters differs between data sets (an interviewer's question vs the
+    previous sentence of a judgment): :class:`~autocode.model.CodingModel` chooses by out-of-fold kappa."""
 
     def __init__(self, word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
                  position_bins: int = 5, position_weight: float = 0.3, C: float = 4.0,
