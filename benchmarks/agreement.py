@@ -650,9 +650,8 @@ def write_report(res: dict, out: Path, stem: str) -> Path:
         if ab.get("verdicts"):
             L += ["Reading (|Δ| < 0.01 counts as no effect: on the interviews that is within the seed-to-seed noise of "
                   "18 interviews; the CAIL figures come from one seed, so small CAIL differences are not "
-                  "established; and tfidf.v1 fits liblinear in threads, which is not bit-reproducible "
-                  "(scikit-learn issue #31883: shared RNG state), so reruns of the same setting differ by up to "
-                  "~0.01 in pooled kappa):", ""]
+                  "established; tfidf.v1 fits its codes one after another (n_jobs=1), so a rerun of the same "
+                  "setting gives the same figures):", ""]
             L += [f"- {v}" for v in ab["verdicts"]] + [""]
 
     # 6. timing
