@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     except OSError:
         pass
 
-    # -- training (all cores), thresholds included ------------------------------------------------------
+    # -- training, thresholds and tuning included ------------------------------------------------------
     fit_time, model = _time(lambda: ac.CodingModel(book).fit(coded))
     results["train_seconds"] = round(fit_time, 1)
     results["train_folds"] = model.n_splits
@@ -146,7 +146,8 @@ def main(argv=None) -> int:
         "",
         "| what | figure |",
         "|---|---|",
-        f"| training, thresholds included ({model.n_splits} grouped folds + final fit, all cores) | "
+        f"| training, thresholds included ({max(1, len(model.tuning_.get('context_weight', {}).get('candidates', {})))}"
+        f" tuning candidate(s) x {model.n_splits} grouped folds + final fit; codes fitted one after another) | "
         f"{results['train_seconds']} s |",
         f"| pre-coding, 1 core, rjieba (default) | {results['precode_segments_per_second']:,} segments/s |",
         f"| pre-coding, 1 core, pure-Python jieba (baseline, same run) | "
