@@ -5,7 +5,8 @@
 1. the target coding per segment (union of coders, majority, or one named coder);
 2. the codes to learn: every code applied to at least ``min_examples`` segments; rarer codes are reported in
    ``rare_codes_`` with an :class:`~autocode.exceptions.AutocodeWarning` and are never suggested;
-3. out-of-fold raw scores by cross-validation grouped by document (``n_splits`` folds);
+3. out-of-fold raw scores by cross-validation grouped by document (``n_splits`` folds), once per candidate
+   value of the backend's data-dependent setting (``tune``; the value with the best pooled kappa is kept);
 4. per code, Platt scaling of the out-of-fold scores (so a score of 0.8 means "right about 80% of the time" on
    held-out interviews) and a threshold: the one that maximises out-of-fold kappa for the code, shrunk towards
    the one that maximises it over all codes pooled (``threshold_prior``);

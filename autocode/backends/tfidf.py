@@ -3,10 +3,11 @@
 Runs on a laptop CPU with no download. Text is normalised (NFKC, Traditional -> Simplified with OpenCC) for
 tokenisation only. Features: word uni- and bigrams from jieba, character 1..3-grams, and the words of the
 preceding turn (the interviewer's question), each block sub-linear TF-IDF and L2-normalised, the context block
-down-weighted; and where the segment stands in its document (one of ``position_bins`` equal slices: a semi-structured
-interview follows its guide, a judgment its sections). Classifier: L2 logistic regression per code with balanced class weights, solved in the dual by
-liblinear (fast when there are more features than segments), codes in parallel threads. Scores are calibrated
-afterwards by :class:`~autocode.model.CodingModel`.
+down-weighted; and where the segment stands in its document (one of ``position_bins`` equal slices: a
+semi-structured interview follows its guide, a judgment its sections). Classifier: L2 logistic regression per
+code with balanced class weights, solved in the dual by liblinear (fast when there are more features than
+segments), codes one after another by default (``n_jobs``). Scores are calibrated afterwards by
+:class:`~autocode.model.CodingModel`, which also chooses ``context_weight`` on the data (``tunable``).
 
 Counting n-grams is the expensive step, so :meth:`TfidfBackend.encode` counts a whole corpus once, over the
 corpus's own vocabulary; each cross-validation fold then keeps the terms frequent enough in its training rows
