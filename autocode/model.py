@@ -7,9 +7,10 @@
    ``rare_codes_`` with an :class:`~autocode.exceptions.AutocodeWarning` and are never suggested;
 3. out-of-fold raw scores by cross-validation grouped by document (``n_splits`` folds), once per candidate
    value of the backend's data-dependent setting (``tune``; the value with the best pooled kappa is kept);
-4. per code, Platt scaling of the out-of-fold scores (so a score of 0.8 means "right about 80% of the time" on
-   held-out interviews) and a threshold: the one that maximises out-of-fold kappa for the code, shrunk towards
-   the one that maximises it over all codes pooled (``threshold_prior``);
+4. Platt scaling of the out-of-fold scores (so a score of 0.8 means "right about 80% of the time" on held-out
+   interviews): one scaling fitted on every code's decisions pooled, and each code's own, trusted in proportion
+   to its examples (``calibration_prior``); then a threshold per code: the one that maximises out-of-fold kappa
+   for the code, shrunk towards the one that maximises it over all codes pooled (``threshold_prior``);
 5. the backend refitted on all segments.
 
 >>> from autocode.codebook import Code, Codebook
@@ -185,13 +186,18 @@ class CodingModel:
     n_splits : int
         Folds (grouped by document) for calibration and thresholds.
     threshold_metric : {"kappa", "f1"}
-        What the per-code threshold maximises on out-of-fold scores. Kappa (default) never suggests a code
-        whose out-of-fold predictions do not beat chance; F1 tends to accept many false positives for rare
+        What the thresholds maximise on out-of-fold scores. F1 tends to accept many false positives for rare
         codes.
     threshold_prior : float
         How many coded segments a code needs before its own best threshold counts as much as the one threshold
         that is best over all codes pooled: each code's threshold is ``(n * own + prior * pooled) / (n +
-        prior)``. Small corpora give noisy per-code thresholds; the pooled one maximises pooled kappa.
+        prior)``. Small corpora give noisy per-code thresholds; the pooled one maximises pooled kappa. A code
+        for which no threshold beats chance out of fold gets the pooled one.
+    calibration_prior : float
+        The same for the Platt scaling: a code's parameters are ``(n * own + prior * pooled) / (n + prior)``,
+        the pooled ones fitted on every out-of-fold decision of every code (``inf``: one scaling for all codes;
+        0: each code its own, as in autocode 0.1). With a handful of examples a code's own scaling is mostly
+        noise, and it distorts how its scores compare with the other codes'.
     random_state : int or None
         Seed for the fold assignment and the backend.
     tune : bool
@@ -211,7 +217,7 @@ class CodingModel:
     thresholds_ : ndarray
         Per-code threshold on the calibrated score.
     calibration_ : ndarray of shape (n_codes, 2)
-        Platt parameters (a, b): score = sigmoid(a * raw + b).
+        Platt parameters (a, b) per code: score = sigmoid(a * raw + b).
     rare_codes_ : dict
         Codes left out, with their number of examples.
     silent_roles_ : list of str
@@ -225,7 +231,7 @@ class CodingModel:
     def __init__(self, codebook: Codebook, backend: str | Backend = "tfidf.v1", *, target: str = "union",
                  min_examples: int = 3, n_splits: int = 5, random_state: int | None = 0,
                  backend_params: dict | None = None, threshold_metric: str = "kappa", threshold_prior: float = 100.0,
-                 use_codebook: bool = True, min_silent_segments: int = 10, tune: bool = True,
+                 calibration_prior: float = 30.0, use_codebook: bool = True, min_silent_segments: int = 10, tune: bool = True,
                  progress: bool = False, name: str | None = None):
         self.codebook = codebook
         self.backend = backend
@@ -236,6 +242,7 @@ class CodingModel:
         self.backend_params = backend_params
         self.threshold_metric = threshold_metric
         self.threshold_prior = threshold_prior
+        self.calibration_prior = calibration_prior
         self.use_codebook = use_codebook
         self.min_silent_segments = min_silent_segments
         self.tune = tune
@@ -247,7 +254,7 @@ class CodingModel:
                 "min_examples": self.min_examples, "n_splits": self.n_splits, "random_state": self.random_state,
                 "backend_params": self.backend_params,
                 "threshold_metric": self.threshold_metric, "threshold_prior": self.threshold_prior,
-                "use_codebook": self.use_codebook, "min_silent_segments": self.min_silent_segments,
+                "calibration_prior": self.calibration_prior, "use_codebook": self.use_codebook, "min_silent_segments": self.min_silent_segments,
                 "tune": self.tune, "progress": self.progress, "name": self.name}
 
     def clone(self) -> CodingModel:
@@ -255,7 +262,7 @@ class CodingModel:
         params = self.get_params()
         if isinstance(self.backend, Backend):
             params["backend"] = self.backend.clone()
-        return CodingModel(**params)
+        return type(self)(**params)
 
     # -- helpers -----------------------------------------------------------------------------------------
     def _new_backend(self) -> Backend:
@@ -424,36 +431,41 @@ class CodingModel:
         if oof is None:
             self.calibration_[:, 0] = 1.0
             return
-        P = np.zeros_like(oof)
+        n_pos = Y.sum(axis=0)
+        # one Platt scaling over every code's out-of-fold decisions pooled, and each code's own, trusted in
+        # proportion to its examples: the raw scores of the per-code classifiers are on comparable scales, and a
+        # rare code's own scaling is mostly noise
+        pooled = np.array(_platt(oof.ravel(), Y.ravel()))
+        own_weight = _shrinkage(n_pos, self.calibration_prior)
         for j in range(k):
-            a, b = _platt(oof[:, j], Y[:, j])
-            self.calibration_[j] = (a, b)
-            P[:, j] = _sigmoid(a * oof[:, j] + b)
+            own = np.array(_platt(oof[:, j], Y[:, j])) if own_weight[j] > 0 else pooled
+            self.calibration_[j] = own_weight[j] * own + (1 - own_weight[j]) * pooled
+        P = _sigmoid(oof * self.calibration_[:, 0] + self.calibration_[:, 1])
         # one threshold for all codes, from every out-of-fold decision pooled ...
         t_global, _ = _best_threshold(P.ravel(), Y.ravel(), self.threshold_metric)
         self.global_threshold_ = t_global
-        m = float(self.threshold_prior)
+        own_weight = _shrinkage(n_pos, self.threshold_prior)
         for j, code in enumerate(self.codes_):
             y, p = Y[:, j], P[:, j]
             t_code, _ = _best_threshold(p, y, self.threshold_metric)
-            n_pos = int(y.sum())
-            # ... and each code's own, trusted in proportion to its examples (shrinkage towards the global one)
-            if t_code >= NEVER or t_global >= NEVER:
-                t = NEVER if t_code >= NEVER else t_code
+            # ... and each code's own, trusted in proportion to its examples (shrinkage towards the global one);
+            # a code for which no cut beats chance out of fold keeps the pooled threshold (never suggesting it
+            # costs more agreement on unseen interviews than its occasional false suggestions)
+            if t_global >= NEVER:
+                t = NEVER
+            elif t_code >= NEVER:
+                t = t_global
             else:
-                t = (n_pos * t_code + m * t_global) / (n_pos + m)
+                t = own_weight[j] * t_code + (1 - own_weight[j]) * t_global
             pred = p >= t
-            if t < NEVER and cohen_kappa(pred, y) <= 0:
-                t = NEVER  # out of fold, this code's suggestions do not beat chance: never suggest it
-                pred = p >= t
             self.thresholds_[j] = t
             tp = int((pred & y).sum())
             self.cv_summary_[code] = {
                 "precision": tp / max(int(pred.sum()), 1),
-                "recall": tp / max(n_pos, 1),
-                "f1": 2 * tp / max(int(pred.sum()) + n_pos, 1),
+                "recall": tp / max(int(n_pos[j]), 1),
+                "f1": 2 * tp / max(int(pred.sum()) + int(n_pos[j]), 1),
                 "kappa": cohen_kappa(pred, y),
-                "support": n_pos,
+                "support": int(n_pos[j]),
             }
 
     # -- predicting ----------------------------------------------------------------------------------------
@@ -540,7 +552,8 @@ class CodingModel:
             "backend_state": meta,
             "settings": {"target": self.target, "min_examples": self.min_examples, "n_splits": self.n_splits,
                          "random_state": self.random_state, "threshold_metric": self.threshold_metric,
-                         "threshold_prior": self.threshold_prior, "use_codebook": self.use_codebook,
+                         "threshold_prior": self.threshold_prior,
+                         "calibration_prior": self.calibration_prior, "use_codebook": self.use_codebook,
                          "min_silent_segments": self.min_silent_segments, "tune": self.tune},
             "tuning": self.tuning_,
             "codebook": self.codebook.to_dict(),
@@ -612,6 +625,7 @@ class CodingModel:
                         n_splits=settings["n_splits"], random_state=settings["random_state"],
                         threshold_metric=settings.get("threshold_metric", "kappa"),
                         threshold_prior=settings.get("threshold_prior", 10.0),
+                        calibration_prior=settings.get("calibration_prior", 0.0),
                         use_codebook=settings.get("use_codebook", True),
                         min_silent_segments=settings.get("min_silent_segments", 10),
                         tune=settings.get("tune", False),
@@ -644,6 +658,14 @@ class CodingModel:
         b = self.backend if isinstance(self.backend, str) else self.backend.name
         return f"CodingModel(backend={b!r}, target={self.target!r}{fitted})"
 
+
+
+def _shrinkage(n: np.ndarray, prior: float) -> np.ndarray:
+    """Weight of each code's own estimate, ``n / (n + prior)`` (0 for ``prior = inf``, 1 for ``prior = 0``)."""
+    n = np.asarray(n, dtype=np.float64)
+    if np.isinf(prior):
+        return np.zeros_like(n)
+    return n / np.maximum(n + prior, 1e-12)
 
 
 def _sigmoid(z):

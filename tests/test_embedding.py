@@ -67,3 +67,43 @@ def test_embedding_in_chunks_with_a_progress_bar_gives_the_same_vectors(capsys):
     chunked = embed(texts, progress=True, chunk=2)
     np.testing.assert_allclose(chunked, whole, atol=1e-6)
     assert "embedding (e5)" in capsys.readouterr().err
+
+
+def _fake_embed(texts, progress=False, chunk=128):
+    """Anisotropic unit vectors like e5's: a large shared direction plus a small text-specific part."""
+    out = np.zeros((len(texts), 384), dtype=np.float32)
+    for i, t in enumerate(texts):
+        if t.strip():
+            rng = np.random.default_rng(sum(map(ord, t)))
+            v = 3.0 * np.eye(384, dtype=np.float32)[0] + rng.normal(0, 0.1, 384).astype(np.float32)
+            out[i] = v / np.linalg.norm(v)
+    return out
+
+
+def test_embeddings_are_centred_on_the_training_mean(book, coded, monkeypatch, tmp_path):
+    import autocode.backends.embedding as E
+    from autocode.model import make_inputs
+
+    monkeypatch.setattr(E, "embed", _fake_embed)
+    backend = E.TfidfE5Backend(context_weight=1.0)
+    segs = coded.segments
+    enc = backend.encode(make_inputs(segs))
+    Y = coded.labels(["party", "council", "service"], "E")
+    backend.fit(enc, Y)
+    x = backend._standardised(enc.text, "text")
+    assert np.abs(x.mean(axis=0)).max() < 1e-4  # the shared direction is gone
+    assert np.linalg.norm(x, axis=1).mean() == pytest.approx(1.0, rel=1e-3)
+    ctx = backend._standardised(enc.context, "context")
+    assert not ctx[[not c for c in make_inputs(segs).contexts]].any()  # no preceding turn: zeros stay zeros
+    raw = E.TfidfE5Backend(context_weight=1.0, center=False).fit(enc, Y)
+    assert np.array_equal(raw._standardised(enc.text, "text"), enc.text)
+    # saved and loaded: the same scores; parameters from autocode 0.1.0 (no 'center') mean raw vectors
+    meta, arrays = backend.get_state()
+    again = E.TfidfE5Backend.from_state(backend.get_params(), meta, arrays)
+    np.testing.assert_allclose(again.decision_function(again.encode(make_inputs(segs))),
+                               backend.decision_function(enc), atol=1e-5)
+    old_params = {k: v for k, v in raw.get_params().items() if k != "center"}
+    old = E.TfidfE5Backend.from_state(old_params, *raw.get_state())
+    assert old.params["center"] is False
+    np.testing.assert_allclose(old.decision_function(old.encode(make_inputs(segs))), raw.decision_function(enc),
+                               atol=1e-5)

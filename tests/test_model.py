@@ -434,3 +434,56 @@ def test_one_encoding_serves_every_context_weight(coded):
         b.fit(b.encode(inputs), Y)
         np.testing.assert_allclose(a.decision_function(a.encode(inputs)), b.decision_function(b.encode(inputs)),
                                    atol=1e-5)
+
+
+def test_calibration_is_shrunk_towards_the_pooled_scaling():
+    """Platt parameters: each code's own (prior 0), one for all codes (prior inf), or in between by examples."""
+    rng = np.random.default_rng(0)
+    n = 400
+    Y = np.zeros((n, 3), dtype=bool)
+    Y[rng.choice(n, 200, replace=False), 0] = True  # a frequent code
+    Y[rng.choice(n, 5, replace=False), 1] = True  # a rare code
+    Y[rng.choice(n, 40, replace=False), 2] = True
+    oof = np.where(Y, 1.0, -1.0) * np.array([2.0, 0.5, 1.0]) + rng.normal(0, 1, (n, 3))
+    cal = {}
+    for prior in (0.0, 30.0, float("inf")):
+        m = CodingModel(None, calibration_prior=prior)
+        m.codes_ = ["a", "b", "c"]
+        m._calibrate(oof, Y)
+        cal[prior] = m.calibration_.copy()
+        assert m.thresholds_.shape == (3,) and (m.thresholds_ <= 1).all()
+    assert np.allclose(cal[float("inf")], cal[float("inf")][0])  # one scaling for every code
+    assert not np.allclose(cal[0.0][0], cal[0.0][1])
+    # with prior 30, the frequent code (200 examples) keeps mostly its own scaling, the rare one (5) the pooled
+    pooled, own, mid = cal[float("inf")], cal[0.0], cal[30.0]
+    np.testing.assert_allclose(mid[0], (200 * own[0] + 30 * pooled[0]) / 230)
+    np.testing.assert_allclose(mid[1], (5 * own[1] + 30 * pooled[1]) / 35)
+
+
+def test_a_code_no_cut_helps_keeps_the_pooled_threshold():
+    """Out of fold, a code whose scores carry no signal is not silenced: it gets the pooled threshold."""
+    rng = np.random.default_rng(1)
+    n = 300
+    Y = np.zeros((n, 2), dtype=bool)
+    Y[rng.choice(n, 60, replace=False), 0] = True
+    Y[rng.choice(n, 6, replace=False), 1] = True
+    oof = np.column_stack([np.where(Y[:, 0], 2.0, -2.0) + rng.normal(0, 1, n), np.zeros(n)])  # no cut at all
+    m = CodingModel(None)
+    m.codes_ = ["good", "noise"]
+    m._calibrate(oof, Y)
+    assert m.thresholds_[1] == m.global_threshold_ < 1.0  # not the "never" threshold (above every score)
+
+
+def test_model_saved_before_calibration_shrinkage_still_loads(tmp_path, book, coded):
+    """Models saved by autocode 0.1.0 have no calibration_prior: they had each code's own scaling."""
+    path = CodingModel(book, n_splits=3).fit(coded).save(tmp_path / "old")
+    doc = json.loads((path / "model.json").read_text("utf-8"))
+    doc["settings"].pop("calibration_prior")
+    (path / "model.json").write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+    assert CodingModel.load(path).calibration_prior == 0.0
+    assert CodingModel.load(tmp_path / "old").get_params()["calibration_prior"] == 0.0
+
+
+def test_calibration_prior_is_saved(tmp_path, book, coded):
+    m = CodingModel(book, n_splits=3, calibration_prior=7.0).fit(coded)
+    assert CodingModel.load(m.save(tmp_path / "m")).calibration_prior == 7.0

