@@ -231,8 +231,8 @@ class CodingModel:
     def __init__(self, codebook: Codebook, backend: str | Backend = "tfidf.v1", *, target: str = "union",
                  min_examples: int = 3, n_splits: int = 5, random_state: int | None = 0,
                  backend_params: dict | None = None, threshold_metric: str = "kappa", threshold_prior: float = 100.0,
-                 calibration_prior: float = 30.0, use_codebook: bool = True, min_silent_segments: int = 10, tune: bool = True,
-                 progress: bool = False, name: str | None = None):
+                 calibration_prior: float = 30.0, use_codebook: bool = True, min_silent_segments: int = 10,
+                 tune: bool = True, progress: bool = False, name: str | None = None):
         self.codebook = codebook
         self.backend = backend
         self.target = target
@@ -254,8 +254,9 @@ class CodingModel:
                 "min_examples": self.min_examples, "n_splits": self.n_splits, "random_state": self.random_state,
                 "backend_params": self.backend_params,
                 "threshold_metric": self.threshold_metric, "threshold_prior": self.threshold_prior,
-                "calibration_prior": self.calibration_prior, "use_codebook": self.use_codebook, "min_silent_segments": self.min_silent_segments,
-                "tune": self.tune, "progress": self.progress, "name": self.name}
+                "calibration_prior": self.calibration_prior, "use_codebook": self.use_codebook,
+                "min_silent_segments": self.min_silent_segments, "tune": self.tune, "progress": self.progress,
+                "name": self.name}
 
     def clone(self) -> CodingModel:
         """An unfitted copy with the same settings."""
