@@ -167,8 +167,7 @@ class FollowingBackend(TfidfBackend):
 
     def _texts(self, inputs):
         docs = super()._texts(inputs)
-        tok, groups = self.tokenizer, list(inputs.groups)
-        words = [" ".join(tok.words(tok.normalize(t), normalized=True)) for t in inputs.texts]
+        words, groups = docs["words"], list(inputs.groups)  # each segment's jieba words, already computed
         docs["following"] = [words[i + 1] if i + 1 < len(words) and groups[i + 1] == groups[i] else ""
                              for i in range(len(words))]
         return docs
