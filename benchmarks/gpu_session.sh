@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Everything autocode measures on a lent GPU machine, as one call (it has no network and no autocode
+# dependencies beyond PyTorch/transformers). Prepare on your own machine first:
+#
+#   echo /.whl/ >> .git/info/exclude; echo /.gpu/ >> .git/info/exclude
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \
+#       -d .whl rjieba OpenCC python-docx defusedxml datasets dill multiprocess
+#   python benchmarks/pack_encoder.py --out .gpu/e5-pruned.tar.xz            # e5-small, corpus vocabulary
+#   mkdir -p .gpu/data && cp -r ../shared/data/{misleading-photos-dev,cail2019-elements} .gpu/data/
+#
+# then run `bash benchmarks/gpu_session.sh` there with .whl and .gpu carried; results land in $OUT:
+# throughput_cuda.{json,md} (+ compiled/), agreement_finetune.{json,md}, session.log.
+set -u
+export PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/gpu-out}
+BUDGET=${BUDGET:-450}            # seconds for the whole script
+mkdir -p "$OUT"
+T0=$(date +%s)
+left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
+exec > >(tee -a "$OUT/session.log") 2>&1
+
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    || { echo "wheel install failed"; exit 1; }
+export PYTHONPATH=/tmp/site:$PWD
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv
+python3 - <<'PY' || exit 1
+import torch, transformers, datasets, pyarrow, rjieba, opencc
+from autocode.inference import _has_varlen
+print("torch", torch.__version__, "transformers", transformers.__version__, "datasets", datasets.__version__,
+      "pyarrow", pyarrow.__version__, "gpu", torch.cuda.get_device_name(0), "varlen", _has_varlen())
+PY
+
+echo "== throughput (left $(left) s)"
+timeout 150 python3 benchmarks/throughput.py --out "$OUT"
+
+echo "== fine-tuned e5 vs default (left $(left) s)"
+python3 benchmarks/pack_encoder.py --unpack .gpu/e5-pruned.tar.xz --to /tmp/e5 \
+  && timeout 260 python3 benchmarks/agreement_finetune.py --model-name /tmp/e5/encoder --data-dir .gpu/data \
+       --out-dir "$OUT" --seeds 0 --cail-docs 60 --budget-s 150
+
+echo "== pytest -m gpu (left $(left) s)"
+timeout 100 python3 -m pytest -m gpu -q -p no:cacheprovider tests/test_inference.py tests/test_transformer.py
+
+L=$(left)
+echo "== throughput --compile (left $L s)"
+if [ "$L" -gt 90 ]; then
+    timeout $((L - 10)) python3 benchmarks/throughput.py --compile --shapes 12x768,12x384 --out "$OUT/compiled"
+fi
+echo "== done in $(( $(date +%s) - T0 )) s"
