@@ -31,6 +31,7 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -594,7 +595,9 @@ def score(scorer, tokens: TokenizedTexts, *, device="auto", max_tokens: int | No
         return host, arrays.get("max_len")
 
     out = torch.zeros((n + 1, n_out), dtype=torch.float32, device=dev)
-    with torch.inference_mode():
+    with torch.inference_mode(), warnings.catch_warnings():
+        # torch's CUDA-graph manager captures an empty graph on purpose to set up its memory pool, and warns
+        warnings.filterwarnings("ignore", message="The CUDA Graph is empty", category=UserWarning)
         for host, max_len in _prefetch(prepare, batches, prefetch if len(batches) > 1 else 0):
             t = {k: v.to(dev, non_blocking=True) for k, v in host.items()}
             if cuda_graphs:

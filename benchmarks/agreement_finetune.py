@@ -113,6 +113,8 @@ def write(res: dict, out: Path) -> None:
     L += ["", "Kappa: pooled Cohen's kappa over every segment x code decision on the segments both coded; codes a "
           "fold cannot learn count as never suggested. `wall s`: the whole cross-validation (all fine-tunes and "
           "pre-coding).", ""]
+    if res.get("note"):
+        L += [res["note"], ""]
     (out / "agreement_finetune.md").write_text("\n".join(L), encoding="utf-8")
 
 
@@ -131,12 +133,22 @@ def main(argv=None) -> int:
     ap.add_argument("--no-context", action="store_true")
     ap.add_argument("--cail-docs", type=int, default=150, help="CAIL documents sampled (0: skip CAIL)")
     ap.add_argument("--budget-s", type=float, default=0, help="start no new run after this many seconds (0: none)")
+    ap.add_argument("--note", default="", help="a paragraph for the report")
+    ap.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
+                    help="only merge the runs of earlier result files (e.g. one per device call) into --out-dir")
     args = ap.parse_args(argv)
+    if args.merge:
+        parts = [json.loads(p.read_text(encoding="utf-8")) for p in args.merge]
+        res = {**parts[0], "runs": [r for part in parts for r in part["runs"]], "note": args.note}
+        res["finetuned_params"].pop("random_state", None)
+        write(res, args.out_dir)
+        return 0
     seeds = [int(s) for s in args.seeds.split(",")]
     t0 = time.perf_counter()
+    params = {k: v for k, v in build(None, "finetuned", 0, args).backend_params.items() if k != "random_state"}
     res = {"date": dt.date.today().isoformat(), "machine": {**machine(), **device_info()},
-           "source": source_digest(), "finetuned_params": build(None, "finetuned", 0, args).backend_params, "inner_splits": args.inner_splits,
-           "runs": []}
+           "source": source_digest(), "finetuned_params": params, "inner_splits": args.inner_splits,
+           "note": args.note, "runs": []}
     data = [(INTERVIEWS, *load(args.data_dir, INTERVIEWS))]
     if args.cail_docs:
         cbook, ccoded = load(args.data_dir, CAIL)
