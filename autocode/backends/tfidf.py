@@ -10,7 +10,7 @@ segments), codes one after another by default (``n_jobs``). Scores are calibrate
 :class:`~autocode.model.CodingModel`, which also chooses ``context_weight`` on the data (``tunable``).
 
 With ``hierarchy=True`` (the default) and a codebook whose codes are grouped in categories, a code's score is
-log P(its category applies) + log P(the code | its category applies): one classifier per category on all
+the log-odds of P(its category applies) x P(the code | its category applies): one classifier per category on all
 segments, and one per code trained only on the segments of its category, where it competes with its siblings
 (same words, different concept) rather than with everything else. The category classifiers learn what text no
 category applies to only from uncoded segments, so the hierarchy is used when the training data hold at least
@@ -342,7 +342,10 @@ class TfidfBackend(Backend):
         if getattr(self, "group_of_", None) is None:
             return z
         zc = np.asarray(X @ self._cat_coef_t) + self.cat_intercept_
-        return _log_sigmoid(zc[:, self.group_of_]) + _log_sigmoid(z)  # log P(category) + log P(code | category)
+        # the log-odds of P(category) x P(code | category): unbounded above like a flat classifier's score, so
+        # that calibration can reach high scores (log P itself stops at 0)
+        log_p = np.minimum(_log_sigmoid(zc[:, self.group_of_]) + _log_sigmoid(z), -1e-7)
+        return log_p - np.log(-np.expm1(log_p))
 
     def _n_dense_features(self) -> int:
         """Features after the TF-IDF blocks (none here; subclasses may add dense ones)."""
