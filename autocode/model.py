@@ -27,6 +27,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import warnings
 from collections.abc import Sequence
@@ -342,6 +343,7 @@ class CodingModel:
         candidates = self._candidates(proto) if len(set(corpus.groups.tolist())) >= 2 else [proto]
         encoded = candidates[-1].encode(inputs)  # the last candidate's encoding serves them all
         self.tuning_ = {}
+        tuned = [k for k in proto.tunable if len({str(c.params[k]) for c in candidates}) > 1]
         best = None
         for b in candidates:
             oof = self._out_of_fold(b, encoded, Y_all, corpus.groups, n_real)
@@ -351,8 +353,9 @@ class CodingModel:
                 break
             P = _sigmoid(oof * self.calibration_[:, 0] + self.calibration_[:, 1])
             kappa = cohen_kappa((P >= self.thresholds_).ravel(), Y.ravel())
-            for key in proto.tunable:
-                self.tuning_.setdefault(key, {"candidates": {}})["candidates"][str(b.params[key])] = kappa
+            for key in tuned:  # per value of a setting: the best kappa of the candidates with it
+                tried = self.tuning_.setdefault(key, {"candidates": {}})["candidates"]
+                tried[str(b.params[key])] = max(kappa, tried.get(str(b.params[key]), -np.inf))
             if best is None or kappa > best[0]:
                 best = (kappa, b, oof)
         _, proto, oof = best
@@ -387,20 +390,17 @@ class CodingModel:
         return out
 
     def _candidates(self, proto: Backend) -> list[Backend]:
-        """The backends to compare on out-of-fold kappa: one per value of the backend's data-dependent
-        setting (``Backend.tunable``), unless tuning is off, the setting was given, or there are too few
-        documents to fold. The candidate with the richest encoding comes last."""
+        """The backends to compare on out-of-fold kappa: one per combination of the values of the backend's
+        data-dependent settings (``Backend.tunable``) that were not given, unless tuning is off or there are
+        too few documents to fold. The candidate with the richest encoding comes last."""
         given = set(self.backend_params or {}) if not isinstance(self.backend, Backend) else set(proto.params)
-        grid = {k: v for k, v in getattr(proto, "tunable", {}).items() if k not in given}
+        grid = {k: sorted(v) for k, v in getattr(proto, "tunable", {}).items() if k not in given}
         if not self.tune or not grid or self.n_splits < 2:
             return [proto]
-        (key, values), *rest = grid.items()
-        if rest:
-            raise NotImplementedError("tuning more than one backend setting")
         out = []
-        for v in sorted(values):
+        for values in itertools.product(*grid.values()):  # the last combination takes every largest value
             b = proto.clone()
-            b.params[key] = v
+            b.params.update(zip(grid, values))
             if hasattr(proto, "progress"):
                 b.progress = proto.progress
             out.append(b)

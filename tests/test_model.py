@@ -405,16 +405,25 @@ def test_context_weight_is_chosen_by_out_of_fold_kappa(tmp_path, model):
     assert loaded.tuning_ == model.tuning_ and loaded.tune
 
 
-@pytest.mark.parametrize("kwargs", [{"tune": False}, {"backend_params": {"context_weight": 0.5}}])
+@pytest.mark.parametrize("kwargs", [{"tune": False},
+                                    {"backend_params": {"context_weight": 0.5, "hierarchy": False}}])
 def test_no_tuning_when_off_or_given(book, coded, kwargs):
     m = CodingModel(book, n_splits=3, **kwargs).fit(coded)
     assert m.tuning_ == {}
     assert m.backend_.params["context_weight"] == kwargs.get("backend_params", {}).get("context_weight", 1.0)
 
 
+def test_only_the_settings_not_given_are_tuned(book, coded):
+    m = CodingModel(book, n_splits=3, backend_params={"context_weight": 0.5}).fit(_with_small_talk(coded))
+    assert set(m.tuning_) == {"hierarchy"} and set(m.tuning_["hierarchy"]["candidates"]) == {"False", "True"}
+    best = max(m.tuning_["hierarchy"]["candidates"].items(), key=lambda kv: kv[1])
+    assert str(m.tuning_["hierarchy"]["chosen"]) == best[0] and m.backend_.params["context_weight"] == 0.5
+
+
 def test_tuned_model_matches_a_model_fitted_with_the_chosen_setting(book, coded, model):
-    chosen = model.tuning_["context_weight"]["chosen"]
-    fixed = CodingModel(book, n_splits=3, random_state=0, backend_params={"context_weight": chosen}).fit(coded)
+    chosen = {key: t["chosen"] for key, t in model.tuning_.items()}
+    assert set(chosen) == {"context_weight", "hierarchy"}
+    fixed = CodingModel(book, n_splits=3, random_state=0, backend_params=chosen).fit(coded)
     np.testing.assert_allclose(fixed.predict_proba(NEW), model.predict_proba(NEW), atol=1e-9)
     np.testing.assert_array_equal(fixed.thresholds_, model.thresholds_)
 
@@ -505,7 +514,8 @@ def _with_small_talk(coded: CodedCorpus) -> CodedCorpus:
 def test_codes_are_scored_category_first(book, coded):
     """score = logit(P(category) x P(code | category)): one classifier per category, one per code trained on
     the segments of its category."""
-    model = CodingModel(book, n_splits=3, random_state=0).fit(_with_small_talk(coded))
+    model = CodingModel(book, n_splits=3, random_state=0, backend_params={"hierarchy": True}).fit(
+        _with_small_talk(coded))
     b = model.backend_
     group = dict(zip(model.codes_, b.group_of_.tolist()))
     assert group["council"] == group["service"] != group["party"]  # siblings under H; party alone under V
@@ -523,8 +533,9 @@ def test_codes_are_scored_category_first(book, coded):
     assert not model.suggest([Segment("N3", str(i), t, "受访者") for i, t in enumerate(SMALL_TALK)]).accepted.any()
 
 
-def test_no_hierarchy_without_uncoded_segments(model):
+def test_no_hierarchy_without_uncoded_segments(book, coded):
     """Coded excerpts alone do not show what no category looks like: one classifier per code."""
+    model = CodingModel(book, n_splits=3, backend_params={"hierarchy": True}).fit(coded)
     assert model.backend_.params["hierarchy"] is True and model.backend_.group_of_ is None
 
 
@@ -552,7 +563,8 @@ def test_model_saved_before_hierarchy_still_loads(tmp_path, book, coded):
 
 
 def test_hierarchical_model_round_trip_keeps_the_category_classifiers(tmp_path, book, coded):
-    model = CodingModel(book, n_splits=3, random_state=0).fit(_with_small_talk(coded))
+    model = CodingModel(book, n_splits=3, random_state=0, backend_params={"hierarchy": True}).fit(
+        _with_small_talk(coded))
     loaded = CodingModel.load(model.save(tmp_path / "m"))
     np.testing.assert_array_equal(loaded.predict_proba(NEW), model.predict_proba(NEW))
     np.testing.assert_array_equal(loaded.backend_.group_of_, model.backend_.group_of_)

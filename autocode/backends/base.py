@@ -95,8 +95,9 @@ class Backend:
     name: ClassVar[str] = ""
     tunable: ClassVar[dict[str, tuple]] = {}
     """Data-dependent settings :class:`~autocode.model.CodingModel` may choose by out-of-fold kappa: name ->
-    candidate values, in increasing order of what ``encode`` computes (the encoding made with the last value
-    must serve every candidate, and the setting must be read from ``self.params`` when fitting)."""
+    candidate values, in increasing order of what ``encode`` computes; every combination is tried (the
+    encoding made with the largest values must serve every candidate, and the settings must be read from
+    ``self.params`` when fitting)."""
 
     code_groups: list[int] | None = None
     """The category of each code column (integers), set by :class:`~autocode.model.CodingModel` from the

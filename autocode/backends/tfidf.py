@@ -128,9 +128,11 @@ class TfidfBackend(Backend):
     MIN_UNCODED = 10
     """Uncoded training segments needed for hierarchical scoring (see ``hierarchy``)."""
 
-    tunable = {"context_weight": (0.0, 0.5, 1.0)}
+    tunable = {"context_weight": (0.0, 0.5, 1.0), "hierarchy": (False, True)}
     """How much the preceding turn matters differs between data sets (an interviewer's question vs the
-    previous sentence of a judgment): :class:`~autocode.model.CodingModel` chooses by out-of-fold kappa."""
+    previous sentence of a judgment), and so does whether scoring category first pays (it did on two real
+    corpora, not on a small written example with two codes per category): :class:`~autocode.model.CodingModel`
+    chooses both by out-of-fold kappa."""
 
     def __init__(self, word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
                  position_bins: int = 5, position_weight: float = 0.3, C: float = 4.0,
