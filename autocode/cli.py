@@ -75,8 +75,9 @@ def _add_train(sub):
     p.add_argument("--folds", type=int, default=5, help="grouped folds used to calibrate scores and thresholds")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-tune", action="store_true", dest="no_tune",
-                   help="keep the backend's data-dependent settings (tfidf: context weight) at their defaults "
-                        "instead of choosing them by out-of-fold kappa (3x faster training)")
+                   help="keep the backend's data-dependent settings (tfidf: context weight 1, category-first "
+                        "scoring on) at their defaults instead of choosing them by out-of-fold kappa (several "
+                        "times faster training)")
     p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8/GB18030)")
     p.add_argument("--out", required=True, help="model folder to write")
     p.set_defaults(func=_cmd_train)
