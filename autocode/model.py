@@ -340,7 +340,7 @@ class CodingModel:
         proto.code_groups = self._code_groups()
         if hasattr(proto, "progress"):  # backends with a slow encoding step show it
             proto.progress = self.progress
-        candidates = self._candidates(proto) if len(set(corpus.groups.tolist())) >= 2 else [proto]
+        candidates = self._candidates(proto, Y_all) if len(set(corpus.groups.tolist())) >= 2 else [proto]
         encoded = candidates[-1].encode(inputs)  # the last candidate's encoding serves them all
         self.tuning_ = {}
         tuned = [k for k in proto.tunable if len({str(c.params[k]) for c in candidates}) > 1]
@@ -389,12 +389,12 @@ class CodingModel:
                 out.append((Segment(f"\0codebook/{cid}", "0", "。".join(parts)), j))
         return out
 
-    def _candidates(self, proto: Backend) -> list[Backend]:
+    def _candidates(self, proto: Backend, Y: np.ndarray) -> list[Backend]:
         """The backends to compare on out-of-fold kappa: one per combination of the values of the backend's
         data-dependent settings (``Backend.tunable``) that were not given, unless tuning is off or there are
         too few documents to fold. The candidate with the richest encoding comes last."""
         given = set(self.backend_params or {}) if not isinstance(self.backend, Backend) else set(proto.params)
-        grid = {k: sorted(v) for k, v in getattr(proto, "tunable", {}).items() if k not in given}
+        grid = {k: sorted(v) for k, v in proto.tunable_for(Y).items() if k not in given}
         if not self.tune or not grid or self.n_splits < 2:
             return [proto]
         out = []

@@ -422,7 +422,7 @@ def test_only_the_settings_not_given_are_tuned(book, coded):
 
 def test_tuned_model_matches_a_model_fitted_with_the_chosen_setting(book, coded, model):
     chosen = {key: t["chosen"] for key, t in model.tuning_.items()}
-    assert set(chosen) == {"context_weight", "hierarchy"}
+    assert set(chosen) == {"context_weight"}  # no uncoded segments here: the hierarchy cannot apply
     fixed = CodingModel(book, n_splits=3, random_state=0, backend_params=chosen).fit(coded)
     np.testing.assert_allclose(fixed.predict_proba(NEW), model.predict_proba(NEW), atol=1e-9)
     np.testing.assert_array_equal(fixed.thresholds_, model.thresholds_)
@@ -537,6 +537,8 @@ def test_no_hierarchy_without_uncoded_segments(book, coded):
     """Coded excerpts alone do not show what no category looks like: one classifier per code."""
     model = CodingModel(book, n_splits=3, backend_params={"hierarchy": True}).fit(coded)
     assert model.backend_.params["hierarchy"] is True and model.backend_.group_of_ is None
+    tuned = CodingModel(book, n_splits=3).fit(coded)  # nothing to gain: the hierarchy is not tried
+    assert set(tuned.tuning_) == {"context_weight"} and tuned.backend_.group_of_ is None
 
 
 def test_one_classifier_per_code_without_hierarchy(book, coded):

@@ -106,6 +106,10 @@ class Backend:
     def __init__(self, **params: Any):
         self.params = params
 
+    def tunable_for(self, Y: np.ndarray) -> dict[str, tuple]:
+        """The settings of ``tunable`` that can change the model for these labels (default: all)."""
+        return dict(self.tunable)
+
     def get_params(self) -> dict:
         return dict(self.params)
 

@@ -291,11 +291,18 @@ class TfidfBackend(Backend):
             self._cat_coef_t = np.ascontiguousarray(self.cat_coef_.T)
         self._coef_t = np.ascontiguousarray(self.coef_.T)
 
-    def _groups(self, Y: np.ndarray) -> np.ndarray | None:
+    def tunable_for(self, Y: np.ndarray) -> dict[str, tuple]:
+        """Without a hierarchy that can apply to these labels, ``hierarchy`` changes nothing: not tuned."""
+        out = dict(self.tunable)
+        if self._groups(Y, force=True) is None:
+            out.pop("hierarchy")
+        return out
+
+    def _groups(self, Y: np.ndarray, force: bool = False) -> np.ndarray | None:
         """The codes' categories when the hierarchy applies (some category holds several codes, enough
         uncoded segments to learn what no category looks like), else None."""
         groups = self.code_groups
-        if not self.params.get("hierarchy") or groups is None:
+        if not (force or self.params.get("hierarchy")) or groups is None:
             return None
         n_codes = Y.shape[1]
         if len(groups) != n_codes:
