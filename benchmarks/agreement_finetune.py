@@ -30,24 +30,17 @@ import sys
 import time
 from pathlib import Path
 
-import autocode as ac
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from agreement import (  # noqa: E402
     CAIL,
     INTERVIEWS,
     MODEL,
     REPO,
-    Clock,
     clean,
-    cv_calibration,
-    cv_corpus,
-    evaluate,
     load,
     machine,
-    quiet,
+    run_cv,
     sample_documents,
-    scopes,
     source_digest,
 )
 
@@ -63,24 +56,21 @@ def device_info() -> dict:
     return info
 
 
-def build(book, row: str, seed: int, args) -> ac.CodingModel:
+def overrides(row: str, args) -> dict:
+    """The row's settings on top of ``CodingModel(codebook)`` (``agreement.make_model`` adds the seed)."""
     if row == "default":
-        return ac.CodingModel(book, random_state=seed)
-    params = {"model_name": args.model_name, "context": not args.no_context, "epochs": args.epochs,
-              "learning_rate": args.learning_rate, "max_length": args.max_length, "batch_size": args.batch_size,
-              "random_state": seed}
-    return ac.CodingModel(book, "transformer", backend_params=params, n_splits=args.inner_splits,
-                          random_state=seed)
+        return {}
+    return {"backend": "transformer.v1", "n_splits": args.inner_splits,
+            "backend_params": {"model_name": args.model_name, "context": not args.no_context,
+                               "epochs": args.epochs, "learning_rate": args.learning_rate,
+                               "max_length": args.max_length, "batch_size": args.batch_size}}
 
 
 def run(book, coded, row, seed, n_splits, args) -> dict:
-    model = build(book, row, seed, args)
-    with Clock() as clk, quiet():
-        cv = ac.cross_validate(model, coded, n_splits=n_splits, random_state=seed)
-    agreement = evaluate(cv_corpus(cv), cv.codes, scopes(coded))
-    cal = cv_calibration(cv, coded, model.target)
-    return {"row": row, "seed": seed, "n_splits": n_splits, "wall_s": clk.wall, "agreement": agreement,
-            "calibration": {k: v for k, v in cal.items() if k != "bins"}}
+    r = run_cv(book, coded, overrides(row, args), n_splits, seed, {}, None)
+    r.pop("_cv")
+    r["calibration"] = {k: v for k, v in r["calibration"].items() if k != "bins"}
+    return {"row": row, **r}
 
 
 def kappas(r: dict, scope="all", level="code") -> dict[str, float]:
@@ -145,7 +135,7 @@ def main(argv=None) -> int:
         return 0
     seeds = [int(s) for s in args.seeds.split(",")]
     t0 = time.perf_counter()
-    params = {k: v for k, v in build(None, "finetuned", 0, args).backend_params.items() if k != "random_state"}
+    params = overrides("finetuned", args)["backend_params"]
     res = {"date": dt.date.today().isoformat(), "machine": {**machine(), **device_info()},
            "source": source_digest(), "finetuned_params": params, "inner_splits": args.inner_splits,
            "note": args.note, "runs": []}

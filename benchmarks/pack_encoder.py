@@ -33,7 +33,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import autocode as ac  # noqa: E402
-from autocode.corpus import Segment  # noqa: E402
 from autocode.model import make_inputs  # noqa: E402
 
 CORPORA = ("misleading-photos-dev", "cail2019-elements")
@@ -54,7 +53,7 @@ def corpus_texts(data_dir: Path, names=CORPORA) -> list[str]:
         ex = make_inputs(examples)
         out += list(ex.texts) + list(ex.contexts)
         # the same texts read as plain segments (``autocode precode`` of the transcripts)
-        out += [s.text for s in coded.segments if isinstance(s, Segment)]
+        out += [s.text for s in coded.segments]
     return sorted(set(t for t in out if t))
 
 

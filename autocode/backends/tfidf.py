@@ -348,7 +348,7 @@ class TfidfBackend(Backend):
     def decision_function(self, encoded: Counts) -> np.ndarray:
         X = self._features(encoded)
         z = np.asarray(X @ self._coef_t) + self.intercept_
-        if getattr(self, "group_of_", None) is None:
+        if self.group_of_ is None:
             return z
         zc = np.asarray(X @ self._cat_coef_t) + self.cat_intercept_
         # the log-odds of P(category) x P(code | category): unbounded above like a flat classifier's score, so
@@ -364,7 +364,7 @@ class TfidfBackend(Backend):
     def get_state(self):
         meta = {"vocabularies": self.vocabularies_}
         arrays = {"coef": self.coef_, "intercept": self.intercept_}
-        if getattr(self, "group_of_", None) is not None:
+        if self.group_of_ is not None:
             arrays.update(group_of=self.group_of_, cat_coef=self.cat_coef_, cat_intercept=self.cat_intercept_)
         for k, idf in self.idf_.items():
             arrays[f"idf_{k}"] = idf
