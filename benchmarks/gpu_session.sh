@@ -9,11 +9,14 @@
 #   mkdir -p .gpu/data && cp -r ../shared/data/{misleading-photos-dev,cail2019-elements} .gpu/data/
 #
 # then run `bash benchmarks/gpu_session.sh` there with .whl and .gpu carried; results land in $OUT:
-# throughput_cuda.{json,md} (+ compiled/), agreement_finetune.{json,md}, session.log.
+# throughput_cuda.{json,md} (+ compiled/), agreement_finetune.{json,md}, agreement_setfit.{json,md}, session.log.
+# PARTS picks what runs, in its order (default: throughput finetune pytest compile), e.g.
+#   PARTS="setfit pytest setfit1" bash benchmarks/gpu_session.sh
 set -u
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/gpu-out}
 BUDGET=${BUDGET:-450}            # seconds for the whole script
+PARTS=${PARTS:-"throughput finetune pytest compile"}
 mkdir -p "$OUT"
 T0=$(date +%s)
 left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
@@ -30,20 +33,32 @@ print("torch", torch.__version__, "transformers", transformers.__version__, "dat
       "pyarrow", pyarrow.__version__, "gpu", torch.cuda.get_device_name(0), "varlen", _has_varlen())
 PY
 
-echo "== throughput (left $(left) s)"
-timeout 150 python3 benchmarks/throughput.py --out "$OUT"
-
-echo "== fine-tuned e5 vs default (left $(left) s)"
-python3 benchmarks/pack_encoder.py --unpack .gpu/e5-pruned.tar.xz --to /tmp/e5 \
-  && timeout 260 python3 benchmarks/agreement_finetune.py --model-name /tmp/e5/encoder --data-dir .gpu/data \
-       --out-dir "$OUT" --seeds 0 --cail-docs 60 --budget-s 150
-
-echo "== pytest -m gpu (left $(left) s)"
-timeout 100 python3 -m pytest -m gpu -q -p no:cacheprovider tests/test_inference.py tests/test_transformer.py
-
-L=$(left)
-echo "== throughput --compile (left $L s)"
-if [ "$L" -gt 90 ]; then
-    timeout $((L - 10)) python3 benchmarks/throughput.py --compile --shapes 12x768,12x384 --out "$OUT/compiled"
-fi
+unpack() { [ -d /tmp/e5/encoder ] || python3 benchmarks/pack_encoder.py --unpack .gpu/e5-pruned.tar.xz --to /tmp/e5; }
+for part in $PARTS; do case $part in
+throughput)
+    echo "== throughput (left $(left) s)"
+    timeout 150 python3 benchmarks/throughput.py --out "$OUT" ;;
+finetune)
+    echo "== fine-tuned e5 vs default (left $(left) s)"
+    unpack && timeout 260 python3 benchmarks/agreement_finetune.py --model-name /tmp/e5/encoder \
+        --data-dir .gpu/data --out-dir "$OUT" --seeds 0 --cail-docs 60 --budget-s 150 ;;
+setfit)
+    echo "== contrastive (SetFit-like) e5 vs frozen vs default, seed 0 (left $(left) s)"
+    unpack && timeout $(( $(left) - 150 )) python3 benchmarks/agreement_setfit.py --model-name /tmp/e5/encoder \
+        --data-dir .gpu/data --out-dir "$OUT" --seeds 0 --cail-docs 60 ;;
+setfit1)
+    echo "== contrastive, seed 1, interviews (left $(left) s)"
+    unpack && timeout $(( $(left) - 5 )) python3 benchmarks/agreement_setfit.py --model-name /tmp/e5/encoder \
+        --data-dir .gpu/data --out-dir "$OUT/seed1" --seeds 1 --cail-docs 0 ;;
+pytest)
+    echo "== pytest -m gpu (left $(left) s)"
+    timeout 120 python3 -m pytest -m gpu -q -p no:cacheprovider tests/test_inference.py tests/test_transformer.py ;;
+compile)
+    L=$(left)
+    echo "== throughput --compile (left $L s)"
+    if [ "$L" -gt 90 ]; then
+        timeout $((L - 10)) python3 benchmarks/throughput.py --compile --shapes 12x768,12x384 --out "$OUT/compiled"
+    fi ;;
+esac
+done
 echo "== done in $(( $(date +%s) - T0 )) s"

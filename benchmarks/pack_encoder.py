@@ -4,7 +4,7 @@ The lent GPU machine takes at most 64 MiB of files with the repository and canno
 converted multilingual-e5-small checkpoint is 470 MB, 96 M of its 118 M parameters in the 250,037-row
 embedding table. This script keeps the table rows (and the tokenizer's vocabulary entries) of the tokens that
 the corpora's texts use, as the transformer backend tokenises them (segment texts, their contexts, the codebook
-examples), and writes the folder as one ``.tar.xz`` (the 4-bit weights dequantised to float32 compress about
+examples, each also with e5's ``passage:`` prefix), and writes the folder as one ``.tar.xz`` (the 4-bit weights dequantised to float32 compress about
 fourfold).
 
 The pruned model computes exactly what the full one computes on those texts: a Unigram tokenizer picks the
@@ -54,6 +54,8 @@ def corpus_texts(data_dir: Path, names=CORPORA) -> list[str]:
         out += list(ex.texts) + list(ex.contexts)
         # the same texts read as plain segments (``autocode precode`` of the transcripts)
         out += [s.text for s in coded.segments]
+    # as a sentence encoder, e5 reads each text after a "passage: " prefix (benchmarks/agreement_setfit.py)
+    out += [f"passage: {t}" for t in out]
     return sorted(set(t for t in out if t))
 
 
