@@ -231,13 +231,11 @@ class ContrastiveBackend(TfidfE5Backend):
 
     def fit(self, encoded: _Texts, Y: np.ndarray) -> ContrastiveBackend:
         self.encoder_ = encoder_for(self.params, encoded.texts, Y, self.params["random_state"] or 0)
+        self.dim = self.encoder_.dim
         return super().fit(self._embedded(encoded), Y)
 
     def decision_function(self, encoded: _Texts) -> np.ndarray:
         return super().decision_function(self._embedded(encoded))
-
-    def _n_dense_features(self) -> int:
-        return self.encoder_.dim * (2 if self.params["context_weight"] > 0 else 1)
 
 
 def overrides(row: str, args) -> dict:

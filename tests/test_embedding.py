@@ -107,3 +107,30 @@ def test_embeddings_are_centred_on_the_training_mean(book, coded, monkeypatch, t
     assert old.params["center"] is False
     np.testing.assert_allclose(old.decision_function(old.encode(make_inputs(segs))), raw.decision_function(enc),
                                atol=1e-5)
+
+
+def test_a_subclass_can_bring_an_encoder_of_another_size(book, coded):
+    import autocode.backends.embedding as E
+    from autocode.model import make_inputs
+
+    class Small(E.TfidfE5Backend):
+        dim = 16
+
+        def encode(self, inputs):
+            both = _fake_embed([*inputs.texts, *inputs.contexts])[:, : self.dim]
+            n = len(inputs.texts)
+            return E._Encoded(E.TfidfBackend.encode(self, inputs), both[:n], both[n:])
+
+    backend = Small(context_weight=1.0)
+    enc = backend.encode(make_inputs(coded.segments))
+    backend.fit(enc, coded.labels(["party", "council", "service"], "E"))
+    n_terms = sum(map(len, backend.vocabularies_.values()))
+    assert backend.coef_.shape[1] == n_terms + 2 * 16
+    meta, arrays = backend.get_state()
+    assert arrays["center_text"].shape == (16,)
+    again = Small.from_state(backend.get_params(), meta, arrays)
+    inputs = make_inputs(coded.segments)
+    np.testing.assert_allclose(again.decision_function(again.encode(inputs)), backend.decision_function(enc),
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="shape"):  # the e5 backend (384-long vectors) refuses this state
+        E.TfidfE5Backend.from_state(backend.get_params(), meta, arrays)

@@ -85,6 +85,9 @@ class TfidfE5Backend(TfidfBackend):
         Everything :class:`~autocode.backends.tfidf.TfidfBackend` takes.
     """
 
+    dim = _DIM
+    """Length of the embedding vectors (subclasses with another encoder set their own)."""
+
     progress = False
     """Show a progress bar while embedding (set by :class:`~autocode.model.CodingModel`; not saved)."""
 
@@ -124,7 +127,7 @@ class TfidfE5Backend(TfidfBackend):
             for block, x in (("text", encoded.text), ("context", encoded.context)):
                 rows = x[np.abs(x).sum(axis=1) > 0]
                 if len(rows) == 0:
-                    self.centers_[block] = (np.zeros(_DIM, np.float32), np.float32(1.0))
+                    self.centers_[block] = (np.zeros(self.dim, np.float32), np.float32(1.0))
                     continue
                 mean = rows.mean(axis=0)
                 spread = float(np.linalg.norm(rows - mean, axis=1).mean())
@@ -150,10 +153,10 @@ class TfidfE5Backend(TfidfBackend):
                 if f"center_{block}" not in arrays:
                     raise ValueError(f"center=True but the arrays hold no center_{block}")
                 mean = np.asarray(arrays[f"center_{block}"], dtype=np.float32)
-                if mean.shape != (_DIM,):
-                    raise ValueError(f"center_{block} has shape {mean.shape}, expected ({_DIM},)")
+                if mean.shape != (self.dim,):
+                    raise ValueError(f"center_{block} has shape {mean.shape}, expected ({self.dim},)")
                 self.centers_[block] = (mean, np.float32(np.asarray(arrays[f"scale_{block}"]).ravel()[0]))
         return self
 
     def _n_dense_features(self) -> int:
-        return _DIM * (2 if self.params["context_weight"] > 0 else 1)
+        return self.dim * (2 if self.params["context_weight"] > 0 else 1)
