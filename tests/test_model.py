@@ -571,3 +571,22 @@ def test_hierarchical_model_round_trip_keeps_the_category_classifiers(tmp_path, 
     np.testing.assert_array_equal(loaded.predict_proba(NEW), model.predict_proba(NEW))
     np.testing.assert_array_equal(loaded.backend_.group_of_, model.backend_.group_of_)
     np.testing.assert_array_equal(loaded.backend_.cat_coef_, model.backend_.cat_coef_)
+
+
+def test_grouped_folds_keep_documents_whole_and_differ_by_seed():
+    from autocode.model import grouped_folds
+
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(20, 75, size=18)  # 18 interviews of 20-74 turns
+    groups = np.repeat([f"P{i:02d}" for i in range(18)], sizes)
+    partitions = set()
+    for seed in range(5):
+        folds = grouped_folds(groups, 3, seed)
+        tested = np.concatenate([te for _, te in folds])
+        assert sorted(tested.tolist()) == list(range(len(groups)))  # every segment tested exactly once
+        for train, test in folds:
+            assert not set(groups[train]) & set(groups[test])  # documents stay whole
+        loads = [len(te) for _, te in folds]
+        assert max(loads) - min(loads) <= sizes.max()  # balanced within one document's size
+        partitions.add(frozenset(frozenset(groups[te].tolist()) for _, te in folds))
+    assert len(partitions) == 5  # each seed deals another partition
