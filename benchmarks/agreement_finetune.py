@@ -77,6 +77,21 @@ def kappas(r: dict, scope="all", level="code") -> dict[str, float]:
     return {pair: d["kappa"] for pair, d in r["agreement"][scope][level].items()}
 
 
+def cells(r: dict) -> dict[str, str]:
+    """One run's report cells: the model's kappas (all turns, participant turns, categories), the human pair's,
+    and the precision of suggestions scored >= 0.8."""
+
+    def fmt(d):
+        return ", ".join(f"{k} {v:.3f}" for k, v in d.items() if MODEL in k) or "-"
+
+    at8 = r["calibration"]["at"]["0.8"]
+    p8 = at8["precision"][r["calibration"]["target"]]
+    return {"all": fmt(kappas(r)), "category": fmt(kappas(r, "all", "category")),
+            "participant": fmt(kappas(r, "participant")) if "participant" in r["agreement"] else "-",
+            "human": ", ".join(f"{k} {v:.3f}" for k, v in kappas(r).items() if MODEL not in k) or "-",
+            "at8": f"{100 * p8:.1f}% of {at8['suggestions']}" if at8["suggestions"] else "-"}
+
+
 def write(res: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "agreement_finetune.json").write_text(json.dumps(clean(res), indent=1), encoding="utf-8")
@@ -90,16 +105,9 @@ def write(res: dict, out: Path) -> None:
          "human-human | >= 0.8 right | wall s |",
          "|---|---:|---:|---|---|---|---|---|---|---:|"]
     for r in res["runs"]:
-        def fmt(d):
-            return ", ".join(f"{k} {v:.3f}" for k, v in d.items() if MODEL in k) or "-"
-
-        human = ", ".join(f"{k} {v:.3f}" for k, v in kappas(r).items() if MODEL not in k) or "-"
-        part = fmt(kappas(r, "participant")) if "participant" in r["agreement"] else "-"
-        at8 = r["calibration"]["at"]["0.8"]
-        p8 = at8["precision"][r["calibration"]["target"]]
-        p8s = f"{100 * p8:.1f}% of {at8['suggestions']}" if at8["suggestions"] else "-"
-        L.append(f"| {r['data']} | {r['n_splits']} | {r['seed']} | {r['row']} | {fmt(kappas(r))} | {part} | "
-                 f"{fmt(kappas(r, 'all', 'category'))} | {human} | {p8s} | {r['wall_s']:.0f} |")
+        c = cells(r)
+        L.append(f"| {r['data']} | {r['n_splits']} | {r['seed']} | {r['row']} | {c['all']} | {c['participant']} | "
+                 f"{c['category']} | {c['human']} | {c['at8']} | {r['wall_s']:.0f} |")
     L += ["", "Kappa: pooled Cohen's kappa over every segment x code decision on the segments both coded; codes a "
           "fold cannot learn count as never suggested. `wall s`: the whole cross-validation (all fine-tunes and "
           "pre-coding).", ""]

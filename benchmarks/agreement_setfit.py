@@ -40,7 +40,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from agreement import (  # noqa: E402
     CAIL,
     INTERVIEWS,
-    MODEL,
     REPO,
     clean,
     load,
@@ -49,7 +48,7 @@ from agreement import (  # noqa: E402
     sample_documents,
     source_digest,  # noqa: E402
 )
-from agreement_finetune import device_info, kappas  # noqa: E402
+from agreement_finetune import cells, device_info, kappas  # noqa: E402
 
 from autocode.backends.base import Inputs, register  # noqa: E402
 from autocode.backends.embedding import TfidfE5Backend, _Encoded  # noqa: E402
@@ -261,15 +260,9 @@ def write(res: dict, out: Path) -> None:
          ">= 0.8 right | wall s |",
          "|---|---:|---:|---|---|---|---|---|---:|"]
     for r in res["runs"]:
-        def fmt(d):
-            return ", ".join(f"{k} {v:.3f}" for k, v in d.items() if MODEL in k) or "-"
-
-        human = ", ".join(f"{k} {v:.3f}" for k, v in kappas(r).items() if MODEL not in k) or "-"
-        at8 = r["calibration"]["at"]["0.8"]
-        p8 = at8["precision"][r["calibration"]["target"]]
-        p8s = f"{100 * p8:.1f}% of {at8['suggestions']}" if at8["suggestions"] else "-"
-        L.append(f"| {r['data']} | {r['n_splits']} | {r['seed']} | {r['row']} | {fmt(kappas(r))} | "
-                 f"{fmt(kappas(r, 'all', 'category'))} | {human} | {p8s} | {r['wall_s']:.0f} |")
+        c = cells(r)
+        L.append(f"| {r['data']} | {r['n_splits']} | {r['seed']} | {r['row']} | {c['all']} | {c['category']} | "
+                 f"{c['human']} | {c['at8']} | {r['wall_s']:.0f} |")
     ft = res.get("fine_tunes") or []
     if ft:
         L += ["", f"Fine-tunes: {len(ft)}, {np.mean([f['pairs'] for f in ft]):.0f} pairs and "
