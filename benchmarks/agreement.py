@@ -895,7 +895,7 @@ def main(argv=None) -> int:
 
     # 6. timing
     t0 = time.perf_counter()
-    tm = [timing(book, coded, coded.segments, f"{INTERVIEWS} (all 18 interviews)"),
+    tm = [timing(book, coded, coded.segments, f"{INTERVIEWS} (all {len(coded.documents)} interviews)"),
           timing(cbook, ccoded, ccoded_all.segments, f"{CAIL} (train: {len(ccoded.documents)}-document sample; "
                                                      f"pre-code: all {len(ccoded_all)} sentences)")]
     if args.full_cail_timing:
