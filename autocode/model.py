@@ -54,8 +54,8 @@ _META = "model.json"
 
 
 def make_inputs(segments: Sequence[Segment]) -> Inputs:
-    """Texts, the preceding segment's text in the same document, speaker roles, documents and relative
-    positions in the documents (over the segments given, in their order)."""
+    """Texts, the preceding segment's text in the same document, speaker roles, documents, relative
+    positions in the documents and the following segment's text (over the segments given, in their order)."""
     texts, contexts, roles, groups = [], [], [], []
     prev_doc, prev_text = None, ""
     for s in segments:
@@ -65,7 +65,9 @@ def make_inputs(segments: Sequence[Segment]) -> Inputs:
         roles.append(role)
         groups.append(s.document)
         prev_doc, prev_text = s.document, s.text
-    return Inputs(texts, contexts, roles, groups, relative_positions(groups))
+    following = [texts[i + 1] if i + 1 < len(texts) and groups[i + 1] == groups[i] else ""
+                 for i in range(len(texts))]
+    return Inputs(texts, contexts, roles, groups, relative_positions(groups), following)
 
 
 def _as_segments(data) -> list[Segment]:

@@ -386,12 +386,72 @@ def test_model_saved_without_position_feature_still_loads(tmp_path, book, coded)
     np.testing.assert_array_equal(loaded.predict_proba(NEW), old.predict_proba(NEW))
 
 
-@pytest.mark.parametrize("params", [{"position_bins": -1}, {"position_weight": -0.5}])
+@pytest.mark.parametrize("params", [{"position_bins": -1}, {"position_weight": -0.5}, {"following_weight": -1}])
 def test_bad_position_parameters(params):
     from autocode.backends.tfidf import TfidfBackend
 
-    with pytest.raises(ValueError, match="position"):
+    with pytest.raises(ValueError, match="must be >= 0"):
         TfidfBackend(**params)
+
+
+def _follow_up_corpus(n_docs: int = 9):
+    """The same short answer in every interview; only the interviewer's follow-up after it says what it was
+    about ('parking' or 'waste'), and the coders code the answer by that topic."""
+    from autocode.codebook import Code
+
+    book = Codebook([Code("topic"), Code("parking", parent="topic"), Code("waste", parent="topic")])
+    segs, codes = [], {}
+    for d in range(n_docs):
+        topic = "parking" if d % 2 else "waste"
+        follow = "您刚才说的停车位不够，小区里车位怎么分配的？" if d % 2 else "您刚才说的垃圾分类，楼道里怎么督促的？"
+        turns = [("访谈者", "您怎么看这件事？"), ("受访者", "对，就是这样，大家都很头疼。"), ("访谈者", follow),
+                 ("受访者", "我们开了几次会商量。")]
+        for i, (who, text) in enumerate(turns):
+            segs.append(Segment(f"D{d}", str(i), text, who))
+            codes[(f"D{d}", str(i))] = {topic} if i == 1 else set()
+    return book, CodedCorpus(segs, {"E": codes})
+
+
+def test_following_segment_is_learned():
+    book, coded = _follow_up_corpus()
+    base = {"context_weight": 0, "position_bins": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocodeWarning)
+        with_next = CodingModel(book, n_splits=3, tune=False,
+                                backend_params={**base, "following_weight": 1.0}).fit(coded)
+        without = CodingModel(book, n_splits=3, tune=False,
+                              backend_params={**base, "following_weight": 0.0}).fit(coded)
+    assert "following" in with_next.backend_.vocabularies_ and "following" not in without.backend_.vocabularies_
+    new = [Segment("X", "1", "对，就是这样，大家都很头疼。", "受访者"),
+           Segment("X", "2", "您刚才说的停车位不够，小区里车位怎么分配的？", "访谈者"),
+           Segment("Y", "1", "对，就是这样，大家都很头疼。", "受访者"),
+           Segment("Y", "2", "您刚才说的垃圾分类，楼道里怎么督促的？", "访谈者")]
+    p = with_next.predict_proba(new)
+    parking, waste = with_next.codes_.index("parking"), with_next.codes_.index("waste")
+    assert p[0, parking] > p[0, waste] and p[2, waste] > p[2, parking]
+    q = without.predict_proba(new)  # the same answer: without the follow-up, the same scores
+    np.testing.assert_allclose(q[0], q[2])
+    alone = with_next.predict_proba(new[:1])  # scored alone, nothing follows: the block is empty, not an error
+    assert alone.shape == (1, len(with_next.codes_))
+
+
+def test_following_segment_spans_batches(book, coded):
+    model = CodingModel(book, n_splits=3, tune=False, backend_params={"following_weight": 0.5}).fit(coded)
+    segs = list(coded.segments)
+    np.testing.assert_allclose(model.predict_proba(segs, batch_size=3), model.predict_proba(segs), atol=1e-12)
+    assert make_inputs(segs).following[0] == segs[1].text and make_inputs(segs).rows(0, 1).following == [segs[1].text]
+
+
+def test_model_saved_without_following_feature_still_loads(tmp_path, book, coded):
+    """Models saved before the following segment was a feature have no ``following_weight``."""
+    old = CodingModel(book, n_splits=3, tune=False, backend_params={"following_weight": 0.0}).fit(coded)
+    path = old.save(tmp_path / "old")
+    doc = json.loads((path / "model.json").read_text("utf-8"))
+    doc["backend_params"].pop("following_weight")
+    (path / "model.json").write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+    loaded = CodingModel.load(path)
+    assert loaded.backend_.params["following_weight"] == 0.0
+    np.testing.assert_array_equal(loaded.predict_proba(NEW), old.predict_proba(NEW))
 
 
 # -- tuning the data-dependent setting ------------------------------------------------------------------------

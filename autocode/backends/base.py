@@ -54,6 +54,8 @@ class Inputs:
     """The document of each segment (for backends that split validation data by document)."""
     positions: Sequence[float] | None = None
     """Relative position of each segment in its document, in [0, 1) (``None``: computed from ``groups``)."""
+    following: Sequence[str] | None = None
+    """The text of the segment after each one in the same document ("" for the last; ``None``: not known)."""
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -71,7 +73,8 @@ class Inputs:
         """The segments ``start:stop``, positions kept relative to the whole documents."""
         return Inputs(self.texts[start:stop], self.contexts[start:stop], self.roles[start:stop],
                       None if self.groups is None else self.groups[start:stop],
-                      self.relative_positions()[start:stop])
+                      self.relative_positions()[start:stop],
+                      None if self.following is None else self.following[start:stop])
 
 
 def relative_positions(groups: Sequence[str]) -> np.ndarray:

@@ -39,6 +39,9 @@ from .base import Backend, Inputs, register
 
 __all__ = ["TfidfBackend", "Counts"]
 
+FOLLOWING_WEIGHT = 0.0
+"""Default weight of the following segment's words (``following_weight``)."""
+
 
 def _split(s: str) -> list[str]:
     return s.split()
@@ -95,6 +98,10 @@ class TfidfBackend(Backend):
     context_weight : float
         Weight of the preceding turn's word features (0 = ignore the context). Chosen among 0, 0.5 and 1 by
         :class:`~autocode.model.CodingModel` (``tune=True``) unless given.
+    following_weight : float
+        Weight of the word features of the segment after this one in the same document (in an interview, the
+        interviewer's follow-up, which often restates or probes the answer; in a judgment, the next sentence);
+        0 = ignore it. Empty for the last segment of a document and when a segment is scored alone.
     position_bins : int
         Slices of a document for the position feature (0 = no position feature).
     position_weight : float
@@ -135,14 +142,15 @@ class TfidfBackend(Backend):
     chooses both by out-of-fold kappa."""
 
     def __init__(self, word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
-                 position_bins: int = 5, position_weight: float = 0.3, C: float = 4.0,
+                 following_weight: float = FOLLOWING_WEIGHT, position_bins: int = 5, position_weight: float = 0.3, C: float = 4.0,
                  min_df: int = 2, max_features: int = 200_000, script: str = "simplified", engine: str = "auto",
                  tol: float = 1e-2, hierarchy: bool = True, random_state: int | None = 0, n_jobs: int | None = 1):
-        if int(position_bins) < 0 or position_weight < 0:
-            raise ValueError("position_bins and position_weight must be >= 0")
+        if int(position_bins) < 0 or position_weight < 0 or following_weight < 0:
+            raise ValueError("position_bins, position_weight and following_weight must be >= 0")
         self.tokenizer = ChineseTokenizer(script=script, engine=engine)
         super().__init__(word_ngrams=list(word_ngrams), char_ngrams=list(char_ngrams),
-                         context_weight=context_weight, position_bins=int(position_bins),
+                         context_weight=context_weight, following_weight=following_weight,
+                         position_bins=int(position_bins),
                          position_weight=position_weight, C=C, min_df=min_df, max_features=max_features,
                          script=script, engine=self.tokenizer.engine, tol=tol, hierarchy=bool(hierarchy),
                          random_state=random_state)
@@ -158,6 +166,8 @@ class TfidfBackend(Backend):
         specs = {"words": ("word", p["word_ngrams"]), "chars": ("char", p["char_ngrams"])}
         if p["context_weight"] > 0:
             specs["context"] = ("word", [1, 1])
+        if p.get("following_weight", 0) > 0:
+            specs["following"] = ("word", [1, 1])
         if p.get("position_bins", 0) > 0 and p.get("position_weight", 0) > 0:
             specs["position"] = ("position", [p["position_bins"]])
         return specs
@@ -186,6 +196,9 @@ class TfidfBackend(Backend):
         docs = {"chars": [p[0] for p in prepared], "words": [p[1] for p in prepared]}
         if self.params["context_weight"] > 0:
             docs["context"] = [prepare(c)[1] if c else "" for c in inputs.contexts]
+        if self.params.get("following_weight", 0) > 0:
+            following = inputs.following if inputs.following is not None else [""] * len(inputs)
+            docs["following"] = [prepare(f)[1] if f else "" for f in following]
         return docs
 
     def encode(self, inputs: Inputs) -> Counts:
@@ -235,6 +248,8 @@ class TfidfBackend(Backend):
             x = _weigh(counts, self.idf_[name])
             if name == "context":
                 x = x * self.params["context_weight"]
+            elif name == "following":
+                x = x * self.params["following_weight"]
             elif name == "position":
                 x = x * self.params["position_weight"]
             parts.append(x)
@@ -376,6 +391,8 @@ class TfidfBackend(Backend):
             params = {**params, "position_bins": 0}
         if "hierarchy" not in params:  # saved before hierarchical scoring: one classifier per code
             params = {**params, "hierarchy": False}
+        if "following_weight" not in params:  # saved before the following segment was a feature
+            params = {**params, "following_weight": 0.0}
         self = cls(**params)
         self.vocabularies_ = {k: list(v) for k, v in meta["vocabularies"].items()}
         if set(self.vocabularies_) != set(self._block_specs()):
