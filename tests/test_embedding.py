@@ -134,3 +134,37 @@ def test_a_subclass_can_bring_an_encoder_of_another_size(book, coded):
                                atol=1e-5)
     with pytest.raises(ValueError, match="shape"):  # the e5 backend (384-long vectors) refuses this state
         E.TfidfE5Backend.from_state(backend.get_params(), meta, arrays)
+
+
+def test_late_fusion_averages_the_embedding_model_and_the_plain_tfidf_model(book, coded, monkeypatch):
+    import autocode.backends.embedding as E
+    from autocode.backends.tfidf import TfidfBackend
+    from autocode.model import make_inputs
+
+    monkeypatch.setattr(E, "embed", _fake_embed)
+    inputs = make_inputs(coded.segments)
+    Y = coded.labels(["party", "council", "service"], "E")
+    early = E.TfidfE5Backend(context_weight=1.0, fusion="early")
+    enc = early.encode(inputs)
+    early.fit(enc, Y)
+    late = E.TfidfE5Backend(context_weight=1.0, fusion="late").fit(enc, Y)
+    plain = TfidfBackend(context_weight=1.0)
+    plain.fit(plain.encode(inputs), Y)
+    assert early.plain_ is None
+    np.testing.assert_allclose(late.decision_function(enc),
+                               (early.decision_function(enc) + plain.decision_function(plain.encode(inputs))) / 2,
+                               atol=1e-5)
+    # saved and loaded (both members), and scoring new texts through the fitted vocabulary
+    again = E.TfidfE5Backend.from_state(late.get_params(), *late.get_state())
+    assert again.plain_ is not None
+    np.testing.assert_allclose(again.decision_function(again.encode(inputs)), late.decision_function(enc), atol=1e-5)
+    meta, arrays = late.get_state()
+    with pytest.raises(ValueError, match="plain_coef"):
+        E.TfidfE5Backend.from_state(late.get_params(), meta, {k: v for k, v in arrays.items()
+                                                              if not k.startswith("plain_")})
+    with pytest.raises(ValueError, match="fusion"):
+        E.TfidfE5Backend(fusion="middle")
+    # models saved before the setting existed are one model
+    old = E.TfidfE5Backend.from_state({k: v for k, v in early.get_params().items() if k != "fusion"},
+                                      *early.get_state())
+    assert old.params["fusion"] == "early" and old.plain_ is None

