@@ -549,6 +549,7 @@ def main(argv=None) -> int:
     ap.add_argument("--from-log", type=Path, default=None,
                     help="with --ideas: write the report of a stopped run from the lines it printed (the seeds for "
                          "which every idea finished)")
+    ap.add_argument("--note", default="", help="a sentence for the report's protocol paragraph")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     seeds = list(range(args.seeds))
@@ -568,13 +569,14 @@ def main(argv=None) -> int:
         res = {"interviews": run_data(INTERVIEWS, book, coded, seeds, True, ideas)}
         cbook, ccoded = load(args.data_dir, CAIL)
         res["cail"] = run_data(CAIL, cbook, sample_documents(ccoded, args.cail_docs, 0), cail_seeds, False, ideas)
+    note += f" {args.note}" if args.note else ""
     meta = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
             "seeds": seeds, "cail_seeds": cail_seeds, "cail_docs": args.cail_docs,
             "wall_min": (time.perf_counter() - t0) / 60, "note": note}
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / f"{stem}.json").write_text(json.dumps({"meta": meta, **res}, indent=1), "utf-8")
     m = meta["machine"]
-    L = ["# Agreement: ideas measured that did not become defaults (issue #5)", "",
+    L = ["# Agreement: ideas measured against the default of their run (issue #5)", "",
          f"Date {meta['date']}; machine: {m['cpu']}, {m['cores']} cores; "
          + (f"{meta['wall_min']:.1f} min. " if not note else "") +
          f"Command: `python benchmarks/agreement_ideas.py{' ' + ' '.join(argv or sys.argv[1:]) if ideas else ''}`. "
