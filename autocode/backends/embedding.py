@@ -88,8 +88,8 @@ class TfidfE5Backend(TfidfBackend):
         ``"early"``: one logistic regression per code on the TF-IDF blocks and the embeddings together (models
         saved before this setting existed). ``"late"``: that model and the plain TF-IDF model
         (:class:`~autocode.backends.tfidf.TfidfBackend` on the same blocks), each fitted on its own, their
-        logits averaged: measured better on both benchmark corpora (``benchmarks/results/
-        agreement_ideas_fusion.md``), at twice the fitting time.
+        logits averaged, at twice the fitting time. On the two benchmark corpora neither was clearly better
+        (``benchmarks/results/agreement_ideas_fusion.md``).
     **params
         Everything :class:`~autocode.backends.tfidf.TfidfBackend` takes.
     """
