@@ -142,9 +142,10 @@ class TfidfBackend(Backend):
     chooses both by out-of-fold kappa."""
 
     def __init__(self, word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
-                 following_weight: float = FOLLOWING_WEIGHT, position_bins: int = 5, position_weight: float = 0.3,
-                 C: float = 4.0, min_df: int = 2, max_features: int = 200_000, script: str = "simplified",
-                 engine: str = "auto", tol: float = 1e-2, hierarchy: bool = True, random_state: int | None = 0, n_jobs: int | None = 1):
+                 following_weight: float = FOLLOWING_WEIGHT, position_bins: int = 5,
+                 position_weight: float = 0.3, C: float = 4.0, min_df: int = 2, max_features: int = 200_000,
+                 script: str = "simplified", engine: str = "auto", tol: float = 1e-2, hierarchy: bool = True,
+                 random_state: int | None = 0, n_jobs: int | None = 1):
         if int(position_bins) < 0 or position_weight < 0 or following_weight < 0:
             raise ValueError("position_bins, position_weight and following_weight must be >= 0")
         self.tokenizer = ChineseTokenizer(script=script, engine=engine)
