@@ -5,7 +5,7 @@
 Codebook(1 codes, 1 top-level)
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from . import agreement
 from .backends import available_backends, get_backend, register

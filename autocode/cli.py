@@ -11,7 +11,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 from .exceptions import AutocodeError, AutocodeWarning
 from .io.inputs import read_inputs
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .agreement import cohen_kappa
 from .backends.base import Backend, Inputs, get_backend, relative_positions, take_rows
 from .checksum import sha256_file as _sha256

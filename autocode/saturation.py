@@ -88,7 +88,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from . import __version__
+from ._version import __version__
 from .checksum import sha256_file as _sha256
 from .codebook import Code, Codebook
 from .corpus import CodedCorpus, Segment
