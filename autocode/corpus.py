@@ -25,7 +25,7 @@ import numpy as np
 
 from .exceptions import AutocodeError, CodebookError
 
-__all__ = ["Segment", "CodedCorpus", "DEFAULT_CODER"]
+__all__ = ["Segment", "CodedCorpus", "DEFAULT_CODER", "as_segments"]
 
 DEFAULT_CODER = "coder"
 """Name given to the coder of a table whose ``coder`` column is empty or absent."""
@@ -251,3 +251,27 @@ class CodedCorpus:
             for coder, col in self._codings.items()
         }
         return CodedCorpus(segs, codings, codebook=self.codebook)
+
+
+def as_segments(data) -> list[Segment]:
+    """The segments of ``data``: a CodedCorpus, one Segment or text, or a sequence of Segments and texts (a
+    text becomes a segment of the document ``"input"``, numbered from 1 in input order).
+
+    >>> [s.text for s in as_segments("一段文字")]
+    ['一段文字']
+    >>> as_segments(["甲", "乙"])[1].key
+    ('input', '2')
+    """
+    if isinstance(data, CodedCorpus):
+        return list(data.segments)
+    if isinstance(data, (str, Segment)):
+        data = [data]
+    out = []
+    for i, item in enumerate(data):
+        if isinstance(item, Segment):
+            out.append(item)
+        elif isinstance(item, str):
+            out.append(Segment("input", str(i + 1), item))
+        else:
+            raise TypeError(f"Expected Segment objects or strings, got {type(item).__name__} at position {i}.")
+    return out

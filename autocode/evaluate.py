@@ -19,7 +19,8 @@ import numpy as np
 from .agreement import cohen_kappa
 from .corpus import CodedCorpus
 from .exceptions import AutocodeError, AutocodeWarning
-from .model import CodingModel, grouped_folds
+from .folds import grouped_folds
+from .model import CodingModel
 
 __all__ = ["cross_validate", "CrossValidation", "compare_coders"]
 

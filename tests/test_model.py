@@ -22,6 +22,7 @@ from autocode import (
     read_transcripts,
     write_suggestions,
 )
+from autocode.calibration import calibrate
 from autocode.model import make_inputs
 
 NEW = [
@@ -207,7 +208,7 @@ def test_save_load_round_trip(tmp_path, model):
     path = model.save(tmp_path / "m")
     assert sorted(p.name for p in path.iterdir()) == ["arrays.npz", "model.json"]
     doc = json.loads((path / "model.json").read_text("utf-8"))
-    assert doc["format_version"] == 1 and doc["backend"] == "tfidf.v1" and doc["autocode_version"]
+    assert doc["format_version"] == 2 and doc["backend"] == "tfidf.v1" and doc["autocode_version"]
     with np.load(path / "arrays.npz", allow_pickle=False) as z:  # nothing needs pickle
         assert all(z[k].dtype != object for k in z.files)
     loaded = CodingModel.load(path)
@@ -235,7 +236,7 @@ def test_newer_format_version(tmp_path, model):
     doc = json.loads((path / "model.json").read_text("utf-8"))
     doc["format_version"] = 99
     (path / "model.json").write_text(json.dumps(doc), encoding="utf-8")
-    with pytest.raises(ModelFileError, match=r"model format version 99 .* reads up to version 1\. Upgrade autocode"):
+    with pytest.raises(ModelFileError, match=r"model format version 99 .* reads up to version 2\. Upgrade autocode"):
         CodingModel.load(path)
 
 
@@ -378,6 +379,7 @@ def test_model_saved_without_position_feature_still_loads(tmp_path, book, coded)
     old = CodingModel(book, n_splits=3, backend_params={"position_bins": 0}).fit(coded)
     path = old.save(tmp_path / "old")
     doc = json.loads((path / "model.json").read_text("utf-8"))
+    doc["format_version"] = 1  # as written by autocode 0.1.x
     for k in ("position_bins", "position_weight"):
         doc["backend_params"].pop(k)
     (path / "model.json").write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
@@ -387,11 +389,12 @@ def test_model_saved_without_position_feature_still_loads(tmp_path, book, coded)
 
 
 @pytest.mark.parametrize("params", [{"position_bins": -1}, {"position_weight": -0.5}, {"following_weight": -1}])
-def test_bad_position_parameters(params):
+def test_bad_position_parameters(params, coded):
     from autocode.backends.tfidf import TfidfBackend
 
+    backend = TfidfBackend(**params)  # parameters are stored as given and checked by fit
     with pytest.raises(ValueError, match="must be >= 0"):
-        TfidfBackend(**params)
+        backend.fit(backend.encode(make_inputs(coded.segments)), coded.labels(coded.used_codes(), "union"))
 
 
 def _follow_up_corpus(n_docs: int = 9):
@@ -447,6 +450,7 @@ def test_model_saved_without_following_feature_still_loads(tmp_path, book, coded
     old = CodingModel(book, n_splits=3, tune=False, backend_params={"following_weight": 0.0}).fit(coded)
     path = old.save(tmp_path / "old")
     doc = json.loads((path / "model.json").read_text("utf-8"))
+    doc["format_version"] = 1  # as written by autocode 0.1.x
     doc["backend_params"].pop("following_weight")
     (path / "model.json").write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
     loaded = CodingModel.load(path)
@@ -497,8 +501,7 @@ def test_one_encoding_serves_every_context_weight(coded):
     Y = coded.labels(coded.used_codes(), "union")
     shared = TfidfBackend(context_weight=1.0).encode(inputs)
     for w in (0.0, 0.5):
-        a = TfidfBackend(context_weight=1.0)
-        a.params["context_weight"] = w
+        a = TfidfBackend(context_weight=1.0).set_params(context_weight=w)
         a.fit(shared, Y)
         b = TfidfBackend(context_weight=w)
         b.fit(b.encode(inputs), Y)
@@ -517,11 +520,9 @@ def test_calibration_is_shrunk_towards_the_pooled_scaling():
     oof = np.where(Y, 1.0, -1.0) * np.array([2.0, 0.5, 1.0]) + rng.normal(0, 1, (n, 3))
     cal = {}
     for prior in (0.0, 30.0, float("inf")):
-        m = CodingModel(None, calibration_prior=prior)
-        m.codes_ = ["a", "b", "c"]
-        m._calibrate(oof, Y)
-        cal[prior] = m.calibration_.copy()
-        assert m.thresholds_.shape == (3,) and (m.thresholds_ <= 1).all()
+        c = calibrate(oof, Y, calibration_prior=prior, threshold_prior=100.0)
+        cal[prior] = c.coef.copy()
+        assert c.thresholds.shape == (3,) and (c.thresholds <= 1).all()
     assert np.allclose(cal[float("inf")], cal[float("inf")][0])  # one scaling for every code
     assert not np.allclose(cal[0.0][0], cal[0.0][1])
     # with prior 30, the frequent code (200 examples) keeps mostly its own scaling, the rare one (5) the pooled
@@ -538,16 +539,15 @@ def test_a_code_no_cut_helps_keeps_the_pooled_threshold():
     Y[rng.choice(n, 60, replace=False), 0] = True
     Y[rng.choice(n, 6, replace=False), 1] = True
     oof = np.column_stack([np.where(Y[:, 0], 2.0, -2.0) + rng.normal(0, 1, n), np.zeros(n)])  # no cut at all
-    m = CodingModel(None)
-    m.codes_ = ["good", "noise"]
-    m._calibrate(oof, Y)
-    assert m.thresholds_[1] == m.global_threshold_ < 1.0  # not the "never" threshold (above every score)
+    c = calibrate(oof, Y, calibration_prior=30.0, threshold_prior=100.0)
+    assert c.thresholds[1] == c.global_threshold < 1.0  # not the "never" threshold (above every score)
 
 
 def test_model_saved_before_calibration_shrinkage_still_loads(tmp_path, book, coded):
     """Models saved by autocode 0.1.0 have no calibration_prior: they had each code's own scaling."""
     path = CodingModel(book, n_splits=3).fit(coded).save(tmp_path / "old")
     doc = json.loads((path / "model.json").read_text("utf-8"))
+    doc["format_version"] = 1  # as written by autocode 0.1.x
     doc["settings"].pop("calibration_prior")
     (path / "model.json").write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
     assert CodingModel.load(path).calibration_prior == 0.0
@@ -617,6 +617,7 @@ def test_model_saved_before_hierarchy_still_loads(tmp_path, book, coded):
     old = CodingModel(book, n_splits=3, backend_params={"hierarchy": False}).fit(coded)
     path = old.save(tmp_path / "old")
     doc = json.loads((path / "model.json").read_text("utf-8"))
+    doc["format_version"] = 1  # as written by autocode 0.1.x
     doc["backend_params"].pop("hierarchy")
     (path / "model.json").write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
     loaded = CodingModel.load(path)
@@ -634,7 +635,7 @@ def test_hierarchical_model_round_trip_keeps_the_category_classifiers(tmp_path, 
 
 
 def test_grouped_folds_keep_documents_whole_and_differ_by_seed():
-    from autocode.model import grouped_folds
+    from autocode.folds import grouped_folds
 
     rng = np.random.default_rng(0)
     sizes = rng.integers(20, 75, size=18)  # 18 interviews of 20-74 turns

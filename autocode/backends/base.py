@@ -11,6 +11,8 @@ expensive, label-free work (tokenising, embedding):
     more likely. :class:`~autocode.model.CodingModel` calibrates them into probabilities and chooses
     thresholds; backends need not.
 
+Backends are scikit-learn estimators: parameters in ``__init__``, learned state in attributes ending in ``_``.
+
 ``get_state()`` returns ``(meta, arrays)``: JSON-ready values and named numpy arrays, saved without pickle;
 ``from_state(params, meta, arrays)`` rebuilds a fitted backend.
 
@@ -28,6 +30,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.base import BaseEstimator, clone
 
 from ..exceptions import AutocodeError
 
@@ -92,34 +95,40 @@ def relative_positions(groups: Sequence[str]) -> np.ndarray:
     return rank / np.maximum(sizes, 1)
 
 
-class Backend:
-    """Base class: holds parameters, follows scikit-learn's get_params convention."""
+class Backend(BaseEstimator):
+    """Base class, a scikit-learn estimator: ``__init__`` stores parameters as attributes under their own
+    names and nothing else (``get_params``, ``set_params`` and ``sklearn.base.clone`` work); what is learned
+    or resolved from data is set in ``encode``/``fit`` and ends in ``_``."""
 
     name: ClassVar[str] = ""
     tunable: ClassVar[dict[str, tuple]] = {}
     """Data-dependent settings :class:`~autocode.model.CodingModel` may choose by out-of-fold kappa: name ->
     candidate values, in increasing order of what ``encode`` computes; every combination is tried (the
-    encoding made with the largest values must serve every candidate, and the settings must be read from
-    ``self.params`` when fitting)."""
+    encoding made with the largest values must serve every candidate)."""
 
-    code_groups: list[int] | None = None
-    """The category of each code column (integers), set by :class:`~autocode.model.CodingModel` from the
-    codebook before fitting; backends that model the codebook's hierarchy use it, others ignore it."""
+    machine_params: ClassVar[tuple[str, ...]] = ()
+    """Parameters that are settings of the machine (threads, progress bars), not of the model: not saved."""
 
     def __init__(self, **params: Any):
-        self.params = params
+        for key, value in params.items():
+            setattr(self, key, value)
 
-    def tunable_for(self, Y: np.ndarray) -> dict[str, tuple]:
+    @property
+    def params(self) -> dict:
+        """The model's parameters (``get_params()`` less :attr:`machine_params`), as saved with a model."""
+        return {k: v for k, v in self.get_params(deep=False).items() if k not in self.machine_params}
+
+    def tunable_for(self, Y: np.ndarray, code_groups: Sequence[int] | None = None) -> dict[str, tuple]:
         """The settings of ``tunable`` that can change the model for these labels (default: all)."""
         return dict(self.tunable)
-
-    def get_params(self) -> dict:
-        return dict(self.params)
 
     def encode(self, inputs: Inputs) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def fit(self, encoded: Any, Y: np.ndarray) -> Backend:  # pragma: no cover - interface
+    def fit(self, encoded: Any, Y: np.ndarray, *, code_groups: Sequence[int] | None = None
+            ) -> Backend:  # pragma: no cover - interface
+        """Learn from ``Y`` (segments x codes); ``code_groups`` gives the category of each code column
+        (integers), for backends that model the codebook's hierarchy (others ignore it)."""
         raise NotImplementedError
 
     def decision_function(self, encoded: Any) -> np.ndarray:  # pragma: no cover - interface
@@ -141,9 +150,8 @@ class Backend:
         """Read what :meth:`save_files` wrote (called after :meth:`from_state`)."""
 
     def clone(self) -> Backend:
-        new = type(self)(**self.get_params())
-        new.code_groups = self.code_groups
-        return new
+        """An unfitted copy with the same parameters (``sklearn.base.clone``)."""
+        return clone(self)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from ..exceptions import MissingDependencyError
 from .base import Inputs, register
-from .tfidf import Counts, TfidfBackend
+from .tfidf import FOLLOWING_WEIGHT, Counts, TfidfBackend
 
 __all__ = ["TfidfE5Backend", "embed"]
 
@@ -60,6 +60,10 @@ def embed(texts: list[str], *, progress: bool = False, chunk: int = 128) -> np.n
     return out
 
 
+_OWN_PARAMS = ("embedding_weight", "center", "fusion", "progress")
+"""Parameters of :class:`TfidfE5Backend` that :class:`~autocode.backends.tfidf.TfidfBackend` does not take."""
+
+
 class _Encoded:
     """TF-IDF counts plus the embeddings of each segment and of its context."""
 
@@ -89,32 +93,44 @@ class TfidfE5Backend(TfidfBackend):
         saved before this setting existed). ``"late"``: that model and the plain TF-IDF model
         (:class:`~autocode.backends.tfidf.TfidfBackend` on the same blocks), each fitted on its own, their
         logits averaged, at twice the fitting time. On the two benchmark corpora neither was clearly better
-        (``benchmarks/results/agreement_ideas_fusion.md``).
-    **params
-        Everything :class:`~autocode.backends.tfidf.TfidfBackend` takes.
+        (``docs/experiments.md``).
+    word_ngrams, char_ngrams, context_weight, following_weight, position_bins, position_weight, C, min_df
+        As for :class:`~autocode.backends.tfidf.TfidfBackend`.
+    max_features, script, engine, tol, hierarchy, random_state, n_jobs
+        As for :class:`~autocode.backends.tfidf.TfidfBackend`.
+    progress : bool
+        Show a progress bar while embedding (a setting of the run: not saved).
     """
 
     dim = _DIM
     """Length of the embedding vectors (subclasses with another encoder set their own)."""
 
-    progress = False
-    """Show a progress bar while embedding (set by :class:`~autocode.model.CodingModel`; not saved)."""
+    machine_params = ("n_jobs", "progress")
 
-    def __init__(self, embedding_weight: float = 1.0, center: bool = True, fusion: str = FUSION, **params):
-        if fusion not in ("late", "early"):
-            raise ValueError(f"fusion must be 'late' or 'early', got {fusion!r}")
-        super().__init__(**params)
-        self.params["embedding_weight"] = embedding_weight
-        self.params["center"] = bool(center)
-        self.params["fusion"] = fusion
-        self.plain_: TfidfBackend | None = None
+    def __init__(self, embedding_weight: float = 1.0, center: bool = True, fusion: str = FUSION,
+                 word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
+                 following_weight: float = FOLLOWING_WEIGHT, position_bins: int = 5,
+                 position_weight: float = 0.3, C: float = 4.0, min_df: int = 2, max_features: int = 200_000,
+                 script: str = "simplified", engine: str = "auto", tol: float = 1e-2, hierarchy: bool = True,
+                 random_state: int | None = 0, n_jobs: int | None = 1, progress: bool = False):
+        super().__init__(word_ngrams=word_ngrams, char_ngrams=char_ngrams, context_weight=context_weight,
+                         following_weight=following_weight, position_bins=position_bins,
+                         position_weight=position_weight, C=C, min_df=min_df, max_features=max_features,
+                         script=script, engine=engine, tol=tol, hierarchy=hierarchy, random_state=random_state,
+                         n_jobs=n_jobs)
+        self.embedding_weight = embedding_weight
+        self.center = center
+        self.fusion = fusion
+        self.progress = progress
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.fusion not in ("late", "early"):
+            raise ValueError(f"fusion must be 'late' or 'early', got {self.fusion!r}")
 
     def _plain(self) -> TfidfBackend:
         """An unfitted TF-IDF model with this one's TF-IDF settings (late fusion's second member)."""
-        own = ("embedding_weight", "center", "fusion")
-        plain = TfidfBackend(**{k: v for k, v in self.params.items() if k not in own}, n_jobs=self.n_jobs)
-        plain.code_groups = self.code_groups
-        return plain
+        return TfidfBackend(**{k: v for k, v in self.get_params().items() if k not in _OWN_PARAMS})
 
     def encode(self, inputs: Inputs) -> _Encoded:
         counts = super().encode(inputs)
@@ -125,25 +141,27 @@ class TfidfE5Backend(TfidfBackend):
     def _features(self, enc) -> sp.csr_matrix:
         if isinstance(enc, Counts):
             raise ValueError("tfidf-e5 features need embeddings: encode the texts with this backend.")
-        w = self.params["embedding_weight"]
+        w = self.embedding_weight
         parts = [super()._features(enc.counts), sp.csr_matrix(self._standardised(enc.text, "text") * w)]
-        if self.params["context_weight"] > 0:
+        if self.context_weight > 0:
             ctx = self._standardised(enc.context, "context")
-            parts.append(sp.csr_matrix(ctx * (w * self.params["context_weight"])))
+            parts.append(sp.csr_matrix(ctx * (w * self.context_weight)))
         return sp.hstack(parts, format="csr", dtype=np.float32)
 
     def _standardised(self, x: np.ndarray, block: str) -> np.ndarray:
         """Centred on the training mean and scaled to unit mean length; empty texts (zero rows) stay zero."""
-        if not self.params["center"]:
+        if not self.center:
             return x
         mean, scale = self.centers_[block]
         present = np.abs(x).sum(axis=1, keepdims=True) > 0
         return np.where(present, (x - mean) * scale, 0.0).astype(np.float32)
 
-    def fit(self, encoded: _Encoded, Y: np.ndarray) -> TfidfE5Backend:
+    def fit(self, encoded: _Encoded, Y: np.ndarray, *, code_groups=None) -> TfidfE5Backend:
+        self._check_params()
+        self.engine_ = self.tokenizer.engine
         self._select_terms(encoded.counts)
         self.centers_ = {}
-        if self.params["center"]:
+        if self.center:
             for block, x in (("text", encoded.text), ("context", encoded.context)):
                 rows = x[np.abs(x).sum(axis=1) > 0]
                 if len(rows) == 0:
@@ -152,8 +170,9 @@ class TfidfE5Backend(TfidfBackend):
                 mean = rows.mean(axis=0)
                 spread = float(np.linalg.norm(rows - mean, axis=1).mean())
                 self.centers_[block] = (mean.astype(np.float32), np.float32(1.0 / max(spread, 1e-6)))
-        self._fit_linear(self._features(encoded), Y)
-        self.plain_ = self._plain().fit(encoded.counts, Y) if self.params["fusion"] == "late" else None
+        self._fit_linear(self._features(encoded), Y, code_groups)
+        self.plain_ = (self._plain().fit(encoded.counts, Y, code_groups=code_groups) if self.fusion == "late"
+                       else None)
         return self
 
     def decision_function(self, encoded: _Encoded) -> np.ndarray:
@@ -174,20 +193,17 @@ class TfidfE5Backend(TfidfBackend):
 
     @classmethod
     def from_state(cls, params, meta, arrays):
-        if "center" not in params:  # saved by autocode 0.1.0: raw vectors
-            params = {**params, "center": False}
-        if "fusion" not in params:  # saved before late fusion: one model
-            params = {**params, "fusion": "early"}
         self = super().from_state(params, meta, arrays)
+        self.plain_ = None
         if params["fusion"] == "late":
             plain = {k[len("plain_"):]: v for k, v in arrays.items() if k.startswith("plain_")}
             if "coef" not in plain:
                 raise ValueError("fusion='late' but the arrays hold no plain_coef")
             plain.update({k: v for k, v in arrays.items() if k.startswith("idf_")})
             self.plain_ = TfidfBackend.from_state(
-                {k: v for k, v in params.items() if k not in ("embedding_weight", "center", "fusion")}, meta, plain)
+                {k: v for k, v in params.items() if k not in _OWN_PARAMS}, meta, plain)
         self.centers_ = {}
-        if self.params["center"]:
+        if self.center:
             for block in ("text", "context"):
                 if f"center_{block}" not in arrays:
                     raise ValueError(f"center=True but the arrays hold no center_{block}")
@@ -198,4 +214,4 @@ class TfidfE5Backend(TfidfBackend):
         return self
 
     def _n_dense_features(self) -> int:
-        return self.dim * (2 if self.params["context_weight"] > 0 else 1)
+        return self.dim * (2 if self.context_weight > 0 else 1)

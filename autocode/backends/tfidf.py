@@ -141,41 +141,56 @@ class TfidfBackend(Backend):
     corpora, not on a small written example with two codes per category): :class:`~autocode.model.CodingModel`
     chooses both by out-of-fold kappa."""
 
+    machine_params = ("n_jobs",)
+
     def __init__(self, word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
                  following_weight: float = FOLLOWING_WEIGHT, position_bins: int = 5,
                  position_weight: float = 0.3, C: float = 4.0, min_df: int = 2, max_features: int = 200_000,
                  script: str = "simplified", engine: str = "auto", tol: float = 1e-2, hierarchy: bool = True,
                  random_state: int | None = 0, n_jobs: int | None = 1):
-        if int(position_bins) < 0 or position_weight < 0 or following_weight < 0:
-            raise ValueError("position_bins, position_weight and following_weight must be >= 0")
-        self.tokenizer = ChineseTokenizer(script=script, engine=engine)
-        super().__init__(word_ngrams=list(word_ngrams), char_ngrams=list(char_ngrams),
-                         context_weight=context_weight, following_weight=following_weight,
-                         position_bins=int(position_bins),
-                         position_weight=position_weight, C=C, min_df=min_df, max_features=max_features,
-                         script=script, engine=self.tokenizer.engine, tol=tol, hierarchy=bool(hierarchy),
-                         random_state=random_state)
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.context_weight = context_weight
+        self.following_weight = following_weight
+        self.position_bins = position_bins
+        self.position_weight = position_weight
+        self.C = C
+        self.min_df = min_df
+        self.max_features = max_features
+        self.script = script
+        self.engine = engine
+        self.tol = tol
+        self.hierarchy = hierarchy
+        self.random_state = random_state
         self.n_jobs = n_jobs
 
-    def clone(self):
-        new = super().clone()
-        new.n_jobs = self.n_jobs
-        return new
+    @property
+    def tokenizer(self) -> ChineseTokenizer:
+        """The word segmenter of ``script`` and ``engine``, built when first used (``engine="auto"`` resolves
+        to the fastest installed; a fitted backend keeps the one it was trained with in ``engine_``)."""
+        engine = getattr(self, "engine_", self.engine)
+        tok = self.__dict__.get("_tokenizer_cache")
+        if tok is None or tok.script != self.script or engine not in ("auto", tok.engine):
+            tok = self.__dict__["_tokenizer_cache"] = ChineseTokenizer(script=self.script, engine=engine)
+        return tok
+
+    def _check_params(self) -> None:
+        if int(self.position_bins) < 0 or self.position_weight < 0 or self.following_weight < 0:
+            raise ValueError("position_bins, position_weight and following_weight must be >= 0")
 
     def _block_specs(self) -> dict[str, tuple[str, list[int]]]:
-        p = self.params
-        specs = {"words": ("word", p["word_ngrams"]), "chars": ("char", p["char_ngrams"])}
-        if p["context_weight"] > 0:
+        specs = {"words": ("word", list(self.word_ngrams)), "chars": ("char", list(self.char_ngrams))}
+        if self.context_weight > 0:
             specs["context"] = ("word", [1, 1])
-        if p.get("following_weight", 0) > 0:
+        if self.following_weight > 0:
             specs["following"] = ("word", [1, 1])
-        if p.get("position_bins", 0) > 0 and p.get("position_weight", 0) > 0:
-            specs["position"] = ("position", [p["position_bins"]])
+        if int(self.position_bins) > 0 and self.position_weight > 0:
+            specs["position"] = ("position", [int(self.position_bins)])
         return specs
 
     def _position_counts(self, inputs: Inputs) -> sp.csr_matrix:
         """One-hot slice of the document each segment falls in."""
-        bins = self.params["position_bins"]
+        bins = int(self.position_bins)
         pos = np.clip(inputs.relative_positions(), 0.0, 1.0)
         cols = np.minimum((pos * bins).astype(int), bins - 1)
         n = len(inputs)
@@ -195,9 +210,9 @@ class TfidfBackend(Backend):
 
         prepared = [prepare(t) for t in inputs.texts]
         docs = {"chars": [p[0] for p in prepared], "words": [p[1] for p in prepared]}
-        if self.params["context_weight"] > 0:
+        if self.context_weight > 0:
             docs["context"] = [prepare(c)[1] if c else "" for c in inputs.contexts]
-        if self.params.get("following_weight", 0) > 0:
+        if self.following_weight > 0:
             following = inputs.following if inputs.following is not None else [""] * len(inputs)
             docs["following"] = [prepare(f)[1] if f else "" for f in following]
         return docs
@@ -248,18 +263,20 @@ class TfidfBackend(Backend):
             counts = enc.blocks[name] if cols[name] is None else enc.blocks[name][:, cols[name]]
             x = _weigh(counts, self.idf_[name])
             if name == "context":
-                x = x * self.params["context_weight"]
+                x = x * self.context_weight
             elif name == "following":
-                x = x * self.params["following_weight"]
+                x = x * self.following_weight
             elif name == "position":
-                x = x * self.params["position_weight"]
+                x = x * self.position_weight
             parts.append(x)
         return sp.hstack(parts, format="csr", dtype=np.float32)
 
     # -- learning ---------------------------------------------------------------------------------------
-    def fit(self, encoded: Counts, Y: np.ndarray) -> TfidfBackend:
+    def fit(self, encoded: Counts, Y: np.ndarray, *, code_groups=None) -> TfidfBackend:
+        self._check_params()
+        self.engine_ = self.tokenizer.engine
         self._select_terms(encoded)
-        self._fit_linear(self._features(encoded), Y)
+        self._fit_linear(self._features(encoded), Y, code_groups)
         return self
 
     def _select_terms(self, encoded: Counts) -> None:
@@ -267,7 +284,6 @@ class TfidfBackend(Backend):
         if encoded.space == "model":
             raise ValueError("fit needs counts over a training corpus's vocabulary: call encode on an unfitted "
                              "backend (or a clone).")
-        p = self.params
         n = len(encoded)
         self.vocabularies_, self.idf_, self._fit_columns = {}, {}, {}
         self._fit_space = encoded.space
@@ -275,26 +291,26 @@ class TfidfBackend(Backend):
         for name in self._block_specs():
             counts = encoded.blocks[name]
             df = np.bincount(counts.indices, minlength=counts.shape[1])
-            keep = np.flatnonzero(df >= p["min_df"])
+            keep = np.flatnonzero(df >= self.min_df)
             if keep.size == 0:
                 keep = np.flatnonzero(df > 0)
-            if p["max_features"] and keep.size > p["max_features"]:
+            if self.max_features and keep.size > self.max_features:
                 freq = np.asarray(counts[:, keep].sum(axis=0)).ravel()
-                top = np.argsort(-freq, kind="stable")[: p["max_features"]]
+                top = np.argsort(-freq, kind="stable")[: self.max_features]
                 keep = np.sort(keep[top])
             terms = encoded.space[name]
             self.vocabularies_[name] = [terms[i] for i in keep]
             self.idf_[name] = (np.log((1 + n) / (1 + df[keep])) + 1).astype(np.float32)
             self._fit_columns[name] = keep
 
-    def _fit_linear(self, X: sp.csr_matrix, Y: np.ndarray) -> None:
+    def _fit_linear(self, X: sp.csr_matrix, Y: np.ndarray, code_groups) -> None:
         # one canonical float64 copy shared by the threads: liblinear needs float64, and scikit-learn would
         # otherwise convert (or sort in place, racing with the other threads) for every code
         X = sp.csr_matrix(X, dtype=np.float64)
         X.sum_duplicates()
         X.sort_indices()
         self.group_of_ = self.cat_coef_ = self.cat_intercept_ = None
-        groups = self._groups(Y)
+        groups = self._groups(Y, code_groups)
         if groups is None:
             self.coef_, self.intercept_ = self._logistic(X, Y, lambda j: np.arange(X.shape[0]))
         else:
@@ -307,18 +323,18 @@ class TfidfBackend(Backend):
             self._cat_coef_t = np.ascontiguousarray(self.cat_coef_.T)
         self._coef_t = np.ascontiguousarray(self.coef_.T)
 
-    def tunable_for(self, Y: np.ndarray) -> dict[str, tuple]:
+    def tunable_for(self, Y: np.ndarray, code_groups=None) -> dict[str, tuple]:
         """Without a hierarchy that can apply to these labels, ``hierarchy`` changes nothing: not tuned."""
         out = dict(self.tunable)
-        if self._groups(Y, force=True) is None:
+        if self._groups(Y, code_groups, force=True) is None:
             out.pop("hierarchy")
         return out
 
-    def _groups(self, Y: np.ndarray, force: bool = False) -> np.ndarray | None:
+    def _groups(self, Y: np.ndarray, code_groups, force: bool = False) -> np.ndarray | None:
         """The codes' categories when the hierarchy applies (some category holds several codes, enough
         uncoded segments to learn what no category looks like), else None."""
-        groups = self.code_groups
-        if not (force or self.params.get("hierarchy")) or groups is None:
+        groups = code_groups
+        if not (force or self.hierarchy) or groups is None:
             return None
         n_codes = Y.shape[1]
         if len(groups) != n_codes:
@@ -334,7 +350,7 @@ class TfidfBackend(Backend):
         n_out = Y.shape[1]
         coef = np.zeros((n_out, X.shape[1]), dtype=np.float32)
         intercept = np.zeros(n_out, dtype=np.float32)
-        seed = self.params.get("random_state")
+        seed = self.random_state
 
         def fit_one(j: int) -> None:
             rows = rows_for(j)
@@ -342,8 +358,8 @@ class TfidfBackend(Backend):
             if y.all() or not y.any():  # constant target: a bias-only model
                 intercept[j] = 10.0 if y.all() else -10.0
                 return
-            clf = LogisticRegression(C=self.params["C"], class_weight="balanced", solver="liblinear", dual=True,
-                                     tol=self.params["tol"], max_iter=1000,
+            clf = LogisticRegression(C=self.C, class_weight="balanced", solver="liblinear", dual=True,
+                                     tol=self.tol, max_iter=1000,
                                      random_state=None if seed is None else seed + seed_offset + j)
             clf.fit(X if len(rows) == X.shape[0] else X[rows], y)
             coef[j] = clf.coef_[0]
@@ -378,7 +394,7 @@ class TfidfBackend(Backend):
 
     # -- saving -----------------------------------------------------------------------------------------
     def get_state(self):
-        meta = {"vocabularies": self.vocabularies_}
+        meta = {"vocabularies": self.vocabularies_, "engine": self.engine_}
         arrays = {"coef": self.coef_, "intercept": self.intercept_}
         if self.group_of_ is not None:
             arrays.update(group_of=self.group_of_, cat_coef=self.cat_coef_, cat_intercept=self.cat_intercept_)
@@ -388,13 +404,8 @@ class TfidfBackend(Backend):
 
     @classmethod
     def from_state(cls, params, meta, arrays):
-        if "position_bins" not in params:  # saved before the position feature existed (autocode 0.1.0)
-            params = {**params, "position_bins": 0}
-        if "hierarchy" not in params:  # saved before hierarchical scoring: one classifier per code
-            params = {**params, "hierarchy": False}
-        if "following_weight" not in params:  # saved before the following segment was a feature
-            params = {**params, "following_weight": 0.0}
         self = cls(**params)
+        self.engine_ = meta.get("engine", self.engine)
         self.vocabularies_ = {k: list(v) for k, v in meta["vocabularies"].items()}
         if set(self.vocabularies_) != set(self._block_specs()):
             raise ValueError(f"feature blocks {sorted(self.vocabularies_)} do not match the parameters")

@@ -1,0 +1,195 @@
+"""Saving and loading a fitted :class:`~autocode.model.CodingModel`, with every format migration in one place.
+
+A model folder holds ``model.json`` (settings, codebook, codes, versions, checksums) and ``arrays.npz``
+(calibration, thresholds and the backend's arrays), plus any files the backend writes itself. Nothing is
+pickled: loading a model someone sent you cannot run code.
+
+Format versions:
+
+1. autocode 0.1.x. Settings and backend parameters added during 0.1.x may be missing (files from before they
+   existed); :func:`_migrate_1` fills each with the value that reproduces the model as it was saved.
+2. autocode 0.2: every setting and backend parameter present; adds ``global_threshold``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ._version import __version__
+from .backends.base import get_backend
+from .checksum import sha256_file
+from .codebook import Codebook
+from .exceptions import AutocodeError, ModelFileError
+
+MODEL_FORMAT = "autocode-model"
+MODEL_FORMAT_VERSION = 2
+ARRAYS = "arrays.npz"
+META = "model.json"
+
+SETTINGS = ("target", "min_examples", "n_splits", "random_state", "threshold_metric", "threshold_prior",
+            "calibration_prior", "use_codebook", "min_silent_segments", "tune")
+"""The CodingModel parameters saved with a model (the rest, like ``progress``, are settings of a run)."""
+
+# Settings and backend parameters that format-1 files may lack, with the value that reproduces such a model.
+_V1_SETTINGS = {"threshold_metric": "kappa", "threshold_prior": 10.0, "calibration_prior": 0.0,
+                "use_codebook": True, "min_silent_segments": 10, "tune": False}
+_V1_BACKEND_PARAMS = {
+    # no position feature, one classifier per code, no following segment (autocode 0.1.0)
+    "tfidf.v1": {"position_bins": 0, "hierarchy": False, "following_weight": 0.0},
+    # and raw (not centred) embeddings in one model with the TF-IDF blocks
+    "tfidf-e5.v1": {"position_bins": 0, "hierarchy": False, "following_weight": 0.0, "center": False,
+                    "fusion": "early"},
+}
+
+
+def _migrate_1(doc: dict) -> dict:
+    """Format 1 -> 2."""
+    doc = dict(doc)
+    doc["settings"] = {**_V1_SETTINGS, **doc["settings"]}
+    doc["backend_params"] = {**_V1_BACKEND_PARAMS.get(doc["backend"], {}), **doc["backend_params"]}
+    doc.setdefault("global_threshold", None)
+    doc["format_version"] = 2
+    return doc
+
+
+_MIGRATIONS = {1: _migrate_1}
+"""Saved format version -> the function that brings a document of that version one version forward."""
+
+
+def save_model(model, path: str | Path) -> Path:
+    """Write a fitted model into the folder ``path`` (created if needed)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ModelFileError(f"{path} is a file; a model is saved as a folder. Choose a new folder name.")
+    path.mkdir(parents=True, exist_ok=True)
+    backend = model.backend_
+    meta, arrays = backend.get_state()
+    arrays = {f"backend/{k}": np.asarray(v) for k, v in arrays.items()}
+    arrays["calibration"] = model.calibration_
+    arrays["thresholds"] = model.thresholds_
+    for k, v in arrays.items():
+        if v.dtype == object:
+            raise AutocodeError(f"Array {k!r} has dtype object and cannot be saved without pickle.")
+    np.savez(path / ARRAYS, **arrays)
+    extra = {name: sha256_file(path / name) for name in backend.save_files(path)}
+    doc = {
+        "format": MODEL_FORMAT,
+        "format_version": MODEL_FORMAT_VERSION,
+        "autocode_version": __version__,
+        "name": model.model_name,
+        "backend": backend.name,
+        "backend_params": _jsonable(backend.params),
+        "backend_state": meta,
+        "settings": {k: getattr(model, k) for k in SETTINGS},
+        "tuning": model.tuning_,
+        "codebook": model.codebook.to_dict(),
+        "codes": model.codes_,
+        "rare_codes": model.rare_codes_,
+        "silent_roles": model.silent_roles_,
+        "cv_summary": model.cv_summary_,
+        "global_threshold": model.global_threshold_,
+        "training": {"segments": model.n_train_segments_, "documents": model.n_train_documents_,
+                     "counts": model.train_counts_},
+        "arrays_sha256": sha256_file(path / ARRAYS),
+        "files_sha256": extra,
+    }
+    with open(path / META, "w", encoding="utf-8") as f:
+        json.dump(doc, f, ensure_ascii=False, indent=1)
+    return path
+
+
+def _jsonable(value):
+    """Tuples as lists, numpy scalars as Python numbers (so that a saved parameter reads back equal)."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def read_model_doc(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """``model.json`` brought to the current format version, and the arrays, after checking the folder's
+    files against their checksums."""
+    path = Path(path)
+    meta_path, arr_path = path / META, path / ARRAYS
+    if not path.is_dir():
+        raise ModelFileError(f"{path}: not a model folder. Train one with 'autocode train ... --out {path}'.")
+    for p in (meta_path, arr_path):
+        if not p.exists():
+            raise ModelFileError(f"{path}: missing {p.name}. The folder is incomplete; copy the whole folder.")
+    try:
+        doc = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelFileError(f"{meta_path}: not valid JSON ({err}). The file is damaged.") from None
+    if not isinstance(doc, dict) or doc.get("format") != MODEL_FORMAT:
+        raise ModelFileError(f"{meta_path}: not an autocode model file (no 'format': '{MODEL_FORMAT}').")
+    version = doc.get("format_version")
+    if not isinstance(version, int) or version > MODEL_FORMAT_VERSION or version < 1:
+        raise ModelFileError(
+            f"{meta_path}: model format version {version!r} was written by autocode "
+            f"{doc.get('autocode_version', '?')}; this autocode ({__version__}) reads up to version "
+            f"{MODEL_FORMAT_VERSION}. Upgrade autocode (pip install -U autocode) or retrain the model."
+        )
+    files = {ARRAYS: doc.get("arrays_sha256"), **(doc.get("files_sha256") or {})}
+    for name, expected in files.items():
+        if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+            raise ModelFileError(f"{meta_path}: lists the file {name!r}, which is not a plain file name in "
+                                 "the model folder. The file was tampered with.")
+        p = path / name
+        if not p.exists():
+            raise ModelFileError(f"{path}: missing {name}. The folder is incomplete; copy the whole folder.")
+        if sha256_file(p) != expected:
+            raise ModelFileError(
+                f"{p}: checksum does not match model.json; the file was changed or damaged. "
+                "Copy the model folder again or retrain."
+            )
+    try:
+        with np.load(arr_path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except ValueError as err:
+        raise ModelFileError(f"{arr_path}: cannot read arrays without pickle ({err}).") from None
+    try:
+        while doc["format_version"] < MODEL_FORMAT_VERSION:
+            doc = _MIGRATIONS[doc["format_version"]](doc)
+    except (KeyError, TypeError) as err:
+        raise ModelFileError(f"{path}: the model files are inconsistent ({type(err).__name__}: {err}).") from None
+    return doc, arrays
+
+
+def load_model(cls, path: str | Path):
+    """A fitted ``cls`` (CodingModel) from a folder written by :func:`save_model` (any format version)."""
+    path = Path(path)
+    doc, arrays = read_model_doc(path)
+    try:
+        book = Codebook.from_dict(doc["codebook"])
+        model = cls(book, doc["backend"], backend_params=doc["backend_params"], name=doc.get("name"),
+                    **{k: doc["settings"][k] for k in SETTINGS})
+        backend_cls = get_backend(doc["backend"])
+        barrays = {k[len("backend/"):]: v for k, v in arrays.items() if k.startswith("backend/")}
+        backend = backend_cls.from_state(doc["backend_params"], doc["backend_state"], barrays)
+        backend.load_files(path)
+        codes = list(doc["codes"])
+        for c in codes:
+            book.check(c)
+        calibration, thresholds = arrays["calibration"], arrays["thresholds"]
+        if calibration.shape != (len(codes), 2) or thresholds.shape != (len(codes),):
+            raise ValueError("calibration/thresholds do not match the number of codes")
+        training = doc.get("training", {})
+        model.backend_, model.codes_ = backend, codes
+        model.calibration_, model.thresholds_ = calibration, thresholds
+        model.global_threshold_ = doc["global_threshold"]
+        model.rare_codes_ = dict(doc.get("rare_codes", {}))
+        model.silent_roles_ = list(doc.get("silent_roles", []))
+        model.cv_summary_ = dict(doc.get("cv_summary", {}))
+        model.tuning_ = dict(doc.get("tuning", {}))
+        model.n_train_segments_ = training.get("segments")
+        model.n_train_documents_ = training.get("documents")
+        model.train_counts_ = training.get("counts", {})
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelFileError(f"{path}: the model files are inconsistent ({type(err).__name__}: {err}).") from None
+    return model
