@@ -29,7 +29,7 @@ export PYTHONPATH=/tmp/site:$PWD
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv
 python3 - <<'PY' || exit 1
 import torch, transformers, datasets, pyarrow, rjieba, opencc
-from autocode.inference import _has_varlen
+from autocode.backends.transformer.inference import _has_varlen
 print("torch", torch.__version__, "transformers", transformers.__version__, "datasets", datasets.__version__,
       "pyarrow", pyarrow.__version__, "gpu", torch.cuda.get_device_name(0), "varlen", _has_varlen())
 PY

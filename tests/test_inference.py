@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import sys
 
 import numpy as np
 import pytest
 
-from autocode.inference import Batch, TokenizedTexts, _prefetch, collate, plan_batches
+from autocode.backends.transformer.inference import Batch, TokenizedTexts, _prefetch, collate, plan_batches
 
 LENGTHS = np.random.default_rng(0).integers(1, 60, size=300)
 
@@ -80,6 +81,44 @@ def test_prefetch_keeps_order_and_raises():
         list(_prefetch(boom, range(10), 2))
 
 
+def test_the_core_and_this_package_import_without_torch():
+    """torch, transformers and datasets are imported only when the transformer backend is used: not by
+    ``import autocode``, nor by importing the transformer package (which registers the backend) or its public
+    modules. Checked in a fresh interpreter, where nothing else has imported them yet."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    import autocode
+
+    root = str(Path(autocode.__file__).resolve().parents[1])  # this checkout, not another installed copy
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    code = (
+        "import sys, json\n"
+        "import autocode, autocode.backends, autocode.model, autocode.io, autocode.cli\n"
+        "import autocode.backends.tfidf, autocode.backends.embedding\n"
+        "import autocode.backends.transformer\n"
+        "import autocode.backends.transformer.inference, autocode.backends.transformer.e5\n"
+        "import autocode.backends.transformer.dataset\n"
+        "from autocode.backends import available_backends, get_backend\n"
+        "assert 'transformer.v1' in available_backends()\n"
+        "assert get_backend('transformer').__name__ == 'TransformerBackend'\n"
+        "print(json.dumps(sorted(m for m in ('torch', 'transformers', 'datasets', 'safetensors') "
+        "if m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_build_scorer_without_torch_names_the_extra(monkeypatch):
+    from autocode.backends.transformer.inference import build_scorer
+    from autocode.exceptions import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'autocode\[transformer\]'"):
+        build_scorer(object(), object())
+
+
 # -- with torch ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def torch():
@@ -130,7 +169,7 @@ def _reference(torch, model, head, tokens, pooling):
 @pytest.mark.parametrize("pooling", ["mean", "cls"])
 @pytest.mark.parametrize("types", [False, True])
 def test_every_path_matches_hugging_face(torch, kind, pooling, types):
-    from autocode.inference import build_scorer, score
+    from autocode.backends.transformer.inference import build_scorer, score
 
     model = _tiny(torch, kind)
     head = torch.nn.Linear(32, 3)
@@ -147,7 +186,7 @@ def test_scores_come_back_in_input_order_when_streamed(torch, tmp_path):
     from _tiny_bert import make_tiny_bert
     from transformers import AutoModel, AutoTokenizer
 
-    from autocode.inference import build_scorer, iter_scores, score_texts
+    from autocode.backends.transformer.inference import build_scorer, iter_scores, score_texts
 
     texts = ["社区党支部", "居民议事会每月讨论小区的事情", "老人", "网格员上门为老人提供服务", "党员"] * 7
     folder = make_tiny_bert(tmp_path / "m", texts)
@@ -164,7 +203,7 @@ def test_scores_come_back_in_input_order_when_streamed(torch, tmp_path):
 def test_fast_path_refuses_other_architectures(torch):
     from transformers import DistilBertConfig, DistilBertModel
 
-    from autocode.inference import build_scorer
+    from autocode.backends.transformer.inference import build_scorer
 
     m = DistilBertModel(DistilBertConfig(vocab_size=30, dim=16, n_layers=1, n_heads=2, hidden_dim=32))
     with pytest.raises(ValueError, match="lean forward pass supports"):
@@ -177,7 +216,7 @@ def test_fast_path_refuses_other_architectures(torch):
 def test_cuda_paths_agree(torch):
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA device")
-    from autocode.inference import build_scorer, score
+    from autocode.backends.transformer.inference import build_scorer, score
 
     model = _tiny(torch, "bert", hidden=64)
     head = torch.nn.Linear(64, 3)
@@ -214,7 +253,7 @@ def test_cuda_graph_pool_warning_is_silenced(torch, monkeypatch):
     with ``cuda_graphs=True``): benign, and not the user's to act on."""
     import warnings
 
-    from autocode.inference import build_scorer, score
+    from autocode.backends.transformer.inference import build_scorer, score
 
     scorer = build_scorer(_tiny(torch), torch.nn.Linear(32, 2))
     original = scorer.forward
@@ -231,7 +270,7 @@ def test_cuda_graph_pool_warning_is_silenced(torch, monkeypatch):
 @pytest.mark.parametrize("unpad", [False, True])
 def test_no_host_sync_inside_the_loop(torch, monkeypatch, unpad):
     """Nothing in the loop reads a tensor's value back to Python: the one ``.cpu()`` is the final copy."""
-    from autocode.inference import build_scorer, score
+    from autocode.backends.transformer.inference import build_scorer, score
 
     calls = []
     for name in ("item", "tolist", "cpu", "numpy", "__bool__", "__int__", "__float__", "__index__"):

@@ -18,8 +18,9 @@ from conftest import TOPICS  # noqa: E402
 
 from autocode import CodingModel, ModelFileError  # noqa: E402
 from autocode.backends import get_backend  # noqa: E402
-from autocode.backends.transformer import TransformerBackend, _groups, _validation_split  # noqa: E402
-from autocode.dataset import from_dataset, to_dataset  # noqa: E402
+from autocode.backends.transformer import TransformerBackend  # noqa: E402
+from autocode.backends.transformer._backend import _groups, _validation_split  # noqa: E402
+from autocode.backends.transformer.dataset import from_dataset, to_dataset  # noqa: E402
 from autocode.exceptions import AutocodeError, MissingDependencyError  # noqa: E402
 from autocode.model import make_inputs  # noqa: E402
 

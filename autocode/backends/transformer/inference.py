@@ -1,0 +1,268 @@
+"""Score a whole corpus with a transformer encoder: text in, code scores out, as fast as the hardware allows.
+
+The loop is built for batch pre-coding of many interviews:
+
+1. **Tokenise ahead of the accelerator**, with a fast (Rust) tokenizer on all cores, into one flat array of
+   token ids plus offsets (:class:`TokenizedTexts`, which can be saved and reused). For a stream of texts the
+   next chunk is tokenised in a background thread while the current one runs on the GPU.
+2. **Sort by length and fill batches to a token budget** (:func:`plan_batches`): padded batches hold at most
+   ``max_tokens`` tokens including padding, so short segments travel in large batches and padding is small.
+   Without padding (``unpad=True``), batches are packed end to end and budgeted by real tokens.
+3. **Run the encoder in bf16 with fused attention** (:func:`build_scorer`). For the BERT family (BERT,
+   RoBERTa, XLM-R: bert-base-chinese, RBT3, multilingual-e5) a lean forward pass over the model's own weights
+   fuses Q/K/V into one matrix product and calls ``scaled_dot_product_attention``; on CUDA the packed
+   (padding-free) variant calls ``torch.nn.attention.varlen.varlen_attn``. Other encoders run through their
+   Hugging Face forward with SDPA.
+4. **Never wait for the device inside the loop**: batches are collated in a background thread into pinned
+   memory and copied with ``non_blocking=True``; every batch's scores are scattered into one device tensor by
+   index (in input order) and copied to the host once, at the end.
+5. Optionally ``torch.compile`` and CUDA graphs (``compile=True``, ``cuda_graphs=True``), with sequence lengths
+   rounded to buckets and batches padded to a fixed row count, so that only a few shapes are ever compiled.
+
+The CPU path is the same code, in float32 without pinning.
+
+Steps 1 and 2 live in ``_batching.py`` (numpy only), the modules of step 3 in ``_modules.py`` (imported with
+torch on first use); this module runs the loop and re-exports the public names of both.
+
+>>> import numpy as np
+>>> [b.rows.tolist() for b in plan_batches(np.array([3, 9, 5, 9]), max_tokens=20, multiple_of=1)]
+[[1, 3], [2, 0]]
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
+
+import numpy as np
+
+from ...exceptions import MissingDependencyError
+from ._batching import Batch, TokenizedTexts, collate, plan_batches, tokenize
+
+__all__ = [
+    "TokenizedTexts",
+    "Batch",
+    "tokenize",
+    "plan_batches",
+    "collate",
+    "build_scorer",
+    "score",
+    "iter_scores",
+    "score_texts",
+    "resolve_device",
+]
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as err:
+        raise MissingDependencyError("torch", "transformer", "The transformer backend") from err
+    return torch
+
+
+# -- the model ------------------------------------------------------------------------------------------------
+def resolve_device(device: str | None = "auto"):
+    """``"auto"``: the first CUDA device when there is one, else the CPU."""
+    torch = _torch()
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def build_scorer(encoder, head, *, pooling: str = "mean", fast: bool | None = None):
+    """A module that maps token ids to code scores: ``encoder`` (a Hugging Face model), mean or CLS pooling,
+    and ``head`` (e.g. ``torch.nn.Linear(hidden, n_codes)``).
+
+    ``fast=None`` uses the lean BERT-family forward pass where the encoder supports it (it shares the encoder's
+    weights except for a fused copy of Q/K/V, so build the scorer after training).
+    """
+    _torch()
+    from ._modules import Scorer
+
+    return Scorer(encoder, head, pooling=pooling, fast=fast)
+
+
+# -- the loop -----------------------------------------------------------------------------------------------
+def _prefetch(fn, items: Iterable, depth: int) -> Iterator:
+    """Apply ``fn`` to ``items`` in a background thread, up to ``depth`` results ahead."""
+    if depth <= 0:
+        yield from map(fn, items)
+        return
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work():
+        try:
+            for it in items:
+                if stop.is_set():
+                    return
+                q.put(fn(it))
+        except BaseException as err:  # hand the error to the consumer
+            q.put(err)
+        q.put(done)
+
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    try:
+        while True:
+            r = q.get()
+            if r is done:
+                break
+            if isinstance(r, BaseException):
+                raise r
+            yield r
+    finally:
+        stop.set()
+        while t.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.01)
+
+
+def score(scorer, tokens: TokenizedTexts, *, device="auto", max_tokens: int | None = None,
+          max_rows: int | None = None, dtype: str = "auto", unpad: bool | str = "auto", compile: bool = False,
+          cuda_graphs: bool = False, multiple_of: int = 8, prefetch: int = 4) -> np.ndarray:
+    """Scores of every text in ``tokens`` (texts x outputs, float32, in input order).
+
+    Parameters
+    ----------
+    scorer : module from :func:`build_scorer`
+        Moved to ``device`` (and cast to ``dtype``) in place.
+    device : str
+        ``"auto"`` (CUDA when available), ``"cuda"``, ``"cpu"``.
+    max_tokens : int, optional
+        Token budget per batch (default 65,536 on CUDA, 4,096 on the CPU).
+    dtype : {"auto", "bfloat16", "float16", "float32"}
+        Compute precision; ``"auto"`` is bfloat16 on CUDA and float32 on the CPU.
+    unpad : bool or "auto"
+        Packed batches without padding (variable-length attention). ``"auto"``: on CUDA when the lean forward
+        pass and ``varlen_attn`` are available and neither compile nor CUDA graphs are asked for.
+    compile, cuda_graphs : bool
+        ``torch.compile`` the forward pass; with ``cuda_graphs`` as well, lengths are bucketed to multiples of
+        32 and batches padded to a fixed row count, so that each bucket is captured once as a CUDA graph.
+    prefetch : int
+        Batches collated ahead in a background thread.
+    """
+    torch = _torch()
+    dev = resolve_device(device)
+    cuda = dev.type == "cuda"
+    if dtype == "auto":
+        dtype = "bfloat16" if cuda and torch.cuda.is_bf16_supported() else "float32"
+    tdtype = getattr(torch, dtype)
+    if max_tokens is None:
+        max_tokens = 65536 if cuda else 4096
+    if unpad == "auto":  # flash-attention kernels: half precision only
+        unpad = bool(cuda and scorer.fast and not (compile or cuda_graphs) and _has_varlen()
+                     and dtype in ("bfloat16", "float16"))
+    if unpad and not scorer.fast:
+        raise ValueError("unpad=True needs the lean forward pass (a BERT-family encoder).")
+    if cuda_graphs and not cuda:
+        cuda_graphs = False
+    if cuda_graphs:  # graphs need fixed shapes: padded batches, bucketed lengths, fixed row counts
+        multiple_of = max(multiple_of, 32)
+        unpad = False
+    scorer.to(device=dev, dtype=tdtype).eval()
+    n = len(tokens)
+    n_out = scorer.head.out_features
+    if n == 0:
+        return np.zeros((0, n_out), dtype=np.float32)
+    batches = plan_batches(tokens.lengths, max_tokens=max_tokens, max_rows=max_rows, multiple_of=multiple_of,
+                           padded=not unpad, static_rows=cuda_graphs)
+    fwd = scorer.forward_packed if unpad else scorer.forward
+    if compile or cuda_graphs:
+        import torch._dynamo
+
+        # one compiled graph per (rows, length) bucket: allow more than dynamo's default of 8
+        cfg = torch._dynamo.config  # noqa: SLF001 - torch has no public setting for this limit
+        limit = "recompile_limit" if hasattr(cfg, "recompile_limit") else "cache_size_limit"
+        setattr(cfg, limit, max(getattr(cfg, limit), 64))
+        fwd = torch.compile(fwd, mode="reduce-overhead" if cuda_graphs else None,
+                            dynamic=False if cuda_graphs else None)
+    pad_id = scorer.pad_id
+
+    def prepare(batch: Batch):
+        arrays = collate(tokens, batch, pad_id, packed=unpad)
+        index = np.full(batch.n_rows, n, dtype=np.int64)  # dummy rows land in a scratch row
+        index[: len(batch.rows)] = batch.rows
+        host = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items() if k != "max_len"}
+        host["index"] = torch.from_numpy(index)
+        if unpad:
+            lengths = arrays["lengths"]
+            host["seq_ids"] = torch.from_numpy(np.repeat(np.arange(len(lengths)), lengths))
+            if not cuda:  # CPU fallback attention needs the padded layout
+                L = int(arrays["max_len"])
+                cu = arrays["cu_seqlens"]
+                pos = np.arange(L)
+                pad_index = np.where(pos[None, :] < lengths[:, None], cu[:-1, None] + pos[None, :], cu[-1])
+                host["pad_index"] = torch.from_numpy(pad_index.astype(np.int64))
+        if cuda:
+            host = {k: v.pin_memory() for k, v in host.items()}
+        return host, arrays.get("max_len")
+
+    out = torch.zeros((n + 1, n_out), dtype=torch.float32, device=dev)
+    with torch.inference_mode(), warnings.catch_warnings():
+        # torch's CUDA-graph manager captures an empty graph on purpose to set up its memory pool, and warns
+        warnings.filterwarnings("ignore", message="The CUDA Graph is empty", category=UserWarning)
+        for host, max_len in _prefetch(prepare, batches, prefetch if len(batches) > 1 else 0):
+            t = {k: v.to(dev, non_blocking=True) for k, v in host.items()}
+            if cuda_graphs:
+                torch.compiler.cudagraph_mark_step_begin()
+            if unpad:
+                s = fwd(t["input_ids"], t["positions"], t["cu_seqlens"], max_len, t["seq_ids"], t["lengths"],
+                        t.get("token_type_ids"), t.get("pad_index"))
+            else:
+                s = fwd(t["input_ids"], t["lengths"], t.get("token_type_ids"))
+            out.index_copy_(0, t["index"], s.float())
+        result = out[:n].cpu()  # the only host-device synchronisation
+    return result.numpy()
+
+
+@lru_cache(maxsize=1)
+def _has_varlen() -> bool:
+    try:
+        from torch.nn.attention.varlen import varlen_attn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def iter_scores(scorer, tokenizer, texts: Iterable[str], pairs: Iterable[str] | None = None, *,
+                chunk_size: int = 65536, max_length: int = 512, **kwargs) -> Iterator[np.ndarray]:
+    """Stream scores for a corpus of any size: one array per ``chunk_size`` texts, in input order.
+
+    The next chunk is tokenised in a background thread (the fast tokenizer works outside the GIL) while the
+    current chunk runs on the device. ``kwargs`` go to :func:`score`.
+    """
+    it = iter(texts)
+    pit = iter(pairs) if pairs is not None else None
+
+    def chunks():
+        while True:
+            block = list(itertools.islice(it, chunk_size))
+            if not block:
+                return
+            second = list(itertools.islice(pit, len(block))) if pit is not None else None
+            yield block, second
+
+    def tok(item):
+        block, second = item
+        return tokenize(tokenizer, block, second, max_length=max_length)
+
+    for tokens in _prefetch(tok, chunks(), 1):
+        yield score(scorer, tokens, **kwargs)
+
+
+def score_texts(scorer, tokenizer, texts: Sequence[str], pairs: Sequence[str] | None = None, **kwargs
+                ) -> np.ndarray:
+    """Scores of all ``texts`` at once (see :func:`iter_scores`)."""
+    parts = list(iter_scores(scorer, tokenizer, texts, pairs, **kwargs))
+    if not parts:
+        return np.zeros((0, scorer.head.out_features), dtype=np.float32)
+    return np.concatenate(parts)
