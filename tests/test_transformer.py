@@ -137,10 +137,12 @@ def test_missing_folder_is_named(tmp_path):
 
 
 def test_bad_parameters_are_named():
+    """Parameters are stored as given (scikit-learn's contract) and checked when fitting."""
+    Y = np.zeros((1, 1), dtype=bool)
     with pytest.raises(AutocodeError, match="pooling must be 'mean' or 'cls', got 'max'"):
-        TransformerBackend(model_name="x", pooling="max")
+        TransformerBackend(model_name="x", pooling="max").fit({}, Y)
     with pytest.raises(AutocodeError, match="class_weight must be 'balanced' or None"):
-        TransformerBackend(model_name="x", class_weight="auto")
+        TransformerBackend(model_name="x", class_weight="auto").fit({}, Y)
 
 
 def test_missing_torch_names_the_extra(monkeypatch, tmp_path):

@@ -156,24 +156,35 @@ class TransformerBackend(Backend):
                  pooling: str = "mean", context: bool = False, weight_decay: float = 0.01,
                  device: str = "auto", max_tokens: int | None = None, cache_dir: str | None = None,
                  random_state: int | None = 0):
-        if pooling not in ("mean", "cls"):
-            raise AutocodeError(f"pooling must be 'mean' or 'cls', got {pooling!r}.")
-        if class_weight not in ("balanced", None):
-            raise AutocodeError(f"class_weight must be 'balanced' or None, got {class_weight!r}.")
-        super().__init__(model_name=model_name, epochs=int(epochs), learning_rate=float(learning_rate),
-                         batch_size=int(batch_size), max_length=int(max_length), class_weight=class_weight,
-                         early_stopping=bool(early_stopping), validation_fraction=float(validation_fraction),
-                         patience=int(patience), pooling=pooling, context=bool(context),
-                         weight_decay=float(weight_decay), device=device, max_tokens=max_tokens,
-                         cache_dir=None if cache_dir is None else str(cache_dir), random_state=random_state)
-        self._tokenizer = None
-        self._scorer = None
+        self.model_name = model_name
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.class_weight = class_weight
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.pooling = pooling
+        self.context = context
+        self.weight_decay = weight_decay
+        self.device = device
+        self.max_tokens = max_tokens
+        self.cache_dir = cache_dir
+        self.random_state = random_state
+
+    def _check_params(self) -> None:
+        if self.pooling not in ("mean", "cls"):
+            raise AutocodeError(f"pooling must be 'mean' or 'cls', got {self.pooling!r}.")
+        if self.class_weight not in ("balanced", None):
+            raise AutocodeError(f"class_weight must be 'balanced' or None, got {self.class_weight!r}.")
 
     # -- encoding ---------------------------------------------------------------------------------------
     @property
     def tokenizer(self):
-        if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self.params["model_name"])
+        """The encoder's tokenizer, loaded when first used."""
+        if getattr(self, "_tokenizer", None) is None:
+            self._tokenizer = load_tokenizer(self.model_name)
         return self._tokenizer
 
     def encode(self, inputs: Inputs) -> dict:
@@ -181,9 +192,10 @@ class TransformerBackend(Backend):
         from .dataset import tokenize_dataset
 
         tok = self.tokenizer
-        context = self.params["context"]
+        context = bool(self.context)
         ds = tokenize_dataset(list(inputs.texts), tok, contexts=list(inputs.contexts) if context else None,
-                              max_length=self.params["max_length"], cache_dir=self.params["cache_dir"])
+                              max_length=int(self.max_length),
+                              cache_dir=None if self.cache_dir is None else str(self.cache_dir))
         enc = {"input_ids": [np.asarray(r, dtype=np.int32) for r in ds["input_ids"]]}
         if context:
             enc["token_type_ids"] = [np.asarray(r, dtype=np.int8) for r in ds["token_type_ids"]]
@@ -191,13 +203,16 @@ class TransformerBackend(Backend):
         return enc
 
     # -- learning ---------------------------------------------------------------------------------------
-    def fit(self, encoded: dict, Y: np.ndarray) -> TransformerBackend:
+    def fit(self, encoded: dict, Y: np.ndarray, *, code_groups=None) -> TransformerBackend:
+        self._check_params()
         _require()
         import torch
 
         from .inference import Batch, build_scorer, collate, resolve_device
 
-        p = self.params
+        p = dict(self.params, epochs=int(self.epochs), learning_rate=float(self.learning_rate),
+                 batch_size=int(self.batch_size), validation_fraction=float(self.validation_fraction),
+                 patience=int(self.patience), weight_decay=float(self.weight_decay))
         seed = 0 if p["random_state"] is None else int(p["random_state"])
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
@@ -296,11 +311,11 @@ class TransformerBackend(Backend):
             raise AutocodeError("The transformer backend is not fitted.")
         from .inference import build_scorer, score
 
-        if self._scorer is None:  # a separate copy: inference casts and moves it, training weights stay put
+        if getattr(self, "_scorer", None) is None:  # a separate copy: inference casts and moves it, training weights stay put
             self._scorer = build_scorer(copy.deepcopy(self.net_.encoder), copy.deepcopy(self.net_.head),
-                                        pooling=self.params["pooling"])
-        return score(self._scorer, _tokens(encoded), device=self.params["device"],
-                     max_tokens=self.params["max_tokens"]).astype(np.float64)
+                                        pooling=self.pooling)
+        return score(self._scorer, _tokens(encoded), device=self.device,
+                     max_tokens=self.max_tokens).astype(np.float64)
 
     # -- saving -----------------------------------------------------------------------------------------
     def get_state(self):
@@ -354,7 +369,7 @@ class TransformerBackend(Backend):
         with _quiet_hub():
             encoder = AutoModel.from_config(config, attn_implementation="sdpa")
         head = torch.nn.Linear(config.hidden_size, self.n_codes_)
-        net = build_scorer(encoder, head, pooling=self.params["pooling"], fast=False)
+        net = build_scorer(encoder, head, pooling=self.pooling, fast=False)
         state = load_file(str(folder / WEIGHTS))
         try:
             net.load_state_dict(state, strict=True)
@@ -367,7 +382,7 @@ class TransformerBackend(Backend):
 
     def clone(self) -> TransformerBackend:
         new = super().clone()
-        new._tokenizer = self._tokenizer  # noqa: SLF001 (same class); tokenizers are read-only: share them
+        new._tokenizer = getattr(self, "_tokenizer", None)  # noqa: SLF001 (same class); read-only: share it
         return new
 
 
