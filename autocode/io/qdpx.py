@@ -404,7 +404,7 @@ class Project:
                     if code not in book:
                         raise CodebookError(
                             f"{self.path}: the project's code {self.codebook[code].name!r} (id {code!r}) is not "
-                            f"in the codebook. {book._unknown_message(code)} Add it to the codebook, or read the "
+                            f"in the codebook. {book.unknown_message(code)} Add it to the codebook, or read the "
                             "project without --codebook to use its own codes."
                         )
                     coder = self._coder_of(c, sel, users)
