@@ -131,7 +131,7 @@ class Codebook:
         try:
             return self._codes[code_id]
         except KeyError:
-            raise CodebookError(self._unknown_message(code_id)) from None
+            raise CodebookError(self.unknown_message(code_id)) from None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Codebook):
@@ -141,7 +141,12 @@ class Codebook:
     def __repr__(self) -> str:
         return f"Codebook({len(self)} codes, {len(self.roots)} top-level)"
 
-    def _unknown_message(self, code_id: object) -> str:
+    def unknown_message(self, code_id: object) -> str:
+        """The message for a code id that is not in the codebook, naming close ids ("Did you mean ...?").
+
+        >>> Codebook([Code("party", "党建")]).unknown_message("parti")
+        "Unknown code 'parti': it is not in the codebook. Did you mean 'party'?"
+        """
         import difflib
 
         close = difflib.get_close_matches(str(code_id), list(self._codes), n=3)

@@ -98,7 +98,7 @@ class CodedCorpus:
                     for c in codes:
                         if c not in codebook:
                             raise CodebookError(
-                                f"Coder {coder!r}, segment {key}: {codebook._unknown_message(c)}"
+                                f"Coder {coder!r}, segment {key}: {codebook.unknown_message(c)}"
                             )
                 column[self._index[key]] = codes
             self._codings[str(coder)] = column

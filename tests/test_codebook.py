@@ -76,6 +76,13 @@ def test_unknown_code_without_close_ids(deep):
         deep["完全不同"]
 
 
+def test_unknown_message_is_public(deep):
+    """The message that other modules (corpus, tables, projects) put in their own errors."""
+    assert deep.unknown_message("embd") == ("Unknown code 'embd': it is not in the codebook. "
+                                            "Did you mean 'embed', 'embed-pm'?")
+    assert deep.unknown_message("完全不同") == "Unknown code '完全不同': it is not in the codebook."
+
+
 def test_subset_keeps_ancestors(deep):
     sub = deep.subset(["embed-pm"])
     assert sub.ids == ["core", "V", "embed", "embed-pm"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 import warnings
 import zipfile
 from pathlib import Path
@@ -18,7 +19,6 @@ from autocode.io import read_coded
 from autocode.io._safezip import Limits, SafeZip
 from autocode.io.qdpx import (
     Project,
-    _Positions,
     guid_for,
     read_project,
     read_qdc,
@@ -26,6 +26,7 @@ from autocode.io.qdpx import (
     write_qdc,
     write_qdpx,
 )
+from autocode.io.qdpx._offsets import Positions
 from autocode.io.transcript import Document
 
 DATA = Path(__file__).parent / "data"
@@ -52,7 +53,7 @@ def _span(text: str, piece: str) -> tuple[int, int]:
 
 
 def _positions(text: str, span: tuple[int, int], mode: str = "chars") -> tuple[int, int]:
-    conv = _Positions(text, mode)
+    conv = Positions(text, mode)
     return conv.position(span[0]), conv.position(span[1])
 
 
@@ -253,12 +254,12 @@ def test_other_position_conventions(tmp_path, mode):
 
 def test_positions_helper():
     text = "a𠮷\r\nb"
-    assert [_Positions(text, m).position(len(text)) for m in ("chars", "utf16", "chars-lf", "utf16-lf")] == \
+    assert [Positions(text, m).position(len(text)) for m in ("chars", "utf16", "chars-lf", "utf16-lf")] == \
         [5, 6, 4, 5]
-    assert _Positions(text, "utf16").index(3) == 2 and _Positions(text, "chars-lf").index(3) == 4
-    assert _Positions(text, "chars-lf").index(2) == 2  # before the CRLF
+    assert Positions(text, "utf16").index(3) == 2 and Positions(text, "chars-lf").index(3) == 4
+    assert Positions(text, "chars-lf").index(2) == 2  # before the CRLF
     with pytest.raises(ValueError, match="positions must be one of"):
-        _Positions(text, "bytes")
+        Positions(text, "bytes")
 
 
 def test_selection_past_the_end_is_cut_and_reported(tmp_path):
@@ -399,6 +400,20 @@ def test_atlas_ti_project_without_source_files():
         p.coded_corpus()
 
 
+def test_project_lookups_and_problem_warning(qdpx):
+    p = read_project(qdpx)
+    ids = p.code_ids_by_guid()
+    assert ids[C_PARTY.upper()] == "组织嵌入" and ids[C_V.upper()] == "纵向引领"
+    assert list(ids.values()) == p.codebook.ids
+    assert all(p.code_guid(cid).upper() == guid for guid, cid in ids.items())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p.warn_problems()  # no problems: no warning
+    p.problems = [f"problem {i}" for i in range(5)]
+    with pytest.warns(AutocodeWarning, match=r"problem 0; problem 1; problem 2; and 2 more \(see Project.problems\)"):
+        p.warn_problems()
+
+
 # -- .qdc codebooks --------------------------------------------------------------------------------------------
 def test_qdc_round_trip(tmp_path, book):
     path = write_qdc(tmp_path / "codes.qdc", book)
@@ -484,6 +499,23 @@ def test_write_suggestions_dispatches_qdpx(tmp_path, suggestions):
     out2 = write_qdpx(tmp_path / "y.qdpx", suggestions, documents=[Document("P01", TEXT1),
                                                                   Document("P02", TEXT2)])
     assert snapshot(read_project(out2))["sources"] == snapshot(read_project(out))["sources"]
+
+
+def test_one_writer_for_precoded_projects(tmp_path, suggestions):
+    """write_qdpx with suggestions, write_suggestions(.qdpx) and write_precoded_qdpx write the same entries."""
+    from autocode.io import write_suggestions
+
+    docs = [Document("P01", TEXT1), Document("P02", TEXT2)]
+    paths = [write_precoded_qdpx(tmp_path / "a.qdpx", suggestions, documents=docs),
+             write_qdpx(tmp_path / "b.qdpx", suggestions, documents=docs),
+             write_suggestions(tmp_path / "c.qdpx", suggestions, documents=docs)]
+    assert paths == [tmp_path / "a.qdpx", tmp_path / "b.qdpx", tmp_path / "c.qdpx"]
+
+    def entries(path):
+        with zipfile.ZipFile(path) as z:  # the creation times differ by a second at most: mask them
+            return {n: re.sub(rb'DateTime="[^"]*"', b"", z.read(n)) for n in z.namelist()}
+
+    assert entries(paths[0]) == entries(paths[1]) == entries(paths[2])
 
 
 def test_precoded_added_to_the_input_project(qdpx, tmp_path, validate):

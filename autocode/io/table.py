@@ -199,7 +199,7 @@ def read_coded(
             if codebook is not None:
                 for c in codes:
                     if c not in codebook:
-                        raise CodebookError(f"{path}, {loc}: {codebook._unknown_message(c)} "
+                        raise CodebookError(f"{path}, {loc}: {codebook.unknown_message(c)} "
                                             "Add it to the codebook or correct the id.")
             per = codings.setdefault(name, {})
             if key in per and set(codes) != per[key]:
