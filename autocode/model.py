@@ -435,6 +435,54 @@ class CodingModel:
             oof[test] = b.decision_function(take_rows(encoded, test))
         return oof
 
+    def out_of_fold_proba(self, segments, Y: np.ndarray, *, n_splits: int | None = None) -> np.ndarray:
+        """Calibrated out-of-fold scores of hand-coded segments (segments x codes_): the fitted model's settings,
+        folds grouped by document (its n_splits, or n_splits when the model has fewer than 2), its codebook
+        examples always in training, its Platt calibration.
+
+        For the model's own training segments these are the scores its calibration and thresholds were fitted
+        on, so that scores of new segments can be compared with them (the novelty scorer does).
+
+        Parameters
+        ----------
+        segments : CodedCorpus or list of Segment or str
+            The hand-coded segments, in document order.
+        Y : ndarray of bool, shape (n_segments, len(codes_))
+            Their codes, columns as :attr:`codes_`.
+        n_splits : int, optional
+            Folds to use when the model was fitted without folds (``n_splits < 2``).
+        """
+        self._check_fitted()
+        segs = _as_segments(segments)
+        Y = np.asarray(Y, dtype=bool)
+        if Y.shape != (len(segs), len(self.codes_)):
+            raise AutocodeError(f"Y must have one row per segment and one column per learned code, "
+                                f"{(len(segs), len(self.codes_))}; got {Y.shape}.")
+        groups = np.array([s.document for s in segs], dtype=object)
+        folds = self.n_splits if self.n_splits >= 2 else n_splits
+        n_docs = len(set(groups.tolist()))
+        if folds is None or folds < 2 or n_docs < 2:
+            raise AutocodeError(f"Out-of-fold scores need segments from at least 2 documents and at least 2 folds "
+                                f"(documents: {n_docs}, folds: {folds}); the model has n_splits={self.n_splits}, "
+                                "give n_splits=5 for a model fitted without folds.")
+        extra = self._codebook_examples() if self.use_codebook else []
+        inputs = make_inputs([*segs, *(s for s, _ in extra)])
+        Y_all = np.vstack([Y, np.zeros((len(extra), Y.shape[1]), dtype=bool)])
+        for i, (_, j) in enumerate(extra):
+            Y_all[len(segs) + i, j] = True
+        proto = self.backend_.clone()  # the fitted backend's settings (e.g. a tuned context weight), unfitted
+        encoded = proto.encode(inputs)
+        if self.n_splits >= 2:
+            raw = self._out_of_fold(proto, encoded, Y_all, groups, len(segs))
+        else:
+            always = np.arange(len(segs), len(Y_all))
+            raw = np.zeros(Y.shape)
+            for train, test in grouped_folds(groups, folds, self.random_state):
+                train = np.concatenate([train, always])
+                raw[test] = proto.clone().fit(take_rows(encoded, train), Y_all[train]).decision_function(
+                    take_rows(encoded, test))
+        return _sigmoid(raw * self.calibration_[:, 0] + self.calibration_[:, 1])
+
     def _calibrate(self, oof: np.ndarray | None, Y: np.ndarray) -> None:
         k = Y.shape[1]
         self.calibration_ = np.zeros((k, 2))
