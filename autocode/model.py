@@ -345,14 +345,20 @@ class CodingModel(BaseEstimator):
         segs = as_segments(segments)
         Y = np.asarray(Y, dtype=bool)
         if Y.shape != (len(segs), len(self.codes_)):
-            raise ValueError(f"Y has shape {Y.shape}, expected {(len(segs), len(self.codes_))}")
+            raise AutocodeError(f"Y must have one row per segment and one column per learned code, "
+                                f"{(len(segs), len(self.codes_))}; got {Y.shape}.")
         if (getattr(self, "oof_proba_", None) is not None and [s.key for s in segs] == self.train_keys_
                 and self.n_splits >= 2):
             return self.oof_proba_
-        folds = self.n_splits if self.n_splits >= 2 else (n_splits or 0)
+        groups = np.array([s.document for s in segs])
+        folds = self.n_splits if self.n_splits >= 2 else n_splits
+        n_docs = len(set(groups.tolist()))
+        if folds is None or folds < 2 or n_docs < 2:
+            raise AutocodeError(f"Out-of-fold scores need segments from at least 2 documents and at least 2 folds "
+                                f"(documents: {n_docs}, folds: {folds}); the model has n_splits={self.n_splits}, "
+                                "give n_splits=5 for a model fitted without folds.")
         inputs, Y_all = self._training_rows(segs, Y)
         proto = self.backend_.clone()  # the fitted backend's settings (e.g. a tuned context weight), unfitted
-        groups = np.array([s.document for s in segs])
         raw = out_of_fold_decisions(proto, proto.encode(inputs), Y_all, groups, n_splits=folds,
                                     random_state=self.random_state, code_groups=self.code_groups_)
         return Calibration(self.calibration_, self.thresholds_).proba(raw)

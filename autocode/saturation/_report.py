@@ -1,0 +1,365 @@
+"""The saturation report: per interview the share of novel segments and the candidate codes first seen there
+(the saturation curve), with evidence for and against saturation, written as Markdown (+ PNG), HTML, CSV (+ a
+codebook), JSON or a REFI-QDA project."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .._version import __version__
+from ..codebook import Code, Codebook
+from ..corpus import CodedCorpus
+from ..exceptions import AutocodeError, AutocodeWarning
+from ._candidates import CandidateCode, propose_codes
+from ._scoring import NoveltyScorer, NoveltyScores, fitted_scorer
+
+
+@dataclass
+class SaturationReport:
+    """Per interview (in the given order): segments, eligible and novel segments, candidate codes first seen.
+
+    Attributes
+    ----------
+    scores : NoveltyScores
+    candidates : list of CandidateCode
+    codebook : Codebook
+    documents : list of str
+        Interviews in order.
+    per_document : list of dict
+        ``document``, ``segments``, ``eligible``, ``novel``, ``share_novel``, ``new_candidates`` (ids first seen
+        there), ``cumulative`` (candidates seen so far), ``p_excess`` (binomial p-value of so many novel
+        segments if only ``1 - threshold`` were expected).
+    """
+
+    scores: NoveltyScores
+    candidates: list[CandidateCode]
+    codebook: Codebook
+    documents: list[str]
+    per_document: list[dict]
+    min_size: int = 2
+
+    @property
+    def threshold(self) -> float:
+        return self.scores.threshold
+
+    def candidate_of(self) -> dict[int, str]:
+        """Segment index -> candidate id."""
+        return {i: c.id for c in self.candidates for i in c.members}
+
+    def evidence(self) -> list[str]:
+        """Plain-language points for and against saturation."""
+        pts = []
+        docs = self.per_document
+        n = len(docs)
+        expected = 1 - self.threshold
+        total_elig = sum(d["eligible"] for d in docs)
+        total_novel = sum(d["novel"] for d in docs)
+        share = total_novel / total_elig if total_elig else 0.0
+        if not self.candidates:
+            pts.append(f"For saturation: no group of at least {self.min_size} novel segments across {n} interview(s).")
+        else:
+            last_new = max(i for i, d in enumerate(docs) if d["new_candidates"])
+            quiet = n - 1 - last_new
+            if quiet > 0:
+                pts.append(f"For saturation: the last {quiet} interview(s) brought no new candidate code "
+                           f"(the last new one came in interview {last_new + 1}, {docs[last_new]['document']}).")
+            else:
+                pts.append(f"Against saturation: the last interview ({docs[-1]['document']}) brought "
+                           f"{len(docs[-1]['new_candidates'])} new candidate code(s).")
+            pts.append(f"{len(self.candidates)} candidate code(s) in all; review each: a candidate may be a known "
+                       "code said in new words, talk outside the study's questions, or a new concept.")
+        verdict = ("no more than" if share <= expected else "somewhat more than" if share <= 2 * expected
+                   else "clearly more than")
+        pts.append(f"{total_novel} of {total_elig} eligible segments ({share:.1%}) are novel at {self.threshold:.2f}; "
+                   f"{expected:.0%} would be expected by chance if they were like the coded segments: {verdict} "
+                   "expected.")
+        excess = [d["document"] for d in docs if d["p_excess"] < 0.01]
+        if excess:
+            pts.append("Interviews with clearly more novel segments than expected (binomial p < 0.01): "
+                       + ", ".join(excess) + ".")
+        return pts
+
+    # -- outputs ---------------------------------------------------------------------------------------------
+    def plot_png(self) -> bytes:
+        """The saturation curve as PNG bytes: new and cumulative candidate codes, and the share of novel
+        segments, per interview (numbered in order; see the table for names)."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        docs = self.per_document
+        x = np.arange(1, len(docs) + 1)
+        fig = Figure(figsize=(9, 3.4), dpi=100)
+        FigureCanvasAgg(fig)
+        ax1, ax2 = fig.subplots(1, 2)
+        ax1.bar(x, [len(d["new_candidates"]) for d in docs], color="#9ecae1", label="new in this interview")
+        ax1.plot(x, [d["cumulative"] for d in docs], "o-", color="#08519c", label="cumulative")
+        ax1.set_xlabel("interview (in order)")
+        ax1.set_ylabel("candidate new codes")
+        ax1.set_title("New concepts per interview")
+        ax1.legend(loc="upper left", fontsize=8)
+        from matplotlib.ticker import MaxNLocator
+
+        ax1.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax2.plot(x, [d["share_novel"] for d in docs], "s-", color="#a63603", label="novel segments")
+        ax2.axhline(1 - self.threshold, ls="--", color="grey", label=f"expected by chance ({1 - self.threshold:.0%})")
+        ax2.set_xlabel("interview (in order)")
+        ax2.set_ylabel(f"share with novelty >= {self.threshold:.2f}")
+        ax2.set_title("Segments that fit no code")
+        ax2.set_ylim(0, max(0.2, max((d["share_novel"] for d in docs), default=0) * 1.15))
+        ax2.legend(loc="upper left", fontsize=8)
+        for ax in (ax1, ax2):
+            ax.set_xticks(x)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        return buf.getvalue()
+
+    def _tables(self) -> tuple[list[str], list[str]]:
+        per = ["| # | interview | segments | eligible | novel | share novel | new candidates | cumulative |",
+               "|---|---|---|---|---|---|---|---|"]
+        for i, d in enumerate(self.per_document, start=1):
+            per.append(f"| {i} | {d['document']} | {d['segments']} | {d['eligible']} | {d['novel']} | "
+                       f"{d['share_novel']:.1%} | {', '.join(d['new_candidates']) or '-'} | {d['cumulative']} |")
+        cands = []
+        segs = self.scores.segments
+        for c in self.candidates:
+            cat = f"{self.codebook.label(c.category)} (cosine {c.category_similarity:.2f})" if c.category else "-"
+            near = ", ".join(f"{self.codebook.label(k)} ({s:.2f})" for k, s in c.nearest_codes)
+            cands.append(f"### {c.id} {c.name}")
+            cands.append("")
+            cands.append(f"- segments: {c.size}, in {len(c.documents)} interview(s): {', '.join(c.documents)}")
+            cands.append(f"- key terms: {', '.join(t for t, _ in c.key_terms)}")
+            cands.append(f"- would most likely join: {cat}")
+            cands.append(f"- nearest existing codes: {near}")
+            cands.append("- quotes:")
+            for i in c.quotes:
+                s = segs[i]
+                cands.append(f"  - {s.document} #{s.segment} (novelty {self.scores.novelty[i]:.3f}): {s.text}")
+            cands.append("")
+        return per, cands
+
+    def to_markdown(self, image: str | None = None) -> str:
+        """The report as Markdown; ``image`` is the file name of the plot to link (e.g. ``report.png``), or
+        None to embed it as a data URI."""
+        per, cands = self._tables()
+        n_novel = int(self.scores.novel.sum())
+        in_cand = len(self.candidate_of())
+        lines = [
+            "# Saturation check", "",
+            f"{len(self.documents)} interview(s), {len(self.scores)} segments, {int(self.scores.eligible.sum())} "
+            f"eligible (not the interviewer's, at least the minimum length). A segment is **novel** when its "
+            f"novelty is at least {self.threshold:.2f}: it fits the existing codes worse than "
+            f"{self.threshold:.0%} of the segments the coders coded in the training data.", "",
+            "## Evidence", "", *[f"- {p}" for p in self.evidence()], "",
+        ]
+        src = image or "data:image/png;base64," + base64.b64encode(self.plot_png()).decode()
+        lines += ["![saturation curve](" + src + ")", "", "## Per interview", "", *per, "",
+                  "## Candidate new codes", "",
+                  f"{n_novel} novel segments; {in_cand} of them in {len(self.candidates)} candidate code(s) of at "
+                  f"least {self.min_size} segments.", ""]
+        lines += cands or ["No candidate codes.", ""]
+        return "\n".join(lines)
+
+    def to_html(self) -> str:
+        """A self-contained HTML page (the plot embedded as a base64 PNG)."""
+        import html
+
+        per, cands = self._tables()
+        esc = html.escape
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{esc(str(v))}</td>" for v in (
+                i, d["document"], d["segments"], d["eligible"], d["novel"], f"{d['share_novel']:.1%}",
+                ", ".join(d["new_candidates"]) or "-", d["cumulative"])) + "</tr>"
+            for i, d in enumerate(self.per_document, start=1))
+        segs = self.scores.segments
+        cand_html = []
+        for c in self.candidates:
+            quotes = "".join(f"<li>{esc(segs[i].document)} #{esc(segs[i].segment)} "
+                             f"(novelty {self.scores.novelty[i]:.3f}): {esc(segs[i].text)}</li>" for i in c.quotes)
+            cat = esc(self.codebook.label(c.category)) + f" (cosine {c.category_similarity:.2f})" if c.category else "-"
+            near = esc(", ".join(f"{self.codebook.label(k)} ({s:.2f})" for k, s in c.nearest_codes))
+            cand_html.append(
+                f"<h3>{esc(c.id)} {esc(c.name)}</h3><ul><li>segments: {c.size}, in {len(c.documents)} interview(s): "
+                f"{esc(', '.join(c.documents))}</li><li>key terms: {esc(', '.join(t for t, _ in c.key_terms))}</li>"
+                f"<li>would most likely join: {cat}</li><li>nearest existing codes: {near}</li>"
+                f"<li>quotes:<ul>{quotes}</ul></li></ul>")
+        img = base64.b64encode(self.plot_png()).decode()
+        head = ("<th>#</th><th>interview</th><th>segments</th><th>eligible</th><th>novel</th><th>share novel</th>"
+                "<th>new candidates</th><th>cumulative</th>")
+        return (
+            "<!DOCTYPE html><html lang=\"zh\"><head><meta charset=\"utf-8\"><title>Saturation check</title>"
+            "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body><h1>Saturation check</h1>"
+            f"<p>{len(self.documents)} interview(s), {len(self.scores)} segments, "
+            f"{int(self.scores.eligible.sum())} eligible. A segment is <b>novel</b> when its novelty is at least "
+            f"{self.threshold:.2f}: it fits the existing codes worse than {self.threshold:.0%} of the coded training "
+            "segments.</p><h2>Evidence</h2><ul>" + "".join(f"<li>{esc(p)}</li>" for p in self.evidence())
+            + f"</ul><img alt=\"saturation curve\" src=\"data:image/png;base64,{img}\">"
+            f"<h2>Per interview</h2><table><tr>{head}</tr>{rows}</table><h2>Candidate new codes</h2>"
+            + ("".join(cand_html) or "<p>No candidate codes.</p>") + "</body></html>"
+        )
+
+    def records(self) -> list[dict]:
+        """One dict per segment: document, segment, speaker, text, eligible, novelty, candidate, nearest code."""
+        cand = self.candidate_of()
+        names = {c.id: c.name for c in self.candidates}
+        s = self.scores
+        out = []
+        for i, seg in enumerate(s.segments):
+            nov = s.novelty[i]
+            out.append({
+                "document": seg.document, "segment": seg.segment, "speaker": seg.speaker, "text": seg.text,
+                "eligible": bool(s.eligible[i]), "novelty": None if np.isnan(nov) else round(float(nov), 4),
+                "novel": bool(s.novel[i]), "candidate": cand.get(i, ""), "candidate_name": names.get(cand.get(i), ""),
+                "best_code": s.best_code[i], "best_score": round(float(s.best_score[i]), 4),
+                "nearest_code": s.nearest_code[i],
+            })
+        return out
+
+    def to_csv(self, path: str | Path) -> Path:
+        """One row per segment in the canonical columns ``document,segment,speaker,text,coder,codes`` (coder
+        ``autocode-saturation``, codes = the candidate's id) plus ``novelty``, ``candidate_name``, ``best_code``,
+        ``nearest_code``; :meth:`candidate_codebook` gives the matching codebook."""
+        path = Path(path)
+        cols = ["document", "segment", "speaker", "text", "coder", "codes", "novelty", "novel", "candidate_name",
+                "best_code", "best_score", "nearest_code"]
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(cols)
+            for r in self.records():
+                w.writerow([r["document"], r["segment"], r["speaker"], r["text"], "autocode-saturation",
+                            r["candidate"], "" if r["novelty"] is None else r["novelty"], int(r["novel"]),
+                            r["candidate_name"], r["best_code"], r["best_score"], r["nearest_code"]])
+        return path
+
+    def candidate_codebook(self) -> Codebook:
+        """The model's codebook plus the candidates as new codes under their suggested categories (the
+        description lists key terms and the first quote)."""
+        new = []
+        for c in self.candidates:
+            first = self.scores.segments[c.quotes[0]].text if c.quotes else ""
+            desc = f"Candidate from autocode saturation; key terms: {', '.join(t for t, _ in c.key_terms)}; e.g. {first}"
+            new.append(Code(c.id, c.name, desc, parent=c.category))
+        taken = set(self.codebook.ids)
+        clash = [c.id for c in new if c.id in taken]
+        if clash:
+            raise AutocodeError(f"The codebook already has code id(s) {clash}; rename them before adding candidates.")
+        return Codebook([*self.codebook, *new])
+
+    def save(self, path: str | Path, *, documents=None) -> list[Path]:
+        """Write the report by suffix: ``.md`` (+ a PNG beside it), ``.html``, ``.csv`` (+ ``*-codebook.csv``),
+        ``.qdpx`` (candidate codes as codes of a user ``autocode-saturation``, for review in a QDA program;
+        ``documents`` gives the transcripts' full text) or ``.json``. Returns the files written."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix in (".md", ".markdown"):
+            png = path.with_suffix(".png")
+            png.write_bytes(self.plot_png())
+            path.write_text(self.to_markdown(image=png.name), encoding="utf-8")
+            return [path, png]
+        if suffix in (".html", ".htm"):
+            path.write_text(self.to_html(), encoding="utf-8")
+            return [path]
+        if suffix == ".csv":
+            book_path = path.with_name(path.stem + "-codebook.csv")
+            self.to_csv(path)
+            self.candidate_codebook().write_csv(book_path)
+            return [path, book_path]
+        if suffix == ".json":
+            path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+            return [path]
+        if suffix == ".qdpx":
+            return [self._write_qdpx(path, documents)]
+        raise AutocodeError(f"Unknown report format {path.suffix!r} for {path}: use .md, .html, .csv, .json or .qdpx.")
+
+    def _write_qdpx(self, path: Path, documents=None) -> Path:
+        try:
+            from ..io.qdpx import write_qdpx
+        except ImportError:  # the REFI-QDA writer is not part of this autocode
+            raise AutocodeError(
+                f"{path}: this autocode cannot write REFI-QDA projects. Write the report as .csv (candidate codes "
+                "as codes, with a codebook CSV beside it) and import that into your QDA program."
+            ) from None
+        from ..suggestion import Suggestions
+
+        book = self.candidate_codebook()
+        ids = [c.id for c in self.candidates]
+        scores = np.zeros((len(self.scores), len(ids)))
+        for j, c in enumerate(self.candidates):
+            scores[c.members, j] = self.scores.novelty[c.members]  # the note in the project shows the novelty
+        sug = Suggestions(self.scores.segments, ids, scores, np.full(len(ids), 1e-9), book,
+                          coder="autocode-saturation")
+        write_qdpx(path, sug, documents=documents)
+        return path
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary: settings, evidence, per-interview rows and candidates."""
+        segs = self.scores.segments
+        return {
+            "format": "autocode-saturation-report", "format_version": 1, "autocode_version": __version__,
+            "threshold": self.threshold, "min_size": self.min_size, "evidence": self.evidence(),
+            "per_document": self.per_document,
+            "candidates": [{
+                "id": c.id, "name": c.name, "size": c.size, "key_terms": c.key_terms, "documents": c.documents,
+                "category": c.category, "category_similarity": c.category_similarity,
+                "nearest_codes": c.nearest_codes,
+                "quotes": [{"document": segs[i].document, "segment": segs[i].segment, "text": segs[i].text}
+                           for i in c.quotes],
+            } for c in self.candidates],
+        }
+
+
+def saturation_report(model, segments, *, coded: CodedCorpus | None = None, scorer: NoveltyScorer | None = None,
+                      threshold: float = 0.95, min_size: int = 2, n_clusters: int | None = None) -> SaturationReport:
+    """Score the segments of held-out interviews, propose candidate codes and trace new concepts per interview.
+
+    Parameters
+    ----------
+    model : CodingModel
+        A fitted model.
+    segments : list of Segment
+        The held-out interviews' segments, interviews in the order they were (or would be) added.
+    coded : CodedCorpus, optional
+        The model's training data, to fit a :class:`NoveltyScorer` when ``scorer`` is not given.
+    scorer : NoveltyScorer, optional
+        A fitted scorer (e.g. ``NoveltyScorer.load(model_folder)``).
+    threshold : float
+        Novelty at or above which a segment is novel (0.95: less typical than 95% of coded segments).
+    min_size, n_clusters
+        See :func:`propose_codes`.
+    """
+    scorer = fitted_scorer(model, coded, scorer)
+    scores = scorer.score(model, segments, threshold=threshold)
+    if len(scores) == 0:
+        raise AutocodeError("There are no segments to check. Give the held-out interviews' transcripts or tables.")
+    cands = propose_codes(scores, model.codebook, scorer, min_size=min_size, n_clusters=n_clusters)
+    docs = list(dict.fromkeys(s.document for s in scores.segments))
+    first_seen: dict[str, list[str]] = {d: [] for d in docs}
+    pos = {d: i for i, d in enumerate(docs)}
+    for c in cands:
+        first_seen[min(c.documents, key=pos.get)].append(c.id)
+    doc_of = np.array([pos[s.document] for s in scores.segments])
+    novel = scores.novel
+    per, cum = [], 0
+    from scipy.stats import binomtest
+
+    for i, d in enumerate(docs):
+        rows = doc_of == i
+        n_el, n_nov = int(scores.eligible[rows].sum()), int(novel[rows].sum())
+        cum += len(first_seen[d])
+        p = binomtest(n_nov, n_el, 1 - threshold, alternative="greater").pvalue if n_el else 1.0
+        per.append({"document": d, "segments": int(rows.sum()), "eligible": n_el, "novel": n_nov,
+                    "share_novel": n_nov / n_el if n_el else 0.0, "new_candidates": first_seen[d],
+                    "cumulative": cum, "p_excess": float(p)})
+    if not scores.eligible.any():
+        warnings.warn(AutocodeWarning("No segment is eligible (all are the interviewer's or shorter than "
+                      f"{scorer.min_chars_} characters); nothing was checked."), stacklevel=2)
+    return SaturationReport(scores, cands, model.codebook, docs, per, min_size=min_size)

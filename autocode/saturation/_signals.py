@@ -1,0 +1,64 @@
+"""The novelty signals' arithmetic in the scorer's space: nearest training segments, code prototypes, the
+logistic regression of coded vs uncoded talk, and the digest that ties a scorer to its model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+
+COMPONENTS = ("model", "centroid", "knn", "new_code")
+"""The novelty signals, in the column order of :attr:`NoveltyScores.components`."""
+
+
+def _topk_mean(sims: np.ndarray, k: int) -> np.ndarray:
+    """Mean of the ``k`` largest values of each row (``-inf`` entries, i.e. excluded rows, are never among them
+    while there are enough others)."""
+    if sims.shape[1] == 0:
+        return np.zeros(sims.shape[0])
+    k = min(k, sims.shape[1])
+    top = np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:]
+    return np.where(np.isfinite(top), top, 0.0).mean(axis=1)
+
+
+def knn_distance(Z: np.ndarray, ref: np.ndarray, k: int, batch: int = 2048) -> np.ndarray:
+    """1 - mean cosine similarity to the ``k`` nearest rows of ``ref`` (rows are unit vectors).
+
+    >>> knn_distance(np.array([[1.0, 0.0]]), np.array([[1.0, 0.0], [0.0, 1.0]]), k=2).tolist()
+    [0.5]
+    """
+    out = np.ones(len(Z))
+    if len(ref) == 0:
+        return out
+    for s in range(0, len(Z), batch):
+        out[s : s + batch] = 1 - _topk_mean(Z[s : s + batch] @ ref.T, k)
+    return out
+
+
+def prototypes(Z: np.ndarray, Y: np.ndarray, desc: np.ndarray) -> np.ndarray:
+    """Per code: the normalised sum of its coded segments and its description vector (one example's weight)."""
+    from sklearn.preprocessing import normalize
+
+    P = Y.T.astype(np.float32) @ Z + desc
+    return normalize(P)
+
+
+def logistic(Z: np.ndarray, y: np.ndarray, random_state) -> tuple[np.ndarray, float]:
+    """Weights and intercept of a logistic regression of ``y`` on ``Z`` (C = 1); the log-odds of the base rate
+    and zero weights when ``y`` has one class only."""
+    if y.all() or not y.any():
+        return np.zeros(Z.shape[1], dtype=np.float32), 0.0 if len(y) == 0 else float(20.0 if y.all() else -20.0)
+    from sklearn.linear_model import LogisticRegression
+
+    lr = LogisticRegression(C=1.0, max_iter=1000, random_state=random_state).fit(Z, y)
+    return lr.coef_[0].astype(np.float32), float(lr.intercept_[0])
+
+
+def model_fingerprint(model) -> str:
+    """A digest of what a fitted model scores with, to check that a saved scorer belongs to it."""
+    h = hashlib.sha256()
+    h.update(json.dumps(list(model.codes_)).encode())
+    h.update(np.ascontiguousarray(model.calibration_, dtype=np.float64).tobytes())
+    h.update(np.ascontiguousarray(model.thresholds_, dtype=np.float64).tobytes())
+    return h.hexdigest()
