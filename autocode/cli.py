@@ -166,7 +166,7 @@ def _cmd_precode(args) -> int:
     from .model import CodingModel
 
     model = CodingModel.load(args.model)
-    model.progress = _progress_enabled(args)
+    model.set_params(progress=_progress_enabled(args))
     segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars)
     if not segments:
         raise AutocodeError("The inputs hold no segments to pre-code.")
@@ -341,14 +341,13 @@ def _cmd_saturation(args) -> int:
     model = CodingModel.load(args.model)
     if args.data:
         coded = read_coded([Path(p) for p in args.data], codebook=model.codebook, encoding=args.encoding)
-        scorer = NoveltyScorer(random_state=model.random_state)
-        scorer.progress = _progress_enabled(args)
+        scorer = NoveltyScorer(random_state=model.random_state, progress=_progress_enabled(args))
         scorer.fit(model, coded)
         scorer.save(args.model)
         _say(args, f"novelty scorer fitted on {scorer.n_calibration_} coded segments; saved in {args.model}")
     else:
         scorer = NoveltyScorer.load(args.model)
-        scorer.progress = _progress_enabled(args)
+        scorer.set_params(progress=_progress_enabled(args))
     segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars)
     if not segments:
         raise AutocodeError("The inputs hold no segments to check.")
