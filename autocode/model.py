@@ -42,6 +42,7 @@ from .checksum import sha256_file as _sha256
 from .codebook import Codebook
 from .corpus import CodedCorpus, Segment
 from .exceptions import AutocodeError, AutocodeWarning, ModelFileError, NotFittedError
+from .folds import grouped_folds
 from .segment import speaker_role
 from .suggestion import Suggestions
 
@@ -83,32 +84,6 @@ def _as_segments(data) -> list[Segment]:
         else:
             raise TypeError(f"Expected Segment objects or strings, got {type(item).__name__} at position {i}.")
     return out
-
-
-def grouped_folds(groups: np.ndarray, n_splits: int, random_state: int | None = 0):
-    """Folds that keep each document whole: a list of (train_rows, test_rows).
-
-    Documents are dealt in an order shuffled by ``random_state``, each to the fold with the fewest segments so
-    far: fold sizes stay close (within about one document's size) and every ``random_state`` gives another
-    partition. Every document is tested exactly once.
-    """
-    docs, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
-    n_splits = min(n_splits, len(docs))
-    if n_splits < 2:
-        raise AutocodeError(
-            f"Grouped cross-validation needs at least 2 documents; the data has {len(docs)}. "
-            "Code segments from more interviews."
-        )
-    rng = np.random.default_rng(random_state)
-    order = rng.permutation(len(docs))  # not largest first: that fixes the partition whatever the seed
-    load = np.zeros(n_splits)
-    fold_of_doc = np.empty(len(docs), dtype=int)
-    for d in order:
-        f = int(np.argmin(load))
-        fold_of_doc[d] = f
-        load[f] += sizes[d]
-    fold = fold_of_doc[inverse]
-    return [(np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in range(n_splits)]
 
 
 def _platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
