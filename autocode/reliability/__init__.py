@@ -39,6 +39,13 @@ nothing": those units are left out of that coder's pairs, Krippendorff's alpha a
 who coded each unit, and Fleiss' kappa uses the units every coder coded. The segments are named in
 :attr:`AgreementReport.missing` and in an :class:`~autocode.exceptions.AutocodeWarning`.
 
+Layout
+------
+``_engine``: :func:`measure_agreement`, step by step; ``_units``: the units of agreement (segments,
+characters) and roll-up depth; ``_masi``: MASI alpha over code sets; ``_bootstrap``: resamples of documents and
+percentile intervals; ``_report``: :class:`AgreementReport` and its Markdown, HTML and CSV; ``_plot``: the
+per-code plot; ``_disagreements``: :class:`Disagreements`.
+
 Example
 -------
 >>> from autocode import CodedCorpus, Segment
@@ -51,13 +58,6 @@ Example
 (0.667, 1.0)
 >>> [(d["code"], d["segment"], d["applied_by"]) for d in report.disagreements]
 [('a', '3', ['A'])]
-
-Layout
-------
-``_engine``: :func:`measure_agreement`, step by step; ``_units``: the units of agreement (segments,
-characters) and roll-up depth; ``_masi``: MASI alpha over code sets; ``_bootstrap``: resamples of documents and
-percentile intervals; ``_report``: :class:`AgreementReport` and its Markdown, HTML and CSV; ``_plot``: the
-per-code plot; ``_disagreements``: :class:`Disagreements`.
 """
 
 from ._disagreements import Disagreements
