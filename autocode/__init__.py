@@ -1,14 +1,23 @@
 """autocode: learn from hand-coded Chinese interview segments, pre-code new transcripts, measure agreement.
 
+The pipeline, and where each step lives:
+
+- text in: :func:`read_transcripts`, :func:`read_coded`, :func:`read_project` (``autocode.io``);
+- segments: :func:`segment_text` (speaker turns, sentences), :class:`Segment`, :class:`CodedCorpus`;
+- the model: :class:`CodingModel` over a :class:`Codebook` and a backend (``autocode.backends``), calibrated
+  out of fold (``autocode.calibration``, ``autocode.folds``);
+- suggestions: :class:`Suggestions`, written by :func:`write_suggestions` and :func:`write_qdpx`;
+- beside it: agreement between coders (:mod:`autocode.agreement` statistics, :func:`measure_agreement`,
+  :func:`cross_validate`) and theoretical saturation (:mod:`autocode.saturation`).
+
 >>> import autocode as ac
 >>> ac.Codebook([ac.Code("embed", "组织嵌入")])
 Codebook(1 codes, 1 top-level)
 """
 
-from ._version import __version__
-
 from . import agreement
-from .backends import available_backends, get_backend, register
+from ._version import __version__
+from .backends import Backend, available_backends, get_backend, register
 from .codebook import Code, Codebook
 from .corpus import CodedCorpus, Segment
 from .evaluate import CrossValidation, compare_coders, cross_validate
@@ -21,6 +30,7 @@ from .exceptions import (
     ModelFileError,
     NotFittedError,
 )
+from .folds import grouped_folds
 from .io import read_coded, read_documents, read_segments, read_transcripts, write_coded, write_suggestions
 from .io.inputs import read_inputs
 from .io.qdpx import read_project, read_qdc, write_qdpx
@@ -31,17 +41,40 @@ from .suggestion import Suggestions
 
 __all__ = [
     "__version__",
-    "agreement",
+    # text in
+    "read_transcripts",
+    "read_documents",
+    "read_segments",
+    "read_coded",
+    "read_inputs",
+    "read_project",
+    "read_qdc",
+    # segments and codebook
+    "segment_text",
+    "Segment",
+    "CodedCorpus",
+    "Code",
+    "Codebook",
+    # the model
+    "CodingModel",
+    "Backend",
     "available_backends",
     "get_backend",
     "register",
-    "Code",
-    "Codebook",
-    "CodedCorpus",
-    "Segment",
+    "grouped_folds",
+    # suggestions and files out
+    "Suggestions",
+    "write_suggestions",
+    "write_coded",
+    "write_qdpx",
+    # agreement
+    "agreement",
+    "measure_agreement",
+    "AgreementReport",
+    "cross_validate",
     "CrossValidation",
     "compare_coders",
-    "cross_validate",
+    # errors
     "AutocodeError",
     "AutocodeWarning",
     "CodebookError",
@@ -49,19 +82,4 @@ __all__ = [
     "MissingDependencyError",
     "ModelFileError",
     "NotFittedError",
-    "read_coded",
-    "read_documents",
-    "read_segments",
-    "read_transcripts",
-    "write_coded",
-    "write_suggestions",
-    "read_inputs",
-    "read_project",
-    "read_qdc",
-    "write_qdpx",
-    "AgreementReport",
-    "measure_agreement",
-    "CodingModel",
-    "segment_text",
-    "Suggestions",
 ]

@@ -3,7 +3,9 @@
 Each fold holds out whole documents (interviews): the model is trained on the others, with its own inner
 grouped folds for calibration and thresholds, and pre-codes the held-out documents. Every document is held out
 once, so every segment gets an out-of-fold prediction. Those are compared with each human coder, and the human
-coders with each other on the same segments.
+coders with each other on the same segments. Every agreement figure comes from the one engine,
+:func:`autocode.reliability.measure_agreement` (the model is one more coder there); this module adds what is
+particular to a model: out-of-fold predictions, and precision, recall and F1 against the training target.
 
 >>> # see CrossValidation.to_markdown() for the report layout
 """
@@ -16,11 +18,11 @@ from itertools import combinations
 
 import numpy as np
 
-from .agreement import cohen_kappa
 from .corpus import CodedCorpus
 from .exceptions import AutocodeError, AutocodeWarning
 from .folds import grouped_folds
 from .model import CodingModel
+from .reliability import AgreementReport, measure_agreement
 
 __all__ = ["cross_validate", "CrossValidation", "compare_coders"]
 
@@ -45,6 +47,13 @@ class CrossValidation:
     categories : dict
         The same pooled figures after rolling codes up to their categories (the codebook level just above the
         deepest codes, :attr:`Codebook.category_depth`).
+    category_per_code : list of dict
+        Per category: kappa against each coder and human-human kappa.
+    agreement : AgreementReport
+        The full agreement report (every statistic, per code, pooled, disagreements) between the coders and
+        the model's out-of-fold coding, from which ``per_code`` and ``pooled`` take their kappas.
+    category_agreement : AgreementReport or None
+        The same after rolling codes up to their categories (``None`` without a codebook hierarchy).
     """
 
     corpus: CodedCorpus
@@ -57,6 +66,8 @@ class CrossValidation:
     pooled: dict = field(default_factory=dict)
     categories: dict = field(default_factory=dict)
     category_per_code: list[dict] = field(default_factory=list)
+    agreement: AgreementReport | None = None
+    category_agreement: AgreementReport | None = None
 
     @property
     def human_coders(self) -> list[str]:
@@ -111,36 +122,51 @@ def _fmt(x) -> str:
     return f"{x:.3f}"
 
 
-def _decisions(corpus: CodedCorpus, coder: str, codes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    col = {c: j for j, c in enumerate(codes)}
-    cod = corpus.codings(coder)
-    mask = np.array([c is not None for c in cod])
-    y = np.zeros((len(corpus), len(codes)), dtype=bool)
-    for i, s in enumerate(cod):
-        for c in s or ():
-            if c in col:
-                y[i, col[c]] = True
-    return y, mask
-
-
 def compare_coders(corpus: CodedCorpus, codes: list[str]) -> tuple[dict, dict]:
     """Cohen's kappa per code and pooled over codes, for every pair of coders, on the segments both coded.
 
+    A view of :func:`autocode.reliability.measure_agreement` (its ``cohen_kappa`` rows), which gives every
+    other statistic too.
+
     Returns ``(per_code, pooled)``: ``per_code[code][pair]`` and ``pooled[pair] = {"kappa", "units"}`` with
-    pair names ``"A~B"``.
+    pair names ``"A~B"``; pairs who coded no segment in common are left out.
+
+    >>> from autocode import CodedCorpus, Segment
+    >>> segs = [Segment("D", str(i), "文字") for i in range(4)]
+    >>> e = {("D", "0"): {"a"}, ("D", "1"): {"a"}, ("D", "2"): set(), ("D", "3"): set()}
+    >>> per_code, pooled = compare_coders(CodedCorpus(segs, {"E": e, "A": {**e, ("D", "1"): set()}}), ["a"])
+    >>> per_code["a"]["E~A"], pooled["E~A"]["units"]
+    (0.5, 4)
     """
-    dec = {c: _decisions(corpus, c, codes) for c in corpus.coders}
-    per_code: dict[str, dict] = {c: {} for c in codes}
-    pooled = {}
-    for a, b in combinations(corpus.coders, 2):
-        (ya, ma), (yb, mb) = dec[a], dec[b]
-        both = ma & mb
-        pair = f"{a}~{b}"
-        if not both.any():
-            continue
-        pooled[pair] = {"kappa": cohen_kappa(ya[both].ravel(), yb[both].ravel()), "units": int(both.sum()) * len(codes)}
-        for j, code in enumerate(codes):
-            per_code[code][pair] = cohen_kappa(ya[both, j], yb[both, j])
+    coders = _coders_with_codings(corpus)
+    if len(coders) < 2:
+        return {c: {} for c in codes}, {}
+    return _pair_kappas(_agreement(corpus, coders, codes, models=[]))
+
+
+def _coders_with_codings(corpus: CodedCorpus) -> list[str]:
+    return [c for c in corpus.coders if any(x is not None for x in corpus.codings(c))]
+
+
+def _agreement(corpus: CodedCorpus, coders: list[str], codes: list[str], models: list[str],
+               by: str = "code") -> AgreementReport:
+    """The agreement report of ``coders`` on ``codes``, segment by segment. Coders who coded different segments
+    are compared where they overlap, as the per-pair figures always are: that is expected here (one coder
+    coded a sample), so it is not warned about."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The coders coded different", category=AutocodeWarning)
+        return measure_agreement(corpus, coders=coders, models=models, codes=codes, by=by)
+
+
+def _pair_kappas(report: AgreementReport) -> tuple[dict, dict]:
+    """``(per_code, pooled)`` Cohen's kappas of a report, as :func:`compare_coders` returns them."""
+    kappas = [r for r in report.rows if r["statistic"] == "cohen_kappa"]
+    pooled = {r["coders"]: {"kappa": r["value"], "units": int(r["units"])} for r in kappas
+              if r["scope"] == "pooled" and r["units"] > 0}
+    per_code: dict[str, dict] = {c: {} for c in report.codes}
+    for r in kappas:
+        if r["scope"] == "code" and r["coders"] in pooled:
+            per_code[r["code"]][r["coders"]] = r["value"]
     return per_code, pooled
 
 
@@ -174,8 +200,7 @@ def cross_validate(model: CodingModel, coded: CodedCorpus, *, n_splits: int = 5,
 
         iterator = tqdm(folds, desc="cross-validation", unit="fold")
     for train, test in iterator:
-        m = model.clone()
-        m.progress = False
+        m = model.clone().set_params(progress=False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AutocodeWarning)  # rare codes per fold are expected
             m.fit(coded.subset(train))
@@ -189,14 +214,17 @@ def cross_validate(model: CodingModel, coded: CodedCorpus, *, n_splits: int = 5,
     per_seg = [{codes[j] for j in np.flatnonzero(row)} for row in accepted]
     with_model = coded.with_codings(name, per_seg)
     result = CrossValidation(with_model, name, model.target, codes, scores, len(folds))
-    _fill(result, coded.labels(codes, model.target), coded.coded_mask(model.target))
+    _fill(result, coded.labels(codes, model.target), coded.coded_mask(model.target), accepted)
     return result
 
 
-def _fill(result: CrossValidation, target_y: np.ndarray, tmask: np.ndarray) -> None:
+def _fill(result: CrossValidation, target_y: np.ndarray, tmask: np.ndarray, pred: np.ndarray) -> None:
+    """Precision, recall and F1 of the model's decisions ``pred`` against the target, and the kappas of
+    every pair of coders (the model among them), per code and pooled, then per category."""
     corpus, codes, name = result.corpus, result.codes, result.model_coder
-    per_code_k, pooled = compare_coders(corpus, codes)
-    pred, _ = _decisions(corpus, name, codes)
+    coders = _coders_with_codings(corpus)
+    result.agreement = _agreement(corpus, coders, codes, models=[name])
+    per_code_k, pooled = _pair_kappas(result.agreement)
     for j, code in enumerate(codes):
         row = {"code": code, "kappa": {}}
         y = target_y[tmask, j]
@@ -217,9 +245,11 @@ def _fill(result: CrossValidation, target_y: np.ndarray, tmask: np.ndarray) -> N
     book = corpus.codebook
     if book is not None and book.max_depth > 0:
         depth = book.category_depth
-        cats = corpus.rolled_up(depth=depth)
         top = [c for c in book.ids if book.depth(c) == depth and any(book.ancestor_at(x, depth) == c for x in codes)]
-        per_cat, pooled_cat = compare_coders(cats, top)
+        if not top:
+            return
+        result.category_agreement = _agreement(corpus, coders, top, models=[name], by="category")
+        per_cat, pooled_cat = _pair_kappas(result.category_agreement)
         result.categories = {_orient(p, name): d for p, d in pooled_cat.items()}
         for c in top:
             result.category_per_code.append({"code": c, "kappa": {_orient(p, name): k for p, k in per_cat[c].items()}})

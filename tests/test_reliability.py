@@ -60,9 +60,9 @@ def test_masi_alpha_over_code_sets_matches_the_array_function():
 
 
 def test_masi_alpha_is_skipped_with_too_many_distinct_sets(monkeypatch):
-    import autocode.reliability as rel
+    import autocode.reliability._masi as masi
 
-    monkeypatch.setattr(rel, "MASI_MAX_SETS", 2)
+    monkeypatch.setattr(masi, "MASI_MAX_SETS", 2)
     report = measure_agreement(_three_coders())
     assert np.isnan(report.value("masi_alpha"))
     assert "MASI alpha is not computed: the coders used 4 distinct sets of codes (more than 2)." in report.notes

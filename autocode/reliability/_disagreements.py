@@ -1,0 +1,93 @@
+"""The segments where coders differ on a code: a lazy sequence, and grouping helpers for the report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..corpus import CodedCorpus
+
+__all__ = ["Disagreements", "disagreement_counts", "disagreements_by_code"]
+
+
+class Disagreements(Sequence):
+    """The segments where coders who coded them differ on a code, grouped by code, built row by row on access.
+
+    Each item is a dict: ``code``, ``document``, ``segment``, ``speaker``, ``text``, ``applied_by``,
+    ``not_applied_by`` (coder names).
+
+    Parameters
+    ----------
+    corpus : CodedCorpus
+        The compared corpus (rolled up when the codes are).
+    coders : list of str
+        The compared coders, in the order of the first axis of ``x`` and ``coded``.
+    x : ndarray of bool (coders, segments, codes)
+        Which codes each coder applied to each segment.
+    coded : ndarray of bool (coders, segments)
+        Which segments each coder coded.
+    codes : list of str
+        The codes of the last axis of ``x``.
+    """
+
+    def __init__(self, corpus: CodedCorpus, coders: list[str], x: np.ndarray, coded: np.ndarray,
+                 codes: list[str]):
+        n_coded = coded.sum(axis=0)
+        applied = x & coded[:, :, None]
+        pos = applied.sum(axis=0)  # (N, C)
+        differ = (pos > 0) & (pos < n_coded[:, None]) & (n_coded[:, None] >= 2)
+        self._code, self._seg = np.nonzero(differ.T)  # grouped by code, segments in corpus order
+        self._applied = applied[:, self._seg, self._code]
+        self._coded = coded[:, self._seg]
+        self._segments, self._coders, self._codes = corpus.segments, list(coders), list(codes)
+
+    def __len__(self) -> int:
+        return len(self._code)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        seg = self._segments[self._seg[i]]
+        y, d = self._applied[:, i], self._coded[:, i]
+        return {"code": self._codes[self._code[i]], "document": seg.document, "segment": seg.segment,
+                "speaker": seg.speaker, "text": seg.text,
+                "applied_by": [c for c, a, k in zip(self._coders, y, d) if a and k],
+                "not_applied_by": [c for c, a, k in zip(self._coders, y, d) if k and not a]}
+
+    def by_code(self, limit: int | None = None) -> dict[str, list[dict]]:
+        """Code -> its disagreements (at most ``limit`` each), in code order."""
+        out: dict[str, list[dict]] = {}
+        codes, starts, counts = np.unique(self._code, return_index=True, return_counts=True)
+        for j, s, n in zip(codes.tolist(), starts.tolist(), counts.tolist()):
+            out[self._codes[j]] = [self[k] for k in range(s, s + (n if limit is None else min(n, limit)))]
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """Code -> number of disagreements."""
+        codes, n = np.unique(self._code, return_counts=True)
+        return {self._codes[j]: int(k) for j, k in zip(codes.tolist(), n.tolist())}
+
+
+def disagreements_by_code(items: Sequence[dict], limit: int | None) -> dict[str, list[dict]]:
+    """Code -> at most ``limit`` of its disagreements, from :class:`Disagreements` or any list of their dicts."""
+    if isinstance(items, Disagreements):
+        return items.by_code(limit)
+    out: dict[str, list[dict]] = {}
+    for d in items:
+        out.setdefault(d["code"], []).append(d)
+    return {k: v[:limit] for k, v in out.items()}
+
+
+def disagreement_counts(items: Sequence[dict]) -> dict[str, int]:
+    """Code -> number of disagreements, from :class:`Disagreements` or any list of their dicts."""
+    if isinstance(items, Disagreements):
+        return items.counts()
+    out: dict[str, int] = {}
+    for d in items:
+        out[d["code"]] = out.get(d["code"], 0) + 1
+    return out

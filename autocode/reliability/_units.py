@@ -1,0 +1,191 @@
+"""The units of agreement over a coded corpus: which codes each coder applied to each segment or character.
+
+:func:`build_units` turns a :class:`~autocode.corpus.CodedCorpus` into boolean arrays (coders x units x
+codes) with a weight per unit (1 per segment; its length in characters at character level) and the document
+of each unit, which is all the statistics need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..agreement import AgreementError
+from ..codebook import Codebook
+from ..corpus import CodedCorpus
+
+__all__ = ["Units", "build_units", "char_units", "code_decisions", "depth_for", "find_missing"]
+
+
+@dataclass
+class Units:
+    """Coders' decisions per segment and per unit of agreement.
+
+    Attributes
+    ----------
+    codes : list of str
+        The compared codes (last axis of ``x`` and ``ux``).
+    x, coded : ndarray of bool, (coders, segments, codes) and (coders, segments)
+        The codes each coder applied to each segment, and which segments each coder coded.
+    ux, ucoded : ndarray of bool, (coders, units, codes) and (coders, units)
+        The same per unit of agreement (segments, or elementary stretches of characters); ``ux`` is False where
+        the coder did not code the unit.
+    weight : ndarray (units,)
+        What each unit counts for: 1 per segment, its number of characters at character level; 0 for the units
+        left out (``uncoded="drop"``).
+    unit_doc : ndarray of int (units,)
+        The document of each unit, as an index into ``docs``.
+    docs : list of str
+        The documents, in corpus order.
+    """
+
+    codes: list[str]
+    x: np.ndarray
+    coded: np.ndarray
+    ux: np.ndarray
+    ucoded: np.ndarray
+    weight: np.ndarray
+    unit_doc: np.ndarray
+    docs: list[str]
+
+    def to_doc(self) -> sp.csr_matrix:
+        """The (documents x units) indicator matrix that sums units into their documents."""
+        n = len(self.unit_doc)
+        return sp.csr_matrix((np.ones(n), (self.unit_doc, np.arange(n))), shape=(len(self.docs), n))
+
+    def drop_uncoded(self) -> None:
+        """Weight 0 for the units no coder applied any code to."""
+        self.weight = self.weight * self.ux.any(axis=(0, 2))
+
+    @property
+    def n_units(self) -> int:
+        """Units (weighted: characters at character level) coded by some coder and not left out."""
+        return int(self.weight[self.ucoded.any(axis=0)].sum())
+
+
+def code_decisions(corpus: CodedCorpus, coders: Sequence[str], codes: Sequence[str] | None
+                   ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """``(codes, x, coded)``: the compared codes (default: every code a coder applied, in codebook order), and
+    per coder which codes they applied to each segment (coders x segments x codes) and which segments they
+    coded (coders x segments)."""
+    columns = {c: corpus.codings(c) for c in coders}
+    empty = [c for c, col in columns.items() if all(x is None for x in col)]
+    if empty:
+        raise AgreementError(
+            f"Coder(s) {empty} coded no segment. Check the coder names in the 'coder' column (or the file "
+            f"names), or leave them out with coders=[...]."
+        )
+    coded = np.array([[x is not None for x in columns[c]] for c in coders], dtype=bool)  # (m, N)
+    if codes is None:
+        used: set[str] = set()
+        for col in columns.values():
+            for x in col:
+                if x:
+                    used.update(x)
+        book = corpus.codebook
+        codes = [c for c in book.ids if c in used] if book is not None else sorted(used)
+    codes = list(codes)
+    if not codes:
+        raise AgreementError("No coder applied any code, so there is nothing to compare. Check the 'codes' column.")
+    col_of = {c: j for j, c in enumerate(codes)}
+    x = np.zeros((len(coders), len(corpus), len(codes)), dtype=bool)
+    for i, c in enumerate(coders):
+        for s, got in enumerate(columns[c]):
+            for code in got or ():
+                j = col_of.get(code)
+                if j is not None:
+                    x[i, s, j] = True
+    return codes, x, coded
+
+
+def build_units(corpus: CodedCorpus, coders: Sequence[str], codes: Sequence[str] | None,
+                level: str) -> Units:
+    """The decisions of ``coders`` on ``codes`` per segment and per unit of ``level`` (``"segment"`` or
+    ``"character"``)."""
+    codes, x, coded = code_decisions(corpus, coders, codes)
+    docs = list(dict.fromkeys(s.document for s in corpus.segments))
+    doc_index = {d: k for k, d in enumerate(docs)}
+    if level == "character":
+        cover, weight, unit_doc = char_units(corpus)
+        ux = np.stack([(cover @ x[i].astype(np.float64)) > 0 for i in range(len(coders))])
+        ucoded = np.stack([(cover @ coded[i].astype(np.float64)) > 0 for i in range(len(coders))])
+    else:
+        unit_doc = np.array([doc_index[s.document] for s in corpus.segments], dtype=np.int64)
+        ux, ucoded, weight = x, coded, np.ones(len(corpus))
+    ux &= ucoded[:, :, None]
+    return Units(codes, x, coded, ux, ucoded, weight, unit_doc, docs)
+
+
+def find_missing(corpus: CodedCorpus, coders: Sequence[str], units: Units, level: str) -> dict[str, list[str]]:
+    """Per coder: the segments (``"doc/segment"``) or, at character level, the documents with the number of
+    characters (``"doc: 12 characters"``) that other compared coders coded and this coder did not."""
+    out: dict[str, list[str]] = {}
+    for i, c in enumerate(coders):
+        if level == "segment":
+            others = np.delete(units.coded, i, axis=0).any(axis=0)
+            gap = np.flatnonzero(others & ~units.coded[i])
+            if gap.size:
+                out[c] = ["/".join(corpus.segments[j].key) for j in gap]
+        else:
+            others = np.delete(units.ucoded, i, axis=0).any(axis=0)
+            chars = np.bincount(units.unit_doc, weights=units.weight * (others & ~units.ucoded[i]),
+                                minlength=len(units.docs))
+            if chars.any():
+                out[c] = [f"{units.docs[d]}: {chars[d]:g} characters" for d in np.flatnonzero(chars)]
+    return out
+
+
+def depth_for(by: str | int, book: Codebook | None) -> int | None:
+    """The codebook depth ``by`` rolls codes up to; ``None`` for ``by="code"`` (codes as coded)."""
+    if by == "code":
+        return None
+    if book is None:
+        raise AgreementError(
+            f"by={by!r} rolls codes up through the codebook, but the corpus has none. Read the coding with "
+            "codebook=... (CLI: --codebook codebook.csv), or use by='code'."
+        )
+    if by == "main":
+        return book.main_depth
+    if by == "category":
+        return book.category_depth
+    if isinstance(by, int) and not isinstance(by, bool) and by >= 0:
+        return by
+    raise AgreementError(f"Unknown by={by!r}: use 'code', 'category', 'main' or a codebook depth (0 = top level).")
+
+
+def char_units(corpus: CodedCorpus) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """Elementary character intervals: (intervals x segments cover matrix, interval lengths, interval doc)."""
+    rows, cols, lengths, docs = [], [], [], []
+    by_doc: dict[str, list[int]] = {}
+    for i, s in enumerate(corpus.segments):
+        by_doc.setdefault(s.document, []).append(i)
+    doc_ids = {d: k for k, d in enumerate(by_doc)}
+    n_int = 0
+    for doc, idx in by_doc.items():
+        segs = [corpus.segments[i] for i in idx]
+        if all(s.start is not None and s.end is not None and s.end >= s.start for s in segs):
+            start = np.array([s.start for s in segs], dtype=np.int64)
+            end = np.array([s.end for s in segs], dtype=np.int64)
+        else:
+            ln = np.array([len(s.text) for s in segs], dtype=np.int64)
+            end = np.cumsum(ln)
+            start = end - ln
+        cuts = np.unique(np.concatenate([start, end]))
+        a = np.searchsorted(cuts, start)
+        b = np.searchsorted(cuts, end)
+        for k, (lo, hi) in enumerate(zip(a, b)):
+            for t in range(lo, hi):
+                rows.append(n_int + t)
+                cols.append(idx[k])
+        n_int += len(cuts) - 1
+        lengths.append(np.diff(cuts))
+        docs.append(np.full(len(cuts) - 1, doc_ids[doc]))
+    cover = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_int, len(corpus)))
+    length = np.concatenate(lengths).astype(np.float64) if lengths else np.zeros(0)
+    doc = np.concatenate(docs) if docs else np.zeros(0, dtype=np.int64)
+    keep = np.asarray(cover.sum(axis=1)).ravel() > 0  # gaps between segments are not units
+    keep &= length > 0
+    return cover[keep], length[keep], doc[keep]
