@@ -1,7 +1,7 @@
 """Agreement statistics between coders: pure, vectorised functions over arrays.
 
-(Longer than the house's ~500 lines on purpose: about half of it is documentation and doctests from published
-worked examples, and the statistics share one set of sums and helpers that would only be scattered by a split.
+(This module is long because about half of it is documentation and doctests from published worked
+examples, and the statistics share one set of sums and helpers that a split would only scatter.
 Agreement over a coded corpus is :mod:`autocode.reliability`; this module knows nothing of corpora.)
 
 Two input layouts are used, each the one its statistic is published with:

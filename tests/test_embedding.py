@@ -102,7 +102,11 @@ def test_embeddings_are_centred_on_the_training_mean(book, coded, monkeypatch, t
     again = E.TfidfE5Backend.from_state(backend.get_params(), meta, arrays)
     np.testing.assert_allclose(again.decision_function(again.encode(make_inputs(segs))),
                                backend.decision_function(enc), atol=1e-5)
-    old_params = {k: v for k, v in raw.get_params().items() if k != "center"}
+    from autocode._persistence import _migrate_1
+
+    old_doc = {"backend": "tfidf-e5.v1", "settings": {}, "format_version": 1,
+               "backend_params": {k: v for k, v in raw.params.items() if k != "center"}}
+    old_params = _migrate_1(old_doc)["backend_params"]  # how a model folder of format 1 is read
     old = E.TfidfE5Backend.from_state(old_params, *raw.get_state())
     assert old.params["center"] is False
     np.testing.assert_allclose(old.decision_function(old.encode(make_inputs(segs))), raw.decision_function(enc),
@@ -163,8 +167,11 @@ def test_late_fusion_averages_the_embedding_model_and_the_plain_tfidf_model(book
         E.TfidfE5Backend.from_state(late.get_params(), meta, {k: v for k, v in arrays.items()
                                                               if not k.startswith("plain_")})
     with pytest.raises(ValueError, match="fusion"):
-        E.TfidfE5Backend(fusion="middle")
-    # models saved before the setting existed are one model
-    old = E.TfidfE5Backend.from_state({k: v for k, v in early.get_params().items() if k != "fusion"},
-                                      *early.get_state())
+        E.TfidfE5Backend(fusion="middle").fit(enc, Y)  # parameters are checked when fitting
+    # models saved before the setting existed (model format 1) are one model
+    from autocode._persistence import _migrate_1
+
+    old_doc = {"backend": "tfidf-e5.v1", "settings": {}, "format_version": 1,
+               "backend_params": {k: v for k, v in early.params.items() if k != "fusion"}}
+    old = E.TfidfE5Backend.from_state(_migrate_1(old_doc)["backend_params"], *early.get_state())
     assert old.params["fusion"] == "early" and old.plain_ is None
