@@ -56,7 +56,7 @@ def model_speed(book: ac.Codebook, coded: ac.CodedCorpus, base: dict) -> dict:
         warnings.simplefilter("ignore", ac.AutocodeWarning)
         res["train_seconds"], model = best_of(lambda: coding_model(book, base).fit(coded))
     res["train_folds"], res["codes_learned"] = model.n_splits, len(model.codes_)
-    res["tuning_candidates"] = max(1, len(model.tuning_.get("context_weight", {}).get("candidates", {})))
+    res["tuning_candidates"] = int(np.prod([len(t.get("candidates", {})) or 1 for t in model.tuning_.values()]))
     log(f"train: {res['train_seconds']:.1f} s for {len(coded)} segments")
 
     segments = coded.segments
@@ -68,14 +68,15 @@ def model_speed(book: ac.Codebook, coded: ac.CodedCorpus, base: dict) -> dict:
         res["precode_seconds"], res["precode_segments_per_second"] = round(t, 2), round(len(segments) / t)
         log(f"pre-code (1 core, {backend.tokenizer.engine}): {len(segments) / t:,.0f} segments/s")
 
-        # the baseline in the same run: the same fitted model with the pure-Python jieba segmenter
-        own = backend.tokenizer
-        backend.tokenizer = ChineseTokenizer(**{**own.get_params(), "engine": "jieba"})
+        # the baseline in the same run: the same fitted model with the pure-Python jieba segmenter (the backend
+        # builds its tokenizer from its fitted engine_)
+        own, trained = backend.tokenizer, backend.engine_
+        backend.engine_ = "jieba"
         try:
             model.suggest(segments[:200])
             tj, _ = best_of(lambda: model.suggest(segments))
         finally:
-            backend.tokenizer = own
+            backend.engine_ = trained
         res["precode_segments_per_second_jieba"] = round(len(segments) / tj)
         log(f"pre-code (1 core, jieba): {len(segments) / tj:,.0f} segments/s")
 
