@@ -25,29 +25,21 @@ Run on a GPU::
     python benchmarks/throughput.py --compile           # + torch.compile
     python benchmarks/throughput.py --compile --cuda-graphs
 
-CPU smoke test (small sizes, as in CI)::
+CPU smoke test (128 segments; ``--shapes 2x64`` for a few seconds, as the test suite runs it)::
 
-    python benchmarks/throughput.py --smoke
+    python benchmarks/throughput.py --quick --device cpu
 
-Results go to ``benchmarks/results/throughput_<device>.json`` and ``.md``.
+Results go to ``results/throughput_<device type>.md`` and ``.json`` (one pair per device kind: ``cuda``,
+``cpu``), naming the machine, the commit and the command.
 """
 
 from __future__ import annotations
 
-import argparse
-import copy
 import json
-import os
-import platform
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import finish, header, log, meta, parser, write_result
 
 SHAPES = {
     "12x768": dict(layers=12, hidden=768, heads=12, kind="bert", vocab=21128, note="bert-base-chinese"),
@@ -132,14 +124,14 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def measure_peak(device) -> tuple[float, str]:
-    """Measured dense matrix-product peak in TFLOP/s (bf16 on CUDA, float32 on the CPU)."""
+def measure_peak(device, quick: bool = False) -> tuple[float, str]:
+    """Measured dense matrix-product peak in TFLOP/s (bf16 on CUDA, float32 on the CPU; smaller when ``quick``)."""
     import torch
 
     if device.type == "cuda":
         n, dtype, reps = 8192, torch.bfloat16, 50
     else:
-        n, dtype, reps = 1536, torch.float32, 4
+        n, dtype, reps = (512 if quick else 1536), torch.float32, 4
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(3):
@@ -212,11 +204,9 @@ def run_shape(shape, args, device, tokens, texts, tokenizer, lengths):
         sync(device)
         record(name, time.perf_counter() - t, rows)
 
-    # autocode: the lean forward pass shares nothing with the eager model (a copy)
-    model.config._attn_implementation = "sdpa"
+    # autocode: the lean forward pass on a second model with the same (seeded) weights, built for SDPA
     model.cpu()
-    head.cpu()
-    scorer = build_scorer(copy.deepcopy(model), copy.deepcopy(head))
+    scorer = build_scorer(*make_model(shape, attn="sdpa"))
     opts = dict(device=device, max_tokens=args.max_tokens, compile=args.compile, cuda_graphs=args.cuda_graphs,
                 unpad=args.unpad, dtype=args.dtype)
     all_rows = np.arange(len(tokens))
@@ -247,29 +237,19 @@ def run_shape(shape, args, device, tokens, texts, tokenizer, lengths):
     return res
 
 
-def machine(device) -> dict:
+def device_info(device) -> dict:
+    """torch, transformers and the device (the GPU's name, or the CPU's torch threads)."""
     import torch
 
-    info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "cpu_count": os.cpu_count()}
+    info = {"torch": torch.__version__, "device": f"CPU ({torch.get_num_threads()} torch threads)"}
     try:
         import transformers
 
         info["transformers"] = transformers.__version__
     except ImportError:
         pass
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-    except OSError:
-        info["cpu"] = platform.processor()
     if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-        info["cuda"] = torch.version.cuda
-    info["device"] = info.get("gpu") or f"CPU: {info.get('cpu', '?')} ({os.cpu_count()} cores, "\
-                                             f"{torch.get_num_threads()} torch threads)"
+        info["device"], info["cuda"] = torch.cuda.get_device_name(device), torch.version.cuda
     return info
 
 
@@ -277,13 +257,10 @@ def _num(x: float) -> str:
     return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
 
 
-def to_markdown(report: dict) -> str:
-    m = report["machine"]
+def to_markdown(report: dict) -> list[str]:
+    d = report["device"]
     lines = [
-        f"# Inference throughput ({report['device_type']})",
-        "",
-        f"Machine: **{m['device']}**; torch {m['torch']}, transformers {m.get('transformers', '?')}, "
-        f"Python {m['python']}.",
+        f"Device: **{d['device']}**; torch {d['torch']}, transformers {d.get('transformers', '?')}.",
         f"Corpus: {report['n_segments']:,} synthetic segments, lengths lognormal (median 45 tokens, clipped 8..256), "
         f"seed {report['seed']}; {report['real_tokens']:,} real tokens. Naive baseline measured on the first "
         f"{report['naive_n']:,} segments.",
@@ -308,11 +285,11 @@ def to_markdown(report: dict) -> str:
                   f"({report['tokenizer_seconds']:.2f} s for the corpus).", ""]
     if report.get("note"):
         lines += [report["note"], ""]
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = parser(__doc__, data=False)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--n", type=int, default=20000, help="segments in the synthetic corpus")
     ap.add_argument("--naive-n", type=int, default=5000, help="segments the naive baseline runs on")
@@ -326,18 +303,17 @@ def main(argv=None) -> int:
     ap.add_argument("--chunk-size", type=int, default=4096, help="texts per streamed chunk end to end")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    ap.add_argument("--smoke", action="store_true", help="CPU smoke test: 128 segments, naive on 32")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
-    ap.add_argument("--note", default="")
+    ap.add_argument("--note", default="", help="a sentence added to the report")
     args = ap.parse_args(argv)
     args.unpad = {"auto": "auto", "true": True, "false": False}[args.unpad]
-    if args.smoke:
+    if args.quick:  # the CPU smoke size
         args.n, args.naive_n, args.repeats, args.chunk_size = min(args.n, 128), min(args.naive_n, 32), 1, 64
 
     import torch
 
     from autocode.backends.transformer.inference import resolve_device, tokenize
 
+    m = meta("throughput.py", argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -349,41 +325,36 @@ def main(argv=None) -> int:
     tok_s = time.perf_counter() - t
     if not (tokens.lengths == lengths).all() or (tokens.ids == 1).any():
         raise SystemExit("the synthetic tokenizer should give one known token per character")
-    peak, peak_dtype = measure_peak(device)
-    print(f"device {device}; peak {peak:.2f} TFLOP/s ({peak_dtype}); tokenizer {args.n / tok_s:,.0f} seg/s",
-          file=sys.stderr)
+    peak, peak_dtype = measure_peak(device, args.quick)
+    log(f"device {device}; peak {peak:.2f} TFLOP/s ({peak_dtype}); tokenizer {args.n / tok_s:,.0f} seg/s")
     results = []
     for shape in args.shapes.split(","):
         r = run_shape(shape, args, device, tokens, texts, tokenizer, lengths)
-        print(f"{shape}: naive {r['naive_model']['segments_per_s']:,.0f} seg/s, autocode "
-              f"{r['autocode_model']['segments_per_s']:,.0f} seg/s model-only "
-              f"({r['autocode_model']['tflops']:.3f} TFLOP/s), e2e {r['autocode_e2e']['segments_per_s']:,.0f}",
-              file=sys.stderr)
+        log(f"{shape}: naive {r['naive_model']['segments_per_s']:,.0f} seg/s, autocode "
+            f"{r['autocode_model']['segments_per_s']:,.0f} seg/s model-only "
+            f"({r['autocode_model']['tflops']:.3f} TFLOP/s), e2e {r['autocode_e2e']['segments_per_s']:,.0f}")
         results.append(r)
     # a shared machine can be slow at any moment: the best of two peak measurements (before and after)
-    peak = max(peak, measure_peak(device)[0])
+    peak = max(peak, measure_peak(device, args.quick)[0])
     for r in results:
         for key in ("naive_model", "autocode_model", "naive_e2e", "autocode_e2e"):
             r[key]["mfu"] = r[key]["tflops"] / peak
     report = {
-        "format": "autocode-throughput", "format_version": 1, "device_type": device.type,
-        "machine": machine(device), "n_segments": args.n, "naive_n": min(args.naive_n, args.n),
+        "format": "autocode-throughput", "format_version": 2, "device_type": device.type,
+        "device": device_info(device), "n_segments": args.n, "naive_n": min(args.naive_n, args.n),
         "seed": args.seed, "real_tokens": int(lengths.sum()), "median_tokens": float(np.median(lengths)),
         "peak_tflops": peak, "peak_dtype": peak_dtype,
         "tokenizer_seconds": tok_s, "tokenizer_segments_per_s": args.n / tok_s,
         "options": {"max_tokens": args.max_tokens, "dtype": args.dtype, "unpad": args.unpad,
-                    "compile": args.compile, "cuda_graphs": args.cuda_graphs, "smoke": args.smoke,
+                    "compile": args.compile, "cuda_graphs": args.cuda_graphs, "quick": args.quick,
                     "torch_threads": torch.get_num_threads()},
         "note": args.note, "results": results,
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"throughput_{device.type}"
-    (out / f"{stem}.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
-    (out / f"{stem}.md").write_text(to_markdown(report), encoding="utf-8")
-    print(f"-> {out / stem}.json, .md", file=sys.stderr)
+    finish(m)
+    lines = header(f"Inference throughput ({device.type})", m) + to_markdown(report)
+    write_result(args.out_dir, f"throughput_{device.type}", m, lines, report)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -1,16 +1,19 @@
-"""The agreement benchmark runs end to end from a clean checkout.
+"""The supported CPU benchmarks run end to end from a clean checkout, as a maintainer runs them.
 
-The real data (../shared/data) is not in the repository, so the benchmark runs here on the bundled example
-(fictional interviews written for autocode, two coders), laid out as the two data sets it expects: the
-interviews as ``misleading-photos-dev`` (coders renamed E and A) and one coder's labels as
-``cail2019-elements``. The figures are not the point; that every section runs and writes its tables and plots is.
+The real data (../shared/data) is not in the repository, so each benchmark runs here with ``--quick`` on the
+bundled example (fictional interviews written for autocode, two coders), laid out as the two data sets the
+benchmarks expect: the interviews as ``misleading-photos-dev`` (coders renamed E and A) and one coder's labels as
+``cail2019-elements``. The figures are not the point; that every section runs and writes one markdown and one
+JSON file naming the machine, the commit and the command is.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,8 +24,9 @@ EXAMPLE = REPO / "examples" / "community-governance"
 FIELDS = ["document", "segment", "speaker", "text", "coder", "codes"]
 
 
-@pytest.fixture
-def data_dir(tmp_path) -> Path:
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data")
     with open(EXAMPLE / "coded.csv", encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     coders = sorted({r["coder"] for r in rows})
@@ -30,7 +34,7 @@ def data_dir(tmp_path) -> Path:
     rename = dict(zip(coders, ["E", "A"]))
     for name, keep, coder in (("misleading-photos-dev", coders, rename.get),
                               ("cail2019-elements", coders[:1], lambda _c: "")):
-        folder = tmp_path / name
+        folder = root / name
         folder.mkdir()
         shutil.copy(EXAMPLE / "codebook.csv", folder / "codebook.csv")
         with open(folder / "coded.csv", "w", encoding="utf-8", newline="") as fh:
@@ -39,33 +43,93 @@ def data_dir(tmp_path) -> Path:
             for r in rows:
                 if r["coder"] in keep:
                     w.writerow({**{k: r[k] for k in FIELDS}, "coder": coder(r["coder"])})
-    return tmp_path
+    return root
+
+
+def run(script: str, *args: str, timeout: int = 300) -> None:
+    """``python benchmarks/<script> ARGS`` from the repository root, with this checkout's autocode (unless
+    PYTHONPATH names another)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(REPO)) if p)}
+    done = subprocess.run([sys.executable, f"benchmarks/{script}", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def result(out: Path, name: str) -> tuple[dict, str]:
+    """The JSON and markdown a benchmark wrote; both name machine, commit and command."""
+    res = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
+    md = (out / f"{name}.md").read_text(encoding="utf-8")
+    assert res["meta"]["machine"]["cores"] >= 1 and res["meta"]["commit"]
+    assert res["meta"]["command"].startswith("python benchmarks/") and "--quick" in res["meta"]["command"]
+    assert "tune" in md or "throughput" in name, "the report says which settings differ from the defaults"
+    assert f"`{res['meta']['command']}`" in md and res["meta"]["machine"]["cpu"] in md
+    return res, md
 
 
 @pytest.mark.slow
-def test_agreement_benchmark_quick_run_writes_every_section(data_dir, tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
-    sys.modules.pop("agreement", None)
-    import agreement
-
+def test_agreement_benchmark_quick_run_writes_every_section(data_dir, tmp_path):
     out = tmp_path / "out"
     with open(data_dir / "cail2019-elements" / "coded.csv", encoding="utf-8", newline="") as fh:
         n_docs = len({r["document"] for r in csv.DictReader(fh)})
-    assert agreement.main(["--quick", "--data-dir", str(data_dir), "--out-dir", str(out),
-                           "--cail-docs", str(n_docs)]) in (0, None)
-    res = json.loads((out / "agreement-quick.json").read_text(encoding="utf-8"))
-    run = res["interviews"]["cv"]["3"][0]["agreement"]["all"]
+    run("agreement.py", "--quick", "--base", "tune=false", "--data-dir", str(data_dir), "--out-dir", str(out),
+        "--cail-docs", str(n_docs), "--variants", "no-position")
+    res, report = result(out, "agreement-quick")
+    cv = res["interviews"]["cv"]["3"][0]["agreement"]["all"]
     for level in ("code", "category"):
         for pair in ("model~E", "model~A", "E~A"):
-            assert -1.0 <= run[level][pair]["kappa"] <= 1.0
+            assert -1.0 <= cv[level][pair]["kappa"] <= 1.0
     # the example's coders agree far better than chance, and a model trained on 8 of its 12 interviews does too
-    assert run["code"]["E~A"]["kappa"] > 0.5 and run["code"]["model~E"]["kappa"] > 0.2
+    assert cv["code"]["E~A"]["kappa"] > 0.5 and cv["code"]["model~E"]["kappa"] > 0.2
     cail = res["cail"]["run"]["agreement"]["all"]["code"]["model~coder"]
     assert cail["kappa"] > 0.2 and 0 <= cail["macro_f1"] <= 1 and 0 <= cail["f1"] <= 1
-    ks = sorted({p["k"] for p in res["learning_curve"]["points"]})
-    assert len(ks) >= 3, "the learning curve has too few points"
-    assert all(t["train_wall_s"] > 0 and t["precode_segments_per_s"] > 0 for t in res["timing"])
-    report = (out / "agreement-quick.md").read_text(encoding="utf-8")
+    assert len({p["k"] for p in res["learning_curve"]["points"]}) >= 3, "the learning curve has too few points"
+    # the model told the coder's categories and counts agrees at least as well as the model alone
+    for coder, d in res["disagreement"]["misleading-photos-dev"][0].items():
+        assert d["kappa"]["knows categories and counts"] >= d["kappa"]["model"] - 1e-9, coder
+        assert 0 <= d["best_sibling"]["chance"] <= d["best_sibling"]["model"] <= 1
+    row = res["variants"]["rows"]["no-position"]
+    assert row["interviews"]["partitions"] == 1 and row["cail"]["partitions"] == 1
     assert "| 3 | all | code | model~E |" in report and "calibration" in report.lower()
+    assert "| no-position |" in report and "Where the disagreement comes from" in report
     for png in ("agreement-quick_learning_curve.png", "agreement-quick_calibration.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_saturation_benchmark_quick_run(data_dir, tmp_path):
+    out = tmp_path / "out"
+    run("saturation.py", "--quick", "--base", "tune=false", "--space", "lsa", "--data-dir", str(data_dir), "--out-dir", str(out),
+        "--cail-docs", "12", "--cail-hidden", "1", "--min-code-segments", "5")
+    res, report = result(out, "saturation-quick")
+    assert [r["data"] for r in res["results"]] == ["misleading-photos-dev", "cail2019-elements"]
+    scored = [r for r in res["results"][0]["runs"] if r["scores"]]
+    assert scored, "no run had both hidden-code and known-code segments"
+    for r in scored:
+        for name in ("novelty_lsa_new_code", "baseline"):
+            assert 0 <= r["scores"][name]["auroc_vs_coded"] <= 1
+    assert "| novelty_lsa_new_code |" in report and "| baseline |" in report
+    assert (out / "saturation-quick.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_speed_benchmark_quick_run(data_dir, tmp_path):
+    out = tmp_path / "out"
+    run("speed.py", "--quick", "--base", "tune=false", "--data-dir", str(data_dir), "--out-dir", str(out))
+    res, report = result(out, "speed-quick")
+    assert res["train_seconds"] > 0 and res["precode_segments_per_second"] > 0
+    assert res["precode_segments_per_second_jieba"] > 0
+    assert "decision_function" in " ".join(res["precode_stages_seconds"])
+    assert res["agreement_statistics"]["seconds"]["measure_agreement end to end"] > 0
+    assert "segments/s" in report
+
+
+@pytest.mark.slow
+def test_throughput_benchmark_smoke_run_on_cpu(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    out = tmp_path / "out"
+    run("throughput.py", "--quick", "--device", "cpu", "--shapes", "2x64", "--out-dir", str(out))
+    res, report = result(out, "throughput_cpu")
+    r = res["results"][0]
+    assert r["shape"] == "2x64" and r["max_abs_diff_vs_naive"] < 1e-3
+    assert r["autocode_model"]["segments_per_s"] > 0 and "| 2x64" in report
