@@ -63,16 +63,21 @@ class Suggestions:
         cut = self.thresholds if self.min_score is None else self.min_score
         return (self.scores >= cut) & ~self.silenced[:, None]
 
+    def _accepted_row(self, i: int) -> np.ndarray:
+        """Row ``i`` of :attr:`accepted`, without building the whole matrix (pre-coding asks for every row)."""
+        cut = self.thresholds if self.min_score is None else self.min_score
+        return (self.scores[i] >= cut) & ~self.silenced[i]
+
     def codes_for(self, i: int) -> list[str]:
         """Accepted codes of segment ``i``, best score first."""
         row = self.scores[i]
-        idx = np.flatnonzero(self.accepted[i])
+        idx = np.flatnonzero(self._accepted_row(i))
         return [self.codes[j] for j in idx[np.argsort(-row[idx], kind="stable")]]
 
     def top(self, i: int, k: int = 5) -> list[tuple[str, float, bool]]:
         """The ``k`` best-scoring codes of segment ``i`` as (code, score, accepted)."""
         row = self.scores[i]
-        acc = self.accepted[i]
+        acc = self._accepted_row(i)
         order = np.argsort(-row, kind="stable")[:k]
         return [(self.codes[j], float(row[j]), bool(acc[j])) for j in order]
 

@@ -651,3 +651,14 @@ def test_grouped_folds_keep_documents_whole_and_differ_by_seed():
         assert max(loads) - min(loads) <= sizes.max()  # balanced within one document's size
         partitions.add(frozenset(frozenset(groups[te].tolist()) for _, te in folds))
     assert len(partitions) == 5  # each seed deals another partition
+
+
+def test_writing_suggestions_does_not_rebuild_the_whole_matrix_per_segment(model, monkeypatch):
+    """Pre-coding output asks for every row: building the segments x codes matrix for each made it quadratic."""
+    from autocode.suggestion import Suggestions
+
+    sug = model.suggest(NEW * 3)
+    expected = [sug.codes_for(i) for i in range(len(sug))]
+    monkeypatch.setattr(Suggestions, "accepted", property(lambda self: pytest.fail("whole matrix built")))
+    assert [sug.codes_for(i) for i in range(len(sug))] == expected
+    assert len(sug.records()) == len(sug)
