@@ -17,9 +17,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "benchmarks"
 EXAMPLE = REPO / "examples" / "community-governance"
 FIELDS = ["document", "segment", "speaker", "text", "coder", "codes"]
 
@@ -133,3 +135,13 @@ def test_throughput_benchmark_smoke_run_on_cpu(tmp_path):
     r = res["results"][0]
     assert r["shape"] == "2x64" and r["max_abs_diff_vs_naive"] < 1e-3
     assert r["autocode_model"]["segments_per_s"] > 0 and "| 2x64" in report
+
+
+def test_throughput_corpus_has_the_documented_length_profile(monkeypatch):
+    """The synthetic corpus of the GPU benchmark: 8 to 256 tokens, median 45 (tests/test_benchmarks runs the
+    script itself on the CPU)."""
+    import importlib
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    lengths = importlib.import_module("throughput").corpus_lengths(20000)
+    assert lengths.min() == 8 and lengths.max() == 256 and abs(np.median(lengths) - 45) <= 1
