@@ -48,11 +48,13 @@ aside and check that coding them yields no new codes. This package does the firs
    centre, and suggests the category whose codes it is nearest to.
 4. :func:`saturation_report` walks through the interviews in order: per interview the share of novel segments
    and the candidate codes first seen there, giving the saturation curve.
+5. :func:`category_relations` compares which categories go together (in a turn, an answer, an interview) in the
+   coded and the held-out interviews: new links and changed strengths, with a test of each against chance.
 
 Modules: ``_space`` (the LSA space and the e5 embedding), ``_eligibility`` (which segments are scored),
 ``_signals`` (the signals' arithmetic), ``_scoring`` (:class:`NoveltyScorer`, :class:`NoveltyScores`),
 ``_persist`` (the scorer's files), ``_candidates`` (clustering, key terms, :class:`CandidateCode`) and
-``_report`` (:class:`SaturationReport` and its formats). Import from ``autocode.saturation``.
+``_report`` (:class:`SaturationReport` and its formats), ``_relations`` (links between categories). Import from ``autocode.saturation``.
 
 Example
 -------
@@ -79,6 +81,7 @@ Example
 
 from ._candidates import CandidateCode, cluster_embeddings, code_spread, propose_codes
 from ._eligibility import content_length, eligible_mask
+from ._relations import RelationReport, category_relations
 from ._report import SaturationReport, saturation_report
 from ._scoring import NoveltyScorer, NoveltyScores, novelty_scores
 from ._signals import COMPONENTS
@@ -96,4 +99,6 @@ __all__ = [
     "cluster_embeddings",
     "code_spread",
     "COMPONENTS",
+    "RelationReport",
+    "category_relations",
 ]
