@@ -301,7 +301,9 @@ the number of new concepts per interview (the saturation curve).
 
 INTERVIEW is a canonical table (.csv/.jsonl), .txt/.docx transcripts, a folder or a glob, as for precode;
 interviews are taken in the order given. The novelty scorer is fitted once on the model's training data
-(--data, saved as novelty.json/novelty.npz in the model folder) and reused afterwards.
+(--data, saved as novelty.json/novelty.npz in the model folder) and reused afterwards. With --data the
+report also compares which categories go together (in a question and its answers) in the coded and the
+held-out interviews: new links between categories and links of changed strength.
 
 The report format follows --out: .md (with a .png plot beside it), .html (self-contained), .csv (one row per
 segment, candidate codes in the codes column, plus REPORT-codebook.csv), .qdpx (candidate codes for review in
@@ -339,6 +341,7 @@ def _cmd_saturation(args) -> int:
     from .saturation import NoveltyScorer, saturation_report
 
     model = CodingModel.load(args.model)
+    coded = None
     if args.data:
         coded = read_coded([Path(p) for p in args.data], codebook=model.codebook, encoding=args.encoding)
         scorer = NoveltyScorer(random_state=model.random_state, progress=_progress_enabled(args))
@@ -351,8 +354,8 @@ def _cmd_saturation(args) -> int:
     segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars)
     if not segments:
         raise AutocodeError("The inputs hold no segments to check.")
-    report = saturation_report(model, segments, scorer=scorer, threshold=args.threshold, min_size=args.min_size,
-                               n_clusters=args.clusters)
+    report = saturation_report(model, segments, coded=coded, scorer=scorer, threshold=args.threshold,
+                               min_size=args.min_size, n_clusters=args.clusters)
     written = report.save(args.out, documents=documents or None)
     n_novel = int(report.scores.novel.sum())
     _say(args, f"{n_novel} of {int(report.scores.eligible.sum())} eligible segments novel; "

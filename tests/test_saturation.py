@@ -417,3 +417,17 @@ def test_cli_saturation_help_has_an_example(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "autocode saturation --model model/ --data coded.csv" in out and "--clusters" in out
+
+
+def test_report_with_the_coded_data_answers_the_relations_question(fitted, coded):
+    model, scorer = fitted
+    report = saturation_report(model, held_out(), coded=coded, scorer=scorer, n_clusters=1)
+    rel = report.relations
+    assert rel is not None and rel.unit == "answer" and set(rel.categories) == {"V", "H"}
+    assert rel.n_units["held_out"] == 6  # per interview: the answers, then the closing question starts a unit
+    assert rel.summary() in report.evidence()
+    md = report.to_markdown()
+    assert "## Relations between categories" in md and "pre-coded out of fold" in md
+    assert "Relations between categories" in report.to_html()
+    assert report.to_dict()["relations"]["summary"] == rel.summary()
+    assert saturation_report(model, held_out(), coded=coded, scorer=scorer, relations_unit=None).relations is None

@@ -19,7 +19,13 @@ from ..codebook import Code, Codebook
 from ..corpus import CodedCorpus
 from ..exceptions import AutocodeError, AutocodeWarning
 from ._candidates import CandidateCode, propose_codes
+from ._relations import RelationReport, category_relations
 from ._scoring import NoveltyScorer, NoveltyScores, fitted_scorer
+
+RELATIONS_NOTE = ("Both sides are the model's coding at its thresholds: the coded interviews pre-coded out of fold "
+                  "(each by a model that did not see it), the held-out ones pre-coded, so that a link the model "
+                  "tends to make or miss counts alike on both sides. Unit: the interviewer's question and the "
+                  "answers up to the next question.")
 
 
 @dataclass
@@ -37,6 +43,8 @@ class SaturationReport:
         ``document``, ``segments``, ``eligible``, ``novel``, ``share_novel``, ``new_candidates`` (ids first seen
         there), ``cumulative`` (candidates seen so far), ``p_excess`` (binomial p-value of so many novel
         segments if only ``1 - threshold`` were expected).
+    relations : RelationReport or None
+        See :func:`~autocode.saturation.category_relations`.
     """
 
     scores: NoveltyScores
@@ -45,6 +53,7 @@ class SaturationReport:
     documents: list[str]
     per_document: list[dict]
     min_size: int = 2
+    relations: RelationReport | None = None
 
     @property
     def threshold(self) -> float:
@@ -85,6 +94,8 @@ class SaturationReport:
         if excess:
             pts.append("Interviews with clearly more novel segments than expected (binomial p < 0.01): "
                        + ", ".join(excess) + ".")
+        if self.relations is not None:
+            pts.append(self.relations.summary())
         return pts
 
     # -- outputs ---------------------------------------------------------------------------------------------
@@ -166,6 +177,10 @@ class SaturationReport:
                   f"{n_novel} novel segments; {in_cand} of them in {len(self.candidates)} candidate code(s) of at "
                   f"least {self.min_size} segments.", ""]
         lines += cands or ["No candidate codes.", ""]
+        if self.relations is not None:
+            net = "data:image/png;base64," + base64.b64encode(self.relations.plot_png()).decode()
+            lines += ["## Relations between categories", "", RELATIONS_NOTE, "", self.relations.to_markdown(),
+                      f"![category network]({net})", ""]
         return "\n".join(lines)
 
     def to_html(self) -> str:
@@ -204,8 +219,27 @@ class SaturationReport:
             "segments.</p><h2>Evidence</h2><ul>" + "".join(f"<li>{esc(p)}</li>" for p in self.evidence())
             + f"</ul><img alt=\"saturation curve\" src=\"data:image/png;base64,{img}\">"
             f"<h2>Per interview</h2><table><tr>{head}</tr>{rows}</table><h2>Candidate new codes</h2>"
-            + ("".join(cand_html) or "<p>No candidate codes.</p>") + "</body></html>"
+            + ("".join(cand_html) or "<p>No candidate codes.</p>") + self._relations_html() + "</body></html>"
         )
+
+    def _relations_html(self) -> str:
+        if self.relations is None:
+            return ""
+        import html
+
+        esc = html.escape
+        rel = self.relations
+        rows = "".join(
+            f"<tr><td>{esc(rel.codebook.label(r['a']))} + {esc(rel.codebook.label(r['b']))}</td><td>{r['coded']}</td>"
+            f"<td>{r['held_out']}</td><td>{r['coded_lor']:.2f}</td><td>{r['held_out_lor']:.2f}</td>"
+            f"<td>{r['q_new']:.3g}</td><td>{r['q_change']:.3g}</td><td>{esc(r['status'] or '-')}</td></tr>"
+            for r in rel.flagged())
+        img = base64.b64encode(rel.plot_png()).decode()
+        table = ("<table><tr><th>categories</th><th>coded: together</th><th>held out: together</th>"
+                 "<th>coded log OR</th><th>held-out log OR</th><th>q (new)</th><th>q (change)</th><th>status</th>"
+                 f"</tr>{rows}</table>") if rows else ""
+        return (f"<h2>Relations between categories</h2><p>{esc(RELATIONS_NOTE)}</p><p>{esc(rel.summary())}</p>"
+                f"{table}<img alt=\"category network\" src=\"data:image/png;base64,{img}\">")
 
     def records(self) -> list[dict]:
         """One dict per segment: document, segment, speaker, text, eligible, novelty, candidate, nearest code."""
@@ -314,11 +348,13 @@ class SaturationReport:
                 "quotes": [{"document": segs[i].document, "segment": segs[i].segment, "text": segs[i].text}
                            for i in c.quotes],
             } for c in self.candidates],
+            "relations": None if self.relations is None else self.relations.to_dict(),
         }
 
 
 def saturation_report(model, segments, *, coded: CodedCorpus | None = None, scorer: NoveltyScorer | None = None,
-                      threshold: float = 0.95, min_size: int = 2, n_clusters: int | None = None) -> SaturationReport:
+                      threshold: float = 0.95, min_size: int = 2, n_clusters: int | None = None,
+                      relations_unit: str | None = "answer") -> SaturationReport:
     """Score the segments of held-out interviews, propose candidate codes and trace new concepts per interview.
 
     Parameters
@@ -335,6 +371,9 @@ def saturation_report(model, segments, *, coded: CodedCorpus | None = None, scor
         Novelty at or above which a segment is novel (0.95: less typical than 95% of coded segments).
     min_size, n_clusters
         See :func:`propose_codes`.
+    relations_unit : {"answer", "segment", "document"} or None
+        With ``coded``: compare which categories go together in that unit in the coded and the held-out
+        interviews (:func:`category_relations`); None: skip it.
     """
     scorer = fitted_scorer(model, coded, scorer)
     scores = scorer.score(model, segments, threshold=threshold)
@@ -362,4 +401,22 @@ def saturation_report(model, segments, *, coded: CodedCorpus | None = None, scor
     if not scores.eligible.any():
         warnings.warn(AutocodeWarning("No segment is eligible (all are the interviewer's or shorter than "
                       f"{scorer.min_chars_} characters); nothing was checked."), stacklevel=2)
-    return SaturationReport(scores, cands, model.codebook, docs, per, min_size=min_size)
+    relations = None
+    if coded is not None and relations_unit:
+        relations = _relations(model, coded, scores.segments, relations_unit)
+    return SaturationReport(scores, cands, model.codebook, docs, per, min_size=min_size, relations=relations)
+
+
+def _relations(model, coded: CodedCorpus, segments, unit: str) -> RelationReport | None:
+    """Links between categories: the coded interviews pre-coded out of fold against the held-out ones
+    pre-coded, both at the model's thresholds (None when the learned codes fall in fewer than 2 categories)."""
+    book = model.codebook
+    if len({book.ancestor_at(c, book.category_depth) for c in model.codes_}) < 2:
+        return None
+    train = coded.subset(coded.coded_mask(model.target))
+    Y = train.labels(model.codes_, model.target)
+    accepted = model.out_of_fold_proba(train.segments, Y, n_splits=5) >= model.thresholds_
+    before = CodedCorpus(train.segments, {"model": {
+        s.key: {c for c, a in zip(model.codes_, row) if a} for s, row in zip(train.segments, accepted)}})
+    after = model.suggest(segments).to_corpus()
+    return category_relations(before, after, book, unit=unit)
