@@ -364,7 +364,56 @@ def _cmd_saturation(args) -> int:
 
 
 # -- more commands are added here (keep one _add_* function per command) ---------------------------------
-_COMMANDS = [_add_train, _add_precode, _add_evaluate, _add_agree, _add_saturation]
+# -- rules ------------------------------------------------------------------------------------------------
+RULES_HELP = """\
+Code by rules, before any hand coding (like NVivo's auto code): every segment whose text matches a code's
+keywords, phrase or regular expression gets that code, with the matching words as evidence.
+
+RULES is a table with the columns code,pattern and optional kind (keyword: any of the words, separated by
+spaces, commas or 、; phrase: the text as written; regex: a regular expression) and speaker (a role,
+interviewer/participant, or a speaker label); or the codebook itself with a 'rules' column (patterns
+separated by ';', re:PATTERN for a regular expression, "..." for a phrase). Traditional and Simplified
+characters, full- and half-width forms match alike. Output formats as for precode.
+
+example:
+  autocode rules --codebook codebook.csv --rules rules.csv interviews/*.txt --out autocoded.qdpx
+  autocode rules --codebook codebook.csv interviews/ --out autocoded.csv   # the codebook's rules column
+"""
+
+
+def _add_rules(sub):
+    p = sub.add_parser("rules", help="code by keyword, phrase and regular-expression rules",
+                       description=RULES_HELP, formatter_class=_Formatter)
+    p.add_argument("--codebook", required=True, help="codebook CSV (its 'rules' column is used without --rules)")
+    p.add_argument("--rules", help="rules table: code,pattern[,kind,speaker]")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="transcripts or canonical tables")
+    p.add_argument("--out", required=True, help="output: .csv, .jsonl or .qdpx")
+    _add_input_options(p)
+    p.set_defaults(func=_cmd_rules)
+
+
+def _cmd_rules(args) -> int:
+    from .codebook import Codebook
+    from .io import write_suggestions
+    from .rules import RuleSet, read_rules
+
+    book = Codebook.read_csv(args.codebook, encoding=args.encoding)
+    rules = (read_rules(args.rules, book, encoding=args.encoding) if args.rules
+             else RuleSet.from_codebook_csv(args.codebook, book, encoding=args.encoding))
+    if not len(rules):
+        raise AutocodeError(f"{args.codebook}: no rules. Give --rules rules.csv, or a 'rules' column in the "
+                            "codebook.")
+    segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars)
+    if not segments:
+        raise AutocodeError("The inputs hold no segments to code.")
+    matches = rules.apply(segments)
+    write_suggestions(args.out, matches.suggestions(), top_k=min(3, len(matches.codes)), documents=documents or None)
+    n_with = int(matches.matched.any(axis=1).sum())
+    _say(args, f"{len(rules)} rule(s): {n_with} of {len(segments)} segments matched -> {args.out}")
+    return 0
+
+
+_COMMANDS = [_add_train, _add_precode, _add_evaluate, _add_agree, _add_saturation, _add_rules]
 
 
 def build_parser() -> argparse.ArgumentParser:
