@@ -36,6 +36,7 @@ from .io.inputs import read_inputs
 from .io.qdpx import read_project, read_qdc, write_qdpx
 from .model import CodingModel
 from .reliability import AgreementReport, measure_agreement
+from .rules import Rule, RuleSet, read_rules
 from .segment import segment_text
 from .suggestion import Suggestions
 
@@ -62,6 +63,9 @@ __all__ = [
     "get_backend",
     "register",
     "grouped_folds",
+    "Rule",
+    "RuleSet",
+    "read_rules",
     # suggestions and files out
     "Suggestions",
     "write_suggestions",
