@@ -207,6 +207,7 @@ def _add_evaluate(sub):
 def _cmd_evaluate(args) -> int:
     import json
 
+    from ._files import write_text
     from .evaluate import cross_validate
     from .model import CodingModel
 
@@ -218,9 +219,9 @@ def _cmd_evaluate(args) -> int:
         cv = cross_validate(model, coded, n_splits=args.folds, random_state=args.seed,
                             progress=_progress_enabled(args))
     if args.out and args.out.endswith(".json"):
-        Path(args.out).write_text(json.dumps(cv.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+        write_text(args.out, json.dumps(cv.to_dict(), ensure_ascii=False, indent=1))
     elif args.out:
-        Path(args.out).write_text(cv.to_markdown(), encoding="utf-8")
+        write_text(args.out, cv.to_markdown())
     else:
         print(cv.to_markdown())
     pooled = ", ".join(f"{k} {v['kappa']:.3f}" for k, v in cv.pooled.items())
