@@ -233,7 +233,10 @@ def staged_folder(folder: str | Path, *, last: Iterable[str] = ()) -> Iterator[P
             raise _cannot_write(folder, err) from None
         try:
             yield stage
-            _commit(stage, folder, list(last))
+            try:
+                _commit(stage, folder, list(last))
+            except OSError as err:
+                raise _cannot_write(folder, err) from None
         finally:
             shutil.rmtree(stage, ignore_errors=True)
 
