@@ -146,7 +146,19 @@ def _make_parent(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
+        _check_ancestor(path)
         raise _cannot_write(path, err) from None
+
+
+def _check_ancestor(path: Path) -> Path:
+    """The nearest existing folder above ``path``; an error when that is a file."""
+    probe = path.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputError(f"{path}: cannot be written, because {probe} is a file, not a folder. Choose another "
+                          "output path.")
+    return probe
 
 
 def _mode_for(path: Path) -> int:
@@ -304,12 +316,7 @@ def check_writable(path: str | Path, *, folder: bool = False) -> None:
             raise OutputError(f"{path}: is a file; this output is a folder. Choose a new folder name.")
         if not folder and path.is_dir():
             raise OutputError(f"{path}: is a folder; give a file name for this output.")
-    probe = path if folder and path.is_dir() else path.parent
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise OutputError(f"{path}: cannot be written, because {probe} is a file, not a folder. Choose another "
-                          "output path.")
+    probe = path if folder and path.is_dir() else _check_ancestor(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".probe", dir=probe)
     except OSError as err:
