@@ -236,7 +236,7 @@ def staged_folder(folder: str | Path, *, last: Iterable[str] = ()) -> Iterator[P
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
-        raise OutputError(f"{folder}: is a file; this output is a folder. Choose a new folder name.")
+        raise OutputError(f"{folder} is a file; a model is saved as a folder. Choose a new folder name.")
     _make_parent(folder)
     with output_lock(folder):
         try:
@@ -313,7 +313,7 @@ def check_writable(path: str | Path, *, folder: bool = False) -> None:
     path = Path(path)
     if path.exists():
         if folder and not path.is_dir():
-            raise OutputError(f"{path}: is a file; this output is a folder. Choose a new folder name.")
+            raise OutputError(f"{path} is a file; a model is saved as a folder. Choose a new folder name.")
         if not folder and path.is_dir():
             raise OutputError(f"{path}: is a folder; give a file name for this output.")
     probe = path if folder and path.is_dir() else _check_ancestor(path)
