@@ -29,6 +29,7 @@ from .exceptions import (
     MissingDependencyError,
     ModelFileError,
     NotFittedError,
+    OutputError,
 )
 from .folds import grouped_folds
 from .io import read_coded, read_documents, read_segments, read_transcripts, write_coded, write_suggestions
@@ -86,4 +87,5 @@ __all__ = [
     "MissingDependencyError",
     "ModelFileError",
     "NotFittedError",
+    "OutputError",
 ]

@@ -1,14 +1,20 @@
 """Saving and loading a fitted :class:`~autocode.model.CodingModel`, with every format migration in one place.
 
-A model folder holds ``model.json`` (settings, codebook, codes, versions, checksums) and ``arrays.npz``
-(calibration, thresholds and the backend's arrays), plus any files the backend writes itself. Nothing is
-pickled: loading a model someone sent you cannot run code.
+A model folder holds ``model.json`` (settings, codebook, codes, versions), ``arrays.npz`` (calibration,
+thresholds and the backend's arrays), any files the backend writes itself, and ``checksums.json``, the SHA-256
+of every other file (see :mod:`autocode.checksum`), checked before anything is read. Nothing is pickled:
+loading a model someone sent you cannot run code. A folder is written whole or not at all: the files go into a
+staging folder beside it and are moved into place at the end, ``checksums.json`` last.
 
 Format versions:
 
 1. autocode 0.1.x. Settings and backend parameters added during 0.1.x may be missing (files from before they
    existed); :func:`_migrate_1` fills each with the value that reproduces the model as it was saved.
-2. autocode 0.2: every setting and backend parameter present; adds ``global_threshold``.
+2. autocode 0.2 (development): every setting and backend parameter present; adds ``global_threshold``.
+3. autocode 0.2: ``checksums.json`` covers every file, ``model.json`` included (formats 1 and 2 kept the
+   SHA-256 of the other files in ``model.json``, which nothing covered); ``model.json`` lists the backend's
+   files in ``files``. A format-3 folder without ``checksums.json`` is refused; formats 1 and 2 have none and
+   load as before.
 """
 
 from __future__ import annotations
@@ -18,14 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import staged_folder
 from ._version import __version__
 from .backends.base import get_backend
-from .checksum import sha256_file
+from .checksum import MANIFEST, make_manifest, read_manifest, sha256_file, verify_files
 from .codebook import Codebook
 from .exceptions import AutocodeError, ModelFileError
 
 MODEL_FORMAT = "autocode-model"
-MODEL_FORMAT_VERSION = 2
+MODEL_FORMAT_VERSION = 3
 ARRAYS = "arrays.npz"
 META = "model.json"
 
@@ -55,16 +62,28 @@ def _migrate_1(doc: dict) -> dict:
     return doc
 
 
-_MIGRATIONS = {1: _migrate_1}
+def _migrate_2(doc: dict) -> dict:
+    """Format 2 -> 3: the checksums (checked before migrating) leave ``model.json``; ``files`` lists the
+    backend's files."""
+    doc = dict(doc)
+    doc["files"] = list(doc.pop("files_sha256", None) or {})
+    doc.pop("arrays_sha256", None)
+    doc["format_version"] = 3
+    return doc
+
+
+_MIGRATIONS = {1: _migrate_1, 2: _migrate_2}
 """Saved format version -> the function that brings a document of that version one version forward."""
 
 
+REDO = "Copy the model folder again or retrain."
+
+
 def save_model(model, path: str | Path) -> Path:
-    """Write a fitted model into the folder ``path`` (created if needed)."""
+    """Write a fitted model into the folder ``path`` (created if needed; other files in it stay)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ModelFileError(f"{path} is a file; a model is saved as a folder. Choose a new folder name.")
-    path.mkdir(parents=True, exist_ok=True)
     backend = model.backend_
     meta, arrays = backend.get_state()
     arrays = {f"backend/{k}": np.asarray(v) for k, v in arrays.items()}
@@ -73,9 +92,19 @@ def save_model(model, path: str | Path) -> Path:
     for k, v in arrays.items():
         if v.dtype == object:
             raise AutocodeError(f"Array {k!r} has dtype object and cannot be saved without pickle.")
-    np.savez(path / ARRAYS, **arrays)
-    extra = {name: sha256_file(path / name) for name in backend.save_files(path)}
-    doc = {
+    with staged_folder(path, last=(MANIFEST,)) as stage:
+        with open(stage / ARRAYS, "wb") as f:
+            np.savez(f, **arrays)
+        files = list(backend.save_files(stage))
+        doc = _model_doc(model, backend, meta, files)
+        (stage / META).write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
+        (stage / MANIFEST).write_text(make_manifest(stage, [META, ARRAYS, *files]), encoding="utf-8")
+    return path
+
+
+def _model_doc(model, backend, meta: dict, files: list[str]) -> dict:
+    """The contents of ``model.json``."""
+    return {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
         "autocode_version": __version__,
@@ -93,12 +122,8 @@ def save_model(model, path: str | Path) -> Path:
         "global_threshold": model.global_threshold_,
         "training": {"segments": model.n_train_segments_, "documents": model.n_train_documents_,
                      "counts": model.train_counts_},
-        "arrays_sha256": sha256_file(path / ARRAYS),
-        "files_sha256": extra,
+        "files": files,
     }
-    with open(path / META, "w", encoding="utf-8") as f:
-        json.dump(doc, f, ensure_ascii=False, indent=1)
-    return path
 
 
 def _jsonable(value):
@@ -122,6 +147,9 @@ def read_model_doc(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
     for p in (meta_path, arr_path):
         if not p.exists():
             raise ModelFileError(f"{path}: missing {p.name}. The folder is incomplete; copy the whole folder.")
+    manifest = read_manifest(path)
+    if manifest is not None and META in manifest:
+        verify_files(path, [META], manifest, redo=REDO)  # before model.json is read
     try:
         doc = json.loads(meta_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -135,6 +163,41 @@ def read_model_doc(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
             f"{doc.get('autocode_version', '?')}; this autocode ({__version__}) reads up to version "
             f"{MODEL_FORMAT_VERSION}. Upgrade autocode (pip install -U autocode) or retrain the model."
         )
+    if version >= 3:
+        _check_manifest(path, doc, manifest)
+    else:
+        _check_embedded(path, doc)
+    try:
+        with np.load(arr_path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except ValueError as err:
+        raise ModelFileError(f"{arr_path}: cannot read arrays without pickle ({err}).") from None
+    try:
+        while doc["format_version"] < MODEL_FORMAT_VERSION:
+            doc = _MIGRATIONS[doc["format_version"]](doc)
+    except (KeyError, TypeError) as err:
+        raise ModelFileError(f"{path}: the model files are inconsistent ({type(err).__name__}: {err}).") from None
+    return doc, arrays
+
+
+def _check_manifest(path: Path, doc: dict, manifest: dict[str, str] | None) -> None:
+    """Formats 3 and later: ``checksums.json`` must cover ``model.json``, ``arrays.npz`` and the backend's
+    files, and every one must match."""
+    if manifest is None:
+        raise ModelFileError(
+            f"{path}: missing {MANIFEST}, which every model saved by autocode {doc.get('autocode_version', '?')} "
+            f"(format {doc['format_version']}) has; without it no file of the folder can be checked. Copy the "
+            "whole folder again or retrain."
+        )
+    files = doc.get("files")
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise ModelFileError(f"{path / META}: 'files' is not a list of file names. The file was tampered with.")
+    verify_files(path, [META, ARRAYS, *files], manifest, redo=REDO)
+
+
+def _check_embedded(path: Path, doc: dict) -> None:
+    """Formats 1 and 2 (no ``checksums.json``): the files are checked against the SHA-256 in ``model.json``."""
+    meta_path = path / META
     files = {ARRAYS: doc.get("arrays_sha256"), **(doc.get("files_sha256") or {})}
     for name, expected in files.items():
         if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
@@ -148,17 +211,6 @@ def read_model_doc(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
                 f"{p}: checksum does not match model.json; the file was changed or damaged. "
                 "Copy the model folder again or retrain."
             )
-    try:
-        with np.load(arr_path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except ValueError as err:
-        raise ModelFileError(f"{arr_path}: cannot read arrays without pickle ({err}).") from None
-    try:
-        while doc["format_version"] < MODEL_FORMAT_VERSION:
-            doc = _MIGRATIONS[doc["format_version"]](doc)
-    except (KeyError, TypeError) as err:
-        raise ModelFileError(f"{path}: the model files are inconsistent ({type(err).__name__}: {err}).") from None
-    return doc, arrays
 
 
 def load_model(cls, path: str | Path):

@@ -12,8 +12,8 @@ import warnings
 from pathlib import Path
 
 from ._version import __version__
-from .exceptions import AutocodeError, AutocodeWarning
-from .io.inputs import read_inputs
+from .exceptions import AutocodeError, AutocodeWarning, OutputError
+from .io.inputs import input_paths, read_inputs
 
 __all__ = ["main"]
 
@@ -51,6 +51,60 @@ def _read_training_data(args):
     return book, read_coded(data, codebook=book, encoding=args.encoding)
 
 
+# -- outputs: never an input, writable before any work ---------------------------------------------------
+def _add_force(p) -> None:
+    p.add_argument("--force", action="store_true",
+                   help="write an output even when it is one of the inputs (which it then replaces)")
+
+
+def _files_of(paths) -> list[Path]:
+    """Paths as given, plus the files directly inside those that are folders (a model or QualCoder project)."""
+    out = []
+    for p in map(Path, paths):
+        out.append(p)
+        if p.is_dir():
+            out.extend(f for f in p.iterdir() if f.is_file())
+    return out
+
+
+def _check_outputs(args, outputs: dict[str, list], inputs, folder: bool = False) -> None:
+    """Refuse, before any work, outputs that are inputs (unless --force) or cannot be written."""
+    from ._files import check_not_inputs, check_writable
+
+    check_not_inputs(outputs, _files_of(inputs), force=args.force)
+    for option, paths in outputs.items():
+        check_writable(paths[0], folder=folder and option == "--out")
+
+
+def _report_files(out: str, csv_codebook: bool = False) -> list[Path]:
+    """A report and the files written beside it (a .md's plot; a saturation .csv's codebook)."""
+    path = Path(out)
+    if path.suffix.lower() in (".md", ".markdown"):
+        return [path, path.with_suffix(".png")]
+    if csv_codebook and path.suffix.lower() == ".csv":
+        return [path, path.with_name(path.stem + "-codebook.csv")]
+    return [path]
+
+
+def _save_model(model, out: str) -> Path:
+    """Save the fitted model to ``out``; if that fails, to a new folder here (or in the temporary folder), and
+    say where."""
+    import tempfile
+    import time
+
+    try:
+        return model.save(out)
+    except OutputError as err:
+        fallback = Path.cwd() / f"autocode-model-{time.strftime('%Y%m%d-%H%M%S')}"
+        try:
+            model.save(fallback)
+        except OutputError:
+            fallback = Path(tempfile.mkdtemp(prefix="autocode-model-"))
+            model.save(fallback)
+        raise OutputError(f"{err} The fitted model was saved to {fallback} instead; move that folder where you "
+                          "want it.") from None
+
+
 # -- train ------------------------------------------------------------------------------------------------
 TRAIN_HELP = """\
 Learn a coding model from hand-coded segments and save it to a folder.
@@ -80,6 +134,7 @@ def _add_train(sub):
                         "times faster training)")
     p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8/GB18030)")
     p.add_argument("--out", required=True, help="model folder to write")
+    _add_force(p)
     p.set_defaults(func=_cmd_train)
 
 
@@ -118,13 +173,16 @@ def _cmd_train(args) -> int:
     from .model import CodingModel
 
     params = _backend_params(args)
+    out = Path(args.out)
+    _check_outputs(args, {"--out": [out, out / "model.json", out / "arrays.npz", out / "checksums.json"]},
+                   [*(args.data or []), *([args.codebook] if args.codebook else [])], folder=True)
     book, coded = _read_training_data(args)
     _say(args, f"read {coded}")
     model = CodingModel(book, args.backend, target=args.target, min_examples=args.min_examples,
                         n_splits=args.folds, random_state=args.seed, backend_params=params,
                         tune=not args.no_tune, progress=_progress_enabled(args))
     model.fit(coded)
-    model.save(args.out)
+    _save_model(model, args.out)  # first: a report line that fails cannot lose the fitted model
     _say(args, f"learned {len(model.codes_)} codes from {model.n_train_segments_} segments "
                f"({model.n_train_documents_} documents); saved to {args.out}")
     for key, t in model.tuning_.items():
@@ -158,6 +216,7 @@ def _add_precode(sub):
                    help="accept codes scoring at least this (default: each code's learned threshold)")
     p.add_argument("--top", type=int, default=5, help="how many best-scoring codes to list per segment")
     _add_input_options(p)
+    _add_force(p)
     p.set_defaults(func=_cmd_precode)
 
 
@@ -165,6 +224,7 @@ def _cmd_precode(args) -> int:
     from .io import write_suggestions
     from .model import CodingModel
 
+    _check_outputs(args, {"--out": [Path(args.out)]}, [args.model, *input_paths(args.inputs)])
     model = CodingModel.load(args.model)
     model.set_params(progress=_progress_enabled(args))
     segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars)
@@ -201,15 +261,20 @@ def _add_evaluate(sub):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--encoding")
     p.add_argument("--out", help="write the report here (.md or .json); printed when omitted")
+    _add_force(p)
     p.set_defaults(func=_cmd_evaluate)
 
 
 def _cmd_evaluate(args) -> int:
     import json
 
+    from ._files import write_text
     from .evaluate import cross_validate
     from .model import CodingModel
 
+    if args.out:
+        _check_outputs(args, {"--out": [Path(args.out)]},
+                       [*(args.data or []), *([args.codebook] if args.codebook else [])])
     book, coded = _read_training_data(args)
     model = CodingModel(book, args.backend, target=args.target, min_examples=args.min_examples,
                         n_splits=args.folds, random_state=args.seed, backend_params=_backend_params(args))
@@ -218,9 +283,9 @@ def _cmd_evaluate(args) -> int:
         cv = cross_validate(model, coded, n_splits=args.folds, random_state=args.seed,
                             progress=_progress_enabled(args))
     if args.out and args.out.endswith(".json"):
-        Path(args.out).write_text(json.dumps(cv.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+        write_text(args.out, json.dumps(cv.to_dict(), ensure_ascii=False, indent=1))
     elif args.out:
-        Path(args.out).write_text(cv.to_markdown(), encoding="utf-8")
+        write_text(args.out, cv.to_markdown())
     else:
         print(cv.to_markdown())
     pooled = ", ".join(f"{k} {v['kappa']:.3f}" for k, v in cv.pooled.items())
@@ -266,6 +331,7 @@ def _add_agree(sub):
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (same seed, same intervals)")
     p.add_argument("--disagreements", metavar="CSV", help="also write every disagreement to this CSV")
     p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8/GB18030)")
+    _add_force(p)
     p.set_defaults(func=_cmd_agree)
 
 
@@ -274,6 +340,10 @@ def _cmd_agree(args) -> int:
     from .io import read_coded
     from .reliability import measure_agreement
 
+    outputs = {"--out": _report_files(args.out)}
+    if args.disagreements:
+        outputs["--disagreements"] = [Path(args.disagreements)]
+    _check_outputs(args, outputs, [*args.files, *([args.codebook] if args.codebook else [])])
     book = None
     if args.codebook and Path(args.codebook).suffix.lower() in (".qdc", ".qde", ".qdpx"):
         from .io.qdpx import read_qdc
@@ -332,6 +402,7 @@ def _add_saturation(sub):
     p.add_argument("--clusters", type=int, help="group the novel segments into this many candidates (default: "
                                                 "cut where groups become looser than the existing codes)")
     _add_input_options(p)
+    _add_force(p)
     p.set_defaults(func=_cmd_saturation)
 
 
@@ -340,6 +411,8 @@ def _cmd_saturation(args) -> int:
     from .model import CodingModel
     from .saturation import NoveltyScorer, saturation_report
 
+    _check_outputs(args, {"--out": _report_files(args.out, csv_codebook=True)},
+                   [args.model, *(args.data or []), *input_paths(args.inputs)])
     model = CodingModel.load(args.model)
     coded = None
     if args.data:

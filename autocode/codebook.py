@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ._files import atomic_write
 from .exceptions import CodebookError, FormatError
 
 __all__ = ["Code", "Codebook"]
@@ -320,7 +321,7 @@ class Codebook:
         """Write the codebook as ``id,name,description,parent[,color]`` (UTF-8)."""
         with_color = any(c.color for c in self)
         cols = [*CODEBOOK_COLUMNS, "color"] if with_color else list(CODEBOOK_COLUMNS)
-        with open(path, "w", encoding="utf-8", newline="") as f:
+        with atomic_write(path, encoding="utf-8", newline="") as f:
             w = csv.writer(f)
             w.writerow(cols)
             for c in self:

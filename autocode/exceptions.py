@@ -14,6 +14,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelFileError",
     "NotFittedError",
+    "OutputError",
 ]
 
 
@@ -55,6 +56,11 @@ class FormatError(AutocodeError, ValueError):
 
 class ModelFileError(AutocodeError, ValueError):
     """A saved model folder is missing files, was tampered with, or comes from an incompatible version."""
+
+
+class OutputError(AutocodeError, OSError):
+    """An output cannot be written: its folder is not writable, another autocode process is writing it, or it
+    is one of the command's inputs."""
 
 
 class NotFittedError(AutocodeError, AttributeError):

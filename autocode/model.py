@@ -210,6 +210,9 @@ class CodingModel(BaseEstimator):
         corpus = coded.subset(coded.coded_mask(self.target))
         if len(corpus) == 0:
             raise AutocodeError(f"No segment is coded by the target {self.target!r}.")
+        if not any(s.text.strip() for s in corpus.segments):
+            raise AutocodeError(f"All {len(corpus)} training segments have an empty text, so there is nothing to "
+                                "learn from. Check that the 'text' column holds the segments' words.")
         self._choose_codes(corpus)
         Y = corpus.labels(self.codes_, self.target)
         inputs, Y_all = self._training_rows(corpus.segments, Y)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 
+import hostile
 import numpy as np
 import pytest
 
@@ -23,6 +24,7 @@ from autocode import (
     write_suggestions,
 )
 from autocode.calibration import calibrate
+from autocode.checksum import make_manifest, sha256_file
 from autocode.model import make_inputs
 
 NEW = [
@@ -206,9 +208,9 @@ def test_traditional_text_gets_the_same_codes_and_stays_verbatim(tmp_path, coded
 
 def test_save_load_round_trip(tmp_path, model):
     path = model.save(tmp_path / "m")
-    assert sorted(p.name for p in path.iterdir()) == ["arrays.npz", "model.json"]
+    assert sorted(p.name for p in path.iterdir()) == ["arrays.npz", "checksums.json", "model.json"]
     doc = json.loads((path / "model.json").read_text("utf-8"))
-    assert doc["format_version"] == 2 and doc["backend"] == "tfidf.v1" and doc["autocode_version"]
+    assert doc["format_version"] == 3 and doc["backend"] == "tfidf.v1" and doc["autocode_version"]
     with np.load(path / "arrays.npz", allow_pickle=False) as z:  # nothing needs pickle
         assert all(z[k].dtype != object for k in z.files)
     loaded = CodingModel.load(path)
@@ -227,7 +229,8 @@ def test_tampered_arrays(tmp_path, model):
     data = bytearray((path / "arrays.npz").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (path / "arrays.npz").write_bytes(bytes(data))
-    with pytest.raises(ModelFileError, match=r"arrays\.npz: checksum does not match model\.json; the file was changed"):
+    with pytest.raises(ModelFileError, match=r"arrays\.npz: changed since it was saved \(its SHA-256 does not match "
+                                             r"checksums\.json\); the file was edited or damaged"):
         CodingModel.load(path)
 
 
@@ -236,7 +239,8 @@ def test_newer_format_version(tmp_path, model):
     doc = json.loads((path / "model.json").read_text("utf-8"))
     doc["format_version"] = 99
     (path / "model.json").write_text(json.dumps(doc), encoding="utf-8")
-    with pytest.raises(ModelFileError, match=r"model format version 99 .* reads up to version 2\. Upgrade autocode"):
+    (path / "checksums.json").write_text(make_manifest(path, ["model.json", "arrays.npz"]), encoding="utf-8")
+    with pytest.raises(ModelFileError, match=r"model format version 99 .* reads up to version 3\. Upgrade autocode"):
         CodingModel.load(path)
 
 
@@ -264,34 +268,15 @@ def test_not_a_model_folder(tmp_path, model):
 def test_damaged_json(tmp_path, model):
     path = model.save(tmp_path / "m")
     (path / "model.json").write_text("{not json", encoding="utf-8")
+    (path / "checksums.json").unlink()
     with pytest.raises(ModelFileError, match=r"model\.json: not valid JSON .* The file is damaged\."):
         CodingModel.load(path)
 
 
-class _Payload:
-    """Unpickling this would create a file: proof that code ran."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
-
-
 def test_object_array_is_refused(tmp_path, model):
-    import hashlib
-
     path = model.save(tmp_path / "m")
     marker = tmp_path / "pwned"
-    with np.load(path / "arrays.npz") as z:
-        arrays = {k: z[k] for k in z.files}
-    evil = np.empty(1, dtype=object)
-    evil[0] = _Payload(marker)
-    arrays["thresholds"] = evil
-    np.savez(path / "arrays.npz", **arrays)
-    doc = json.loads((path / "model.json").read_text("utf-8"))
-    doc["arrays_sha256"] = hashlib.sha256((path / "arrays.npz").read_bytes()).hexdigest()  # checksum matches
-    (path / "model.json").write_text(json.dumps(doc), encoding="utf-8")
+    hostile.plant_pickle(path, marker)  # checksums resealed: only the refusal to unpickle stops it
     with pytest.raises(ModelFileError, match=r"arrays\.npz: cannot read arrays without pickle"):
         CodingModel.load(path)
     assert not marker.exists()
@@ -374,15 +359,24 @@ def test_positions_span_batches(book, coded, model):
     np.testing.assert_allclose(model.predict_proba(segs, batch_size=3), model.predict_proba(segs), atol=1e-12)
 
 
+def _as_format_1(path, doc: dict) -> None:
+    """Rewrite a saved model as autocode 0.1.x wrote it: format 1, the SHA-256 of the other files kept in
+    model.json, no checksums.json."""
+    doc["format_version"] = 1
+    doc["arrays_sha256"] = sha256_file(path / "arrays.npz")
+    doc["files_sha256"] = {name: sha256_file(path / name) for name in doc.pop("files")}
+    (path / "checksums.json").unlink()
+    (path / "model.json").write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+
+
 def test_model_saved_without_position_feature_still_loads(tmp_path, book, coded):
     """Models saved by autocode 0.1.0 have no position block and no position parameters."""
     old = CodingModel(book, n_splits=3, backend_params={"position_bins": 0}).fit(coded)
     path = old.save(tmp_path / "old")
     doc = json.loads((path / "model.json").read_text("utf-8"))
-    doc["format_version"] = 1  # as written by autocode 0.1.x
     for k in ("position_bins", "position_weight"):
         doc["backend_params"].pop(k)
-    (path / "model.json").write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+    _as_format_1(path, doc)
     loaded = CodingModel.load(path)
     assert loaded.backend_.params["position_bins"] == 0
     np.testing.assert_array_equal(loaded.predict_proba(NEW), old.predict_proba(NEW))
@@ -450,9 +444,8 @@ def test_model_saved_without_following_feature_still_loads(tmp_path, book, coded
     old = CodingModel(book, n_splits=3, tune=False, backend_params={"following_weight": 0.0}).fit(coded)
     path = old.save(tmp_path / "old")
     doc = json.loads((path / "model.json").read_text("utf-8"))
-    doc["format_version"] = 1  # as written by autocode 0.1.x
     doc["backend_params"].pop("following_weight")
-    (path / "model.json").write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+    _as_format_1(path, doc)
     loaded = CodingModel.load(path)
     assert loaded.backend_.params["following_weight"] == 0.0
     np.testing.assert_array_equal(loaded.predict_proba(NEW), old.predict_proba(NEW))
@@ -547,9 +540,8 @@ def test_model_saved_before_calibration_shrinkage_still_loads(tmp_path, book, co
     """Models saved by autocode 0.1.0 have no calibration_prior: they had each code's own scaling."""
     path = CodingModel(book, n_splits=3).fit(coded).save(tmp_path / "old")
     doc = json.loads((path / "model.json").read_text("utf-8"))
-    doc["format_version"] = 1  # as written by autocode 0.1.x
     doc["settings"].pop("calibration_prior")
-    (path / "model.json").write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+    _as_format_1(path, doc)
     assert CodingModel.load(path).calibration_prior == 0.0
     assert CodingModel.load(tmp_path / "old").get_params()["calibration_prior"] == 0.0
 
@@ -617,9 +609,8 @@ def test_model_saved_before_hierarchy_still_loads(tmp_path, book, coded):
     old = CodingModel(book, n_splits=3, backend_params={"hierarchy": False}).fit(coded)
     path = old.save(tmp_path / "old")
     doc = json.loads((path / "model.json").read_text("utf-8"))
-    doc["format_version"] = 1  # as written by autocode 0.1.x
     doc["backend_params"].pop("hierarchy")
-    (path / "model.json").write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+    _as_format_1(path, doc)
     loaded = CodingModel.load(path)
     assert loaded.backend_.params["hierarchy"] is False
     np.testing.assert_array_equal(loaded.predict_proba(NEW), old.predict_proba(NEW))

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 from xml.etree.ElementTree import tostring
 
+import hostile
 import numpy as np
 import pytest
 
@@ -119,12 +120,7 @@ def project_xml(mode: str = "chars") -> str:
 """
 
 
-def make_qdpx(path: Path, qde: str | bytes, files: dict[str, bytes] | None = None) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("project.qde", qde)
-        for name, data in (files or {}).items():
-            zf.writestr(name, data)
-    return path
+make_qdpx = hostile.qdpx
 
 
 def source_files(mode: str = "chars") -> dict[str, bytes]:
@@ -546,15 +542,7 @@ def test_precoded_added_to_the_input_project(qdpx, tmp_path, validate):
 
 
 # -- security and malformed input ------------------------------------------------------------------------------
-BILLION_LAUGHS = b"""<?xml version="1.0"?>
-<!DOCTYPE Project [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>
-<Project xmlns="urn:QDA-XML:project:1.0" name="&b;"/>"""
-EXTERNAL = b"""<?xml version="1.0"?>
-<!DOCTYPE Project [<!ENTITY x SYSTEM "file:///etc/passwd">]>
-<Project xmlns="urn:QDA-XML:project:1.0" name="&x;"/>"""
-
-
-@pytest.mark.parametrize("qde", [BILLION_LAUGHS, EXTERNAL])
+@pytest.mark.parametrize("qde", [hostile.BILLION_LAUGHS, hostile.EXTERNAL_ENTITY])
 def test_entities_refused(tmp_path, qde):
     with pytest.raises(FormatError, match=r"entry 'project.qde': The XML declares a DTD or entities"):
         read_project(make_qdpx(tmp_path / "p.qdpx", qde))
@@ -565,7 +553,7 @@ def test_malformed_xml_names_the_entry(tmp_path):
         read_project(make_qdpx(tmp_path / "p.qdpx", "<Project><Users></Project>"))
 
 
-@pytest.mark.parametrize("name", ["../evil.txt", "/etc/evil.txt", "sources/../../evil.txt", "C:\\evil.txt"])
+@pytest.mark.parametrize("name", hostile.ZIP_SLIP_NAMES)
 def test_zip_traversal_refused(tmp_path, name):
     path = make_qdpx(tmp_path / "p.qdpx", project_xml(), {name: b"x"})
     with pytest.raises(FormatError, match=r"entry .*evil.txt.*leaves the archive \(path traversal\)"):
@@ -573,7 +561,7 @@ def test_zip_traversal_refused(tmp_path, name):
 
 
 def test_zip_bomb_ratio_refused(tmp_path):
-    path = make_qdpx(tmp_path / "p.qdpx", project_xml(), {"sources/big.txt": b"\0" * (4 * 2**20)})
+    path = hostile.zip_bomb(tmp_path / "p.qdpx", project_xml())
     with pytest.raises(FormatError, match=r"entry 'sources/big.txt'.*compressed \d+ times.*zip bomb"):
         read_project(path)
 
@@ -616,8 +604,7 @@ def test_not_a_zip_and_no_project(tmp_path):
         read_project(tmp_path / "missing.qdpx")
 
 
-@pytest.mark.parametrize("ref", ["absolute:///etc/passwd", "relative:///../../secret.txt", "file:///etc/passwd",
-                                 "/etc/passwd"])
+@pytest.mark.parametrize("ref", hostile.SOURCE_ESCAPES)
 def test_plain_text_path_outside_the_archive(tmp_path, ref):
     xml = project_xml().replace(f'plainTextPath="internal://{S2}.txt"', f'plainTextPath="{ref}"')
     with pytest.raises(FormatError, match=r'<TextSource name="P02.docx".*points outside the project archive'):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import autocode as ac
+from autocode.checksum import make_manifest
 from autocode.cli import main
 from autocode.corpus import Segment
 from autocode.exceptions import AutocodeError, ModelFileError, NotFittedError
@@ -362,6 +363,12 @@ def test_load_errors(fitted, tmp_path):
         NoveltyScorer.load(tmp_path)
     scorer.save(tmp_path)
     meta = json.loads((tmp_path / "novelty.json").read_text(encoding="utf-8"))
+    (tmp_path / "novelty.json").write_text(json.dumps({**meta, "format_version": 9}), encoding="utf-8")
+    with pytest.raises(ModelFileError, match=r"novelty\.json: changed since it was saved \(its SHA-256 does not "
+                                             r"match checksums\.json\).*Refit the novelty scorer with --data"):
+        NoveltyScorer.load(tmp_path)
+    manifest = (tmp_path / "checksums.json").read_bytes()
+    (tmp_path / "checksums.json").unlink()  # without the checksums, each header check is reached
     (tmp_path / "novelty.json").write_text(json.dumps({**meta, "format_version": 99}), encoding="utf-8")
     with pytest.raises(ModelFileError, match="novelty format version 99 is newer"):
         NoveltyScorer.load(tmp_path)
@@ -375,12 +382,16 @@ def test_load_errors(fitted, tmp_path):
     with pytest.raises(ModelFileError, match="not valid JSON"):
         NoveltyScorer.load(tmp_path)
     (tmp_path / "novelty.json").write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(ModelFileError, match=r"missing checksums\.json, which every novelty scorer of format 3"):
+        NoveltyScorer.load(tmp_path)
+    (tmp_path / "checksums.json").write_bytes(manifest)
     with open(tmp_path / "novelty.npz", "ab") as f:
         f.write(b"x")
-    with pytest.raises(ModelFileError, match="checksum does not match novelty.json"):
+    with pytest.raises(ModelFileError, match=r"novelty\.npz: changed since it was saved"):
         NoveltyScorer.load(tmp_path)
     scorer.save(tmp_path)
     (tmp_path / "novelty.json").write_text(json.dumps({**meta, "codes": ["party"]}), encoding="utf-8")
+    (tmp_path / "checksums.json").write_text(make_manifest(tmp_path, ["novelty.json", "novelty.npz"]), "utf-8")
     with pytest.raises(ModelFileError, match="the novelty files are inconsistent"):
         NoveltyScorer.load(tmp_path)
 

@@ -82,6 +82,8 @@ def _weigh(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
     x = counts.tocsr(copy=True).astype(np.float32)
     np.log1p(x.data, out=x.data)  # sub-linear tf (zeros stay zeros)
     x = x @ sp.diags(idf.astype(np.float32))
+    if x.shape[1] == 0:  # a block with no terms (e.g. texts of punctuation only): nothing to normalise
+        return x.astype(np.float32)
     return l2_normalize(x, copy=False).astype(np.float32)
 
 

@@ -10,11 +10,24 @@ from ..segment import segment_text
 from .table import read_segments
 from .transcript import Document, expand_paths, read_documents
 
-__all__ = ["read_inputs"]
+__all__ = ["read_inputs", "input_paths"]
 
 TABLES = (".csv", ".tsv", ".jsonl", ".ndjson")
 PROJECTS = (".qdpx", ".qde", ".qda", ".sqlite", ".db")
 TRANSCRIPTS = (".txt", ".docx")
+
+
+def input_paths(inputs: str | Path | Iterable[str | Path]) -> list[Path]:
+    """The files :func:`read_inputs` reads: named files, the transcripts and projects of folders, glob matches."""
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    paths: list[Path] = []
+    for item in inputs:
+        if Path(item).is_dir():
+            paths.extend(expand_paths(item, suffixes=(*TRANSCRIPTS, ".qdpx", ".qda")))
+        else:
+            paths.extend(expand_paths(item, suffixes=(*TRANSCRIPTS, *TABLES, *PROJECTS)))
+    return paths
 
 
 def read_inputs(inputs: str | Path | Iterable[str | Path], *, encoding: str | None = None,
@@ -27,17 +40,9 @@ def read_inputs(inputs: str | Path | Iterable[str | Path], *, encoding: str | No
     A folder contributes its transcripts and projects, not its tables (a folder of interviews often holds a
     codebook or notes as CSV).
     """
-    if isinstance(inputs, (str, Path)):
-        inputs = [inputs]
-    paths: list[Path] = []
-    for item in inputs:
-        if Path(item).is_dir():
-            paths.extend(expand_paths(item, suffixes=(*TRANSCRIPTS, ".qdpx", ".qda")))
-        else:
-            paths.extend(expand_paths(item, suffixes=(*TRANSCRIPTS, *TABLES, *PROJECTS)))
     segments: list[Segment] = []
     documents: list[Document] = []
-    for path in paths:
+    for path in input_paths(inputs):
         suffix = path.suffix.lower()
         if suffix in TABLES:
             segments.extend(read_segments(path, encoding=encoding))

@@ -21,6 +21,7 @@ import csv
 import json
 from pathlib import Path
 
+from .._files import atomic_write
 from ..exceptions import FormatError
 from ..suggestion import Suggestions
 
@@ -38,12 +39,10 @@ def write_suggestions(path: str | Path, suggestions: Suggestions, *, top_k: int 
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
         _write_csv(path, suggestions, top_k)
     elif suffix in (".jsonl", ".ndjson"):
-        with open(path, "w", encoding="utf-8") as f:
+        with atomic_write(path, encoding="utf-8") as f:
             for rec in suggestions.records(top_k):
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
     elif suffix == ".qdpx":
@@ -57,7 +56,7 @@ def write_suggestions(path: str | Path, suggestions: Suggestions, *, top_k: int 
 
 def _write_csv(path: Path, sug: Suggestions, top_k: int) -> None:
     book = sug.codebook
-    with open(path, "w", encoding="utf-8-sig", newline="") as f:  # BOM: Excel then opens Chinese text right
+    with atomic_write(path, encoding="utf-8-sig", newline="") as f:  # BOM: Excel then opens Chinese text right
         w = csv.writer(f)
         w.writerow(PRECODED_COLUMNS)
         for i, s in enumerate(sug.segments):

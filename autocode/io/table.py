@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from .._files import atomic_write
 from ..corpus import DEFAULT_CODER, CodedCorpus, Segment
 from ..exceptions import CodebookError, FormatError
 from .transcript import decode_bytes
@@ -231,7 +232,7 @@ def write_coded(path: str | Path, corpus: CodedCorpus) -> None:
     ``start`` and ``end`` columns are added when segments carry character offsets.
     """
     offsets = any(s.start is not None or s.end is not None for s in corpus.segments)
-    with open(path, "w", encoding="utf-8", newline="") as f:
+    with atomic_write(path, encoding="utf-8", newline="") as f:
         w = csv.writer(f)
         w.writerow([*CANONICAL_COLUMNS, "start", "end"] if offsets else CANONICAL_COLUMNS)
         cols = {c: corpus.codings(c) for c in corpus.coders}

@@ -77,14 +77,20 @@ def measure_agreement(
     Raises
     ------
     AgreementError
-        Fewer than two coders, an unknown coder, a coder who coded no segment, no segment coded by two
-        coders, mismatched segment lists with ``strict=True``.
+        Fewer than two coders, an unknown coder, a coder who coded no segment or applied no code, no segment
+        coded by two coders, mismatched segment lists with ``strict=True``.
+
+    Warns
+    -----
+    AutocodeWarning
+        With ``n_bootstrap`` and a single document: no intervals (the bootstrap resamples documents).
     """
     coders, models = _resolve_coders(corpus, coders, models)
     _check_options(level, uncoded, n_bootstrap, confidence)
     depth = depth_for(by, corpus.codebook)
     work = corpus if depth is None else corpus.rolled_up(depth)
     units = build_units(work, coders, codes, level)
+    _check_overlap(work, coders, units)
     missing = find_missing(work, coders, units, level)
     if missing:
         _report_missing(missing, level, strict)
@@ -93,8 +99,16 @@ def measure_agreement(
     codes = units.codes
     names = {c: (work.codebook[c].name if work.codebook is not None and c in work.codebook else c) for c in codes}
     groups = _coder_groups(coders, models)
+    single = []
+    if n_bootstrap and len(units.docs) < 2:
+        single = [f"No confidence intervals: the coding covers one document ({units.docs[0]}), and the bootstrap "
+                  "resamples documents, so every resample would be that document and the interval would have no "
+                  "width. Code two or more interviews for intervals."]
+        warnings.warn(single[0], AutocodeWarning, stacklevel=2)
+        n_bootstrap = 0
     boot_w = bootstrap_weights(len(units.docs), n_bootstrap, random_state)
     rows, notes = _figure_rows(units, coders, models, groups, boot_w, confidence, names)
+    notes = single + notes
     return AgreementReport(
         level=level, by=by if isinstance(by, str) else f"depth {by}", coders=list(coders), models=models,
         codes=codes, code_names=names, n_units=units.n_units, n_documents=len(units.docs), uncoded=uncoded,
@@ -135,6 +149,20 @@ def _check_options(level: str, uncoded: str, n_bootstrap: int, confidence: float
         raise AgreementError(f"Unknown uncoded={uncoded!r}: use 'keep' or 'drop'.")
     if n_bootstrap < 0 or not 0 < confidence < 1:
         raise AgreementError(f"Expected n_bootstrap >= 0 and 0 < confidence < 1, got {n_bootstrap}, {confidence}.")
+
+
+def _check_overlap(corpus: CodedCorpus, coders: list[str], units) -> None:
+    """Raise when no unit (segment, or stretch of text) is coded by two of the coders: nothing to compare."""
+    if (units.ucoded.sum(axis=0) >= 2).any():
+        return
+    examples = "; ".join(
+        f"{c} coded {', '.join('/'.join(corpus.segments[j].key) for j in np.flatnonzero(units.coded[i])[:3])}"
+        for i, c in enumerate(coders))
+    raise AgreementError(
+        f"No segment is coded by two of the coders {coders}, so there is nothing to compare ({examples}). Give "
+        "the coders the same documents and segment ids (the 'document' and 'segment' columns), or at character "
+        "level segments with start/end offsets into the same documents."
+    )
 
 
 def _report_missing(missing: dict[str, list[str]], level: str, strict: bool) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import write_bytes, write_text
 from ..agreement import AgreementError
 from ..exceptions import FormatError
 from ._disagreements import disagreement_counts, disagreements_by_code
@@ -288,11 +289,7 @@ class AgreementReport:
 
     def write_disagreements(self, path: str | Path) -> Path:
         """Write every disagreement as CSV (UTF-8 with BOM, so Excel shows the Chinese text)."""
-        path = Path(path)
-        if path.parent and not path.parent.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.disagreements_csv(), encoding="utf-8-sig")
-        return path
+        return write_text(path, self.disagreements_csv(), encoding="utf-8-sig")
 
     def write(self, path: str | Path) -> Path:
         """Write the report; the format follows the suffix: ``.md`` (plus a ``.png`` beside it), ``.html``,
@@ -301,16 +298,14 @@ class AgreementReport:
         suffix = path.suffix.lower()
         if suffix not in (".md", ".markdown", ".html", ".htm", ".csv"):
             raise FormatError(f"Unknown report format {path.suffix!r}: use .md, .html or .csv.", path)
-        if path.parent and not path.parent.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".csv":
-            path.write_text(self.to_csv(), encoding="utf-8-sig")
+            write_text(path, self.to_csv(), encoding="utf-8-sig")
         elif suffix in (".html", ".htm"):
-            path.write_text(self.to_html(), encoding="utf-8")
+            write_text(path, self.to_html())
         else:
             png = path.with_suffix(".png")
-            png.write_bytes(self.plot_png())
-            path.write_text(self.to_markdown(plot=png.name), encoding="utf-8")
+            write_bytes(png, self.plot_png())
+            write_text(path, self.to_markdown(plot=png.name))
         return path
 
 

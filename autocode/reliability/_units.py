@@ -78,6 +78,13 @@ def code_decisions(corpus: CodedCorpus, coders: Sequence[str], codes: Sequence[s
             f"Coder(s) {empty} coded no segment. Check the coder names in the 'coder' column (or the file "
             f"names), or leave them out with coders=[...]."
         )
+    silent = [c for c, col in columns.items() if not any(col_x for col_x in col if col_x is not None)]
+    if silent and len(silent) < len(columns):  # (nobody applied any code: said below)
+        raise AgreementError(
+            f"Coder(s) {silent} applied no code to any segment they coded, so agreement with them cannot be "
+            "measured (their chance-corrected agreement would be 0 or undefined). Check their 'codes' column "
+            "(code ids joined by ';'), or leave them out with coders=[...] (CLI: --coders)."
+        )
     coded = np.array([[x is not None for x in columns[c]] for c in coders], dtype=bool)  # (m, N)
     if codes is None:
         used: set[str] = set()

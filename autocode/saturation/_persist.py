@@ -1,5 +1,10 @@
-"""Saving and loading a fitted :class:`NoveltyScorer`: ``novelty.json`` (settings, codes, vocabularies and a
-checksum) and ``novelty.npz`` (arrays) beside the model. Nothing is pickled."""
+"""Saving and loading a fitted :class:`NoveltyScorer`: ``novelty.json`` (settings, codes, vocabularies) and
+``novelty.npz`` (arrays) beside the model, both listed in the folder's ``checksums.json`` with the model's
+files. Nothing is pickled.
+
+Format versions: 2 kept the SHA-256 of ``novelty.npz`` in ``novelty.json`` (which nothing covered; still
+read); 3 lists both files in ``checksums.json`` and is refused without it.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._files import staged_folder
 from .._version import __version__
-from ..checksum import sha256_file
+from ..checksum import MANIFEST, make_manifest, read_manifest, sha256_file, verify_files
 from ..exceptions import MissingDependencyError, ModelFileError
 from ..text import ChineseTokenizer
 from ._signals import COMPONENTS
@@ -20,12 +26,17 @@ if TYPE_CHECKING:
     from ._scoring import NoveltyScorer
 
 NOVELTY_FORMAT = "autocode-novelty"
-NOVELTY_FORMAT_VERSION = 2
+NOVELTY_FORMAT_VERSION = 3
+OLDEST_READ = 2
+"""Format 2 scores as 3 does (only the checksums moved); older formats are scored differently: refit."""
 NOVELTY_JSON = "novelty.json"
 NOVELTY_NPZ = "novelty.npz"
 SAVED_PARAMS = ("space", "components", "combine", "n_components", "max_features", "n_neighbors", "reference",
                 "min_chars", "exclude_roles", "n_splits", "random_state", "script")
 """The scorer's parameters written to ``novelty.json``, in that order (``progress`` is a display setting)."""
+
+
+REFIT = "Refit the novelty scorer with --data (the model's training data)."
 
 
 def _saved_params(scorer: NoveltyScorer) -> dict:
@@ -36,9 +47,9 @@ def _saved_params(scorer: NoveltyScorer) -> dict:
 
 
 def save_scorer(scorer: NoveltyScorer, path: str | Path) -> Path:
-    """Write the fitted ``scorer`` as ``novelty.json`` and ``novelty.npz`` into the folder ``path``."""
+    """Write the fitted ``scorer`` as ``novelty.json`` and ``novelty.npz`` into the folder ``path`` and add them
+    to its ``checksums.json`` (the model's entries are kept)."""
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
     arrays = {"prototypes": scorer.prototypes_, "reference": scorer.reference_,
               "calibration_signals": scorer.calibration_signals_,
               "calibration_combined": scorer.calibration_combined_, "codable_weights": scorer.codable_weights_}
@@ -48,15 +59,20 @@ def save_scorer(scorer: NoveltyScorer, path: str | Path) -> Path:
         for kind, idf in scorer.lsa_.idf.items():
             arrays[f"idf_{kind}"] = idf
         doc_lsa = {"vocabularies": scorer.lsa_.vocabularies}
-    np.savez(path / NOVELTY_NPZ, **arrays)
     doc = {
         "format": NOVELTY_FORMAT, "format_version": NOVELTY_FORMAT_VERSION, "autocode_version": __version__,
         "params": _saved_params(scorer), "space": scorer.space_, "codes": scorer.codes_,
         "min_chars": scorer.min_chars_, "n_calibration": scorer.n_calibration_,
         "cluster_distance": scorer.cluster_distance_, "codable_intercept": scorer.codable_intercept_,
-        "model_fingerprint": scorer.model_fingerprint_, **doc_lsa, "arrays_sha256": sha256_file(path / NOVELTY_NPZ),
+        "model_fingerprint": scorer.model_fingerprint_, **doc_lsa,
     }
-    (path / NOVELTY_JSON).write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    with staged_folder(path, last=(MANIFEST,)) as stage:
+        kept = {k: v for k, v in (read_manifest(path) or {}).items() if k not in (NOVELTY_JSON, NOVELTY_NPZ)}
+        with open(stage / NOVELTY_NPZ, "wb") as f:
+            np.savez(f, **arrays)
+        (stage / NOVELTY_JSON).write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+        (stage / MANIFEST).write_text(make_manifest(stage, [NOVELTY_JSON, NOVELTY_NPZ], keep=kept),
+                                      encoding="utf-8")
     return path
 
 
@@ -69,6 +85,9 @@ def _read_doc(path: Path) -> dict:
                 f"{path}: no {p.name}. Fit the novelty scorer once with "
                 f"'autocode saturation --model {path} --data CODED.csv ...' (the model's training data)."
             )
+    manifest = read_manifest(path)
+    if manifest is not None and NOVELTY_JSON in manifest:
+        verify_files(path, [NOVELTY_JSON], manifest, redo=REFIT)  # before novelty.json is read
     try:
         doc = json.loads(jpath.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -81,13 +100,18 @@ def _read_doc(path: Path) -> dict:
             f"{jpath}: novelty format version {version!r} is newer than this autocode ({__version__}) reads "
             f"({NOVELTY_FORMAT_VERSION}). Upgrade autocode or refit the scorer with --data."
         )
-    if version < NOVELTY_FORMAT_VERSION:
+    if version < OLDEST_READ:
         raise ModelFileError(
             f"{jpath}: novelty format version {version} was written by an older autocode and is scored "
             f"differently now (format {NOVELTY_FORMAT_VERSION}). Refit the scorer: 'autocode saturation "
             f"--model {path} --data CODED.csv ...'."
         )
-    if sha256_file(npath) != doc.get("arrays_sha256"):
+    if version >= 3:
+        if manifest is None:
+            raise ModelFileError(f"{path}: missing {MANIFEST}, which every novelty scorer of format {version} is "
+                                 f"listed in; without it {NOVELTY_JSON} cannot be checked. {REFIT}")
+        verify_files(path, [NOVELTY_JSON, NOVELTY_NPZ], manifest, redo=REFIT)
+    elif sha256_file(npath) != doc.get("arrays_sha256"):
         raise ModelFileError(f"{npath}: checksum does not match {NOVELTY_JSON}; the file was changed or damaged. "
                              "Refit the novelty scorer with --data.")
     return doc

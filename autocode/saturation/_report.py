@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import atomic_write, write_bytes, write_text
 from .._version import __version__
 from ..codebook import Code, Codebook
 from ..corpus import CodedCorpus
@@ -265,7 +266,7 @@ class SaturationReport:
         path = Path(path)
         cols = ["document", "segment", "speaker", "text", "coder", "codes", "novelty", "novel", "candidate_name",
                 "best_code", "best_score", "nearest_code"]
-        with open(path, "w", encoding="utf-8", newline="") as f:
+        with atomic_write(path, encoding="utf-8", newline="") as f:
             w = csv.writer(f)
             w.writerow(cols)
             for r in self.records():
@@ -296,11 +297,11 @@ class SaturationReport:
         suffix = path.suffix.lower()
         if suffix in (".md", ".markdown"):
             png = path.with_suffix(".png")
-            png.write_bytes(self.plot_png())
-            path.write_text(self.to_markdown(image=png.name), encoding="utf-8")
+            write_bytes(png, self.plot_png())
+            write_text(path, self.to_markdown(image=png.name))
             return [path, png]
         if suffix in (".html", ".htm"):
-            path.write_text(self.to_html(), encoding="utf-8")
+            write_text(path, self.to_html())
             return [path]
         if suffix == ".csv":
             book_path = path.with_name(path.stem + "-codebook.csv")
@@ -308,7 +309,7 @@ class SaturationReport:
             self.candidate_codebook().write_csv(book_path)
             return [path, book_path]
         if suffix == ".json":
-            path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+            write_text(path, json.dumps(self.to_dict(), ensure_ascii=False, indent=1))
             return [path]
         if suffix == ".qdpx":
             return [self._write_qdpx(path, documents)]

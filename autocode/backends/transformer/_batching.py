@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..._files import atomic_write
+
 __all__ = ["TokenizedTexts", "Batch", "tokenize", "plan_batches", "collate"]
 
 
@@ -88,7 +90,9 @@ class TokenizedTexts:
         arrays = {"format_version": np.array(1), "ids": self.ids, "offsets": self.offsets}
         if self.type_ids is not None:
             arrays["type_ids"] = self.type_ids
-        np.savez(path, **arrays)
+        path = str(path) if str(path).endswith(".npz") else f"{path}.npz"  # as np.savez names it
+        with atomic_write(path, "wb") as f:
+            np.savez(f, **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> TokenizedTexts:

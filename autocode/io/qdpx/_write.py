@@ -10,9 +10,7 @@ Text sources are written as UTF-8 under ``sources/``; positions are written in t
 from __future__ import annotations
 
 import copy
-import os
 import re
-import tempfile
 import warnings
 import zipfile
 from codecs import BOM_UTF8
@@ -20,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from xml.etree.ElementTree import Element, SubElement, indent, tostring
 
+from ..._files import atomic_write, write_bytes
 from ...codebook import Codebook
 from ...exceptions import AutocodeWarning
 from ...suggestion import Suggestions
@@ -192,21 +191,10 @@ def write_qdpx(path: str | Path, project, *, documents: Sequence[Document] | Non
                 if found is not None:
                     keep[n] = zf.read(found)
     keep.update({n: data for n, data in project.files.items() if data is not None and n not in files})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".autocode-", suffix=".qdpx", dir=path.parent)
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("project.qde", qde)
-            for name, data in {**keep, **files}.items():
-                zf.writestr(name, data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes owner-only files; give the usual permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(path, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("project.qde", qde)
+        for name, data in {**keep, **files}.items():
+            zf.writestr(name, data)
     return path
 
 
@@ -255,6 +243,6 @@ def write_qdc(path: str | Path, codebook: Codebook) -> Path:
     project = Project(codebook=codebook)
     root = Element("CodeBook", {"xmlns": NS_CODEBOOK, "origin": "autocode"})
     _code_elements(root, project)
-    path.write_bytes(_serialize(root))
+    write_bytes(path, _serialize(root))
     return path
 
