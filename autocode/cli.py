@@ -462,6 +462,7 @@ def _add_rules(sub):
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="transcripts or canonical tables")
     p.add_argument("--out", required=True, help="output: .csv, .jsonl or .qdpx")
     _add_input_options(p)
+    _add_force(p)
     p.set_defaults(func=_cmd_rules)
 
 
@@ -470,6 +471,8 @@ def _cmd_rules(args) -> int:
     from .io import write_suggestions
     from .rules import RuleSet, read_rules
 
+    _check_outputs(args, {"--out": [Path(args.out)]},
+                   [args.codebook, *([args.rules] if args.rules else []), *input_paths(args.inputs)])
     book = Codebook.read_csv(args.codebook, encoding=args.encoding)
     rules = (read_rules(args.rules, book, encoding=args.encoding) if args.rules
              else RuleSet.from_codebook_csv(args.codebook, book, encoding=args.encoding))

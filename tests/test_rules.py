@@ -105,3 +105,12 @@ def test_cli_without_rules_says_what_to_do(tmp_path, capsys):
     (tmp_path / "t.txt").write_text("受访者：好。\n", encoding="utf-8")
     assert main(["rules", "--codebook", str(book_csv), str(tmp_path / "t.txt"), "--out", str(tmp_path / "o.csv")]) == 1
     assert "no rules. Give --rules rules.csv, or a 'rules' column in the codebook." in capsys.readouterr().err
+
+
+def test_cli_refuses_to_overwrite_its_input(tmp_path, capsys):
+    book_csv = _write(tmp_path / "codebook.csv", [["id", "name", "rules"], ["party", "组织嵌入", "党支部"]])
+    (tmp_path / "t.txt").write_text("受访者：党支部。\n", encoding="utf-8")
+    before = book_csv.read_bytes()
+    assert main(["rules", "--codebook", str(book_csv), str(tmp_path / "t.txt"), "--out", str(book_csv)]) == 1
+    assert book_csv.read_bytes() == before
+    assert "--force" in capsys.readouterr().err
