@@ -8,7 +8,8 @@ A transcript is split into speaker turns at lines that carry a speaker label. Th
   ``00:01:23 A: …``, ``访谈者（00:12）：…``; a line that starts with a timestamp and has no label, ``(00:12) …``,
   starts a new segment of the current speaker;
 * header lines of transcription services: ``说话人1 00:37`` alone on a line, the speaker's text on the
-  following lines (the header line is no segment).
+  following lines (the header line is no segment); so is a known role or a given label alone on a line
+  (``受访者``, as a two-column speaker | text table reads).
 
 A label counts as a speaker when it is a known interview role (:data:`KNOWN_SPEAKERS`), a numbered speaker
 (``说话人1``, ``Speaker 2``), a label given in ``speakers=``, or when it occurs on at least two lines, so that a
@@ -89,6 +90,7 @@ def _patterns(extra: tuple[str, ...]) -> tuple[tuple[str, re.Pattern], ...]:
         ("bracket", re.compile(rf"{lead}(?P<open>{_OPEN})(?P<label>{name}){_CLOSE}"
                                rf"(?:{_WS}*(?P<ts2>{_TS}))?{_WS}*[:：]?")),
         ("colon", re.compile(rf"{lead}(?P<label>{name})(?:{_WS}*(?P<ts2>{_TS}))?{_WS}*[:：]")),
+        ("header-bare", re.compile(rf"^{_WS}*(?P<label>{name}){_WS}*$")),
     )
 
 
@@ -220,11 +222,11 @@ def _scan(text: str, speakers: dict[str, str | None]) -> tuple[list[_Line], set[
             if not m:
                 continue
             label = m.group("label") or (m.groupdict().get("plain") or "")
-            ts = m.group("ts") or m.groupdict().get("ts2") or ""
+            ts = m.groupdict().get("ts") or m.groupdict().get("ts2") or ""
             if style == "bracket" and m.group("open") != "【":
                 style = "square"
             line.style, line.label, line.ts = style, _norm(label), ts
-            line.bare = _is_bare(m.group("ts")) or _is_bare(m.groupdict().get("ts2"))
+            line.bare = _is_bare(m.groupdict().get("ts")) or _is_bare(m.groupdict().get("ts2"))
             line.in_label = style == "colon" and bool(m.group("ts2"))
             line.content = len(body) if style.startswith("header") else m.end()
             if not style.startswith("header"):
@@ -411,7 +413,7 @@ class Layout:
         else:
             first = next(iter(self.speakers))
             forms = {"colon": f"{first}: text", "bracket": f"【{first}】text",
-                     "header": f"'{first} 00:00' on its own line, then the text"}
+                     "header": f"'{first}{' 00:00' if self.timestamps else ''}' on its own line, then the text"}
             how = (f"speaker {'header lines' if self.styles[0] == 'header' else 'labels'} "
                    f"({'; '.join(forms[s] for s in self.styles)}); speakers ")
             how += ", ".join(f"{label}={role}" + ("?" if label in self.assumed else "")

@@ -183,3 +183,14 @@ def test_cli_bad_speakers_is_one_line(model_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == ("autocode precode: error: speakers: Unknown role 'boss' for speaker '甲': use interviewer or "
                    "participant (e.g. 'A=interviewer,B=participant').\n")
+
+
+def test_a_name_alone_on_its_line_is_text_unless_a_known_or_given_speaker():
+    text = "王书记\n小区里有三个党小组。\n王书记\n欢迎参与。\n"
+    assert [(s.speaker, s.text) for s in segment_text(text, "D")] == [
+        ("", "王书记"), ("", "小区里有三个党小组。"), ("", "王书记"), ("", "欢迎参与。")]
+    assert [(s.speaker, s.text) for s in segment_text(text, "D", speakers=["王书记"])] == [
+        ("王书记", "小区里有三个党小组。"), ("王书记", "欢迎参与。")]
+    assert detect_layout(text, speakers=["王书记"]).describe() == (
+        "speaker header lines ('王书记' on its own line, then the text); speakers 王书记=participant? "
+        "(?: role assumed, name it with --speakers)")
