@@ -13,7 +13,9 @@ A transcript is split into speaker turns at lines that carry a speaker label. Th
 
 A label counts as a speaker when it is a known interview role (:data:`KNOWN_SPEAKERS`), a numbered speaker
 (``说话人1``, ``Speaker 2``), a label given in ``speakers=``, or when it occurs on at least two lines, so that a
-sentence such as ``他说：`` at a line start is not mistaken for a speaker. A bare timestamp (``00:12``, not in
+sentence such as ``他说：`` at a line start is not mistaken for a speaker (``【…】`` labels by that count only
+when two of them alternate, since ``【说明】`` also heads notes; a name alone on its line only when known or
+given, and never a single Latin letter unless given). A bare timestamp (``00:12``, not in
 brackets) counts as one when at least two lines start with a timestamp. Timestamps that lead a line or follow a
 label are left out of the segment text. Lines without a label continue the current turn; a document without any
 labels is split into paragraphs (non-empty lines).
@@ -241,11 +243,16 @@ def _scan(text: str, speakers: dict[str, str | None]) -> tuple[list[_Line], set[
     def strong(label: str) -> bool:
         return label in speakers or label in KNOWN_SPEAKERS or bool(_NUMBERED.fullmatch(label))
 
+    # 【…】 also heads notes and sections (【说明】): by count only when two or more such labels alternate
+    brackets = {x.label for x in lines if x.style == "bracket" and counts[x.label] >= 2}
+    by_count = {"colon", "header"} | ({"bracket"} if len(brackets) >= 2 else set())
     accepted = set()
     for x in lines:
         if not x.style:
             continue
-        ok = strong(x.label) or x.in_label or (x.style in ("colon", "bracket", "header") and counts[x.label] >= 2)
+        ok = strong(x.label) or x.in_label or (x.style in by_count and counts[x.label] >= 2)
+        if x.style == "header-bare" and x.label not in speakers and len(x.label) == 1 and x.label.isascii():
+            ok = False  # "A" alone on a line is more often an answer than a speaker
         if ok and x.bare and not timestamped and not strong(x.label):
             ok = False
         if ok:

@@ -194,3 +194,17 @@ def test_a_name_alone_on_its_line_is_text_unless_a_known_or_given_speaker():
     assert detect_layout(text, speakers=["王书记"]).describe() == (
         "speaker header lines ('王书记' on its own line, then the text); speakers 王书记=participant? "
         "(?: role assumed, name it with --speakers)")
+
+
+def test_bracketed_note_is_no_speaker():
+    """【说明】 heading notes, even twice, is text; two bracketed names that alternate are speakers."""
+    text = "【说明】以下为虚构材料。\n访谈者：您好。\n受访者：你好。\n【说明】访谈到此结束。\n"
+    assert [s.speaker for s in segment_text(text, "D")] == ["", "访谈者", "受访者"]
+    text = "【老周】您好。\n【小李】你好。\n【老周】最近忙吗？\n【小李】还行。\n"
+    assert [s.speaker for s in segment_text(text, "D")] == ["老周", "小李", "老周", "小李"]
+
+
+def test_a_single_letter_alone_on_its_line_is_text():
+    text = "访谈者：您选哪一项？\n受访者：\nA\n访谈者：为什么？\n"
+    segs = segment_text(text, "D")
+    assert [(s.speaker, s.text) for s in segs] == [("访谈者", "您选哪一项？"), ("受访者", "A"), ("访谈者", "为什么？")]
