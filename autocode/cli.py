@@ -159,6 +159,25 @@ def _add_input_options(p) -> None:
     p.add_argument("--max-chars", type=int, default=200, dest="max_chars",
                    help="split transcript turns longer than this into sentences (0 = never)")
     p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8/GB18030)")
+    p.add_argument("--speakers", metavar="LABEL=ROLE,...",
+                   help="speaker labels of the transcripts and their roles, e.g. 'A=interviewer,B=participant' "
+                        "(a label without =ROLE is a speaker with its usual role); the layout found in each "
+                        "transcript is reported")
+
+
+def _speakers(args):
+    """The parsed --speakers (None when not given), and the layout of each document reported on stderr."""
+    from .segment import parse_speakers
+
+    return parse_speakers(args.speakers) if getattr(args, "speakers", None) else None
+
+
+def _report_layouts(args, documents, speakers) -> None:
+    from .segment import describe_layouts
+
+    if documents and not getattr(args, "quiet", False):
+        for line in describe_layouts([(d.name, d.text) for d in documents], speakers=speakers):
+            _say(args, line)
 
 
 def _add_backend_options(p) -> None:
@@ -227,7 +246,10 @@ def _cmd_precode(args) -> int:
     _check_outputs(args, {"--out": [Path(args.out)]}, [args.model, *input_paths(args.inputs)])
     model = CodingModel.load(args.model)
     model.set_params(progress=_progress_enabled(args))
-    segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars)
+    speakers = _speakers(args)
+    segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars,
+                                      speakers=speakers)
+    _report_layouts(args, documents, speakers)
     if not segments:
         raise AutocodeError("The inputs hold no segments to pre-code.")
     sug = model.suggest(segments, min_score=args.min_score)
@@ -424,7 +446,10 @@ def _cmd_saturation(args) -> int:
     else:
         scorer = NoveltyScorer.load(args.model)
         scorer.set_params(progress=_progress_enabled(args))
-    segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars)
+    speakers = _speakers(args)
+    segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars,
+                                      speakers=speakers)
+    _report_layouts(args, documents, speakers)
     if not segments:
         raise AutocodeError("The inputs hold no segments to check.")
     report = saturation_report(model, segments, coded=coded, scorer=scorer, threshold=args.threshold,

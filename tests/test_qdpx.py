@@ -719,3 +719,179 @@ def test_precode_inputs_from_a_project(qdpx):
     segments, documents = read_inputs([str(qdpx)])
     assert [d.name for d in documents] == ["P01", "P02", "P03"]
     assert segments[1].document == "P01" and TEXT1[segments[1].start:segments[1].end] == segments[1].text
+
+
+# -- rich text: NVivo fills only the richTextPath .docx, ATLAS.ti can lack the .txt ------------------------------
+RICH_PARAS = ["访谈者：您好，请介绍一下社区。", "受访者：我们𠮷祥社区有党支部，\t党员亮身份。\n也有楼栋长。", "",
+              "访谈者：居民议事会呢？"]
+RICH_TABLE = [("受访者", "议事会每月开一次，大家投票决定停车位。")]
+# the plain text REFI positions count: paragraphs in reading order (table cells row by row), each + "\n"
+RICH_TEXT = "".join(p + "\n" for p in RICH_PARAS) + "".join(f"{a}\n{b}\n" for a, b in RICH_TABLE)
+RICH_CODED = {"d5000000-0000-0000-0000-000000000001": ("我们𠮷祥社区有党支部", C_PARTY),
+              "d5000000-0000-0000-0000-000000000002": ("议事会每月开一次，大家投票决定停车位。", C_COUNCIL),
+              "d5000000-0000-0000-0000-000000000003": ("居民议事会", C_COUNCIL)}
+
+
+def rich_docx() -> bytes:
+    import io
+
+    import docx
+
+    d = docx.Document()
+    for p in RICH_PARAS:
+        d.add_paragraph(p)
+    table = d.add_table(rows=len(RICH_TABLE), cols=2)
+    for i, (a, b) in enumerate(RICH_TABLE):
+        table.cell(i, 0).text, table.cell(i, 1).text = a, b
+    buf = io.BytesIO()
+    d.save(buf)
+    return buf.getvalue()
+
+
+def rich_project_xml(plain: str | None = f'plainTextPath="internal://{S1}.txt" ') -> str:
+    sels = "".join(
+        f'<PlainTextSelection guid="{g}" startPosition="{a}" endPosition="{b}" creatingUser="{U_E}">'
+        f'<Coding guid="e5{g[2:]}" creatingUser="{U_E}"><CodeRef targetGUID="{code}"/></Coding></PlainTextSelection>'
+        for g, (piece, code) in RICH_CODED.items() for a, b in [_positions(RICH_TEXT, _span(RICH_TEXT, piece))])
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<Project xmlns="urn:QDA-XML:project:1.0" name="NVivo 风格" origin="NVivo 14.23">
+  <Users><User guid="{U_E}" name="E"/></Users>
+  <CodeBook><Codes><Code guid="{C_PARTY}" name="组织嵌入" isCodable="true"/>
+    <Code guid="{C_COUNCIL}" name="多元参与" isCodable="true"/></Codes></CodeBook>
+  <Sources><TextSource guid="{S1}" name="P01" {plain or ""}richTextPath="internal://{S1}.docx">{sels}</TextSource>
+  </Sources>
+  <Notes><Note guid="b5000000-0000-0000-0000-000000000001" name="备忘" plainTextPath="internal://n1.txt"
+    richTextPath="internal://n1.docx"/></Notes>
+</Project>"""
+
+
+def _note_docx() -> bytes:
+    import io
+
+    import docx
+
+    d = docx.Document()
+    d.add_paragraph("党建引领是核心。")
+    buf = io.BytesIO()
+    d.save(buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("plain_txt", [b"\n", b"", b"\xef\xbb\xbf"], ids=["newline", "empty", "bom-only"])
+def test_nvivo_text_only_in_the_rich_text_docx(tmp_path, plain_txt):
+    """NVivo's export: the .txt files are empty, the text is in the .docx; codings land on the right text."""
+    path = make_qdpx(tmp_path / "nvivo.qdpx", rich_project_xml(),
+                     {f"sources/{S1}.txt": plain_txt, f"sources/{S1}.docx": rich_docx(),
+                      "sources/n1.txt": b"\n", "sources/n1.docx": _note_docx()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = read_project(path)
+    src = p.sources[0]
+    assert src.text == RICH_TEXT and p.problems == []
+    assert [src.text[x.start:x.end] for x in src.selections] == [piece for piece, _ in RICH_CODED.values()]
+    assert p.notes[0].text == "党建引领是核心。\n"
+    corpus = p.coded_corpus(max_chars=None)
+    by_text = {s.text: codes for s, codes in zip(corpus.segments, corpus.codings("E"))}
+    assert by_text["我们𠮷祥社区有党支部，\t党员亮身份。\n也有楼栋长。"] == {"组织嵌入"}
+    assert by_text["居民议事会呢？"] == {"多元参与"}
+    assert by_text["议事会每月开一次，大家投票决定停车位。"] == {"多元参与"}
+    assert by_text["您好，请介绍一下社区。"] == set()
+
+
+@pytest.mark.parametrize("plain", [f'plainTextPath="internal://{S1}.txt" ', None], ids=["txt-missing", "no-path"])
+def test_atlas_ti_source_without_plain_text_file(tmp_path, plain):
+    path = make_qdpx(tmp_path / "atlas.qdpx", rich_project_xml(plain),
+                     {f"Sources/{S1}.docx": rich_docx(), "Sources/n1.docx": _note_docx()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = read_project(path)
+    assert p.sources[0].text == RICH_TEXT and p.problems == []
+    sel = p.sources[0].selections[1]
+    assert p.sources[0].text[sel.start:sel.end] == "议事会每月开一次，大家投票决定停车位。"
+
+
+def test_rich_text_project_round_trip(tmp_path, validate):
+    """Written back, the project carries the text in its plain-text file and keeps the .docx as it was."""
+    docx_bytes = rich_docx()
+    path = make_qdpx(tmp_path / "nvivo.qdpx", rich_project_xml(),
+                     {f"sources/{S1}.txt": b"\n", f"sources/{S1}.docx": docx_bytes,
+                      "sources/n1.txt": b"\n", "sources/n1.docx": _note_docx()})
+    p = read_project(path)
+    out = write_qdpx(tmp_path / "copy.qdpx", p)
+    validate(out)
+    with zipfile.ZipFile(out) as zf:
+        assert zf.read(f"sources/{S1}.txt").decode("utf-8") == RICH_TEXT
+        assert zf.read(f"sources/{S1}.docx") == docx_bytes
+    again = read_project(out)
+    assert snapshot(again)["sources"] == snapshot(p)["sources"]
+
+
+def test_plain_text_wins_when_it_has_text(qdpx):
+    """A filled .txt is read as before; its .docx (here not even a Word file) is not opened."""
+    assert read_project(qdpx).sources[0].text == TEXT1
+
+
+def test_rich_text_that_is_no_docx(tmp_path):
+    path = make_qdpx(tmp_path / "p.qdpx", rich_project_xml(),
+                     {f"sources/{S1}.txt": b"", f"sources/{S1}.docx": b"PK not really a docx"})
+    with pytest.raises(FormatError) as err:
+        read_project(path)
+    assert str(err.value) == (
+        f"{path}, entry 'sources/{S1}.docx' of <TextSource name=\"P01\" guid=\"{S1}\">: The rich-text source is not "
+        "a Word .docx (not a zip archive). Export the project again, or give the source's text in its "
+        "plainTextPath file.")
+
+
+def test_rich_text_docx_without_document_xml(tmp_path):
+    import io
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("word/styles.xml", "<styles/>")
+    path = make_qdpx(tmp_path / "p.qdpx", rich_project_xml(),
+                     {f"sources/{S1}.txt": b"", f"sources/{S1}.docx": buf.getvalue()})
+    with pytest.raises(FormatError, match=r"of <TextSource name=\"P01\" guid=\"[^\"]+\">: The rich-text source has "
+                                          r"no word/document.xml: it is not a Word .docx.$"):
+        read_project(path)
+
+
+def test_rich_text_zip_bomb_refused(tmp_path):
+    """The .docx inside the archive is opened with the same caps as the archive itself."""
+    import io
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("word/document.xml", b"<w:document>" + b" " * (3 * 2**20) + b"</w:document>")
+    path = make_qdpx(tmp_path / "p.qdpx", rich_project_xml(),
+                     {f"sources/{S1}.txt": b"", f"sources/{S1}.docx": buf.getvalue()})
+    with pytest.raises(FormatError) as err:
+        read_project(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}, entry 'sources/{S1}.docx' of <TextSource name=\"P01\" guid=\"{S1}\">: "
+                          "The rich-text source (entry 'word/document.xml') is not readable: The entry is compressed ")
+    assert msg.endswith("times, more than the 200 allowed (a zip bomb?).")
+    with pytest.raises(FormatError, match=r"is not readable: The entry uncompresses to \d+ bytes, more than the "
+                                          r"1000000 allowed\."):
+        read_project(path, limits=Limits(max_member_bytes=1_000_000))
+
+
+def test_docx_plain_text_reading_order_and_tracked_changes():
+    """Paragraphs and table cells in order; deleted text, text boxes and field codes left out."""
+    import io
+
+    from autocode.io.qdpx._richtext import W, docx_plain_text
+
+    body = (
+        "<w:p><w:r><w:t>问：</w:t></w:r><w:del><w:r><w:delText>删掉的</w:delText></w:r></w:del>"
+        "<w:ins><w:r><w:t>加上的</w:t></w:r></w:ins><w:r><w:br w:type=\"page\"/><w:t xml:space=\"preserve\"> 好 </w:t>"
+        "</w:r></w:p>"
+        "<w:tbl><w:tr><w:tc><w:p><w:r><w:t>答</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>一</w:t></w:r></w:p>"
+        "<w:tbl><w:tr><w:tc><w:p><w:r><w:t>内表</w:t></w:r></w:p></w:tc></w:tr></w:tbl></w:tc></w:tr></w:tbl>"
+        "<w:sdt><w:sdtContent><w:p><w:r><w:fldChar/><w:instrText>PAGE</w:instrText><w:t>3</w:t></w:r>"
+        "<w:r><w:drawing><w:txbxContent><w:p><w:r><w:t>文本框</w:t></w:r></w:p></w:txbxContent></w:drawing>"
+        "</w:r></w:p></w:sdtContent></w:sdt>"
+    )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("word/document.xml", f'<w:document xmlns:w="{W}"><w:body>{body}</w:body></w:document>')
+    assert docx_plain_text(buf.getvalue(), "p.qdpx", "entry 'x.docx'") == "问：加上的 好 \n答\n一\n内表\n3\n"

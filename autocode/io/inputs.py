@@ -31,14 +31,15 @@ def input_paths(inputs: str | Path | Iterable[str | Path]) -> list[Path]:
 
 
 def read_inputs(inputs: str | Path | Iterable[str | Path], *, encoding: str | None = None,
-                max_chars: int | None = 200) -> tuple[list[Segment], list[Document]]:
+                max_chars: int | None = 200, speakers=None) -> tuple[list[Segment], list[Document]]:
     """Segments to pre-code, and the transcript documents they come from.
 
     Named files may be canonical tables (``.csv``/``.tsv``/``.jsonl``: their segments as they are; any
     ``coder``/``codes`` columns ignored), transcripts (``.txt``/``.docx``: segmented into turns and sentences)
     or QDA projects (``.qdpx``/``.qde``/QualCoder ``.qda``: their text sources, segmented like transcripts).
     A folder contributes its transcripts and projects, not its tables (a folder of interviews often holds a
-    codebook or notes as CSV).
+    codebook or notes as CSV). ``speakers`` names speaker labels and their roles for the transcripts and project
+    sources, as in :func:`autocode.segment.segment_text`.
     """
     segments: list[Segment] = []
     documents: list[Document] = []
@@ -55,5 +56,6 @@ def read_inputs(inputs: str | Path | Iterable[str | Path], *, encoding: str | No
             docs = read_documents(path, encoding=encoding)
         for doc in docs:
             documents.append(doc)
-            segments.extend(segment_text(doc.text, doc.name, max_chars=max_chars or None))
+            segments.extend(segment_text(doc.text, doc.name, max_chars=max_chars or None,
+                                         speakers=speakers))
     return segments, documents

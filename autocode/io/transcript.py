@@ -161,14 +161,16 @@ def read_transcripts(
     *,
     encoding: str | None = None,
     max_chars: int | None = 200,
+    speakers=None,
 ) -> list[Segment]:
     """Read and segment transcripts into speaker turns (and sentences of long turns), with offsets.
 
-    The document name of each segment is its file name without suffix.
+    The document name of each segment is its file name without suffix. ``speakers`` names speaker labels and
+    their roles (``{"A": "interviewer", "B": "participant"}``), as in :func:`autocode.segment.segment_text`.
     """
     segments: list[Segment] = []
     for doc in read_documents(inputs, encoding=encoding):
-        segs = segment_text(doc.text, doc.name, max_chars=max_chars)
+        segs = segment_text(doc.text, doc.name, max_chars=max_chars, speakers=speakers)
         if not segs:
             raise FormatError("The transcript has no text to segment.", doc.path)
         segments.extend(segs)

@@ -1,7 +1,9 @@
 """Read REFI-QDA files: a project (``.qdpx`` archive or bare ``.qde``) or a codebook (``.qdc``).
 
 The XML is parsed with defusedxml and archive entries are size-capped (:mod:`autocode.io._safezip`); a
-source's ``plainTextPath`` must point inside the archive (:func:`source_member`). Positions are turned into
+source's ``plainTextPath`` must point inside the archive (:func:`source_member`). When the plain text is empty or
+missing (NVivo fills only the ``.docx``; ATLAS.ti exports can lack the ``.txt``), the text is read from the
+source's ``richTextPath`` ``.docx`` (``_richtext.py``). Positions are turned into
 Python indices (``_offsets.py``). QualCoder projects (``.qda``) are handed to :func:`read_qualcoder`.
 """
 
@@ -20,6 +22,7 @@ from ._model import NS, NS_CODEBOOK, Coding, Selection, Source, User, code_ids
 from ._offsets import POSITIONS, convert_positions
 from ._project import Project
 from ._qualcoder import read_qualcoder
+from ._richtext import docx_plain_text
 
 __all__ = ["read_project", "read_qdc", "source_member"]
 
@@ -90,9 +93,10 @@ def source_member(ref: str, el: Element, path) -> str:
 class _Reader:
     """Reads source files of a project from its archive (or from the folder of a bare ``.qde``)."""
 
-    def __init__(self, path: Path, zip_: SafeZip | None):
+    def __init__(self, path: Path, zip_: SafeZip | None, limits: Limits | None = None):
         self.path = path
         self.zip = zip_
+        self.limits = limits
 
     def member(self, ref: str, el: Element) -> str:
         return source_member(ref, el, self.path)
@@ -153,7 +157,8 @@ def read_project(path: str | Path, codebook: Codebook | None = None, *, position
         _read_codes(root, project, codebook, path)
         return project
     if suffix == ".qde":
-        return _parse_project(parse_xml(path.read_bytes(), path), _Reader(path, None), path, codebook, positions)
+        return _parse_project(parse_xml(path.read_bytes(), path), _Reader(path, None, limits), path, codebook,
+                              positions)
     with SafeZip(path, limits) as zf:
         qde = [n for n in zf.names if "/" not in n and n.lower().endswith(".qde")]
         if not qde:
@@ -164,7 +169,7 @@ def read_project(path: str | Path, codebook: Codebook | None = None, *, position
             raise FormatError("The archive has no project.qde entry." + hint, path)
         name = next((n for n in qde if n.lower() == "project.qde"), qde[0])
         root = parse_xml(zf.read(name), path, f"entry {name!r}")
-        project = _parse_project(root, _Reader(path, zf), path, codebook, positions)
+        project = _parse_project(root, _Reader(path, zf, limits), path, codebook, positions)
         used = {zf.find(source_member(s.plain_path, Element(s.kind), path))
                 for s in [*project.sources, *project.notes] if s.text is not None and s.plain_path and not s.inline}
         project.files = {n: None for n in zf.names if n != name and n not in used}
@@ -262,18 +267,25 @@ def _read_text_source(el: Element, reader: _Reader, project: Project, path: Path
                         if k not in ("guid", "name", "plainTextPath", "richTextPath")})
     content = el.find("PlainTextContent")
     label = f"{el.tag} {src.name or guid!r}"
+    missing = None
     if content is not None:
         src.text, src.inline = content.text or "", True
     elif src.plain_path:
         member = reader.member(src.plain_path, el)
         data = reader.read(member)
         if data is None:
-            project.problems.append(f"{label}: its text {member} is missing (codings kept, not usable)")
+            missing = f"{label}: its text {member} is missing (codings kept, not usable)"
         else:
             src.bom = data.startswith(BOM_UTF8)
             src.text, _ = decode_bytes(data, path)
     elif el.tag == "TextSource":
-        project.problems.append(f"{label}: it has neither plainTextPath nor PlainTextContent")
+        missing = f"{label}: it has neither plainTextPath nor PlainTextContent"
+    if content is None and (src.text is None or not src.text.strip()) and src.rich_path:
+        rich = _rich_text(src.rich_path, el, reader, path)
+        if rich is not None and (rich.strip() or src.text is None):
+            src.text, src.bom, missing = rich, False, None
+    if missing:
+        project.problems.append(missing)
     if src.text is not None and src.text.startswith("\ufeff"):
         src.text, src.bom = src.text[1:], True
     desc = el.find("Description")
@@ -284,6 +296,17 @@ def _read_text_source(el: Element, reader: _Reader, project: Project, path: Path
         elif child.tag not in ("Description", "PlainTextContent"):
             src.extra.append(child)
     return src
+
+
+def _rich_text(ref: str, el: Element, reader: _Reader, path: Path) -> str | None:
+    """The plain text of a source's rich text (``richTextPath``, a ``.docx``), None when it is not there."""
+    member = reader.member(ref, el)
+    if not member.lower().endswith(".docx"):
+        return None
+    data = reader.read(member)
+    if data is None:
+        return None
+    return docx_plain_text(data, path, f"entry {member!r} of {_where(el)}", reader.limits)
 
 
 def _read_selection(el: Element, path: Path) -> Selection:
