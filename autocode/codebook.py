@@ -313,7 +313,7 @@ class Codebook:
             prefix = f"{err.path}, {err.where}: " if err.where else f"{err.path}: "
             raise FormatError(f"Codebook: {str(err).removeprefix(prefix)}", path, err.where) from None
         header = [h.strip().lower() for h in records[0][1]] if records else []
-        if not header:
+        if not any(header):
             raise FormatError("The codebook file is empty. It needs a header 'id,name,description,parent'.", path)
         if "id" not in header and "code" in header:
             header = ["id" if h == "code" else h for h in header]
