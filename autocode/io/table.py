@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import csv
 import json
-import warnings
 import re
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
