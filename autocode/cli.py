@@ -288,7 +288,7 @@ def _add_agree(sub):
                    help="leave out segments/characters no coder coded with any code")
     p.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                    help="bootstrap resamples of documents for the intervals (default 1000; 0 = none)")
-    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--confidence", type=float, default=0.95, help="level of the bootstrap intervals")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (same seed, same intervals)")
     p.add_argument("--disagreements", metavar="CSV", help="also write every disagreement to this CSV")
     p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8, GB18030/GBK or Big5)")

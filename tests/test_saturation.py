@@ -417,3 +417,10 @@ def test_cli_saturation_help_has_an_example(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "autocode saturation --model model/ --data coded.csv" in out and "--clusters" in out
+
+
+def test_report_csvs_carry_a_bom_like_every_csv_autocode_writes(fitted, tmp_path):
+    model, scorer = fitted
+    report = saturation_report(model, held_out(), scorer=scorer, n_clusters=1)
+    for path in report.save(tmp_path / "r.csv"):
+        assert path.read_bytes().startswith(b"\xef\xbb\xbfdocument," if path.name == "r.csv" else b"\xef\xbb\xbfid,")

@@ -43,13 +43,13 @@ def csv_records(text: str, path: str | Path, delimiter: str = ",") -> list[tuple
         out: list[tuple[int, list[str]]] = []
         rowno = 0
         while True:
+            start = reader.line_num + 1  # the physical line the record starts on
             try:
                 row = next(reader)
             except StopIteration:
                 break
             except csv.Error as err:
-                raise FormatError(_csv_problem(str(err)), path,
-                                  f"row {rowno + 1} (line {reader.line_num})") from None
+                raise FormatError(_csv_problem(str(err)), path, f"row {rowno + 1} (line {start})") from None
             if not row:
                 continue
             rowno += 1
