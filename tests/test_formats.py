@@ -246,6 +246,9 @@ def test_archive_caps_apply_to_office_files(tmp_path, suffix):
         read(_bomb(tmp_path / f"big{suffix}", part, b"<a>" + b"x" * 4000 + b"</a>"), Limits(max_member_bytes=1000))
     with pytest.raises(FormatError, match=r"The archive uncompresses to more than 3000 bytes \(a zip bomb\?\)\."):
         read(_bomb(tmp_path / f"total{suffix}", part, b"<a>" + b"x" * 4000 + b"</a>"), Limits(max_total_bytes=3000))
+    with pytest.raises(FormatError, match=rf"xml\{suffix}, entry '{part}': The XML part has 4007 bytes, more than "
+                                          r"the 1000 allowed\."):
+        read(_bomb(tmp_path / f"xml{suffix}", part, b"<a>" + b"x" * 4000 + b"</a>"), Limits(max_xml_bytes=1000))
     deep = _bomb(tmp_path / f"deep{suffix}", part, b"<a>" * 1000 + b"</a>" * 1000)
     with pytest.raises(FormatError, match=rf"deep\{suffix}, entry '{part}': The XML nests elements deeper than the "
                                           r"256 levels allowed\. autocode refuses such files"):

@@ -53,6 +53,8 @@ class Limits:
         Deepest element nesting accepted in an XML part.
     max_xml_node : int
         Most characters one text node or attribute value of an XML part may hold.
+    max_xml_bytes : int
+        Most bytes an XML part may have to be parsed (a parsed tree takes several times its size in memory).
     """
 
     max_members: int = 10_000
@@ -61,6 +63,7 @@ class Limits:
     max_ratio: float = 200.0
     max_xml_depth: int = 256
     max_xml_node: int = 16 * 2**20
+    max_xml_bytes: int = 256 * 2**20
 
 
 DEFAULT_LIMITS = Limits()
@@ -274,6 +277,10 @@ class SafeZip:
 
     def parse(self, name: str) -> Element:
         """An XML entry, read and parsed within the caps."""
+        size = self._members[name].file_size
+        if size > self.limits.max_xml_bytes:
+            raise FormatError(f"The XML part has {size} bytes, more than the {self.limits.max_xml_bytes} allowed.",
+                              self.path, f"entry {name!r}")
         return parse_xml(self.read(name), self.path, f"entry {name!r}", self.limits)
 
     def read(self, name: str) -> bytes:
