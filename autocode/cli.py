@@ -19,7 +19,14 @@ __all__ = ["main"]
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
-    pass
+    """Keeps the examples' layout and shows each option's default (unless its help already names it)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (action.option_strings and not any(action.default is v for v in (None, False, argparse.SUPPRESS))
+                and "default" not in text):
+            text += " (default: %(default)s)"
+        return text
 
 
 def _progress_enabled(args) -> bool:
@@ -43,12 +50,20 @@ def _read_training_data(args):
     elif args.codebook:
         book = Codebook.read_csv(args.codebook, encoding=args.encoding)
     data = [Path(p) for p in args.data]
+    # pre-coded output read back as data is unreviewed: learned from only when named with --include-coder
+    training = {"precoded": "exclude", "include_coders": args.include_coders or ()}
     if book is None:
         if len(data) == 1 and data[0].suffix.lower() in (".qdpx", ".qde", ".qda", ".sqlite", ".db"):
-            coded = read_coded(data)
+            coded = read_coded(data, **training)
             return coded.codebook, coded
         raise AutocodeError("--codebook is required unless --data is a QDA project (.qdpx/.qda) with its codes.")
-    return book, read_coded(data, codebook=book, encoding=args.encoding)
+    return book, read_coded(data, codebook=book, encoding=args.encoding, **training)
+
+
+def _add_data_options(p) -> None:
+    p.add_argument("--include-coder", action="append", dest="include_coders", metavar="NAME",
+                   help="also learn from this coder of pre-coded output ('autocode precode', e.g. after review); "
+                        "repeatable. Without it such coders are left out of --data with a warning")
 
 
 # -- outputs: never an input, writable before any work ---------------------------------------------------
@@ -119,20 +134,22 @@ example:
 def _add_train(sub):
     p = sub.add_parser("train", help="learn a model from hand-coded segments", description=TRAIN_HELP,
                        formatter_class=_Formatter)
-    p.add_argument("--codebook", help="codebook CSV (id,name,description,parent) or a REFI-QDA .qdc codebook")
+    p.add_argument("--codebook", help="codebook .csv/.xlsx (id,name,description,parent) or a REFI-QDA .qdc codebook")
     p.add_argument("--data", nargs="+", required=True,
-                   help="coded table(s): document,segment,speaker,text,coder,codes (or a .qdpx project)")
+                   help="coded table(s) (.csv/.xlsx/.jsonl): document,segment,speaker,text,coder,codes (or a .qdpx "
+                        "project)")
+    _add_data_options(p)
     p.add_argument("--target", default="union",
                    help="whose coding to learn: union (default), majority, or a coder's name")
     _add_backend_options(p)
     p.add_argument("--min-examples", type=int, default=3, help="codes with fewer coded segments are not learned")
     p.add_argument("--folds", type=int, default=5, help="grouped folds used to calibrate scores and thresholds")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (folds, backend)")
     p.add_argument("--no-tune", action="store_true", dest="no_tune",
                    help="keep the backend's data-dependent settings (tfidf: context weight 1, category-first "
                         "scoring on) at their defaults instead of choosing them by out-of-fold kappa (several "
                         "times faster training)")
-    p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8/GB18030)")
+    p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8, GB18030/GBK or Big5)")
     p.add_argument("--out", required=True, help="model folder to write")
     _add_force(p)
     p.set_defaults(func=_cmd_train)
@@ -158,7 +175,7 @@ def _backend_params(args) -> dict | None:
 def _add_input_options(p) -> None:
     p.add_argument("--max-chars", type=int, default=200, dest="max_chars",
                    help="split transcript turns longer than this into sentences (0 = never)")
-    p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8/GB18030)")
+    p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8, GB18030/GBK or Big5)")
     p.add_argument("--speakers", metavar="LABEL=ROLE,...",
                    help="speaker labels of the transcripts and their roles, e.g. 'A=interviewer,B=participant' "
                         "(a label without =ROLE is a speaker with its usual role); the layout found in each "
@@ -230,7 +247,7 @@ def _add_precode(sub):
                        formatter_class=_Formatter)
     p.add_argument("--model", required=True, help="model folder written by 'autocode train'")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="transcripts or canonical tables")
-    p.add_argument("--out", required=True, help="output: .csv, .jsonl or .qdpx")
+    p.add_argument("--out", required=True, help="output: .csv, .xlsx, .jsonl or .qdpx")
     p.add_argument("--min-score", type=float, dest="min_score",
                    help="accept codes scoring at least this (default: each code's learned threshold)")
     p.add_argument("--top", type=int, default=5, help="how many best-scoring codes to list per segment")
@@ -274,15 +291,19 @@ example:
 def _add_evaluate(sub):
     p = sub.add_parser("evaluate", help="grouped cross-validation: model-human vs human-human agreement",
                        description=EVALUATE_HELP, formatter_class=_Formatter)
-    p.add_argument("--codebook", help="codebook CSV: id,name,description,parent")
+    p.add_argument("--codebook", help="codebook .csv/.xlsx: id,name,description,parent")
     p.add_argument("--data", nargs="+", required=True, help="coded table(s) or a .qdpx project")
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--target", default="union")
+    _add_data_options(p)
+    p.add_argument("--folds", type=int, default=5, help="outer folds, grouped by document")
+    p.add_argument("--target", default="union", help="whose coding to learn: union, majority, or a coder's name")
     _add_backend_options(p)
-    p.add_argument("--min-examples", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--encoding")
-    p.add_argument("--out", help="write the report here (.md or .json); printed when omitted")
+    p.add_argument("--min-examples", type=int, default=3, dest="min_examples",
+                   help="codes with fewer coded segments are not learned")
+    p.add_argument("--seed", type=int, default=0, help="random seed (folds, backend)")
+    p.add_argument("--no-tune", action="store_true", dest="no_tune",
+                   help="keep the backend's data-dependent settings at their defaults (as train --no-tune)")
+    p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8, GB18030/GBK or Big5)")
+    p.add_argument("--out", help="write the report here (.md, .html or .json); printed when omitted")
     _add_force(p)
     p.set_defaults(func=_cmd_evaluate)
 
@@ -299,13 +320,18 @@ def _cmd_evaluate(args) -> int:
                        [*(args.data or []), *([args.codebook] if args.codebook else [])])
     book, coded = _read_training_data(args)
     model = CodingModel(book, args.backend, target=args.target, min_examples=args.min_examples,
-                        n_splits=args.folds, random_state=args.seed, backend_params=_backend_params(args))
+                        n_splits=args.folds, random_state=args.seed, backend_params=_backend_params(args),
+                        tune=not args.no_tune)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AutocodeWarning)
         cv = cross_validate(model, coded, n_splits=args.folds, random_state=args.seed,
                             progress=_progress_enabled(args))
     if args.out and args.out.endswith(".json"):
         write_text(args.out, json.dumps(cv.to_dict(), ensure_ascii=False, indent=1))
+    elif args.out and args.out.lower().endswith((".html", ".htm")):
+        from .io._markdown import markdown_page
+
+        write_text(args.out, markdown_page(cv.to_markdown(), "autocode evaluate"))
     elif args.out:
         write_text(args.out, cv.to_markdown())
     else:
@@ -349,10 +375,10 @@ def _add_agree(sub):
                    help="leave out segments/characters no coder coded with any code")
     p.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                    help="bootstrap resamples of documents for the intervals (default 1000; 0 = none)")
-    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--confidence", type=float, default=0.95, help="level of the bootstrap intervals")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (same seed, same intervals)")
     p.add_argument("--disagreements", metavar="CSV", help="also write every disagreement to this CSV")
-    p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8/GB18030)")
+    p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8, GB18030/GBK or Big5)")
     _add_force(p)
     p.set_defaults(func=_cmd_agree)
 
@@ -531,6 +557,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in _COMMANDS:
         add(sub)
+    for command in sub.choices.values():  # global options are accepted after the command name too
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+        command.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                             help="no progress or messages on stderr")
     return parser
 
 

@@ -22,7 +22,6 @@ Example
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -65,6 +64,11 @@ class Code:
             raise CodebookError(f"A code id must be a non-empty string, got {self.id!r}.")
         if self.id != self.id.strip():
             object.__setattr__(self, "id", self.id.strip())
+        if ";" in self.id or "；" in self.id:
+            raise CodebookError(
+                f"The code id {self.id!r} contains ';', which separates codes in a table's codes column. "
+                "Choose an id without ';' or '；' (the name may contain them)."
+            )
         if not self.name:
             object.__setattr__(self, "name", self.id)
         if self.parent is not None:
@@ -141,6 +145,35 @@ class Codebook:
 
     def __repr__(self) -> str:
         return f"Codebook({len(self)} codes, {len(self.roots)} top-level)"
+
+    def resolve(self, code: str) -> str:
+        """The id of a code given by its id or, when no id matches, by its name (if one code has that name).
+
+        >>> book = Codebook([Code("party", "党建"), Code("grid", "网格"), Code("g2", "网格")])
+        >>> book.resolve("party"), book.resolve("党建")
+        ('party', 'party')
+        >>> book.resolve("网格")
+        Traceback (most recent call last):
+        ...
+        autocode.exceptions.CodebookError: '网格' is the name of 2 codes ('grid', 'g2'): give the id instead.
+
+        Raises
+        ------
+        CodebookError
+            When the code is neither an id nor a name of the codebook, or the name of several codes.
+        """
+        if code in self._codes:
+            return code
+        key = str(code).strip()
+        if key in self._codes:
+            return key
+        by_name = [c.id for c in self._codes.values() if c.name == key]
+        if len(by_name) == 1:
+            return by_name[0]
+        if by_name:
+            raise CodebookError(f"{key!r} is the name of {len(by_name)} codes ({', '.join(map(repr, by_name))}): "
+                                "give the id instead.")
+        raise CodebookError(self.unknown_message(code))
 
     def unknown_message(self, code_id: object) -> str:
         """The message for a code id that is not in the codebook, naming close ids ("Did you mean ...?").
@@ -261,74 +294,89 @@ class Codebook:
     # -- files ---------------------------------------------------------------------------------------
     @classmethod
     def read_csv(cls, path: str | Path, *, encoding: str | None = None) -> Codebook:
-        """Read a codebook from a CSV with the columns ``id,name,description,parent``.
+        """Read a codebook from a table (``.csv``, ``.tsv`` or Excel ``.xlsx``) with the columns
+        ``id,name,description,parent``.
 
-        Only ``id`` is required; ``name`` defaults to the id, ``parent`` empty means a top-level code.
-        An optional ``color`` column is kept. The encoding is detected (UTF-8 with or without BOM, UTF-16
-        with BOM, GB18030/GBK as saved by Chinese Excel) unless ``encoding`` names it.
+        ``id`` (or ``code``) or ``name`` is required: without an id column each code's id is its name. ``name`` defaults
+        to the id; ``parent`` (an id, or the name of one code) empty means a top-level code. An optional
+        ``color`` column is kept. The encoding of a CSV is detected (UTF-8 with or without BOM, UTF-16 with
+        BOM, GB18030/GBK or Big5 as saved by Chinese Excel) unless ``encoding`` names it.
         """
-        from .io.transcript import decode_bytes  # lazy: autocode.io imports this module
+        from .io._tabular import read_records  # lazy: autocode.io imports this module
 
         path = Path(path)
         if not path.is_file():
             what = "is a folder, not a CSV file" if path.is_dir() else "not found"
             raise FormatError(f"Codebook file {what}. Check the path.", path)
         try:
-            text, _ = decode_bytes(path.read_bytes(), path, encoding)
+            records = read_records(path, encoding)
         except FormatError as err:
-            raise FormatError(f"Codebook: {err.args[0].removeprefix(f'{path}: ')}", path) from None
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        header = [h.strip().lower() for h in (reader.fieldnames or [])]
-        if not header:
+            prefix = f"{err.path}, {err.where}: " if err.where else f"{err.path}: "
+            raise FormatError(f"Codebook: {str(err).removeprefix(prefix)}", path, err.where) from None
+        header = [h.strip().lower() for h in records[0][1]] if records else []
+        if not any(header):
             raise FormatError("The codebook file is empty. It needs a header 'id,name,description,parent'.", path)
-        if "id" not in header:
+        if "id" not in header and "code" in header:
+            header = ["id" if h == "code" else h for h in header]
+        if "id" not in header and "name" not in header:
             raise FormatError(
-                f"Missing column 'id' in the codebook header {header}. Expected 'id,name,description,parent'.",
+                f"Missing column 'id' (or 'name') in the codebook header {header}. Expected "
+                "'id,name,description,parent'.",
                 path,
                 "row 1",
             )
-        reader.fieldnames = header
-        codes = []
-        for rowno, row in enumerate(reader, start=2):
-            if None in row:
-                raise FormatError(
-                    f"Row has more fields than the header ({len(header)}). Quote fields that contain commas.",
-                    path,
-                    f"row {rowno}",
-                )
-            cid = (row.get("id") or "").strip()
+        id_col = "id" if "id" in header else "name"
+        rows = []
+        for rowno, fields in records[1:]:
+            row = dict(zip(header, (f.strip() for f in fields)))
+            cid = row.get(id_col) or ""
             if not cid:
-                if any((v or "").strip() for v in row.values()):
-                    raise FormatError("Empty code id. Every codebook row needs an id.", path, f"row {rowno}")
+                if any(row.values()):
+                    raise FormatError(f"Empty code {id_col}. Every codebook row needs an {id_col}.", path,
+                                      f"row {rowno}")
                 continue
-            codes.append(
-                Code(
-                    id=cid,
-                    name=(row.get("name") or "").strip(),
-                    description=(row.get("description") or "").strip(),
-                    parent=(row.get("parent") or "").strip() or None,
-                    color=(row.get("color") or "").strip() or None,
-                )
-            )
-        if not codes:
+            rows.append((rowno, cid, row))
+        if not rows:
             raise FormatError("The codebook has a header but no codes.", path)
+        ids = {cid for _, cid, _ in rows}
+        names: dict[str, list[str]] = {}
+        for _, cid, row in rows:
+            names.setdefault(row.get("name") or cid, []).append(cid)
+        codes = []
+        for rowno, cid, row in rows:
+            parent = row.get("parent") or None
+            if parent is not None and parent not in ids and len(names.get(parent, [])) == 1:
+                parent = names[parent][0]  # the parent given by its name
+            try:
+                codes.append(Code(id=cid, name=row.get("name") or "", description=row.get("description") or "",
+                                  parent=parent, color=row.get("color") or None))
+            except CodebookError as err:
+                raise CodebookError(f"{path}, row {rowno}: {err}") from None
         try:
             return cls(codes)
         except CodebookError as err:
             raise CodebookError(f"{path}: {err}") from None
 
     def write_csv(self, path: str | Path) -> None:
-        """Write the codebook as ``id,name,description,parent[,color]`` (UTF-8)."""
+        """Write the codebook as ``id,name,description,parent[,color]``: CSV (UTF-8 with BOM, so Excel shows
+        Chinese right) or, for a ``.xlsx`` path, an Excel workbook."""
         with_color = any(c.color for c in self)
         cols = [*CODEBOOK_COLUMNS, "color"] if with_color else list(CODEBOOK_COLUMNS)
-        with atomic_write(path, encoding="utf-8", newline="") as f:
+        rows = []
+        for c in self:
+            row = [c.id, c.name, c.description, c.parent or ""]
+            if with_color:
+                row.append(c.color or "")
+            rows.append(row)
+        if Path(path).suffix.lower() == ".xlsx":
+            from .io._xlsx import write_xlsx
+
+            write_xlsx(path, cols, rows, sheet="codebook")
+            return
+        with atomic_write(path, encoding="utf-8-sig", newline="") as f:
             w = csv.writer(f)
             w.writerow(cols)
-            for c in self:
-                row = [c.id, c.name, c.description, c.parent or ""]
-                if with_color:
-                    row.append(c.color or "")
-                w.writerow(row)
+            w.writerows(rows)
 
     def to_dict(self) -> list[dict]:
         """A JSON-ready list of codes."""

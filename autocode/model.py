@@ -4,7 +4,8 @@
 
 1. the target coding per segment (union of coders, majority, or one named coder);
 2. the codes to learn: every code applied to at least ``min_examples`` segments; rarer codes are reported in
-   ``rare_codes_`` with an :class:`~autocode.exceptions.AutocodeWarning` and are never suggested;
+   ``rare_codes_`` with an :class:`~autocode.exceptions.AutocodeWarning` and are never suggested (codes of
+   the codebook never applied get one summarising warning too);
 3. out-of-fold raw scores by cross-validation grouped by document (``n_splits`` folds), once per candidate
    value of the backend's data-dependent setting (``tune``; the value with the best pooled kappa is kept);
 4. Platt scaling of the out-of-fold scores (so a score of 0.8 means "right about 80% of the time" on held-out
@@ -256,6 +257,17 @@ class CodingModel(BaseEstimator):
         used = [c for c, n in per_code.items() if n > 0]
         self.codes_ = [c for c in used if per_code[c] >= self.min_examples]
         self.rare_codes_ = {c: per_code[c] for c in used if per_code[c] < self.min_examples}
+        never = [c for c in self.codebook.leaves if per_code[c] == 0]
+        if never:
+            shown = ", ".join(self.codebook.label(c) for c in never[:10])
+            more = f" and {len(never) - 10} more" if len(never) > 10 else ""
+            warnings.warn(
+                f"{len(never)} code(s) of the codebook were never applied in the training data and cannot be "
+                f"learned or suggested: {shown}{more}. Code examples of them (at least {self.min_examples} "
+                "segments each), or leave them out of the codebook.",
+                AutocodeWarning,
+                stacklevel=3,
+            )
         if self.rare_codes_:
             listed = ", ".join(f"{self.codebook.label(c)} ({n})" for c, n in self.rare_codes_.items())
             warnings.warn(

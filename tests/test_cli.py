@@ -205,7 +205,7 @@ def test_encoding_applies_to_the_codebook_too(files, book, coded):
         ("id,name,description,parent\n" + "".join(f"{c.id},{s2t.convert(c.name)},,{c.parent or ''}\n" for c in book))
         .encode("big5"))
     write_coded(files / "trad.csv", coded)
-    (files / "trad.csv").write_bytes(s2t.convert((files / "trad.csv").read_text("utf-8")).encode("big5"))
+    (files / "trad.csv").write_bytes(s2t.convert((files / "trad.csv").read_text("utf-8-sig")).encode("big5"))
     rc = main(["-q", "train", "--codebook", str(files / "cb.csv"), "--data", str(files / "trad.csv"),
                "--encoding", "big5", "--folds", "3", "--out", str(files / "model")])
     assert rc == 0

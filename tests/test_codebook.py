@@ -128,7 +128,7 @@ def test_equality_and_dict_round_trip(deep):
 
 def test_csv_round_trip(tmp_path, deep):
     deep.write_csv(tmp_path / "cb.csv")
-    assert (tmp_path / "cb.csv").read_text(encoding="utf-8").startswith(HEADER)
+    assert (tmp_path / "cb.csv").read_text(encoding="utf-8").startswith("\ufeff" + HEADER)  # BOM: Excel reads it
     assert Codebook.read_csv(tmp_path / "cb.csv") == deep
 
 
@@ -175,8 +175,8 @@ def test_read_csv_unknown_parent(tmp_path):
 
 
 def test_read_csv_missing_column(tmp_path):
-    p = write(tmp_path, "code,name\na,甲\n")
-    with pytest.raises(FormatError, match=r"codebook\.csv, row 1: Missing column 'id' in the codebook header \['code', 'name'\]"):
+    p = write(tmp_path, "label,description\na,甲\n")
+    with pytest.raises(FormatError, match=r"codebook\.csv, row 1: Missing column 'id' \(or 'name'\) in the codebook header \['label', 'description'\]"):
         Codebook.read_csv(p)
 
 
@@ -213,7 +213,7 @@ def test_read_csv_not_found(tmp_path):
 
 def test_read_csv_too_many_fields(tmp_path):
     p = write(tmp_path, HEADER + "a,甲,说明,,多余\n")
-    with pytest.raises(FormatError, match=r"codebook\.csv, row 2: Row has more fields than the header \(4\)\. Quote"):
+    with pytest.raises(FormatError, match=r"codebook\.csv, row 2: Codebook: The row has 5 field\(s\), the header has 4\. Quote"):
         Codebook.read_csv(p)
 
 

@@ -182,7 +182,7 @@ def test_precode_transcripts_keeps_offsets(tmp_path, book, model):
 def test_unknown_output_format(tmp_path, model):
     from autocode import FormatError
 
-    with pytest.raises(FormatError, match=r"out\.txt: Unknown output format: use \.csv, \.jsonl or \.qdpx\."):
+    with pytest.raises(FormatError, match=r"out\.txt: Unknown output format: use \.csv, \.xlsx, \.jsonl or \.qdpx\."):
         write_suggestions(tmp_path / "out.txt", model.suggest(NEW))
 
 

@@ -442,3 +442,10 @@ def test_report_with_the_coded_data_answers_the_relations_question(fitted, coded
     assert "Relations between categories" in report.to_html()
     assert report.to_dict()["relations"]["summary"] == rel.summary()
     assert saturation_report(model, held_out(), coded=coded, scorer=scorer, relations_unit=None).relations is None
+
+
+def test_report_csvs_carry_a_bom_like_every_csv_autocode_writes(fitted, tmp_path):
+    model, scorer = fitted
+    report = saturation_report(model, held_out(), scorer=scorer, n_clusters=1)
+    for path in report.save(tmp_path / "r.csv"):
+        assert path.read_bytes().startswith(b"\xef\xbb\xbfdocument," if path.name == "r.csv" else b"\xef\xbb\xbfid,")

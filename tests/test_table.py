@@ -132,7 +132,7 @@ def test_write_read_round_trip(tmp_path, book):
 def test_write_without_offsets_has_canonical_columns(tmp_path, coded):
     write_coded(tmp_path / "out.csv", coded)
     text = (tmp_path / "out.csv").read_text("utf-8")
-    assert text.splitlines()[0] == HEADER.strip()
+    assert text.splitlines()[0] == "\ufeff" + HEADER.strip()  # a BOM, as on every CSV autocode writes
     back = read_coded(tmp_path / "out.csv")
     assert back.segments == coded.segments and back.codings("A") == coded.codings("A")
 
@@ -183,8 +183,8 @@ def test_conflicting_duplicate_rows(tmp_path):
 
 def test_more_fields_than_header(tmp_path):
     p = write(tmp_path, HEADER + "P01,1,B,我们社区有党支部,还有议事会。,E,party\n")
-    with pytest.raises(FormatError, match=r"coded\.csv, row 2: The row has more fields than the header \(6\)\. "
-                                          r"Quote texts that contain commas"):
+    with pytest.raises(FormatError, match=r"coded\.csv, row 2: The row has 7 field\(s\), the header has 6\. "
+                                          r"Quote texts that contain ','"):
         read_coded(p)
 
 
@@ -213,10 +213,14 @@ def test_missing_file_and_folder(tmp_path):
         read_coded([])
 
 
-def test_spreadsheet_is_refused_with_a_hint(tmp_path):
+def test_broken_or_old_spreadsheet_is_refused_with_a_hint(tmp_path):
     p = write(tmp_path, b"PK\x03\x04 workbook", "coded.xlsx")
-    with pytest.raises(FormatError, match=r"coded\.xlsx: Spreadsheet workbooks are not read directly\. Save the "
-                                          r"sheet as CSV \(Excel: 'CSV UTF-8'\) with the columns document,"):
+    with pytest.raises(FormatError, match=r"coded\.xlsx: Not a zip archive .*An Excel \.xlsx file is a zip archive: "
+                                          r"save it again from Excel as \.xlsx\."):
+        read_coded(p)
+    p = write(tmp_path, b"\xd0\xcf\x11\xe0 workbook", "coded.xls")
+    with pytest.raises(FormatError, match=r"coded\.xls: Old Excel \.xls and OpenDocument \.ods workbooks are not "
+                                          r"read\. Save the sheet as \.xlsx or as CSV UTF-8\."):
         read_coded(p)
 
 

@@ -12,7 +12,7 @@ from .transcript import Document, expand_paths, read_documents
 
 __all__ = ["read_inputs", "input_paths"]
 
-TABLES = (".csv", ".tsv", ".jsonl", ".ndjson")
+TABLES = (".csv", ".tsv", ".xlsx", ".xlsm", ".jsonl", ".ndjson")
 PROJECTS = (".qdpx", ".qde", ".qda", ".sqlite", ".db")
 TRANSCRIPTS = (".txt", ".docx")
 
@@ -34,9 +34,10 @@ def read_inputs(inputs: str | Path | Iterable[str | Path], *, encoding: str | No
                 max_chars: int | None = 200, speakers=None) -> tuple[list[Segment], list[Document]]:
     """Segments to pre-code, and the transcript documents they come from.
 
-    Named files may be canonical tables (``.csv``/``.tsv``/``.jsonl``: their segments as they are; any
+    Named files may be canonical tables (``.csv``/``.tsv``/``.xlsx``/``.jsonl``: their segments as they are; any
     ``coder``/``codes`` columns ignored), transcripts (``.txt``/``.docx``: segmented into turns and sentences)
     or QDA projects (``.qdpx``/``.qde``/QualCoder ``.qda``: their text sources, segmented like transcripts).
+    Any other file is read as a text transcript; a binary file (PDF, ``.doc``, image) is refused, naming it.
     A folder contributes its transcripts and projects, not its tables (a folder of interviews often holds a
     codebook or notes as CSV). ``speakers`` names speaker labels and their roles for the transcripts and project
     sources, as in :func:`autocode.segment.segment_text`.

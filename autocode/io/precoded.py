@@ -1,7 +1,7 @@
-"""Write pre-coded suggestions as a canonical coded table (``.csv``), JSON lines (``.jsonl``) or a REFI-QDA
-project (``.qdpx``).
+"""Write pre-coded suggestions as a canonical coded table (``.csv`` or Excel ``.xlsx``), JSON lines
+(``.jsonl``) or a REFI-QDA project (``.qdpx``).
 
-The CSV is itself a canonical table (``document,segment,speaker,text,coder,codes``), with ``coder`` = the
+The table is itself a canonical table (``document,segment,speaker,text,coder,codes``), with ``coder`` = the
 model's name and ``codes`` = the accepted suggestions, so it can be compared with human coding by
 ``autocode agree`` or read back with :func:`autocode.read_coded`. Extra columns:
 
@@ -17,13 +17,13 @@ model's name and ``codes`` = the accepted suggestions, so it can be compared wit
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 from .._files import atomic_write
 from ..exceptions import FormatError
 from ..suggestion import Suggestions
+from .table import write_table
 
 __all__ = ["write_suggestions", "PRECODED_COLUMNS"]
 
@@ -32,15 +32,17 @@ PRECODED_COLUMNS = ("document", "segment", "speaker", "text", "coder", "codes", 
 
 
 def write_suggestions(path: str | Path, suggestions: Suggestions, *, top_k: int = 5, documents=None) -> Path:
-    """Write suggestions; the format follows the suffix (``.csv``, ``.jsonl``, ``.qdpx``).
+    """Write suggestions; the format follows the suffix (``.csv``, ``.xlsx``, ``.jsonl``, ``.qdpx``).
 
     ``documents`` (the transcripts, as :class:`~autocode.io.transcript.Document`) is needed for ``.qdpx``
     when the segments came from transcripts, so the project holds the full source text.
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        _write_csv(path, suggestions, top_k)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix in (".csv", ".xlsx"):
+        _write_table(path, suggestions, top_k)
     elif suffix in (".jsonl", ".ndjson"):
         with atomic_write(path, encoding="utf-8") as f:
             for rec in suggestions.records(top_k):
@@ -50,23 +52,22 @@ def write_suggestions(path: str | Path, suggestions: Suggestions, *, top_k: int 
 
         write_precoded_qdpx(path, suggestions, documents=documents)
     else:
-        raise FormatError("Unknown output format: use .csv, .jsonl or .qdpx.", path)
+        raise FormatError("Unknown output format: use .csv, .xlsx, .jsonl or .qdpx.", path)
     return path
 
 
-def _write_csv(path: Path, sug: Suggestions, top_k: int) -> None:
+def _write_table(path: Path, sug: Suggestions, top_k: int) -> None:
     book = sug.codebook
-    with atomic_write(path, encoding="utf-8-sig", newline="") as f:  # BOM: Excel then opens Chinese text right
-        w = csv.writer(f)
-        w.writerow(PRECODED_COLUMNS)
-        for i, s in enumerate(sug.segments):
-            codes = sug.codes_for(i)
-            cats = sug.categories_for(i)
-            top = sug.top(i, top_k)
-            w.writerow([
-                s.document, s.segment, s.speaker, s.text, sug.coder, ";".join(codes),
-                ";".join(book[c].name for c in codes), ";".join(cats), ";".join(book[c].name for c in cats),
-                ";".join(f"{c}:{sc:.3f}" for c, sc, _ in top),
-                f"{top[0][1]:.4f}" if top else "",
-                "" if s.start is None else s.start, "" if s.end is None else s.end,
-            ])
+    rows = []
+    for i, s in enumerate(sug.segments):
+        codes = sug.codes_for(i)
+        cats = sug.categories_for(i)
+        top = sug.top(i, top_k)
+        rows.append([
+            s.document, s.segment, s.speaker, s.text, sug.coder, ";".join(codes),
+            ";".join(book[c].name for c in codes), ";".join(cats), ";".join(book[c].name for c in cats),
+            ";".join(f"{c}:{sc:.3f}" for c, sc, _ in top),
+            f"{top[0][1]:.4f}" if top else "",
+            "" if s.start is None else s.start, "" if s.end is None else s.end,
+        ])
+    write_table(path, PRECODED_COLUMNS, rows, sheet="precoded")  # CSV with a BOM, or .xlsx

@@ -17,18 +17,19 @@ Extra columns (such as the scores autocode's pre-coding writes) are ignored on r
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
 from .._files import atomic_write
 from ..corpus import DEFAULT_CODER, CodedCorpus, Segment
-from ..exceptions import CodebookError, FormatError
+from ..exceptions import AutocodeWarning, CodebookError, FormatError
+from ._tabular import EXCEL_SUFFIXES, read_records
 from .transcript import decode_bytes
 
-__all__ = ["read_coded", "read_segments", "write_coded", "split_codes", "CANONICAL_COLUMNS"]
+__all__ = ["read_coded", "read_segments", "write_coded", "write_table", "split_codes", "CANONICAL_COLUMNS"]
 
 CANONICAL_COLUMNS = ("document", "segment", "speaker", "text", "coder", "codes")
 _CODE_SEP = re.compile(r"[;；]")
@@ -47,14 +48,12 @@ def _read_rows(path: Path, encoding: str | None, required: tuple[str, ...]) -> t
     if not path.exists():
         raise FormatError("File not found. Check the path.", path)
     if path.is_dir():
-        raise FormatError("This is a folder, not a table. Name the .csv/.tsv/.jsonl file(s).", path)
-    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls", ".ods"):
-        raise FormatError("Spreadsheet workbooks are not read directly. Save the sheet as CSV "
-                          "(Excel: 'CSV UTF-8') with the columns " + ",".join(CANONICAL_COLUMNS) + ".", path)
-    text, _ = decode_bytes(path.read_bytes(), path, encoding)
-    if not text.strip():
-        raise FormatError(f"The file is empty. Expected a header with {', '.join(CANONICAL_COLUMNS)}.", path)
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        raise FormatError("This is a folder, not a table. Name the .csv/.tsv/.xlsx/.jsonl file(s).", path)
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        text, _ = decode_bytes(path.read_bytes(), path, encoding)
+        if not text.strip():
+            raise FormatError(f"The file is empty. Expected a header with {', '.join(CANONICAL_COLUMNS)}.", path)
         rows = []
         for lineno, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -72,25 +71,20 @@ def _read_rows(path: Path, encoding: str | None, required: tuple[str, ...]) -> t
                 )
             if isinstance(obj.get("codes"), list):
                 obj["codes"] = ";".join(map(str, obj["codes"]))
+            if isinstance(obj.get("suggestions"), list):  # pre-coded output: keep it recognisable
+                obj["suggestions"] = json.dumps(obj["suggestions"], ensure_ascii=False)
             row = {k: "" if v is None else str(v) for k, v in obj.items() if not isinstance(v, (dict, list))}
             row["_row"] = lineno
             rows.append(row)
         header = list(dict.fromkeys(k for r in rows for k in r if k != "_row"))
     else:
-        delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-        header = [h.strip().lower() for h in (reader.fieldnames or [])]
-        reader.fieldnames = [_ALIASES.get(h, h) for h in header]
-        header = reader.fieldnames
+        records = read_records(path, encoding)
+        if not records or not any(h.strip() for h in records[0][1]):
+            raise FormatError(f"The file is empty. Expected a header with {', '.join(CANONICAL_COLUMNS)}.", path)
+        header = [_ALIASES.get(h.strip().lower(), h.strip().lower()) for h in records[0][1]]
         rows = []
-        for rowno, row in enumerate(reader, start=2):
-            if None in row:
-                raise FormatError(
-                    f"The row has more fields than the header ({len(header)}). "
-                    "Quote texts that contain commas (any spreadsheet does this when it saves CSV).",
-                    path,
-                    f"row {rowno}",
-                )
+        for rowno, fields in records[1:]:
+            row = dict(zip(header, fields))
             row["_row"] = rowno
             rows.append(row)
     missing = [c for c in required if c not in header]
@@ -125,16 +119,19 @@ def read_coded(
     encoding: str | None = None,
     coder: str | None = None,
     require_codes: bool = True,
+    precoded: str = "keep",
+    include_coders: Iterable[str] = (),
 ) -> CodedCorpus:
-    """Read hand-coded segments from one or more canonical tables (``.csv``, ``.tsv`` or ``.jsonl``), or from a
-    REFI-QDA project (``.qdpx``) or QualCoder database (``.qda``/``.sqlite``).
+    """Read hand-coded segments from one or more canonical tables (``.csv``, ``.tsv``, ``.xlsx`` or ``.jsonl``),
+    or from a REFI-QDA project (``.qdpx``) or QualCoder database (``.qda``/``.sqlite``).
 
     Parameters
     ----------
     paths : path or list of paths
         The files; rows of all files are combined (e.g. one file per coder).
     codebook : Codebook, optional
-        When given, every code id must be in it (else :class:`CodebookError` naming file and row).
+        When given, every code must be in it, by id or by its name when one code has that name (names are
+        turned into ids); else a :class:`CodebookError` naming file and row.
     encoding : str, optional
         The files' encoding; detected (UTF-8 with/without BOM, GB18030) when omitted.
     coder : str, optional
@@ -142,7 +139,17 @@ def read_coded(
         without coder columns, else ``"coder"``).
     require_codes : bool
         Require a ``codes`` column.
+    precoded : {"keep", "exclude"}
+        What to do with pre-coded output of autocode read back as data: coders named ``autocode...``, and
+        coders of tables with the pre-coded columns (``scores`` and ``max_score``, or JSON ``suggestions``).
+        ``"keep"`` reads them as coders like any other (for agreement); ``"exclude"`` (for training data) leaves
+        them out with an :class:`AutocodeWarning`, unless named in ``include_coders``.
+    include_coders : iterable of str
+        Pre-coded coders to keep with ``precoded="exclude"`` (e.g. suggestions a person has reviewed).
     """
+    if precoded not in ("keep", "exclude"):
+        raise ValueError(f"precoded must be 'keep' or 'exclude', got {precoded!r}.")
+    include = set(include_coders)
     if isinstance(paths, (str, Path)):
         paths = [paths]
     paths = [Path(p) for p in paths]
@@ -154,13 +161,19 @@ def read_coded(
             raise FormatError("Read a QDA project on its own, not together with other files.", special[0])
         from . import qdpx  # noqa: F401  (imported lazily: only when a project is read)
 
-        return qdpx.read_project(special[0], codebook=codebook).coded_corpus()
+        corpus = qdpx.read_project(special[0], codebook=codebook).coded_corpus()
+        if precoded == "exclude":
+            names = {c: str(special[0]) for c in corpus.coders if c.lower().startswith("autocode")}
+            corpus = _without_precoded(corpus, names, include, special[0])
+        return corpus
     required = ("document", "segment", "text", "codes") if require_codes else ("document", "segment", "text")
     segments: dict[tuple[str, str], Segment] = {}
     where: dict[tuple[str, str], str] = {}
     codings: dict[str, dict[tuple[str, str], set[str]]] = {}
+    machine: dict[str, str] = {}  # pre-coded coder -> the file it came from
     for path in paths:
         header, rows = _read_rows(path, encoding, required)
+        precoded_file = ("scores" in header and "max_score" in header) or "suggestions" in header
         default_coder = coder or (path.stem if len(paths) > 1 and "coder" not in header else DEFAULT_CODER)
         # In a file with named coders, a row with neither coder nor codes is a segment nobody coded (as
         # write_coded writes it), not a coding by a coder called "coder".
@@ -196,12 +209,14 @@ def read_coded(
             if not name and named and not (row.get("codes") or "").strip():
                 continue
             name = name or default_coder
+            if precoded_file or name.lower().startswith("autocode"):
+                machine.setdefault(name, str(path))
             codes = split_codes(row.get("codes"))
             if codebook is not None:
-                for c in codes:
-                    if c not in codebook:
-                        raise CodebookError(f"{path}, {loc}: {codebook.unknown_message(c)} "
-                                            "Add it to the codebook or correct the id.")
+                try:
+                    codes = [codebook.resolve(c) for c in codes]
+                except CodebookError as err:
+                    raise CodebookError(f"{path}, {loc}: {err} Add it to the codebook or correct the id.") from None
             per = codings.setdefault(name, {})
             if key in per and set(codes) != per[key]:
                 raise FormatError(
@@ -213,7 +228,41 @@ def read_coded(
             per[key] = set(codes)
     if not segments:
         raise FormatError("No rows below the header.", paths[0])
-    return CodedCorpus(list(segments.values()), codings, codebook=codebook)
+    corpus = CodedCorpus(list(segments.values()), codings, codebook=codebook)
+    if precoded == "exclude":
+        corpus = _without_precoded(corpus, machine, include, paths[0])
+    return corpus
+
+
+def _without_precoded(corpus: CodedCorpus, machine: dict[str, str], include: set[str], path) -> CodedCorpus:
+    """The corpus without the pre-coded coders not in ``include`` (and the segments only they coded)."""
+    dropped = {c: where for c, where in machine.items() if c not in include and c in corpus.coders}
+    if not dropped:
+        return corpus
+    listed = ", ".join(f"{c!r} ({where})" for c, where in dropped.items())
+    first = next(iter(dropped))
+    kept = [c for c in corpus.coders if c not in dropped]
+    if not kept:
+        raise FormatError(
+            f"The data holds only pre-coded output of autocode (coder {listed}): unreviewed suggestions are not "
+            f"training data. To learn from them (after reviewing them), pass --include-coder {first} "
+            "(include_coders= in Python).",
+            path,
+        )
+    warnings.warn(
+        f"Left out of the training data: coder(s) {listed}, pre-coded output of autocode (unreviewed "
+        f"suggestions). To learn from them, pass --include-coder {first} (include_coders= in Python).",
+        AutocodeWarning,
+        stacklevel=3,
+    )
+    columns = {c: corpus.codings(c) for c in kept}
+    segments = [s for i, s in enumerate(corpus.segments)
+                if any(col[i] is not None for col in columns.values())
+                or all(corpus.codings(c)[i] is None for c in dropped)]
+    index = {s.key: i for i, s in enumerate(corpus.segments)}
+    codings = {c: {s.key: set(col[index[s.key]]) for s in segments if col[index[s.key]] is not None}
+               for c, col in columns.items()}
+    return CodedCorpus(segments, codings, codebook=corpus.codebook)
 
 
 def _int_or_none(value) -> int | None:
@@ -229,24 +278,38 @@ def write_coded(path: str | Path, corpus: CodedCorpus) -> None:
     """Write a corpus as a canonical table, one row per segment per coder (coders who did not code a
     segment get no row; a segment nobody coded gets one row with empty ``coder`` and ``codes``).
 
-    ``start`` and ``end`` columns are added when segments carry character offsets.
+    The format follows the suffix: ``.xlsx`` (Excel), else CSV in UTF-8 with a BOM (so Excel shows Chinese
+    right). ``start`` and ``end`` columns are added when segments carry character offsets.
     """
     offsets = any(s.start is not None or s.end is not None for s in corpus.segments)
-    with atomic_write(path, encoding="utf-8", newline="") as f:
+    header = [*CANONICAL_COLUMNS, "start", "end"] if offsets else list(CANONICAL_COLUMNS)
+    rows = []
+    cols = {c: corpus.codings(c) for c in corpus.coders}
+    for i, s in enumerate(corpus.segments):
+        extra = ["" if s.start is None else s.start, "" if s.end is None else s.end] if offsets else []
+        wrote = False
+        for coder, col in cols.items():
+            if col[i] is None:
+                continue
+            codes = _ordered(col[i], corpus.codebook)
+            rows.append([s.document, s.segment, s.speaker, s.text, coder, ";".join(codes), *extra])
+            wrote = True
+        if not wrote:
+            rows.append([s.document, s.segment, s.speaker, s.text, "", "", *extra])
+    write_table(path, header, rows, sheet="coded")
+
+
+def write_table(path: str | Path, header, rows, *, sheet: str = "Sheet1") -> None:
+    """Write rows as ``.xlsx`` (by suffix) or as CSV in UTF-8 with a BOM, autocode's one CSV convention."""
+    if Path(path).suffix.lower() in EXCEL_SUFFIXES:
+        from ._xlsx import write_xlsx
+
+        write_xlsx(path, header, rows, sheet=sheet)
+        return
+    with atomic_write(path, encoding="utf-8-sig", newline="") as f:
         w = csv.writer(f)
-        w.writerow([*CANONICAL_COLUMNS, "start", "end"] if offsets else CANONICAL_COLUMNS)
-        cols = {c: corpus.codings(c) for c in corpus.coders}
-        for i, s in enumerate(corpus.segments):
-            extra = ["" if s.start is None else s.start, "" if s.end is None else s.end] if offsets else []
-            wrote = False
-            for coder, col in cols.items():
-                if col[i] is None:
-                    continue
-                codes = _ordered(col[i], corpus.codebook)
-                w.writerow([s.document, s.segment, s.speaker, s.text, coder, ";".join(codes), *extra])
-                wrote = True
-            if not wrote:
-                w.writerow([s.document, s.segment, s.speaker, s.text, "", "", *extra])
+        w.writerow(header)
+        w.writerows(rows)
 
 
 def _ordered(codes, codebook) -> list[str]:

@@ -1,4 +1,5 @@
-"""Read raw transcripts: ``.txt`` (UTF-8 with or without BOM, UTF-16 with BOM, GB18030/GBK) and Word ``.docx``.
+"""Read raw transcripts: ``.txt`` (UTF-8 with or without BOM, UTF-16 with BOM, GB18030/GBK, Big5) and Word
+``.docx`` (paragraphs and tables in reading order).
 
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -17,6 +18,8 @@ from pathlib import Path
 from ..corpus import Segment
 from ..exceptions import FormatError
 from ..segment import segment_text
+from ._docx import read_docx
+from ._encoding import decode
 
 __all__ = ["Document", "decode_bytes", "read_documents", "read_transcripts", "expand_paths"]
 
@@ -36,37 +39,12 @@ class Document:
 def decode_bytes(data: bytes, path: str | Path, encoding: str | None = None) -> tuple[str, str]:
     """Decode a text file; return ``(text, encoding)``.
 
-    With ``encoding=None``: a UTF-8 or UTF-16 BOM decides; otherwise strict UTF-8, then GB18030 (a superset of
-    GBK and GB2312, as written by Chinese Windows tools). The BOM is removed.
+    With ``encoding=None``: a UTF-8 or UTF-16 BOM decides; otherwise strict UTF-8, then GB18030 (GBK, GB2312)
+    or Big5, whichever reads as Chinese text (see :mod:`autocode.io._encoding`); when neither is clearly
+    right, a :class:`FormatError` asks for ``--encoding``. Binary files (PDF, Office, images) are refused.
+    The BOM is removed.
     """
-    if encoding is not None:
-        try:
-            text = data.decode(encoding)
-        except LookupError:
-            raise FormatError(f"Unknown encoding {encoding!r}. Use e.g. utf-8, gb18030, big5.", path) from None
-        except UnicodeDecodeError as err:
-            raise FormatError(
-                f"Cannot decode as {encoding}: {err.reason} at byte {err.start}. "
-                "Leave --encoding out to detect UTF-8/GB18030, or name the right one.",
-                path,
-            ) from None
-        return text.lstrip("\ufeff"), encoding
-    if data.startswith(b"\xef\xbb\xbf"):
-        candidates = ["utf-8-sig"]
-    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        candidates = ["utf-16"]
-    else:
-        candidates = ["utf-8", "gb18030", "big5"]
-    for enc in candidates:
-        try:
-            return data.decode(enc).lstrip("\ufeff"), ("utf-8" if enc == "utf-8-sig" else enc)
-        except UnicodeDecodeError:
-            continue
-    raise FormatError(
-        "Cannot decode the file as UTF-8, GB18030 or Big5. Save it as UTF-8, or name its encoding "
-        "(--encoding / encoding=).",
-        path,
-    )
+    return decode(data, path, encoding)
 
 
 def expand_paths(inputs: str | Path | Iterable[str | Path], suffixes=TRANSCRIPT_SUFFIXES) -> list[Path]:
@@ -104,24 +82,6 @@ def expand_paths(inputs: str | Path | Iterable[str | Path], suffixes=TRANSCRIPT_
     return out
 
 
-def _read_docx(path: Path) -> str:
-    try:
-        import docx
-    except ImportError as err:  # pragma: no cover - python-docx is a core dependency
-        from ..exceptions import MissingDependencyError
-
-        raise MissingDependencyError("python-docx", "docx", "Reading .docx transcripts") from err
-    import zipfile
-
-    from docx.opc.exceptions import PackageNotFoundError
-
-    try:
-        document = docx.Document(str(path))
-    except (zipfile.BadZipFile, KeyError, ValueError, PackageNotFoundError) as err:
-        raise FormatError(f"Not a readable Word .docx file ({err}). Save it again as .docx.", path) from None
-    return "\n".join(p.text for p in document.paragraphs)
-
-
 def read_documents(
     inputs: str | Path | Iterable[str | Path], *, encoding: str | None = None
 ) -> list[Document]:
@@ -137,7 +97,7 @@ def read_documents(
     for path in expand_paths(inputs):
         suffix = path.suffix.lower()
         if suffix == ".docx":
-            text, enc = _read_docx(path), None
+            text, enc = read_docx(path), None
         elif suffix == ".doc":
             raise FormatError("Old Word .doc files are not supported. Save the file as .docx or .txt.", path)
         else:

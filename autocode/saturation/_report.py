@@ -266,7 +266,7 @@ class SaturationReport:
         path = Path(path)
         cols = ["document", "segment", "speaker", "text", "coder", "codes", "novelty", "novel", "candidate_name",
                 "best_code", "best_score", "nearest_code"]
-        with atomic_write(path, encoding="utf-8", newline="") as f:
+        with atomic_write(path, encoding="utf-8-sig", newline="") as f:  # a BOM, as on every CSV autocode writes
             w = csv.writer(f)
             w.writerow(cols)
             for r in self.records():

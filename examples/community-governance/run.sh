@@ -17,9 +17,10 @@ echo "== 1. Agreement between the two coders (all 12 interviews)"
 autocode agree coded.csv --codebook codebook.csv --drop-uncoded --out "$out/agreement_coders.md"
 
 echo "== 2. Train on the first 8 interviews (C01-C08), hold out C09-C12"
-# coded.csv has one row per segment per coder and no line breaks inside texts, so rows can be picked by document.
-grep -E '^(document|C0[1-8]),' coded.csv > "$out/train.csv"
-grep -E '^(document|C09|C1[0-2]),' coded.csv > "$out/heldout.csv"
+# coded.csv has one row per segment per coder and no line breaks inside texts, so rows can be picked by document
+# (the header line, with the file's BOM, is kept as it is).
+{ head -n 1 coded.csv; grep -E '^C0[1-8],' coded.csv; } > "$out/train.csv"
+{ head -n 1 coded.csv; grep -E '^(C09|C1[0-2]),' coded.csv; } > "$out/heldout.csv"
 autocode train --codebook codebook.csv --data "$out/train.csv" --out "$out/model"
 
 echo "== 3. Pre-code the held-out interviews and compare the model with both coders"
