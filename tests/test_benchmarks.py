@@ -29,7 +29,7 @@ FIELDS = ["document", "segment", "speaker", "text", "coder", "codes"]
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data")
-    with open(EXAMPLE / "coded.csv", encoding="utf-8", newline="") as fh:
+    with open(EXAMPLE / "coded.csv", encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     coders = sorted({r["coder"] for r in rows})
     assert len(coders) == 2

@@ -131,6 +131,10 @@ class _FailingWriter:
         self.n -= 1
         return self.w.writerow(row)
 
+    def writerows(self, rows):
+        for row in rows:
+            self.writerow(row)
+
 
 @pytest.mark.parametrize("exc", [RuntimeError("disk full"), KeyboardInterrupt()])
 def test_interrupted_table_write_leaves_the_previous_file(coded, tmp_path, monkeypatch, exc):
