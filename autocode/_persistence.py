@@ -9,6 +9,8 @@ Format versions:
 1. autocode 0.1.x. Settings and backend parameters added during 0.1.x may be missing (files from before they
    existed); :func:`_migrate_1` fills each with the value that reproduces the model as it was saved.
 2. autocode 0.2: every setting and backend parameter present; adds ``global_threshold``.
+3. adds ``examples`` (coded segments kept per code, to show the ones most like a suggestion) and the setting
+   ``keep_examples``; :func:`_migrate_2` gives older models none (their suggestions still name their words).
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ from .codebook import Codebook
 from .exceptions import AutocodeError, ModelFileError
 
 MODEL_FORMAT = "autocode-model"
-MODEL_FORMAT_VERSION = 2
+MODEL_FORMAT_VERSION = 3
 ARRAYS = "arrays.npz"
 META = "model.json"
 
 SETTINGS = ("target", "min_examples", "n_splits", "random_state", "threshold_metric", "threshold_prior",
-            "calibration_prior", "use_codebook", "min_silent_segments", "tune")
+            "calibration_prior", "use_codebook", "min_silent_segments", "tune", "keep_examples")
 """The CodingModel parameters saved with a model (the rest, like ``progress``, are settings of a run)."""
 
 # Settings and backend parameters that format-1 files may lack, with the value that reproduces such a model.
@@ -55,7 +57,16 @@ def _migrate_1(doc: dict) -> dict:
     return doc
 
 
-_MIGRATIONS = {1: _migrate_1}
+def _migrate_2(doc: dict) -> dict:
+    """Format 2 -> 3: no kept examples."""
+    doc = dict(doc)
+    doc["settings"] = {"keep_examples": 0, **doc["settings"]}
+    doc.setdefault("examples", {"segments": [], "codes": {}})
+    doc["format_version"] = 3
+    return doc
+
+
+_MIGRATIONS = {1: _migrate_1, 2: _migrate_2}
 """Saved format version -> the function that brings a document of that version one version forward."""
 
 
@@ -91,6 +102,7 @@ def save_model(model, path: str | Path) -> Path:
         "silent_roles": model.silent_roles_,
         "cv_summary": model.cv_summary_,
         "global_threshold": model.global_threshold_,
+        "examples": model.examples_,
         "training": {"segments": model.n_train_segments_, "documents": model.n_train_documents_,
                      "counts": model.train_counts_},
         "arrays_sha256": sha256_file(path / ARRAYS),
@@ -183,6 +195,11 @@ def load_model(cls, path: str | Path):
         model.backend_, model.codes_ = backend, codes
         model.calibration_, model.thresholds_ = calibration, thresholds
         model.global_threshold_ = doc["global_threshold"]
+        model.examples_ = {"segments": [list(map(str, s)) for s in doc["examples"]["segments"]],
+                           "codes": {c: [int(x) for x in v] for c, v in doc["examples"]["codes"].items()}}
+        if any(len(s) != 3 for s in model.examples_["segments"]) or any(
+                x >= len(model.examples_["segments"]) for v in model.examples_["codes"].values() for x in v):
+            raise ValueError("the kept examples do not match their index")
         model.rare_codes_ = dict(doc.get("rare_codes", {}))
         model.silent_roles_ = list(doc.get("silent_roles", []))
         model.cv_summary_ = dict(doc.get("cv_summary", {}))

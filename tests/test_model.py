@@ -208,7 +208,7 @@ def test_save_load_round_trip(tmp_path, model):
     path = model.save(tmp_path / "m")
     assert sorted(p.name for p in path.iterdir()) == ["arrays.npz", "model.json"]
     doc = json.loads((path / "model.json").read_text("utf-8"))
-    assert doc["format_version"] == 2 and doc["backend"] == "tfidf.v1" and doc["autocode_version"]
+    assert doc["format_version"] == 3 and doc["backend"] == "tfidf.v1" and doc["autocode_version"]
     with np.load(path / "arrays.npz", allow_pickle=False) as z:  # nothing needs pickle
         assert all(z[k].dtype != object for k in z.files)
     loaded = CodingModel.load(path)
@@ -236,7 +236,7 @@ def test_newer_format_version(tmp_path, model):
     doc = json.loads((path / "model.json").read_text("utf-8"))
     doc["format_version"] = 99
     (path / "model.json").write_text(json.dumps(doc), encoding="utf-8")
-    with pytest.raises(ModelFileError, match=r"model format version 99 .* reads up to version 2\. Upgrade autocode"):
+    with pytest.raises(ModelFileError, match=r"model format version 99 .* reads up to version 3\. Upgrade autocode"):
         CodingModel.load(path)
 
 
