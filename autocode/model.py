@@ -1,4 +1,5 @@
-"""The coding model: a codebook plus a backend, with calibrated scores and a threshold per code.
+"""The coding model (long because it is the whole estimator: fitting with tuning and reviewed decisions,
+prediction, explanation, saving): a codebook plus a backend, with calibrated scores and a threshold per code.
 
 ``fit`` learns from a :class:`~autocode.corpus.CodedCorpus`:
 
