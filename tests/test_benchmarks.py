@@ -133,3 +133,19 @@ def test_throughput_benchmark_smoke_run_on_cpu(tmp_path):
     r = res["results"][0]
     assert r["shape"] == "2x64" and r["max_abs_diff_vs_naive"] < 1e-3
     assert r["autocode_model"]["segments_per_s"] > 0 and "| 2x64" in report
+
+
+@pytest.mark.slow
+def test_review_benchmark_quick_run(data_dir, tmp_path):
+    out = tmp_path / "out"
+    run("review.py", "--quick", "--data-dir", str(data_dir), "--out-dir", str(out))
+    res, report = result(out, "review-quick")
+    for name in ("misleading-photos-dev", "cail2019-elements"):
+        r = res["results"][name]
+        e = r["effort"]
+        assert 0 <= e["recall@1"] <= e["recall@3"] <= e["recall@5"] <= 1
+        assert e["lookups_with_suggestions"] <= e["lookups_from_scratch"]
+        assert set(r["curves"]) == {"next", "random", "interviews", "reviewed_suggestions"}
+        assert all(-1 <= p["kappa"] <= 1 for pts in r["curves"].values() for p in pts)
+        assert 0 <= r["faithfulness"]["evidence_drop_larger"] <= 1
+    assert "recall@5" in report and "Faithfulness" in report
