@@ -82,7 +82,7 @@ def faithfulness(model, test: ac.CodedCorpus, n_pairs: int, seed: int) -> dict:
         pick = [others[j] for j in rng.permutation(len(others))[:n_ev]]
         j = model.codes_.index(code)
 
-        def score(drop):
+        def score(drop, seg=seg, j=j):
             keep = np.ones(len(seg.text), bool)
             for a, b in drop:
                 keep[a:b] = False
