@@ -223,7 +223,7 @@ def similar_examples(examples: dict, texts: Sequence[str], pairs: Sequence[tuple
     """
     segs = examples.get("segments") or []
     by_code = examples.get("codes") or {}
-    if not segs or n <= 0:
+    if not segs or n <= 0 or not pairs:
         return {pair: () for pair in pairs}
     from sklearn.feature_extraction.text import TfidfVectorizer
 

@@ -22,7 +22,7 @@ ordinary hand coding, except the suggestions left untouched.
 ...            rejected={("P1", "1"): {"vote"}})
 >>> Y, known = r.labels(["party", "vote", "other"])
 >>> Y.astype(int).tolist(), known.astype(int).tolist()
-[[1, 0, 0]], [[1, 1, 0]]
+([[1, 0, 0]], [[1, 1, 0]])
 """
 
 from __future__ import annotations

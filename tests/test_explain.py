@@ -149,3 +149,8 @@ def test_examples_are_capped_per_code(book, coded):
     m = CodingModel(book, keep_examples=2).fit(coded)
     assert all(len(v) == 2 for v in m.examples_["codes"].values())
     assert len(m.examples_["segments"]) == 6
+
+
+def test_no_accepted_code_means_no_evidence(model):
+    sug = model.suggest([Segment("N9", "1", "今天天气很好")], explain=True, min_score=1.5)
+    assert sug.evidence == {} and model.explain([Segment("N9", "1", "今天天气很好")], codes=[])[0] == {}
