@@ -6,7 +6,10 @@ The pipeline, and where each step lives:
 - segments: :func:`segment_text` (speaker turns, sentences), :class:`Segment`, :class:`CodedCorpus`;
 - the model: :class:`CodingModel` over a :class:`Codebook` and a backend (``autocode.backends``), calibrated
   out of fold (``autocode.calibration``, ``autocode.folds``);
-- suggestions: :class:`Suggestions`, written by :func:`write_suggestions` and :func:`write_qdpx`;
+- suggestions: :class:`Suggestions` (with their evidence, :meth:`CodingModel.explain`), written by
+  :func:`write_suggestions` and :func:`write_qdpx`;
+- the review loop: a reviewed pre-coding read back by :func:`read_review` (a :class:`Review`) trains the model
+  again (``CodingModel.fit(coded, review=...)``); :func:`next_to_code` says what to code next;
 - beside it: agreement between coders (:mod:`autocode.agreement` statistics, :func:`measure_agreement`,
   :func:`cross_validate`) and theoretical saturation (:mod:`autocode.saturation`).
 
@@ -35,10 +38,13 @@ from .folds import grouped_folds
 from .io import read_coded, read_documents, read_segments, read_transcripts, write_coded, write_suggestions
 from .io.inputs import read_inputs
 from .io.qdpx import read_project, read_qdc, write_qdpx
+from .io.review import read_review
 from .model import CodingModel
 from .reliability import AgreementReport, measure_agreement
+from .review import Review
 from .rules import Rule, RuleSet, read_rules
 from .segment import segment_text
+from .select import next_to_code
 from .suggestion import Suggestions
 
 __all__ = [
@@ -72,6 +78,10 @@ __all__ = [
     "write_suggestions",
     "write_coded",
     "write_qdpx",
+    # the review loop
+    "read_review",
+    "Review",
+    "next_to_code",
     # agreement
     "agreement",
     "measure_agreement",

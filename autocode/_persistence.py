@@ -14,7 +14,9 @@ Format versions:
 3. autocode 0.2: ``checksums.json`` covers every file, ``model.json`` included (formats 1 and 2 kept the
    SHA-256 of the other files in ``model.json``, which nothing covered); ``model.json`` lists the backend's
    files in ``files``. A format-3 folder without ``checksums.json`` is refused; formats 1 and 2 have none and
-   load as before.
+   load as before. Adds ``examples`` (coded segments kept per code, to show the ones most like a suggestion)
+   and the setting ``keep_examples``; :func:`_migrate_2` gives older models none (their suggestions still
+   name their words).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ ARRAYS = "arrays.npz"
 META = "model.json"
 
 SETTINGS = ("target", "min_examples", "n_splits", "random_state", "threshold_metric", "threshold_prior",
-            "calibration_prior", "use_codebook", "min_silent_segments", "tune")
+            "calibration_prior", "use_codebook", "min_silent_segments", "tune", "keep_examples")
 """The CodingModel parameters saved with a model (the rest, like ``progress``, are settings of a run)."""
 
 # Settings and backend parameters that format-1 files may lack, with the value that reproduces such a model.
@@ -64,10 +66,12 @@ def _migrate_1(doc: dict) -> dict:
 
 def _migrate_2(doc: dict) -> dict:
     """Format 2 -> 3: the checksums (checked before migrating) leave ``model.json``; ``files`` lists the
-    backend's files."""
+    backend's files; no kept examples."""
     doc = dict(doc)
     doc["files"] = list(doc.pop("files_sha256", None) or {})
     doc.pop("arrays_sha256", None)
+    doc["settings"] = {"keep_examples": 0, **doc["settings"]}
+    doc.setdefault("examples", {"segments": [], "codes": {}})
     doc["format_version"] = 3
     return doc
 
@@ -120,6 +124,7 @@ def _model_doc(model, backend, meta: dict, files: list[str]) -> dict:
         "silent_roles": model.silent_roles_,
         "cv_summary": model.cv_summary_,
         "global_threshold": model.global_threshold_,
+        "examples": model.examples_,
         "training": {"segments": model.n_train_segments_, "documents": model.n_train_documents_,
                      "counts": model.train_counts_},
         "files": files,
@@ -235,6 +240,11 @@ def load_model(cls, path: str | Path):
         model.backend_, model.codes_ = backend, codes
         model.calibration_, model.thresholds_ = calibration, thresholds
         model.global_threshold_ = doc["global_threshold"]
+        model.examples_ = {"segments": [list(map(str, s)) for s in doc["examples"]["segments"]],
+                           "codes": {c: [int(x) for x in v] for c, v in doc["examples"]["codes"].items()}}
+        if any(len(s) != 3 for s in model.examples_["segments"]) or any(
+                x >= len(model.examples_["segments"]) for v in model.examples_["codes"].values() for x in v):
+            raise ValueError("the kept examples do not match their index")
         model.rare_codes_ = dict(doc.get("rare_codes", {}))
         model.silent_roles_ = list(doc.get("silent_roles", []))
         model.cv_summary_ = dict(doc.get("cv_summary", {}))

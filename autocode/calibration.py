@@ -146,7 +146,7 @@ def uncalibrated(n_codes: int) -> Calibration:
 
 
 def calibrate(oof: np.ndarray, Y: np.ndarray, *, calibration_prior: float, threshold_prior: float,
-              metric: str = "kappa") -> Calibration:
+              metric: str = "kappa", known: np.ndarray | None = None) -> Calibration:
     """Platt scaling and thresholds from out-of-fold raw scores ``oof`` and the labels ``Y`` (segments x codes).
 
     One Platt scaling is fitted on every code's decisions pooled and one on each code's own; a code's
@@ -156,23 +156,28 @@ def calibrate(oof: np.ndarray, Y: np.ndarray, *, calibration_prior: float, thres
     ``metric`` for the code, shrunk towards the cut that maximises it over all codes pooled; a code for which
     no cut beats chance keeps the pooled threshold (never suggesting it costs more agreement on unseen
     interviews than its occasional false suggestions).
+
+    ``known`` (segments x codes, optional) marks the decisions that are known: a reviewed suggestion left
+    untouched is neither a positive nor a negative, and only known decisions are used.
     """
     Y = np.asarray(Y, dtype=bool)
+    K = np.ones_like(Y) if known is None else np.asarray(known, dtype=bool)
+    Y = Y & K
     k = Y.shape[1]
     n_pos = Y.sum(axis=0)
-    pooled = np.array(platt(oof.ravel(), Y.ravel()))
+    pooled = np.array(platt(oof[K], Y[K]))
     own_weight = shrinkage(n_pos, calibration_prior)
     coef = np.zeros((k, 2))
     for j in range(k):
-        own = np.array(platt(oof[:, j], Y[:, j])) if own_weight[j] > 0 else pooled
+        own = np.array(platt(oof[K[:, j], j], Y[K[:, j], j])) if own_weight[j] > 0 else pooled
         coef[j] = own_weight[j] * own + (1 - own_weight[j]) * pooled
     P = sigmoid(oof * coef[:, 0] + coef[:, 1])
-    t_global, _ = best_threshold(P.ravel(), Y.ravel(), metric)
+    t_global, _ = best_threshold(P[K], Y[K], metric)
     own_weight = shrinkage(n_pos, threshold_prior)
     thresholds = np.full(k, 0.5)
     summary = []
     for j in range(k):
-        y, p = Y[:, j], P[:, j]
+        y, p = Y[K[:, j], j], P[K[:, j], j]
         t_code, _ = best_threshold(p, y, metric)
         if t_global >= NEVER:
             t = NEVER

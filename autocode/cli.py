@@ -151,6 +151,10 @@ def _add_train(sub):
                         "times faster training)")
     p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8, GB18030/GBK or Big5)")
     p.add_argument("--out", required=True, help="model folder to write")
+    p.add_argument("--review", metavar="REVIEWED",
+                   help="a reviewed pre-coding: a table with an 'accept' column, or a .qdpx reviewed in a QDA tool "
+                        "(with --precoded): accepted suggestions are positives, rejected ones negatives")
+    p.add_argument("--precoded", help="the pre-coded .qdpx a reviewed .qdpx came from")
     _add_force(p)
     p.set_defaults(func=_cmd_train)
 
@@ -211,13 +215,21 @@ def _cmd_train(args) -> int:
     params = _backend_params(args)
     out = Path(args.out)
     _check_outputs(args, {"--out": [out, out / "model.json", out / "arrays.npz", out / "checksums.json"]},
-                   [*(args.data or []), *([args.codebook] if args.codebook else [])], folder=True)
+                   [*(args.data or []), *([args.codebook] if args.codebook else []),
+                    *([args.review] if args.review else []), *([args.precoded] if args.precoded else [])],
+                   folder=True)
     book, coded = _read_training_data(args)
     _say(args, f"read {coded}")
     model = CodingModel(book, args.backend, target=args.target, min_examples=args.min_examples,
                         n_splits=args.folds, random_state=args.seed, backend_params=params,
                         tune=not args.no_tune, progress=_progress_enabled(args))
-    model.fit(coded)
+    review = None
+    if args.review:
+        from .io.review import read_review
+
+        review = read_review(args.review, precoded=args.precoded, codebook=book, encoding=args.encoding)
+        _say(args, f"read {review}")
+    model.fit(coded, review=review)
     _save_model(model, args.out)  # first: a report line that fails cannot lose the fitted model
     _say(args, f"learned {len(model.codes_)} codes from {model.n_train_segments_} segments "
                f"({model.n_train_documents_} documents); saved to {args.out}")
@@ -251,6 +263,8 @@ def _add_precode(sub):
     p.add_argument("--min-score", type=float, dest="min_score",
                    help="accept codes scoring at least this (default: each code's learned threshold)")
     p.add_argument("--top", type=int, default=5, help="how many best-scoring codes to list per segment")
+    p.add_argument("--no-evidence", action="store_true", dest="no_evidence",
+                   help="do not explain the suggestions (their words and similar coded segments)")
     _add_input_options(p)
     _add_force(p)
     p.set_defaults(func=_cmd_precode)
@@ -269,10 +283,80 @@ def _cmd_precode(args) -> int:
     _report_layouts(args, documents, speakers)
     if not segments:
         raise AutocodeError("The inputs hold no segments to pre-code.")
-    sug = model.suggest(segments, min_score=args.min_score)
+    sug = model.suggest(segments, min_score=args.min_score, explain=not args.no_evidence)
     write_suggestions(args.out, sug, top_k=args.top, documents=documents or None)
     n_with = int(sug.accepted.any(axis=1).sum())
     _say(args, f"pre-coded {len(sug)} segments ({n_with} with suggestions) -> {args.out}")
+    return 0
+
+
+# -- review and next --------------------------------------------------------------------------------------
+REVIEW_HELP = """Read a reviewed pre-coding and count its decisions (train with it: autocode train ... --review FILE).
+
+example:
+  autocode review precoded.csv                       (the table with its 'accept' column filled)
+  autocode review reviewed.qdpx --precoded precoded.qdpx
+"""
+
+
+def _add_review(sub):
+    p = sub.add_parser("review", help="count a reviewer's decisions on suggestions", description=REVIEW_HELP,
+                       formatter_class=_Formatter)
+    p.add_argument("reviewed", help="reviewed table (.csv/.jsonl with 'accept') or .qdpx exported by a QDA tool")
+    p.add_argument("--precoded", help="the pre-coded .qdpx the reviewed project came from")
+    p.add_argument("--model-name", dest="model_name", help="the user the suggestions were written under")
+    p.add_argument("--encoding")
+    p.set_defaults(func=_cmd_review)
+
+
+def _cmd_review(args) -> int:
+    from .io.review import read_review
+
+    review = read_review(args.reviewed, precoded=args.precoded, model_name=args.model_name, encoding=args.encoding)
+    counts = review.counts()
+    print(" ".join(f"{k}={v}" for k, v in counts.items()))
+    return 0
+
+
+NEXT_HELP = """Rank uncoded segments (or whole interviews) by how much coding them would teach the model, and write them
+pre-coded, best first, for hand coding or review.
+
+example:
+  autocode next --model model/ interviews/*.txt --out next.csv --n 50
+  autocode next --model model/ interviews/*.txt --out next.qdpx --by interview --n 2
+"""
+
+
+def _add_next(sub):
+    p = sub.add_parser("next", help="what to code next: the segments that would teach the model most",
+                       description=NEXT_HELP, formatter_class=_Formatter)
+    p.add_argument("--model", required=True, help="model folder written by 'autocode train'")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="uncoded transcripts or tables")
+    p.add_argument("--out", required=True, help="output: .csv, .jsonl or .qdpx (ranked, pre-coded)")
+    p.add_argument("--by", choices=("segment", "interview"), default="segment")
+    p.add_argument("--n", type=int, default=50, help="how many segments (or interviews) to choose")
+    _add_input_options(p)
+    _add_force(p)
+    p.set_defaults(func=_cmd_next)
+
+
+def _cmd_next(args) -> int:
+    from .io import write_suggestions
+    from .model import CodingModel
+    from .select import next_to_code
+
+    _check_outputs(args, {"--out": [Path(args.out)]}, [args.model, *input_paths(args.inputs)])
+    model = CodingModel.load(args.model)
+    speakers = _speakers(args)
+    segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars,
+                                      speakers=speakers)
+    _report_layouts(args, documents, speakers)
+    chosen, _ = next_to_code(model, segments, by=args.by, n=args.n)
+    if not chosen:
+        raise AutocodeError("The inputs hold no segments to choose from.")
+    sug = model.suggest(chosen, explain=True)
+    write_suggestions(args.out, sug, documents=documents or None)
+    _say(args, f"chose {len(chosen)} segments ({len({s.document for s in chosen})} documents) -> {args.out}")
     return 0
 
 
@@ -530,7 +614,10 @@ def _cmd_rules(args) -> int:
     if not len(rules):
         raise AutocodeError(f"{args.codebook}: no rules. Give --rules rules.csv, or a 'rules' column in the "
                             "codebook.")
-    segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars)
+    speakers = _speakers(args)
+    segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars,
+                                      speakers=speakers)
+    _report_layouts(args, documents, speakers)
     if not segments:
         raise AutocodeError("The inputs hold no segments to code.")
     matches = rules.apply(segments)
@@ -540,7 +627,8 @@ def _cmd_rules(args) -> int:
     return 0
 
 
-_COMMANDS = [_add_train, _add_precode, _add_evaluate, _add_agree, _add_saturation, _add_rules]
+_COMMANDS = [_add_train, _add_precode, _add_review, _add_next, _add_evaluate, _add_agree, _add_saturation,
+             _add_rules]
 
 
 def build_parser() -> argparse.ArgumentParser:

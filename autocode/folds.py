@@ -47,11 +47,12 @@ def grouped_folds(groups: np.ndarray, n_splits: int, random_state: int | None = 
 
 def out_of_fold_decisions(backend: Backend, encoded, Y: np.ndarray, groups: np.ndarray, *, n_splits: int,
                           random_state: int | None = 0, code_groups: Sequence[int] | None = None,
-                          progress: bool = False) -> np.ndarray:
+                          progress: bool = False, known: np.ndarray | None = None) -> np.ndarray:
     """Raw out-of-fold scores of the first ``len(groups)`` rows of ``encoded``.
 
     Rows after them (e.g. a codebook's own words as examples) are in the training part of every fold. Each
-    fold fits an unfitted copy of ``backend``; ``backend`` itself is not changed.
+    fold fits an unfitted copy of ``backend``; ``backend`` itself is not changed. ``known`` (rows x codes)
+    marks the labels that are known, for backends that take it (``fit(..., known=...)``).
     """
     n_real = len(groups)
     folds = grouped_folds(groups, n_splits, random_state)
@@ -63,6 +64,7 @@ def out_of_fold_decisions(backend: Backend, encoded, Y: np.ndarray, groups: np.n
         folds = tqdm(folds, desc="threshold folds", unit="fold")
     for train, test in folds:
         train = np.concatenate([train, always])
-        b = backend.clone().fit(take_rows(encoded, train), Y[train], code_groups=code_groups)
+        extra = {} if known is None else {"known": known[train]}
+        b = backend.clone().fit(take_rows(encoded, train), Y[train], code_groups=code_groups, **extra)
         oof[test] = b.decision_function(take_rows(encoded, test))
     return oof

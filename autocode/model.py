@@ -1,4 +1,5 @@
-"""The coding model: a codebook plus a backend, with calibrated scores and a threshold per code.
+"""The coding model (long because it is the whole estimator: fitting with tuning and reviewed decisions,
+prediction, explanation, saving): a codebook plus a backend, with calibrated scores and a threshold per code.
 
 ``fit`` learns from a :class:`~autocode.corpus.CodedCorpus`:
 
@@ -28,6 +29,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import warnings
 from collections.abc import Sequence
@@ -43,7 +45,9 @@ from .calibration import Calibration, calibrate, uncalibrated
 from .codebook import Codebook
 from .corpus import CodedCorpus, Segment, as_segments
 from .exceptions import AutocodeError, AutocodeWarning, NotFittedError
+from .explain import Evidence, choose_examples, similar_examples, word_evidence
 from .folds import out_of_fold_decisions
+from .review import Review, merge_review
 from .segment import speaker_role
 from .suggestion import Suggestions
 
@@ -102,6 +106,10 @@ class CodingModel(BaseEstimator):
         weight of the preceding turn, 0, 0.5 or 1) by pooled out-of-fold kappa on the training data itself.
         Settings given in ``backend_params`` are never changed. Costs one round of out-of-fold fits per
         candidate.
+    keep_examples : int
+        Up to this many coded segments per code (document, segment id and text) are kept with the model, so
+        that a suggestion can name the coded segments most like it (:meth:`explain`). The saved model then
+        holds these quotes of the interviews; 0 keeps none.
     backend_params : dict, optional
         Parameters for the backend when ``backend`` is a name.
     progress : bool
@@ -133,6 +141,8 @@ class CodingModel(BaseEstimator):
         scores calibration and thresholds were fitted on; not saved with the model.
     train_keys_ : list of (document, segment)
         The training segments, after ``fit`` (not saved).
+    examples_ : dict
+        The coded segments kept per code for :meth:`explain` (see ``keep_examples``).
     backend_ : Backend
         The fitted backend.
 
@@ -144,7 +154,7 @@ class CodingModel(BaseEstimator):
                  min_examples: int = 3, n_splits: int = 5, random_state: int | None = 0,
                  backend_params: dict | None = None, threshold_metric: str = "kappa", threshold_prior: float = 100.0,
                  calibration_prior: float = 30.0, use_codebook: bool = True, min_silent_segments: int = 10,
-                 tune: bool = True, progress: bool = False, name: str | None = None):
+                 tune: bool = True, keep_examples: int = 100, progress: bool = False, name: str | None = None):
         self.codebook = codebook
         self.backend = backend
         self.target = target
@@ -158,6 +168,7 @@ class CodingModel(BaseEstimator):
         self.use_codebook = use_codebook
         self.min_silent_segments = min_silent_segments
         self.tune = tune
+        self.keep_examples = keep_examples
         self.progress = progress
         self.name = name
 
@@ -202,24 +213,39 @@ class CodingModel(BaseEstimator):
         return [index[c] for c in cats]
 
     # -- learning ----------------------------------------------------------------------------------------
-    def fit(self, coded: CodedCorpus) -> CodingModel:
-        """Learn from hand-coded segments; returns ``self``."""
+    def fit(self, coded: CodedCorpus, *, review: Review | None = None) -> CodingModel:
+        """Learn from hand-coded segments and, optionally, a reviewer's decisions on suggestions (a
+        :class:`~autocode.review.Review`, from :func:`autocode.read_review`): accepted suggestions and added
+        codes are positives, rejected ones negatives, untouched ones left out of their code's training rows
+        and of its calibration and threshold. Returns ``self``."""
         if not isinstance(coded, CodedCorpus):
             raise TypeError("fit expects a CodedCorpus (see autocode.read_coded).")
         for c in coded.used_codes():
             self.codebook.check(c)
         corpus = coded.subset(coded.coded_mask(self.target))
-        if len(corpus) == 0:
+        segments, Y_book, known_book = corpus.segments, corpus.labels(self.codebook.ids, self.target), None
+        if review is not None:
+            segments, Y_book, known_book = merge_review(segments, Y_book, review, self.codebook.ids)
+        if len(segments) == 0:
             raise AutocodeError(f"No segment is coded by the target {self.target!r}.")
-        if not any(s.text.strip() for s in corpus.segments):
-            raise AutocodeError(f"All {len(corpus)} training segments have an empty text, so there is nothing to "
+        if not any(s.text.strip() for s in segments):
+            raise AutocodeError(f"All {len(segments)} training segments have an empty text, so there is nothing to "
                                 "learn from. Check that the 'text' column holds the segments' words.")
-        self._choose_codes(corpus)
-        Y = corpus.labels(self.codes_, self.target)
-        inputs, Y_all = self._training_rows(corpus.segments, Y)
+        self._choose_codes(Y_book, len(segments))
+        cols = [self.codebook.ids.index(c) for c in self.codes_]
+        Y = Y_book[:, cols]
+        known = None if known_book is None or known_book[:, cols].all() else known_book[:, cols]
+        if known is not None and "known" not in inspect.signature(self._new_backend().fit).parameters:
+            warnings.warn("This backend cannot leave out single labels: segments with untouched suggestions "
+                          "are left out of training.", AutocodeWarning, stacklevel=2)
+            keep = known.all(axis=1)
+            segments, Y, known = [s for s, k in zip(segments, keep) if k], Y[keep], None
+        doc_groups = np.array([s.document for s in segments], dtype=object)
+        inputs, Y_all = self._training_rows(segments, Y)
+        known_all = None if known is None else np.vstack([known, np.ones((len(Y_all) - len(Y), Y.shape[1]), bool)])
         # a speaker role (e.g. the interviewer) with many segments in training, none of them coded: its turns
         # are not suggested codes either (its scores are still reported)
-        roles = np.array(make_inputs(corpus.segments).roles, dtype=object)
+        roles = np.array(make_inputs(segments).roles, dtype=object)
         coded_any = Y.any(axis=1)
         self.silent_roles_ = sorted(
             r for r in set(roles.tolist())
@@ -228,7 +254,7 @@ class CodingModel(BaseEstimator):
         groups = self.code_groups_
         self.tuning_ = {}
         proto = self._new_backend()
-        n_docs = len(set(corpus.groups.tolist()))
+        n_docs = len(set(doc_groups.tolist()))
         candidates = self._candidates(proto, Y_all, groups) if n_docs >= 2 else [proto]
         encoded = candidates[-1].encode(inputs)  # the last candidate's encoding serves them all
         if n_docs < 2 or self.n_splits < 2:
@@ -240,19 +266,22 @@ class CodingModel(BaseEstimator):
             )
             best, oof, cal = proto, None, uncalibrated(len(self.codes_))
         else:
-            best, oof, cal = self._tune(candidates, encoded, Y_all, Y, corpus.groups, groups)
+            best, oof, cal = self._tune(candidates, encoded, Y_all, Y, doc_groups, groups, known_all)
         self._set_calibration(cal)
         self.oof_proba_ = None if oof is None else cal.proba(oof)
-        self.train_keys_ = [s.key for s in corpus.segments]
-        self.backend_ = best.clone().fit(encoded, Y_all, code_groups=groups)
-        self.n_train_segments_ = len(corpus)
-        self.n_train_documents_ = len(corpus.documents)
+        self.train_keys_ = [s.key for s in segments]
+        extra = {} if known_all is None else {"known": known_all}
+        self.backend_ = best.clone().fit(encoded, Y_all, code_groups=groups, **extra)
+        self.examples_ = choose_examples(self.train_keys_, [s.text for s in segments], Y, self.codes_,
+                                         self.keep_examples)
+        self.n_train_segments_ = len(segments)
+        self.n_train_documents_ = len(set(doc_groups.tolist()))
         return self
 
-    def _choose_codes(self, corpus: CodedCorpus) -> None:
+    def _choose_codes(self, Y_book: np.ndarray, n_segments: int) -> None:
         """``codes_``: every code with at least ``min_examples`` coded segments; the rarer ones in
         ``rare_codes_``, with a warning."""
-        counts = corpus.labels(self.codebook.ids, self.target).sum(axis=0)
+        counts = Y_book.sum(axis=0)
         per_code = dict(zip(self.codebook.ids, counts.tolist()))
         used = [c for c, n in per_code.items() if n > 0]
         self.codes_ = [c for c in used if per_code[c] >= self.min_examples]
@@ -279,7 +308,7 @@ class CodingModel(BaseEstimator):
         if not self.codes_:
             raise AutocodeError(
                 f"No code has at least {self.min_examples} coded segments; nothing to learn. "
-                f"Segments coded: {len(corpus)}."
+                f"Segments coded: {n_segments}."
             )
         self.train_counts_ = {c: per_code[c] for c in self.codes_}
 
@@ -314,18 +343,21 @@ class CodingModel(BaseEstimator):
         return [proto.clone().set_params(**dict(zip(grid, values))) for values in itertools.product(*grid.values())]
 
     def _tune(self, candidates: list[Backend], encoded, Y_all: np.ndarray, Y: np.ndarray, doc_groups: np.ndarray,
-              groups: list[int]) -> tuple[Backend, np.ndarray, Calibration]:
+              groups: list[int], known_all: np.ndarray | None = None) -> tuple[Backend, np.ndarray, Calibration]:
         """The candidate with the best pooled out-of-fold kappa, its out-of-fold raw scores and calibration;
         ``tuning_`` records the kappa of each value of each tuned setting."""
         tuned = [k for k in candidates[0].tunable if len({str(c.get_params()[k]) for c in candidates}) > 1]
         best = None
         for b in candidates:
             oof = out_of_fold_decisions(b, encoded, Y_all, doc_groups, n_splits=self.n_splits,
-                                        random_state=self.random_state, code_groups=groups, progress=self.progress)
-            cal = self._calibrate(oof, Y)
+                                        random_state=self.random_state, code_groups=groups, progress=self.progress,
+                                        known=known_all)
+            known = None if known_all is None else known_all[: len(Y)]
+            cal = self._calibrate(oof, Y, known)
             if len(candidates) == 1:
                 return b, oof, cal
-            kappa = cohen_kappa((cal.proba(oof) >= cal.thresholds).ravel(), Y.ravel())
+            mask = np.ones_like(Y) if known is None else known
+            kappa = cohen_kappa((cal.proba(oof) >= cal.thresholds)[mask], Y[mask])
             for key in tuned:  # per value of a setting: the best kappa of the candidates with it
                 value = b.get_params()[key]
                 tried = self.tuning_.setdefault(key, {"candidates": {}})["candidates"]
@@ -337,9 +369,9 @@ class CodingModel(BaseEstimator):
             self.tuning_[key]["chosen"] = b.get_params()[key]
         return b, oof, cal
 
-    def _calibrate(self, oof: np.ndarray, Y: np.ndarray) -> Calibration:
+    def _calibrate(self, oof: np.ndarray, Y: np.ndarray, known: np.ndarray | None = None) -> Calibration:
         return calibrate(oof, Y, calibration_prior=self.calibration_prior, threshold_prior=self.threshold_prior,
-                         metric=self.threshold_metric)
+                         metric=self.threshold_metric, known=known)
 
     def _set_calibration(self, cal: Calibration) -> None:
         self.calibration_ = cal.coef
@@ -415,7 +447,7 @@ class CodingModel(BaseEstimator):
         segs = as_segments(segments)
         return (self.predict_proba(segs) >= self.thresholds_) & ~self._silenced(segs)[:, None]
 
-    def suggest(self, segments, *, min_score: float | None = None) -> Suggestions:
+    def suggest(self, segments, *, min_score: float | None = None, explain: bool = False) -> Suggestions:
         """Suggestions for every segment: scores of every learned code, accepted codes, their categories.
 
         Parameters
@@ -425,11 +457,47 @@ class CodingModel(BaseEstimator):
             string is one segment.
         min_score : float, optional
             Accept codes whose calibrated score is at least this, instead of the per-code thresholds.
+        explain : bool
+            Give every accepted code its evidence (:meth:`explain`), in ``Suggestions.evidence`` and in the
+            files written from them.
         """
         segs = as_segments(segments)
         scores = self.predict_proba(segs)
-        return Suggestions(segs, self.codes_, scores, self.thresholds_, self.codebook, coder=self.model_name,
-                           min_score=min_score, silenced=self._silenced(segs))
+        sug = Suggestions(segs, self.codes_, scores, self.thresholds_, self.codebook, coder=self.model_name,
+                          min_score=min_score, silenced=self._silenced(segs))
+        if explain:
+            acc = sug.accepted
+            sug.evidence = self._evidence(segs, [(int(i), int(j)) for i, j in zip(*np.nonzero(acc))])
+        return sug
+
+    def explain(self, segments, codes: Sequence[str] | None = None, *, k: int = 5, n_similar: int = 2
+                ) -> list[dict[str, Evidence]]:
+        """Why each segment gets its codes: per segment, code -> :class:`~autocode.explain.Evidence` (the
+        ``k`` words or phrases of the segment that raised the code's score most, and the ``n_similar`` coded
+        segments of that code most like it). ``codes``: the codes to explain for every segment (default:
+        each segment's accepted codes)."""
+        self._check_fitted()
+        segs = as_segments(segments)
+        if codes is None:
+            pairs = [(int(i), int(j)) for i, j in zip(*np.nonzero(self.predict(segs)))]
+        else:
+            unknown = [c for c in codes if c not in self.codes_]
+            if unknown:
+                raise AutocodeError(f"The model does not suggest {', '.join(map(repr, unknown))}; it learned "
+                                    f"{', '.join(self.codes_)}.")
+            pairs = [(i, self.codes_.index(c)) for i in range(len(segs)) for c in codes]
+        out: list[dict[str, Evidence]] = [{} for _ in segs]
+        for (i, code), ev in self._evidence(segs, pairs, k, n_similar).items():
+            out[i][code] = ev
+        return out
+
+    def _evidence(self, segs: list[Segment], pairs: list[tuple[int, int]], k: int = 5, n_similar: int = 2
+                  ) -> dict[tuple[int, str], Evidence]:
+        words, method = word_evidence(self.backend_, make_inputs(segs), pairs, k)
+        named = [(i, self.codes_[j]) for i, j in pairs]
+        similar = similar_examples(getattr(self, "examples_", {}), [s.text for s in segs], named, n_similar)
+        return {(i, code): Evidence(code, words[(i, j)], similar[(i, code)], method)
+                for (i, j), (_, code) in zip(pairs, named)}
 
     # -- saving --------------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

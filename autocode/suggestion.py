@@ -34,11 +34,13 @@ class Suggestions:
         Accept codes at or above this score instead of the per-code thresholds.
     silenced : ndarray of bool (n_segments,), optional
         Segments that get no accepted code whatever their scores (turns of a role never coded in training).
+    evidence : dict (segment index, code) -> Evidence, optional
+        Why a code was suggested (:meth:`autocode.CodingModel.explain`; ``suggest(..., explain=True)``).
     """
 
     def __init__(self, segments: Sequence[Segment], codes: Sequence[str], scores: np.ndarray,
                  thresholds: np.ndarray, codebook: Codebook, coder: str = "autocode",
-                 min_score: float | None = None, silenced: np.ndarray | None = None):
+                 min_score: float | None = None, silenced: np.ndarray | None = None, evidence: dict | None = None):
         self.segments = list(segments)
         self.codes = list(codes)
         self.scores = np.asarray(scores, dtype=float)
@@ -46,6 +48,7 @@ class Suggestions:
         self.codebook = codebook
         self.coder = coder
         self.min_score = min_score
+        self.evidence = dict(evidence or {})
         self.silenced = np.zeros(len(self.segments), dtype=bool) if silenced is None else np.asarray(silenced, bool)
         if self.scores.shape != (len(self.segments), len(self.codes)):
             raise ValueError(f"scores have shape {self.scores.shape}, expected {(len(self.segments), len(self.codes))}")
@@ -102,6 +105,22 @@ class Suggestions:
                 out[:, k] = np.maximum(out[:, k], self.scores[:, j])
         return cats, out
 
+    def evidence_text(self, i: int) -> tuple[str, str]:
+        """The evidence of the accepted codes of segment ``i`` as two texts, words and similar coded segments
+        (``code: 词、词 | code: ...``); empty without evidence."""
+        words, similar = [], []
+        for code in self.codes_for(i):
+            ev = self.evidence.get((i, code))
+            if ev is None:
+                continue
+            w = "、".join(x.text for x in ev.words)
+            sim = "; ".join(f"{e.document}#{e.segment}「{e.quote}」" for e in ev.similar)
+            if w:
+                words.append(f"{code}: {w}")
+            if sim:
+                similar.append(f"{code}: {sim}")
+        return " | ".join(words), " | ".join(similar)
+
     def to_corpus(self) -> CodedCorpus:
         """The accepted codes as a coded corpus with one coder (:attr:`coder`), for agreement statistics."""
         codings = {self.coder: {s.key: set(self.codes_for(i)) for i, s in enumerate(self.segments)}}
@@ -128,8 +147,11 @@ class Suggestions:
                 "suggestions": [
                     {"code": c, "name": book[c].name, "score": round(sc, 4), "accepted": acc,
                      "threshold": round(float(self.thresholds[self.codes.index(c)]), 4),
-                     "categories": book.ancestors(c)}
+                     "categories": book.ancestors(c),
+                     **({k2: v for k2, v in self.evidence[(i, c)].to_dict().items() if k2 in ("words", "similar")}
+                        if (i, c) in self.evidence else {})}
                     for c, sc, acc in self.top(i, k)
                 ],
+                "accept": None,
             })
         return out

@@ -145,3 +145,19 @@ def test_throughput_corpus_has_the_documented_length_profile(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCH))
     lengths = importlib.import_module("throughput").corpus_lengths(20000)
     assert lengths.min() == 8 and lengths.max() == 256 and abs(np.median(lengths) - 45) <= 1
+
+
+@pytest.mark.slow
+def test_review_benchmark_quick_run(data_dir, tmp_path):
+    out = tmp_path / "out"
+    run("review.py", "--quick", "--data-dir", str(data_dir), "--out-dir", str(out))
+    res, report = result(out, "review-quick")
+    for name in ("misleading-photos-dev", "cail2019-elements"):
+        r = res["results"][name]
+        e = r["effort"]
+        assert 0 <= e["recall@1"] <= e["recall@3"] <= e["recall@5"] <= 1
+        assert e["lookups_with_suggestions"] <= e["lookups_from_scratch"]
+        assert set(r["curves"]) == {"next", "random", "interviews", "reviewed_suggestions"}
+        assert all(-1 <= p["kappa"] <= 1 for pts in r["curves"].values() for p in pts)
+        assert 0 <= r["faithfulness"]["evidence_drop_larger"] <= 1
+    assert "recall@5" in report and "Faithfulness" in report

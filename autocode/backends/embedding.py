@@ -156,7 +156,7 @@ class TfidfE5Backend(TfidfBackend):
         present = np.abs(x).sum(axis=1, keepdims=True) > 0
         return np.where(present, (x - mean) * scale, 0.0).astype(np.float32)
 
-    def fit(self, encoded: _Encoded, Y: np.ndarray, *, code_groups=None) -> TfidfE5Backend:
+    def fit(self, encoded: _Encoded, Y: np.ndarray, *, code_groups=None, known=None) -> TfidfE5Backend:
         self._check_params()
         self.engine_ = self.tokenizer.engine
         self._select_terms(encoded.counts)
@@ -170,8 +170,9 @@ class TfidfE5Backend(TfidfBackend):
                 mean = rows.mean(axis=0)
                 spread = float(np.linalg.norm(rows - mean, axis=1).mean())
                 self.centers_[block] = (mean.astype(np.float32), np.float32(1.0 / max(spread, 1e-6)))
-        self._fit_linear(self._features(encoded), Y, code_groups)
-        self.plain_ = (self._plain().fit(encoded.counts, Y, code_groups=code_groups) if self.fusion == "late"
+        self._fit_linear(self._features(encoded), Y, code_groups, known)
+        self.plain_ = (self._plain().fit(encoded.counts, Y, code_groups=code_groups, known=known)
+                       if self.fusion == "late"
                        else None)
         return self
 

@@ -274,11 +274,13 @@ class TfidfBackend(Backend):
         return sp.hstack(parts, format="csr", dtype=np.float32)
 
     # -- learning ---------------------------------------------------------------------------------------
-    def fit(self, encoded: Counts, Y: np.ndarray, *, code_groups=None) -> TfidfBackend:
+    def fit(self, encoded: Counts, Y: np.ndarray, *, code_groups=None, known=None) -> TfidfBackend:
+        """``known`` (rows x codes, optional): which labels are known; a code's classifier is trained only on
+        the rows where its label is known (a reviewed suggestion left untouched is neither yes nor no)."""
         self._check_params()
         self.engine_ = self.tokenizer.engine
         self._select_terms(encoded)
-        self._fit_linear(self._features(encoded), Y, code_groups)
+        self._fit_linear(self._features(encoded), Y, code_groups, known)
         return self
 
     def _select_terms(self, encoded: Counts) -> None:
@@ -305,7 +307,7 @@ class TfidfBackend(Backend):
             self.idf_[name] = (np.log((1 + n) / (1 + df[keep])) + 1).astype(np.float32)
             self._fit_columns[name] = keep
 
-    def _fit_linear(self, X: sp.csr_matrix, Y: np.ndarray, code_groups) -> None:
+    def _fit_linear(self, X: sp.csr_matrix, Y: np.ndarray, code_groups, known=None) -> None:
         # one canonical float64 copy shared by the threads: liblinear needs float64, and scikit-learn would
         # otherwise convert (or sort in place, racing with the other threads) for every code
         X = sp.csr_matrix(X, dtype=np.float64)
@@ -313,14 +315,18 @@ class TfidfBackend(Backend):
         X.sort_indices()
         self.group_of_ = self.cat_coef_ = self.cat_intercept_ = None
         groups = self._groups(Y, code_groups)
+        K = np.ones(Y.shape, dtype=bool) if known is None else np.asarray(known, dtype=bool)
+        Y = Y & K
         if groups is None:
-            self.coef_, self.intercept_ = self._logistic(X, Y, lambda j: np.arange(X.shape[0]))
+            self.coef_, self.intercept_ = self._logistic(X, Y, lambda j: np.flatnonzero(K[:, j]))
         else:
             _, col = np.unique(groups, return_inverse=True)
             Yc = np.stack([Y[:, col == g].any(axis=1) for g in range(col.max() + 1)], axis=1)
-            self.cat_coef_, self.cat_intercept_ = self._logistic(X, Yc, lambda g: np.arange(X.shape[0]),
+            # a category is known where one of its codes applies or all of them are known not to
+            Kc = np.stack([Yc[:, g] | K[:, col == g].all(axis=1) for g in range(col.max() + 1)], axis=1)
+            self.cat_coef_, self.cat_intercept_ = self._logistic(X, Yc, lambda g: np.flatnonzero(Kc[:, g]),
                                                                  seed_offset=Y.shape[1])
-            self.coef_, self.intercept_ = self._logistic(X, Y, lambda j: np.flatnonzero(Yc[:, col[j]]))
+            self.coef_, self.intercept_ = self._logistic(X, Y, lambda j: np.flatnonzero(Yc[:, col[j]] & K[:, j]))
             self.group_of_ = col.astype(np.int32)
             self._cat_coef_t = np.ascontiguousarray(self.cat_coef_.T)
         self._coef_t = np.ascontiguousarray(self.coef_.T)
@@ -357,8 +363,8 @@ class TfidfBackend(Backend):
         def fit_one(j: int) -> None:
             rows = rows_for(j)
             y = Y[rows, j]
-            if y.all() or not y.any():  # constant target: a bias-only model
-                intercept[j] = 10.0 if y.all() else -10.0
+            if len(y) == 0 or y.all() or not y.any():  # constant target: a bias-only model
+                intercept[j] = 10.0 if len(y) and y.all() else -10.0
                 return
             clf = LogisticRegression(C=self.C, class_weight="balanced", solver="liblinear", dual=True,
                                      tol=self.tol, max_iter=1000,
@@ -389,6 +395,25 @@ class TfidfBackend(Backend):
         # that calibration can reach high scores (log P itself stops at 0)
         log_p = np.minimum(_log_sigmoid(zc[:, self.group_of_]) + _log_sigmoid(z), -1e-7)
         return log_p - np.log(-np.expm1(log_p))
+
+    def term_contributions(self, encoded: Counts, code: int) -> list[dict[tuple[str, str], float]] | None:
+        """Why each row scores what it does for the code in column ``code``: per row, (block, term) -> the
+        term's TF-IDF value x its weight (with the hierarchy, its weights for the code and for the code's
+        category added: the score rises with both). The raw score is a monotone function of their sum plus the
+        intercepts. ``None`` when the model has features that are not terms (embeddings)."""
+        if self._n_dense_features() > 0 or getattr(self, "plain_", None) is not None:
+            return None
+        X = self._features(encoded).tocsr()
+        w = self.coef_[code].astype(np.float64)
+        if self.group_of_ is not None:
+            w = w + self.cat_coef_[self.group_of_[code]]
+        names = [(block, t) for block, vocab in self.vocabularies_.items() for t in vocab]
+        out = []
+        for r in range(X.shape[0]):
+            lo, hi = X.indptr[r], X.indptr[r + 1]
+            cols, vals = X.indices[lo:hi], X.data[lo:hi] * w[X.indices[lo:hi]]
+            out.append({names[c]: float(v) for c, v in zip(cols, vals) if v != 0.0})
+        return out
 
     def _n_dense_features(self) -> int:
         """Features after the TF-IDF blocks (none here; subclasses may add dense ones)."""

@@ -12,7 +12,14 @@ model's name and ``codes`` = the accepted suggestions, so it can be compared wit
 ``max_score``
     the best score of the segment (low = the segment fits no code well);
 ``start``, ``end``
-    character offsets into the transcript, when known.
+    character offsets into the transcript, when known;
+``evidence``, ``similar``
+    why each accepted code was suggested (``code: 词、词 | code: ...``): the segment's words that raised its
+    score most, and the coded training segments of the code most like it (``document#segment「quote」``),
+    when the suggestions carry evidence (``autocode precode`` gives it; :meth:`CodingModel.suggest` with
+    ``explain=True``);
+``accept``
+    empty, for the reviewer: ``yes``/``no`` per row or per code (:func:`autocode.read_review`).
 """
 
 from __future__ import annotations
@@ -25,10 +32,10 @@ from ..exceptions import FormatError
 from ..suggestion import Suggestions
 from .table import write_table
 
-__all__ = ["write_suggestions", "PRECODED_COLUMNS"]
+__all__ = ["write_suggestions", "precoded_rows", "PRECODED_COLUMNS"]
 
 PRECODED_COLUMNS = ("document", "segment", "speaker", "text", "coder", "codes", "code_names", "categories",
-                    "category_names", "scores", "max_score", "start", "end")
+                    "category_names", "scores", "max_score", "start", "end", "evidence", "similar", "accept")
 
 
 def write_suggestions(path: str | Path, suggestions: Suggestions, *, top_k: int = 5, documents=None) -> Path:
@@ -56,18 +63,23 @@ def write_suggestions(path: str | Path, suggestions: Suggestions, *, top_k: int 
     return path
 
 
-def _write_table(path: Path, sug: Suggestions, top_k: int) -> None:
+def precoded_rows(sug: Suggestions, top_k: int = 5):
+    """The rows of the pre-coded table (:data:`PRECODED_COLUMNS`), one per segment, for every table writer."""
     book = sug.codebook
-    rows = []
     for i, s in enumerate(sug.segments):
         codes = sug.codes_for(i)
         cats = sug.categories_for(i)
         top = sug.top(i, top_k)
-        rows.append([
+        evidence, similar = sug.evidence_text(i)
+        yield [
             s.document, s.segment, s.speaker, s.text, sug.coder, ";".join(codes),
             ";".join(book[c].name for c in codes), ";".join(cats), ";".join(book[c].name for c in cats),
             ";".join(f"{c}:{sc:.3f}" for c, sc, _ in top),
             f"{top[0][1]:.4f}" if top else "",
             "" if s.start is None else s.start, "" if s.end is None else s.end,
-        ])
-    write_table(path, PRECODED_COLUMNS, rows, sheet="precoded")  # CSV with a BOM, or .xlsx
+            evidence, similar, "",
+        ]
+
+
+def _write_table(path: Path, sug: Suggestions, top_k: int) -> None:
+    write_table(path, PRECODED_COLUMNS, list(precoded_rows(sug, top_k)), sheet="precoded")  # CSV (BOM) or .xlsx

@@ -29,7 +29,8 @@ from ..exceptions import AutocodeWarning, CodebookError, FormatError
 from ._tabular import EXCEL_SUFFIXES, read_records
 from .transcript import decode_bytes
 
-__all__ = ["read_coded", "read_segments", "write_coded", "write_table", "split_codes", "CANONICAL_COLUMNS"]
+__all__ = ["read_coded", "read_segments", "read_rows", "write_coded", "write_table", "split_codes",
+           "CANONICAL_COLUMNS"]
 
 CANONICAL_COLUMNS = ("document", "segment", "speaker", "text", "coder", "codes")
 _CODE_SEP = re.compile(r"[;；]")
@@ -101,6 +102,13 @@ def _read_rows(path: Path, encoding: str | None, required: tuple[str, ...]) -> t
     for i, row in enumerate(rows):
         row.setdefault("_row", i + 1)
     return header, rows
+
+
+def read_rows(path: str | Path, *, encoding: str | None = None, required: tuple[str, ...] = ()
+              ) -> tuple[list[str], list[dict]]:
+    """The header and the rows (dicts of strings, ``_row``: the row or line number) of a CSV/TSV/JSONL table,
+    after checking that the ``required`` columns are there."""
+    return _read_rows(Path(path), encoding, required)
 
 
 def read_segments(paths: str | Path | Iterable[str | Path], *, encoding: str | None = None) -> list[Segment]:

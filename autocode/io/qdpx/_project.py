@@ -232,7 +232,10 @@ class Project:
         """
         coder = suggestions.coder
         user_guid = guid_for("user", coder)
-        if not any(u.guid.upper() == user_guid for u in self.users):
+        same_name = [u for u in self.users if u.label == coder]
+        if same_name:  # a project pre-coded before (a QDA tool may have given the model's user a new GUID)
+            user_guid = same_name[0].guid
+        elif not any(u.guid.upper() == user_guid for u in self.users):
             self.users.append(User(user_guid, coder))
         code_guids = self._merge_codebook(suggestions.codebook)
         by_doc = {name: g for g, name in self.document_names().items()}
@@ -315,5 +318,10 @@ def _score_note(sug, i: int) -> str:
         cut = sug.min_score if sug.min_score is not None else float(sug.thresholds[j])
         state = "suggested" if accepted else "below threshold"
         lines.append(f"{book.label(code)}: score {score:.3f} (threshold {cut:.3f}, {state})")
+        ev = sug.evidence.get((i, code)) if accepted else None
+        if ev is not None and ev.words:
+            lines.append("  why: " + "、".join(w.text for w in ev.words))
+        for e in ev.similar if ev is not None else ():
+            lines.append(f"  like: {e.document} #{e.segment}「{e.quote}」")
     return "\n".join(lines)
 

@@ -13,7 +13,6 @@ import copy
 import re
 import warnings
 import zipfile
-from codecs import BOM_UTF8
 from collections.abc import Sequence
 from pathlib import Path
 from xml.etree.ElementTree import Element, SubElement, indent, tostring
@@ -81,7 +80,9 @@ def _text_source_element(parent: Element, src: Source, project: Project, files: 
         attrs["plainTextPath"] = src.plain_path or f"internal://{src.guid}.txt"
         member = source_member(attrs["plainTextPath"], Element(src.kind), Path("x"))
         member = project.source_folder + member[len("sources"):]
-        files[member] = (BOM_UTF8 if src.bom else b"") + src.text.encode("utf-8")
+        # never a BOM: REFI positions do not count it, but QualCoder's importer keeps it as a character, which
+        # put every coding one character early after a round trip through QualCoder (its exporter writes one)
+        files[member] = src.text.encode("utf-8")
     elif src.plain_path:
         attrs["plainTextPath"] = src.plain_path
     attrs["richTextPath"] = src.rich_path
@@ -168,7 +169,8 @@ def write_qdpx(path: str | Path, project, *, documents: Sequence[Document] | Non
     :class:`~autocode.Suggestions` (then as :func:`write_precoded_qdpx`). ``positions`` overrides the
     project's way of counting positions (:data:`POSITIONS`).
 
-    Text sources are written as UTF-8 files under ``sources/`` (with a BOM where the original had one);
+    Text sources are written as UTF-8 files under ``sources/``, without a byte order mark (QualCoder counts one
+    as a character);
     other entries of the archive the project was read from (rich text, pictures, PDFs) are copied unchanged.
     A project read from a bare ``.qde`` keeps only the plain text of its sources.
     """
