@@ -129,7 +129,13 @@ def test_saved_model_keeps_examples_and_older_models_explain_without_them(model,
     doc = json.loads((path / "model.json").read_text("utf-8"))
     del doc["examples"]
     del doc["settings"]["keep_examples"]
-    doc["format_version"] = 2  # as written before models kept examples
+    # as written before models kept examples (format 2: the other files' SHA-256 in model.json, no manifest)
+    from autocode.checksum import sha256_file
+
+    doc["format_version"] = 2
+    doc["arrays_sha256"] = sha256_file(path / "arrays.npz")
+    doc["files_sha256"] = {name: sha256_file(path / name) for name in doc.pop("files")}
+    (path / "checksums.json").unlink()
     (path / "model.json").write_text(json.dumps(doc), encoding="utf-8")
     old = CodingModel.load(path)
     assert old.keep_examples == 0 and old.examples_ == {"segments": [], "codes": {}}

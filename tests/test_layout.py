@@ -98,6 +98,8 @@ def test_public_surface():
     for info in pkgutil.walk_packages(ac.__path__, "autocode."):
         if "transformer" in info.name and not info.name.endswith("transformer"):
             continue  # imports torch
+        if info.name.endswith("__main__"):
+            continue  # runs the command
         mod = importlib.import_module(info.name)
         for name in getattr(mod, "__all__", []):
             assert hasattr(mod, name), f"{info.name}.__all__ names {name}, which it does not define"

@@ -715,7 +715,7 @@ def test_sources_folder_name_is_matched_ignoring_case(tmp_path):
 
 
 def test_precode_inputs_from_a_project(qdpx):
-    from autocode.cli import read_inputs
+    from autocode import read_inputs
 
     segments, documents = read_inputs([str(qdpx)])
     assert [d.name for d in documents] == ["P01", "P02", "P03"]

@@ -145,7 +145,7 @@ def test_category_cycle(tmp_path):
 
 
 def test_precode_inputs_from_a_qualcoder_folder(qda):
-    from autocode.cli import read_inputs
+    from autocode import read_inputs
 
     with pytest.warns(AutocodeWarning):
         segments, documents = read_inputs([str(qda)])

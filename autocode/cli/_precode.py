@@ -1,0 +1,119 @@
+"""``autocode precode`` and ``autocode rules``: suggestions for new transcripts, from a model or from rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..exceptions import AutocodeError
+from ..io.inputs import input_paths, read_inputs
+from ._common import (
+    Formatter,
+    add_force,
+    add_input_options,
+    check_outputs,
+    progress_enabled,
+    report_layouts,
+    say,
+    speakers_of,
+)
+
+PRECODE_HELP = """\
+Pre-code new transcripts: suggested codes with scores and categories for every segment.
+
+INPUT is a canonical table (.csv/.jsonl; coder/codes columns ignored), .txt/.docx transcripts, a folder or a
+glob. Every input segment appears in the output, with or without suggestions.
+
+example:
+  autocode precode --model model/ interviews/*.txt --out precoded.csv
+  autocode precode --model model/ new.csv --out precoded.jsonl --min-score 0.8
+"""
+
+
+def add_precode(sub):
+    p = sub.add_parser("precode", help="suggest codes for new transcripts", description=PRECODE_HELP,
+                       formatter_class=Formatter)
+    p.add_argument("--model", required=True, help="model folder written by 'autocode train'")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="transcripts or canonical tables")
+    p.add_argument("--out", required=True, help="output: .csv, .xlsx, .jsonl or .qdpx")
+    p.add_argument("--min-score", type=float, dest="min_score",
+                   help="accept codes scoring at least this (default: each code's learned threshold)")
+    p.add_argument("--top", type=int, default=5, help="how many best-scoring codes to list per segment")
+    p.add_argument("--no-evidence", action="store_true", dest="no_evidence",
+                   help="do not explain the suggestions (their words and similar coded segments)")
+    add_input_options(p)
+    add_force(p)
+    p.set_defaults(func=_cmd_precode)
+
+
+def _cmd_precode(args) -> int:
+    from ..io import write_suggestions
+    from ..model import CodingModel
+
+    check_outputs(args, {"--out": [Path(args.out)]}, [args.model, *input_paths(args.inputs)])
+    model = CodingModel.load(args.model)
+    model.set_params(progress=progress_enabled(args))
+    speakers = speakers_of(args)
+    segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars,
+                                      speakers=speakers)
+    report_layouts(args, documents, speakers)
+    if not segments:
+        raise AutocodeError("The inputs hold no segments to pre-code.")
+    sug = model.suggest(segments, min_score=args.min_score, explain=not args.no_evidence)
+    write_suggestions(args.out, sug, top_k=args.top, documents=documents or None)
+    n_with = int(sug.accepted.any(axis=1).sum())
+    say(args, f"pre-coded {len(sug)} segments ({n_with} with suggestions) -> {args.out}")
+    return 0
+
+
+RULES_HELP = """\
+Code by rules, before any hand coding (like NVivo's auto code): every segment whose text matches a code's
+keywords, phrase or regular expression gets that code, with the matching words as evidence.
+
+RULES is a table with the columns code,pattern and optional kind (keyword: any of the words, separated by
+spaces, commas or 、; phrase: the text as written; regex: a regular expression) and speaker (a role,
+interviewer/participant, or a speaker label); or the codebook itself with a 'rules' column (patterns
+separated by ';', re:PATTERN for a regular expression, "..." for a phrase). Traditional and Simplified
+characters, full- and half-width forms match alike. Output formats as for precode.
+
+example:
+  autocode rules --codebook codebook.csv --rules rules.csv interviews/*.txt --out autocoded.qdpx
+  autocode rules --codebook codebook.csv interviews/ --out autocoded.csv   # the codebook's rules column
+"""
+
+
+def add_rules(sub):
+    p = sub.add_parser("rules", help="code by keyword, phrase and regular-expression rules",
+                       description=RULES_HELP, formatter_class=Formatter)
+    p.add_argument("--codebook", required=True, help="codebook CSV (its 'rules' column is used without --rules)")
+    p.add_argument("--rules", help="rules table: code,pattern[,kind,speaker]")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="transcripts or canonical tables")
+    p.add_argument("--out", required=True, help="output: .csv, .jsonl or .qdpx")
+    add_input_options(p)
+    add_force(p)
+    p.set_defaults(func=_cmd_rules)
+
+
+def _cmd_rules(args) -> int:
+    from ..codebook import Codebook
+    from ..io import write_suggestions
+    from ..rules import RuleSet, read_rules
+
+    check_outputs(args, {"--out": [Path(args.out)]},
+                   [args.codebook, *([args.rules] if args.rules else []), *input_paths(args.inputs)])
+    book = Codebook.read_csv(args.codebook, encoding=args.encoding)
+    rules = (read_rules(args.rules, book, encoding=args.encoding) if args.rules
+             else RuleSet.from_codebook_csv(args.codebook, book, encoding=args.encoding))
+    if not len(rules):
+        raise AutocodeError(f"{args.codebook}: no rules. Give --rules rules.csv, or a 'rules' column in the "
+                            "codebook.")
+    speakers = speakers_of(args)
+    segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars,
+                                      speakers=speakers)
+    report_layouts(args, documents, speakers)
+    if not segments:
+        raise AutocodeError("The inputs hold no segments to code.")
+    matches = rules.apply(segments)
+    write_suggestions(args.out, matches.suggestions(), top_k=min(3, len(matches.codes)), documents=documents or None)
+    n_with = int(matches.matched.any(axis=1).sum())
+    say(args, f"{len(rules)} rule(s): {n_with} of {len(segments)} segments matched -> {args.out}")
+    return 0

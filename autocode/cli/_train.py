@@ -1,0 +1,153 @@
+"""``autocode train`` and ``autocode evaluate``: learn a model; cross-validate it against the coders."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from ..exceptions import AutocodeWarning
+from ._common import (
+    Formatter,
+    add_backend_options,
+    add_data_options,
+    add_force,
+    backend_params,
+    check_outputs,
+    progress_enabled,
+    read_training_data,
+    save_model,
+    say,
+)
+
+TRAIN_HELP = """\
+Learn a coding model from hand-coded segments and save it to a folder.
+
+example:
+  autocode train --codebook codebook.csv --data coded.csv --out model/
+  autocode train --codebook codebook.csv --data coder_E.csv coder_A.csv --target majority --out model/
+  autocode train --data project.qdpx --out model/          (codebook and codings from a REFI-QDA project)
+"""
+
+
+def add_train(sub):
+    p = sub.add_parser("train", help="learn a model from hand-coded segments", description=TRAIN_HELP,
+                       formatter_class=Formatter)
+    p.add_argument("--codebook", help="codebook .csv/.xlsx (id,name,description,parent) or a REFI-QDA .qdc codebook")
+    p.add_argument("--data", nargs="+", required=True,
+                   help="coded table(s) (.csv/.xlsx/.jsonl): document,segment,speaker,text,coder,codes (or a .qdpx "
+                        "project)")
+    add_data_options(p)
+    p.add_argument("--target", default="union",
+                   help="whose coding to learn: union (default), majority, or a coder's name")
+    add_backend_options(p)
+    p.add_argument("--min-examples", type=int, default=3, help="codes with fewer coded segments are not learned")
+    p.add_argument("--folds", type=int, default=5, help="grouped folds used to calibrate scores and thresholds")
+    p.add_argument("--seed", type=int, default=0, help="random seed (folds, backend)")
+    p.add_argument("--no-tune", action="store_true", dest="no_tune",
+                   help="keep the backend's data-dependent settings (tfidf: context weight 1, category-first "
+                        "scoring on) at their defaults instead of choosing them by out-of-fold kappa (several "
+                        "times faster training)")
+    p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8, GB18030/GBK or Big5)")
+    p.add_argument("--out", required=True, help="model folder to write")
+    p.add_argument("--review", metavar="REVIEWED",
+                   help="a reviewed pre-coding: a table with an 'accept' column, or a .qdpx reviewed in a QDA tool "
+                        "(with --precoded): accepted suggestions are positives, rejected ones negatives")
+    p.add_argument("--precoded", help="the pre-coded .qdpx a reviewed .qdpx came from")
+    add_force(p)
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args) -> int:
+    from ..model import CodingModel
+
+    params = backend_params(args)
+    out = Path(args.out)
+    check_outputs(args, {"--out": [out, out / "model.json", out / "arrays.npz", out / "checksums.json"]},
+                   [*(args.data or []), *([args.codebook] if args.codebook else []),
+                    *([args.review] if args.review else []), *([args.precoded] if args.precoded else [])],
+                   folder=True)
+    book, coded = read_training_data(args)
+    say(args, f"read {coded}")
+    model = CodingModel(book, args.backend, target=args.target, min_examples=args.min_examples,
+                        n_splits=args.folds, random_state=args.seed, backend_params=params,
+                        tune=not args.no_tune, progress=progress_enabled(args))
+    review = None
+    if args.review:
+        from ..io.review import read_review
+
+        review = read_review(args.review, precoded=args.precoded, codebook=book, encoding=args.encoding)
+        say(args, f"read {review}")
+    model.fit(coded, review=review)
+    save_model(model, args.out)  # first: a report line that fails cannot lose the fitted model
+    say(args, f"learned {len(model.codes_)} codes from {model.n_train_segments_} segments "
+               f"({model.n_train_documents_} documents); saved to {args.out}")
+    for key, t in model.tuning_.items():
+        tried = ", ".join(f"{v} -> kappa {k:.3f}" for v, k in t["candidates"].items())
+        say(args, f"{key} chosen by out-of-fold kappa: {t['chosen']} ({tried})")
+    if model.rare_codes_:
+        say(args, f"not learned (too few examples): {', '.join(model.rare_codes_)}")
+    return 0
+
+
+EVALUATE_HELP = """\
+Cross-validate a model grouped by document and compare it with the human coders.
+
+Each fold holds out whole documents; the report gives per-code precision, recall, F1 and Cohen's kappa of the
+model against each coder, beside the human-human kappa on the same segments, pooled and per code.
+
+example:
+  autocode evaluate --codebook codebook.csv --data coded.csv --folds 5 --out report.md
+"""
+
+
+def add_evaluate(sub):
+    p = sub.add_parser("evaluate", help="grouped cross-validation: model-human vs human-human agreement",
+                       description=EVALUATE_HELP, formatter_class=Formatter)
+    p.add_argument("--codebook", help="codebook .csv/.xlsx: id,name,description,parent")
+    p.add_argument("--data", nargs="+", required=True, help="coded table(s) or a .qdpx project")
+    add_data_options(p)
+    p.add_argument("--folds", type=int, default=5, help="outer folds, grouped by document")
+    p.add_argument("--target", default="union", help="whose coding to learn: union, majority, or a coder's name")
+    add_backend_options(p)
+    p.add_argument("--min-examples", type=int, default=3, dest="min_examples",
+                   help="codes with fewer coded segments are not learned")
+    p.add_argument("--seed", type=int, default=0, help="random seed (folds, backend)")
+    p.add_argument("--no-tune", action="store_true", dest="no_tune",
+                   help="keep the backend's data-dependent settings at their defaults (as train --no-tune)")
+    p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8, GB18030/GBK or Big5)")
+    p.add_argument("--out", help="write the report here (.md, .html or .json); printed when omitted")
+    add_force(p)
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_evaluate(args) -> int:
+    import json
+
+    from .._files import write_text
+    from ..evaluate import cross_validate
+    from ..model import CodingModel
+
+    if args.out:
+        check_outputs(args, {"--out": [Path(args.out)]},
+                       [*(args.data or []), *([args.codebook] if args.codebook else [])])
+    book, coded = read_training_data(args)
+    model = CodingModel(book, args.backend, target=args.target, min_examples=args.min_examples,
+                        n_splits=args.folds, random_state=args.seed, backend_params=backend_params(args),
+                        tune=not args.no_tune)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocodeWarning)
+        cv = cross_validate(model, coded, n_splits=args.folds, random_state=args.seed,
+                            progress=progress_enabled(args))
+    if args.out and args.out.endswith(".json"):
+        write_text(args.out, json.dumps(cv.to_dict(), ensure_ascii=False, indent=1))
+    elif args.out and args.out.lower().endswith((".html", ".htm")):
+        from ..io._markdown import markdown_page
+
+        write_text(args.out, markdown_page(cv.to_markdown(), "autocode evaluate"))
+    elif args.out:
+        write_text(args.out, cv.to_markdown())
+    else:
+        print(cv.to_markdown())
+    pooled = ", ".join(f"{k} {v['kappa']:.3f}" for k, v in cv.pooled.items())
+    say(args, f"pooled kappa: {pooled}" + (f"; report -> {args.out}" if args.out else ""))
+    return 0
