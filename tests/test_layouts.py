@@ -208,3 +208,16 @@ def test_a_single_letter_alone_on_its_line_is_text():
     text = "访谈者：您选哪一项？\n受访者：\nA\n访谈者：为什么？\n"
     segs = segment_text(text, "D")
     assert [(s.speaker, s.text) for s in segs] == [("访谈者", "您选哪一项？"), ("受访者", "A"), ("访谈者", "为什么？")]
+
+
+def test_speakers_reach_the_training_data(tmp_path):
+    """--speakers applies to coded tables too: a label given a role is read as that role."""
+    from autocode import Code, Codebook, read_coded
+
+    book = Codebook([Code("x")])
+    path = tmp_path / "coded.csv"
+    path.write_text("document,segment,speaker,text,coder,codes\nD,1,甲,问一个问题,E,\nD,2,乙,回答,E,x\n",
+                    encoding="utf-8")
+    coded = read_coded(path, codebook=book, speakers="甲=interviewer,乙=participant")
+    assert [s.speaker for s in coded.segments] == ["interviewer", "participant"]
+    assert [s.speaker for s in read_coded(path, codebook=book).segments] == ["甲", "乙"]

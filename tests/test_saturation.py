@@ -449,3 +449,17 @@ def test_report_csvs_carry_a_bom_like_every_csv_autocode_writes(fitted, tmp_path
     report = saturation_report(model, held_out(), scorer=scorer, n_clusters=1)
     for path in report.save(tmp_path / "r.csv"):
         assert path.read_bytes().startswith(b"\xef\xbb\xbfdocument," if path.name == "r.csv" else b"\xef\xbb\xbfid,")
+
+
+def test_cli_saturation_leaves_precoded_rows_out_of_the_coded_data(tmp_path, fitted, coded, capsys):
+    """Pre-coded output given as --data is not the coders' work: left out with a warning, unless named."""
+    from autocode import write_coded
+
+    model, _ = fitted
+    model.save(tmp_path / "m")
+    data = tmp_path / "coded.csv"
+    write_coded(data, coded.with_codings("autocode-tfidf.v1", [set() for _ in coded.segments]))
+    (tmp_path / "held.txt").write_text("受访者：" + NEW_TOPIC[0] + "。\n", encoding="utf-8")
+    assert main(["saturation", "--model", str(tmp_path / "m"), "--data", str(data), str(tmp_path / "held.txt"),
+                 "--out", str(tmp_path / "r.json")]) == 0
+    assert "Left out of the training data: coder(s) 'autocode-tfidf.v1'" in capsys.readouterr().err

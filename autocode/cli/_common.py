@@ -43,7 +43,8 @@ def read_training_data(args):
         book = Codebook.read_csv(args.codebook, encoding=args.encoding)
     data = [Path(p) for p in args.data]
     # pre-coded output read back as data is unreviewed: learned from only when named with --include-coder
-    training = {"precoded": "exclude", "include_coders": args.include_coders or ()}
+    training = {"precoded": "exclude", "include_coders": args.include_coders or (),
+                "speakers": speakers_of(args)}
     if book is None:
         if len(data) == 1 and data[0].suffix.lower() in (".qdpx", ".qde", ".qda", ".sqlite", ".db"):
             coded = read_coded(data, **training)
@@ -56,6 +57,9 @@ def add_data_options(p) -> None:
     p.add_argument("--include-coder", action="append", dest="include_coders", metavar="NAME",
                    help="also learn from this coder of pre-coded output ('autocode precode', e.g. after review); "
                         "repeatable. Without it such coders are left out of --data with a warning")
+    p.add_argument("--speakers", metavar="LABEL=ROLE,...",
+                   help="speaker labels of the coded data and their roles, e.g. 'A=interviewer,B=participant' "
+                        "(a project's transcripts are segmented with them; a table's speaker column is read so)")
 
 
 def add_force(p) -> None:

@@ -47,6 +47,8 @@ def add_saturation(sub):
     p.add_argument("--data", action="append", metavar="CODED",
                    help="a coded table the model was trained on (repeat for several); fits the novelty scorer "
                         "and saves it in the model folder")
+    p.add_argument("--include-coder", action="append", dest="include_coders", metavar="NAME",
+                   help="also count this coder of pre-coded output in --data (left out with a warning otherwise)")
     p.add_argument("--threshold", type=float, default=0.95,
                    help="novelty at or above which a segment is novel (default 0.95: less typical than 95%% of "
                         "the coded training segments)")
@@ -69,7 +71,10 @@ def _cmd_saturation(args) -> int:
     model = CodingModel.load(args.model)
     coded = None
     if args.data:
-        coded = read_coded([Path(p) for p in args.data], codebook=model.codebook, encoding=args.encoding)
+        # pre-coded output is not the coders' work: left out unless named (as for train)
+        coded = read_coded([Path(p) for p in args.data], codebook=model.codebook, encoding=args.encoding,
+                           precoded="exclude", include_coders=args.include_coders or (),
+                           speakers=speakers_of(args))
         scorer = NoveltyScorer(random_state=model.random_state, progress=progress_enabled(args))
         scorer.fit(model, coded)
         scorer.save(args.model)

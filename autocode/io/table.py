@@ -129,6 +129,7 @@ def read_coded(
     require_codes: bool = True,
     precoded: str = "keep",
     include_coders: Iterable[str] = (),
+    speakers=None,
 ) -> CodedCorpus:
     """Read hand-coded segments from one or more canonical tables (``.csv``, ``.tsv``, ``.xlsx`` or ``.jsonl``),
     or from a REFI-QDA project (``.qdpx``) or QualCoder database (``.qda``/``.sqlite``).
@@ -154,6 +155,10 @@ def read_coded(
         them out with an :class:`AutocodeWarning`, unless named in ``include_coders``.
     include_coders : iterable of str
         Pre-coded coders to keep with ``precoded="exclude"`` (e.g. suggestions a person has reviewed).
+    speakers : dict or str, optional
+        Speaker labels and their roles (``{"A": "interviewer"}`` or ``"A=interviewer,B=participant"``): a
+        project's sources are segmented with them (see :func:`~autocode.segment.segment_text`); in a table, a
+        ``speaker`` that is a label given a role is read as that role.
     """
     if precoded not in ("keep", "exclude"):
         raise ValueError(f"precoded must be 'keep' or 'exclude', got {precoded!r}.")
@@ -169,11 +174,12 @@ def read_coded(
             raise FormatError("Read a QDA project on its own, not together with other files.", special[0])
         from . import qdpx  # noqa: F401  (imported lazily: only when a project is read)
 
-        corpus = qdpx.read_project(special[0], codebook=codebook).coded_corpus()
+        corpus = qdpx.read_project(special[0], codebook=codebook).coded_corpus(speakers=speakers)
         if precoded == "exclude":
             names = {c: str(special[0]) for c in corpus.coders if c.lower().startswith("autocode")}
             corpus = _without_precoded(corpus, names, include, special[0])
         return corpus
+    roles = _roles(speakers)
     required = ("document", "segment", "text", "codes") if require_codes else ("document", "segment", "text")
     segments: dict[tuple[str, str], Segment] = {}
     where: dict[tuple[str, str], str] = {}
@@ -198,7 +204,8 @@ def read_coded(
                 )
             text = row.get("text") or ""
             key = (doc, seg)
-            new = Segment(doc, seg, text, (row.get("speaker") or "").strip(),
+            speaker = (row.get("speaker") or "").strip()
+            new = Segment(doc, seg, text, roles.get(speaker) or speaker,
                           _int_or_none(row.get("start")), _int_or_none(row.get("end")))
             old = segments.get(key)
             if old is None:
@@ -271,6 +278,19 @@ def _without_precoded(corpus: CodedCorpus, machine: dict[str, str], include: set
     codings = {c: {s.key: set(col[index[s.key]]) for s in segments if col[index[s.key]] is not None}
                for c, col in columns.items()}
     return CodedCorpus(segments, codings, codebook=corpus.codebook)
+
+
+def _roles(speakers) -> dict[str, str]:
+    """Speaker label -> role, for the labels given a role."""
+    if not speakers:
+        return {}
+    if isinstance(speakers, str):
+        from ..segment import parse_speakers
+
+        speakers = parse_speakers(speakers)
+    if not isinstance(speakers, dict):
+        return {}
+    return {label: role for label, role in speakers.items() if role}
 
 
 def _int_or_none(value) -> int | None:

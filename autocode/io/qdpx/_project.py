@@ -164,7 +164,7 @@ class Project:
         return out
 
     def coded_corpus(self, codebook: Codebook | None = None, *, min_overlap: float = 0.5,
-                     max_chars: int | None = 200) -> CodedCorpus:
+                     max_chars: int | None = 200, speakers=None) -> CodedCorpus:
         """Segments of the text sources, coded by each user (see the module doc for the rule).
 
         Parameters
@@ -176,6 +176,8 @@ class Project:
             Share of a segment's (or of the selection's) characters a selection must cover to code it.
         max_chars : int or None
             Split turns longer than this into sentences, as for transcripts.
+        speakers : dict, list or str, optional
+            Speaker labels of the sources and their roles, as for :func:`~autocode.segment.segment_text`.
 
         Raises
         ------
@@ -193,7 +195,7 @@ class Project:
         for src in self.sources:
             if src.guid not in names:
                 continue
-            segs = segment_text(src.text, names[src.guid], max_chars=max_chars)
+            segs = segment_text(src.text, names[src.guid], max_chars=max_chars, speakers=speakers)
             segments.extend(segs)
             starts = [s.start for s in segs]
             per_user: dict[str, dict] = {}
