@@ -182,6 +182,25 @@ def test_precoding_again_reuses_the_model_user(model, tmp_path, book):
     assert [u.label for u in again.users] == ["autocode-tfidf.v1"] and again.users[0].guid != old
 
 
+def test_precoding_again_replaces_the_models_earlier_codings(model, tmp_path, book):
+    """QualCoder's export gives every selection a new GUID; pre-coding that project again must not repeat the
+    model's codings on the same text (QualCoder's importer drops such repeats as duplicates)."""
+    pre, sug = _precoded(model, tmp_path)
+    project = read_project(pre, codebook=book)
+    n = sum(len(sel.codings) for src in project.sources for sel in src.selections)
+    for k, sel in enumerate(sel for src in project.sources for sel in src.selections):
+        sel.guid = f"00000000-0000-4000-8000-{k:012d}"
+    kept = project.sources[0].selections[0]
+    kept.codings.append(Coding("00000000-0000-4000-9000-000000000001", kept.codings[0].code, "reviewer-guid"))
+    exported = write_qdpx(tmp_path / "exported.qdpx", project)
+    again = read_project(exported, codebook=book)
+    again.add_suggestions(sug, None)
+    keys = [(src.name, sel.start, sel.end, c.code, c.user or sel.user)
+            for src in again.sources for sel in src.selections for c in sel.codings]
+    assert len(keys) == len(set(keys)) == n + 1
+    assert ("reviewer-guid" in {k[4] for k in keys}) and len(again.users) == 1
+
+
 # -- training ----------------------------------------------------------------------------------------------
 def test_fit_with_review_uses_rejections_as_negatives(book, coded):
     seg = Segment("R1", "1", "社区党支部带领居民开展志愿服务", "受访者")

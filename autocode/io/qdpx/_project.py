@@ -227,7 +227,9 @@ class Project:
         """Add pre-coded suggestions as codings of a user named after the model (``suggestions.coder``).
 
         Each segment with accepted codes becomes one :class:`Selection` with one :class:`Coding` per accepted
-        code; its description lists the scores. Segments are placed in the source with the document's name
+        code; its description lists the scores. It replaces the model's earlier codings of the same text (the
+        selection autocode wrote, or the model user's codings on exactly that range after a QDA tool gave them
+        new GUIDs), so a project pre-coded again holds no repeats (QualCoder drops them on import). Segments are placed in the source with the document's name
         (a new source when there is none) at their offsets, found by their text when the offsets do not fit.
         ``documents`` gives the full text of new sources; without it a new source is the document's segments
         joined by newlines. Returns ``self``.
@@ -267,7 +269,7 @@ class Project:
                 if not accepted:
                     continue
                 sel_guid = guid_for("selection", coder, src.guid, seg.document, seg.segment)
-                src.selections = [s for s in src.selections if s.guid.upper() != sel_guid]
+                src.selections = _without_earlier(src.selections, sel_guid, user_guid, start, end)
                 excerpt = seg.text if len(seg.text) <= 40 else seg.text[:40] + "…"
                 sel = Selection(sel_guid, start, end, name=excerpt,
                                 description=_score_note(suggestions, i), user=user_guid,
@@ -327,3 +329,19 @@ def _score_note(sug, i: int) -> str:
             lines.append(f"  like: {e.document} #{e.segment}「{e.quote}」")
     return "\n".join(lines)
 
+
+def _without_earlier(selections: list[Selection], guid: str, user: str, start: int, end: int) -> list[Selection]:
+    """``selections`` less the one with ``guid`` and less ``user``'s codings on exactly ``start``-``end``."""
+    user = user.upper()
+    out = []
+    for sel in selections:
+        if sel.guid.upper() == guid:
+            continue
+        if (sel.start, sel.end) == (start, end):
+            others = [c for c in sel.codings if (c.user or sel.user or "").upper() != user]
+            if len(others) != len(sel.codings):
+                if not others:
+                    continue
+                sel.codings = others
+        out.append(sel)
+    return out
