@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..exceptions import AutocodeError, OutputError
+from ..io.inputs import read_inputs
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter):
@@ -149,12 +150,21 @@ def speakers_of(args):
     return parse_speakers(args.speakers) if getattr(args, "speakers", None) else None
 
 
-def report_layouts(args, documents, speakers) -> None:
+def read_segments_of(args, what: str):
+    """The segments and documents of the command's INPUTs (with --speakers, --encoding, --max-chars), the
+    layout found in each group of transcripts reported; an error saying there is nothing ``what`` when the
+    inputs hold no segment."""
     from ..segment import describe_layouts
 
+    speakers = speakers_of(args)
+    segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars,
+                                      speakers=speakers)
     if documents and not getattr(args, "quiet", False):
         for line in describe_layouts([(d.name, d.text) for d in documents], speakers=speakers):
             say(args, line)
+    if not segments:
+        raise AutocodeError(f"The inputs hold no segments {what}.")
+    return segments, documents
 
 
 def add_backend_options(p) -> None:

@@ -5,16 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..exceptions import AutocodeError
-from ..io.inputs import input_paths, read_inputs
+from ..io.inputs import input_paths
 from ._common import (
     Formatter,
     add_force,
     add_input_options,
     check_outputs,
     progress_enabled,
-    report_layouts,
+    read_segments_of,
     say,
-    speakers_of,
 )
 
 PRECODE_HELP = """\
@@ -52,12 +51,7 @@ def _cmd_precode(args) -> int:
     check_outputs(args, {"--out": [Path(args.out)]}, [args.model, *input_paths(args.inputs)])
     model = CodingModel.load(args.model)
     model.set_params(progress=progress_enabled(args))
-    speakers = speakers_of(args)
-    segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars,
-                                      speakers=speakers)
-    report_layouts(args, documents, speakers)
-    if not segments:
-        raise AutocodeError("The inputs hold no segments to pre-code.")
+    segments, documents = read_segments_of(args, "to pre-code")
     sug = model.suggest(segments, min_score=args.min_score, explain=not args.no_evidence)
     write_suggestions(args.out, sug, top_k=args.top, documents=documents or None)
     n_with = int(sug.accepted.any(axis=1).sum())
@@ -106,12 +100,7 @@ def _cmd_rules(args) -> int:
     if not len(rules):
         raise AutocodeError(f"{args.codebook}: no rules. Give --rules rules.csv, or a 'rules' column in the "
                             "codebook.")
-    speakers = speakers_of(args)
-    segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars,
-                                      speakers=speakers)
-    report_layouts(args, documents, speakers)
-    if not segments:
-        raise AutocodeError("The inputs hold no segments to code.")
+    segments, documents = read_segments_of(args, "to code")
     matches = rules.apply(segments)
     write_suggestions(args.out, matches.suggestions(), top_k=min(3, len(matches.codes)), documents=documents or None)
     n_with = int(matches.matched.any(axis=1).sum())

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..exceptions import AutocodeError
-from ..io.inputs import input_paths, read_inputs
+from ..io.inputs import input_paths
 from ._common import (
     Formatter,
     add_force,
     add_input_options,
     check_outputs,
-    report_layouts,
+    read_segments_of,
     say,
-    speakers_of,
 )
 
 REVIEW_HELP = """Read a reviewed pre-coding and count its decisions (train with it: autocode train ... --review FILE).
@@ -72,13 +70,8 @@ def _cmd_next(args) -> int:
 
     check_outputs(args, {"--out": [Path(args.out)]}, [args.model, *input_paths(args.inputs)])
     model = CodingModel.load(args.model)
-    speakers = speakers_of(args)
-    segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars,
-                                      speakers=speakers)
-    report_layouts(args, documents, speakers)
+    segments, documents = read_segments_of(args, "to choose from")
     chosen, _ = next_to_code(model, segments, by=args.by, n=args.n)
-    if not chosen:
-        raise AutocodeError("The inputs hold no segments to choose from.")
     sug = model.suggest(chosen, explain=True)
     write_suggestions(args.out, sug, documents=documents or None)
     say(args, f"chose {len(chosen)} segments ({len({s.document for s in chosen})} documents) -> {args.out}")

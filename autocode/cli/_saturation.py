@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..exceptions import AutocodeError
-from ..io.inputs import input_paths, read_inputs
+from ..io.inputs import input_paths
 from ._common import (
     Formatter,
     add_force,
     add_input_options,
     check_outputs,
     progress_enabled,
+    read_segments_of,
     report_files,
-    report_layouts,
     say,
     speakers_of,
 )
@@ -82,12 +81,7 @@ def _cmd_saturation(args) -> int:
     else:
         scorer = NoveltyScorer.load(args.model)
         scorer.set_params(progress=progress_enabled(args))
-    speakers = speakers_of(args)
-    segments, documents = read_inputs(args.inputs, encoding=args.encoding, max_chars=args.max_chars,
-                                      speakers=speakers)
-    report_layouts(args, documents, speakers)
-    if not segments:
-        raise AutocodeError("The inputs hold no segments to check.")
+    segments, documents = read_segments_of(args, "to check")
     report = saturation_report(model, segments, coded=coded, scorer=scorer, threshold=args.threshold,
                                min_size=args.min_size, n_clusters=args.clusters)
     written = report.save(args.out, documents=documents or None)
