@@ -1,6 +1,6 @@
 """The review loop, simulated with the coders' own decisions: review effort, learning curves, faithful evidence.
 
-On each data set, one grouped partition holds out a third of the documents as unseen interviews:
+On each data set, grouped partitions (``--seeds``) each hold out a third of the documents as unseen interviews:
 
 1. review effort: the model trained on the rest suggests codes for the unseen documents; a reviewer answers
    yes/no to each suggestion and adds the codes it missed, against coding from scratch (one decision per code
@@ -167,23 +167,75 @@ def run(name: str, book, coded, base, target, *, quick: bool, seed: int = 0) -> 
     return res
 
 
+def summarize(per: list[dict]) -> dict:
+    """Over partitions: recall@k and faithfulness mean and sd; per learning-curve round the mean kappa, and the
+    paired difference of each strategy from random (mean, its standard error, partitions where it was better)."""
+    def ms(values):
+        v = np.asarray(values, dtype=float)
+        return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+
+    out = {"partitions": len(per)}
+    for k in ("recall@1", "recall@3", "recall@5"):
+        out[k] = ms([r["effort"][k] for r in per])
+    out["evidence_drop_larger"] = ms([r["faithfulness"]["evidence_drop_larger"] for r in per])
+    n_rounds = min(len(r["curves"]["random"]) for r in per)
+    curves_out = {}
+    for strategy in ("next", "random", "interviews"):
+        rows = []
+        for j in range(n_rounds):
+            k = np.array([r["curves"][strategy][j]["kappa"] for r in per])
+            base = np.array([r["curves"]["random"][j]["kappa"] for r in per])
+            d = k - base
+            rows.append({"round": j, "coded_segments": float(np.mean([r["curves"][strategy][j]["coded_segments"]
+                                                                      for r in per])),
+                         "kappa": float(k.mean()), "minus_random": float(d.mean()),
+                         "se": float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0,
+                         "better": int((d > 0).sum())})
+        curves_out[strategy] = rows
+    out["curves"] = curves_out
+    return out
+
+
 def main(argv=None) -> int:
     ap = C.parser(__doc__)
     ap.add_argument("--cail-docs", type=int, default=60, help="CAIL documents sampled (0 = all)")
+    ap.add_argument("--seeds", type=int, default=None, help="partitions of each data set (default 5; 1 with --quick)")
     args = ap.parse_args(argv)
+    seeds = args.seeds or (1 if args.quick else 5)
     m = C.meta("review.py", argv)
     base = {"tune": False, "n_splits": 3, **({"min_examples": 1} if args.quick else {}), **args.base}
     results = {}
     book, coded = C.load(args.data_dir, C.INTERVIEWS)
-    results[C.INTERVIEWS] = run(C.INTERVIEWS, book, coded, base, "union", quick=args.quick)
+    per = [run(C.INTERVIEWS, book, coded, base, "union", quick=args.quick, seed=s) for s in range(seeds)]
+    results[C.INTERVIEWS] = {**per[0], "partitions": per, "summary": summarize(per)}
     book, coded = C.load(args.data_dir, C.CAIL)
     coded = C.sample_documents(coded, 12 if args.quick else args.cail_docs)
-    results[C.CAIL] = run(C.CAIL, book, coded, base, "union", quick=args.quick)
+    per = [run(C.CAIL, book, coded, base, "union", quick=args.quick, seed=s) for s in range(seeds)]
+    results[C.CAIL] = {**per[0], "partitions": per, "summary": summarize(per)}
     C.finish(m)
     lines = C.header("The review loop (simulated with the coders' decisions)", m)
     lines += [f"Settings differing from the library defaults: {base} (tune off, 3 folds, to fit the run on 2 "
-              "cores). One grouped partition per data set (a third of the documents unseen), not repeated.", "",
-              "## Review effort and recall@k on unseen documents", "",
+              f"cores). {seeds} grouped partition(s) per data set, each holding out a third of the documents as "
+              "unseen; the first tables are the first partition, the summary is over all of them.", ""]
+    lines += ["## Over all partitions", "",
+              "| data | partitions | recall@1 | recall@3 | recall@5 | evidence drop larger |", "|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        s_ = r["summary"]
+        cell = lambda d: f"{C.fmt(d['mean'])} ± {C.fmt(d['sd'])}"  # noqa: E731
+        lines.append(f"| {name} | {s_['partitions']} | {cell(s_['recall@1'])} | {cell(s_['recall@3'])} | "
+                     f"{cell(s_['recall@5'])} | {cell(s_['evidence_drop_larger'])} |")
+    lines += ["", "Learning curves, mean over partitions: pooled kappa after each round of hand coding, and the "
+              "paired difference from random choice at the same round (mean ± standard error; partitions where "
+              "the strategy was better).", ""]
+    for name, r in results.items():
+        lines += [f"### {name}", "", "| strategy | round | coded segments | kappa | minus random | better |",
+                  "|---|---|---|---|---|---|"]
+        for strategy, rows in r["summary"]["curves"].items():
+            for row in rows:
+                lines.append(f"| {strategy} | {row['round']} | {row['coded_segments']:.0f} | {C.fmt(row['kappa'])} | "
+                             f"{row['minus_random']:+.3f} ± {row['se']:.3f} | {row['better']}/{r['summary']['partitions']} |")
+        lines.append("")
+    lines += ["## Review effort and recall@k on unseen documents (first partition)", "",
               "| data | segments | coder's codes | suggested | correct | decisions with suggestions | "
               "look-ups from scratch | look-ups with suggestions | recall@1 | recall@3 | recall@5 |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -193,7 +245,7 @@ def main(argv=None) -> int:
                      f"{e['correct_suggestions']} | {e['decisions_with_suggestions']} | {e['lookups_from_scratch']} | "
                      f"{e['lookups_with_suggestions']} | {C.fmt(e['recall@1'])} | {C.fmt(e['recall@3'])} | "
                      f"{C.fmt(e['recall@5'])} |")
-    lines += ["", "## Learning curves: pooled kappa on the unseen documents", ""]
+    lines += ["", "## Learning curves, first partition: pooled kappa on the unseen documents", ""]
     for name, r in results.items():
         lines += [f"### {name}", "", "| strategy | coded segments -> kappa |", "|---|---|"]
         for strategy, pts in r["curves"].items():
@@ -201,7 +253,7 @@ def main(argv=None) -> int:
             lines.append(f"| {strategy} | " + ", ".join(f"{p[key]}: {C.fmt(p['kappa'])}" for p in pts) + " |")
         lines.append("")
     lines += ["(reviewed_suggestions: the count is the reviewer's yes/no decisions, on top of the seed interviews.)",
-              "", "## Faithfulness of the evidence words", "",
+              "", "## Faithfulness of the evidence words (first partition)", "",
               "| data | pairs | evidence drop larger | mean drop, evidence | mean drop, as many other words |",
               "|---|---|---|---|---|"]
     for name, r in results.items():
