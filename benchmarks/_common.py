@@ -233,8 +233,9 @@ def header(title: str, m: dict) -> list[str]:
     return [f"# {title}", "",
             f"Date {m['date']}; commit `{m['commit']}`, autocode {mc['autocode']}; machine: {mc['cpu']}, "
             f"{mc['cores']} cores, {mc['system']}, Python {mc['python']}; {m['wall_s'] / 60:.1f} min in all. "
-            f"Load average {m['load_start']:.1f} at the start, {m['load_end']:.1f} at the end (above "
-            f"{mc['cores']}, other jobs competed for the CPU and wall times are inflated).", "",
+            f"Load average {m['load_start']:.1f} at the start, {m['load_end']:.1f} at the end"
+            + (" (above the number of cores: other jobs competed for the CPU and wall times are inflated)."
+               if max(m["load_start"], m["load_end"]) > mc["cores"] else "."), "",
             f"Command: `{m['command']}`.", ""]
 
 
