@@ -896,3 +896,36 @@ def test_docx_plain_text_reading_order_and_tracked_changes():
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("word/document.xml", f'<w:document xmlns:w="{W}"><w:body>{body}</w:body></w:document>')
     assert docx_plain_text(buf.getvalue(), "p.qdpx", "entry 'x.docx'") == "问：加上的 好 \n答\n一\n内表\n3\n"
+
+
+def test_selections_counted_in_other_units_are_placed_by_their_names(tmp_path):
+    """QualCoder's coding screen counts UTF-16 units for the codings a reviewer makes around characters outside
+    the BMP and code points for the rest; its export names every selection by its text. Each selection is placed
+    where its name is the text it selects."""
+    model_sel = _span(TEXT1, "我们𠮷祥社区有党支部")  # written by autocode: code points
+    reviewer = _positions(TEXT1, _span(TEXT1, "党员亮身份"), "utf16")  # after 𠮷: one unit later
+    council = _positions(TEXT1, _span(TEXT1, "议事会每月开一次，大家投票决定停车位。"), "utf16")
+
+    def sel(i, name, span, user):
+        return (f'<PlainTextSelection guid="d2000000-0000-0000-0000-00000000000{i}" name="{name}" '
+                f'startPosition="{span[0]}" endPosition="{span[1]}" creatingUser="{user}">'
+                f'<Coding guid="e2000000-0000-0000-0000-00000000000{i}" creatingUser="{user}">'
+                f'<CodeRef targetGUID="{C_PARTY}"/></Coding></PlainTextSelection>')
+
+    xml = (f'<?xml version="1.0" encoding="utf-8"?><Project xmlns="urn:QDA-XML:project:1.0" name="p">'
+           f'<Users><User guid="{U_E}" name="autocode-tfidf.v1"/><User guid="{U_A}" name="研究者A"/></Users>'
+           f'<CodeBook><Codes><Code guid="{C_PARTY}" name="组织嵌入" isCodable="true"/></Codes></CodeBook>'
+           f'<Sources><TextSource guid="{S1}" name="P01" plainTextPath="internal://{S1}.txt">'
+           + sel(1, "我们𠮷祥社区有党支部", model_sel, U_E) + sel(2, "党员亮身份", reviewer, U_A)
+           + sel(3, "议事会每月开一次，大家投票决定停车位。", council, U_A)
+           + "</TextSource></Sources></Project>")
+    path = make_qdpx(tmp_path / "mixed.qdpx", xml, {f"sources/{S1}.txt": TEXT1.encode("utf-8")})
+    with pytest.warns(AutocodeWarning, match=r"selection\(s\) are counted in other units than the rest"):
+        src = read_project(path).sources[0]
+    assert [src.text[s.start:s.end] for s in src.selections] == [
+        "我们𠮷祥社区有党支部", "党员亮身份", "议事会每月开一次，大家投票决定停车位。"]
+    # a convention given by the user is applied as given
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocodeWarning)
+        fixed = read_project(path, positions="chars").sources[0]
+    assert fixed.text[fixed.selections[1].start:fixed.selections[1].end] != "党员亮身份"

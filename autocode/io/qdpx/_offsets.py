@@ -84,18 +84,29 @@ def guess_positions(sources: Sequence[Source]) -> str:
 def convert_positions(sources: Sequence[Source], positions: str) -> tuple[str, list[str]]:
     """Turn the file's positions of every selection of the text sources into Python indices, in place.
 
-    ``positions`` is a convention of :data:`POSITIONS`, or ``"auto"`` (:func:`guess_positions` chooses).
-    Selections past the end of the text are cut to it. Returns the convention used and the problems met.
+    ``positions`` is a convention of :data:`POSITIONS`, or ``"auto"`` (:func:`guess_positions` chooses one for
+    the project; a selection whose name is not the text it selects under that convention but is under another
+    is placed by the other one: a QDA tool may count some codings in UTF-16 units and the rest in characters, as
+    QualCoder's coding screen does with characters outside the BMP). Selections past the end of the text are cut
+    to it. Returns the convention used and the problems met.
     """
-    if positions == "auto":
+    auto = positions == "auto"
+    if auto:
         positions = guess_positions(sources)
     problems: list[str] = []
     for src in sources:
         if src.text is None:
             continue
         conv = Positions(src.text, positions)
+        others = [Positions(src.text, m) for m in POSITIONS if m != positions] if auto else []
+        realigned = 0
         for sel in src.selections:
             start, end = sel.start, sel.end
+            better = _placed_by_name(src.text, sel, conv, others)
+            if better is not None:
+                sel.start, sel.end = better.index(start), better.index(end)
+                realigned += 1
+                continue
             if end > conv.length:
                 problems.append(
                     f"{src.kind} {src.name or src.guid!r}: selection {sel.guid} ends at {end}, after the end of "
@@ -103,4 +114,24 @@ def convert_positions(sources: Sequence[Source], positions: str) -> tuple[str, l
                 end = conv.length
                 start = min(start, end)
             sel.start, sel.end = conv.index(start), conv.index(end)
+        if realigned:
+            problems.append(
+                f"{src.kind} {src.name or src.guid!r}: {realigned} selection(s) are counted in other units than the "
+                f"rest ({positions}); each was placed where its name is the text it selects (a QDA tool that counts "
+                "UTF-16 units for some codings, e.g. around characters outside the BMP such as 𠮷 or emoji).")
     return positions, problems
+
+
+def _placed_by_name(text: str, sel, conv: Positions, others: list[Positions]) -> Positions | None:
+    """Another convention under which the selection's name is the text it selects, when it is not under
+    ``conv``; None when ``conv`` fits (or nothing tells)."""
+    key = _excerpt(sel.name)
+    if not key or not others:
+        return None
+
+    def fits(c: Positions) -> bool:
+        return sel.end <= c.length and _squash(text[c.index(sel.start):c.index(sel.end)]).startswith(key)
+
+    if fits(conv):
+        return None
+    return next((c for c in others if fits(c)), None)
