@@ -113,7 +113,7 @@ class Suggestions:
             ev = self.evidence.get((i, code))
             if ev is None:
                 continue
-            w = "、".join(x.text for x in ev.words)
+            w = "、".join(dict.fromkeys(x.text for x in ev.words))  # a word said twice is shown once
             sim = "; ".join(f"{e.document}#{e.segment}「{e.quote}」" for e in ev.similar)
             if w:
                 words.append(f"{code}: {w}")

@@ -160,3 +160,15 @@ def test_examples_are_capped_per_code(book, coded):
 def test_no_accepted_code_means_no_evidence(model):
     sug = model.suggest([Segment("N9", "1", "今天天气很好")], explain=True, min_score=1.5)
     assert sug.evidence == {} and model.explain([Segment("N9", "1", "今天天气很好")], codes=[])[0] == {}
+
+
+def test_a_word_said_twice_is_shown_once_in_the_evidence_text(model):
+    """Evidence words are occurrences (with offsets); the text shown lists each word once."""
+    from autocode.explain import Evidence, Word
+
+    sug = model.suggest(["小区有支部，楼栋设了党小组，快递网点也建了党小组。"])
+    code = sug.codes[0]
+    sug.scores[0, 0] = 1.0  # make sure the code is accepted
+    words = (Word("党小组", 1.0, 7, 10), Word("党小组", 0.9, 20, 23), Word("支部", 0.5, 3, 5))
+    sug.evidence[(0, code)] = Evidence(code, words, (), "weights")
+    assert sug.evidence_text(0)[0] == f"{code}: 党小组、支部"

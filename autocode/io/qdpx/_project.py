@@ -324,7 +324,7 @@ def _score_note(sug, i: int) -> str:
         lines.append(f"{book.label(code)}: score {score:.3f} (threshold {cut:.3f}, {state})")
         ev = sug.evidence.get((i, code)) if accepted else None
         if ev is not None and ev.words:
-            lines.append("  why: " + "、".join(w.text for w in ev.words))
+            lines.append("  why: " + "、".join(dict.fromkeys(w.text for w in ev.words)))
         for e in ev.similar if ev is not None else ():
             lines.append(f"  like: {e.document} #{e.segment}「{e.quote}」")
     return "\n".join(lines)
