@@ -89,13 +89,19 @@ def _token_spans(norm: str, tokens: Sequence[str]) -> list[tuple[int, int]]:
 
 def _char_scores(norm: str, spans: list[tuple[int, int]], contribs: dict[tuple[str, str], float]) -> np.ndarray:
     """Each term's contribution spread evenly over the characters it covers in ``norm``."""
-    score = np.zeros(len(norm))
+    score = [0.0] * len(norm)  # a Python list: the terms are a few characters long, numpy slices cost more
     toks = [norm[a:b] for a, b in spans]
+    at_ngram: dict[tuple[str, ...], list[int]] = {}  # word n-gram -> where it starts (built per n when needed)
+    indexed: set[int] = set()
     for (block, term), c in contribs.items():
         if block == "words":
-            parts = term.split(" ")
+            parts = tuple(term.split(" "))
             n = len(parts)
-            hits = [(spans[i][0], spans[i + n - 1][1]) for i in range(len(toks) - n + 1) if toks[i:i + n] == parts]
+            if n not in indexed:
+                for i in range(len(toks) - n + 1):
+                    at_ngram.setdefault(tuple(toks[i:i + n]), []).append(i)
+                indexed.add(n)
+            hits = [(spans[i][0], spans[i + n - 1][1]) for i in at_ngram.get(parts, ())]
         elif block == "chars":
             hits, at = [], norm.find(term)
             while at >= 0 and term:
@@ -103,10 +109,13 @@ def _char_scores(norm: str, spans: list[tuple[int, int]], contribs: dict[tuple[s
                 at = norm.find(term, at + 1)
         else:  # context, following, position: not the segment's own words
             continue
-        cover = sum(b - a for a, b in hits)
+        if not hits:
+            continue
+        share = c / sum(b - a for a, b in hits)
         for a, b in hits:
-            score[a:b] += c / cover
-    return score
+            for x in range(a, b):
+                score[x] += share
+    return np.array(score)
 
 
 def _phrases(text: str, norm: str, spans: list[tuple[int, int]], token_weight: np.ndarray, k: int,
@@ -144,12 +153,13 @@ def _linear_words(backend, inputs: Inputs, pairs: list[tuple[int, int]], k: int)
                  inputs.relative_positions()[rows],
                  None if inputs.following is None else [inputs.following[r] for r in rows])
     encoded = backend.encode(sub)
-    per_code: dict[int, list] = {}
+    contribs: dict[tuple[int, int], dict] = {}  # (segment, code column) -> the terms' contributions
     for j in sorted({j for _, j in pairs}):
-        got = backend.term_contributions(encoded, j)
+        wanted = [i for i, jj in pairs if jj == j]  # only the segments this code is explained for
+        got = backend.term_contributions(encoded, j, [local[i] for i in wanted])
         if got is None:
             return None
-        per_code[j] = got
+        contribs.update(zip(((i, j) for i in wanted), got))
     out = {}
     prepared: dict[int, tuple[str, list]] = {}
     for i, j in pairs:
@@ -160,7 +170,7 @@ def _linear_words(backend, inputs: Inputs, pairs: list[tuple[int, int]], k: int)
             shift = len(text) - len(bare) if len(bare) == len(norm) else None
             prepared[i] = (norm, _token_spans(norm, tok.words(norm, normalized=True)), shift)
         norm, spans, shift = prepared[i]
-        chars = _char_scores(norm, spans, per_code[j][local[i]])
+        chars = _char_scores(norm, spans, contribs[(i, j)])
         weights = np.array([chars[a:b].sum() for a, b in spans])
         out[(i, j)] = _phrases(inputs.texts[i], norm, spans, weights, k, shift)
     return out
@@ -232,20 +242,24 @@ def similar_examples(examples: dict, texts: Sequence[str], pairs: Sequence[tuple
     rows = sorted({i for i, _ in pairs})
     Q = vec.transform([texts[i] for i in rows])
     local = {r: m for m, r in enumerate(rows)}
-    out = {}
+    asked: dict[str, list[int]] = {}  # code -> the segments it is explained for
     for i, code in pairs:
+        asked.setdefault(code, []).append(i)
+    out = {}
+    for code, seg_rows in asked.items():  # one product per code, not per segment
         idx = np.asarray(by_code.get(code, []), dtype=int)
         if idx.size == 0:
-            out[(i, code)] = ()
+            out.update({(i, code): () for i in seg_rows})
             continue
-        sims = np.asarray((E[idx] @ Q[local[i]].T).todense()).ravel()
-        best = np.argsort(-sims, kind="stable")[:n]
-        found = []
-        for b in best:
-            doc, seg, text = segs[idx[b]]
-            quote = text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS] + "…"
-            found.append(Example(doc, seg, quote, float(sims[b])))
-        out[(i, code)] = tuple(found)
+        sims_all = (Q[[local[i] for i in seg_rows]] @ E[idx].T).toarray()
+        for i, sims in zip(seg_rows, sims_all):
+            best = np.argsort(-sims, kind="stable")[:n]
+            found = []
+            for b in best:
+                doc, seg, text = segs[idx[b]]
+                quote = text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS] + "…"
+                found.append(Example(doc, seg, quote, float(sims[b])))
+            out[(i, code)] = tuple(found)
     return out
 
 

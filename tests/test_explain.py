@@ -69,7 +69,7 @@ def _drop(text: str, spans) -> str:
 def test_evidence_is_faithful(model, method, monkeypatch):
     """Deleting a suggestion's evidence words lowers its score more than deleting as many other words."""
     if method == "occlusion":  # a backend without term weights: evidence by occlusion
-        monkeypatch.setattr(type(model.backend_), "term_contributions", lambda self, enc, j: None)
+        monkeypatch.setattr(type(model.backend_), "term_contributions", lambda self, enc, j, rows=None: None)
     tok = model.backend_.tokenizer
     drops_ev, drops_other = [], []
     for i, code in [(0, "party"), (1, "council"), (2, "service")]:

@@ -396,24 +396,35 @@ class TfidfBackend(Backend):
         log_p = np.minimum(_log_sigmoid(zc[:, self.group_of_]) + _log_sigmoid(z), -1e-7)
         return log_p - np.log(-np.expm1(log_p))
 
-    def term_contributions(self, encoded: Counts, code: int) -> list[dict[tuple[str, str], float]] | None:
-        """Why each row scores what it does for the code in column ``code``: per row, (block, term) -> the
-        term's TF-IDF value x its weight (with the hierarchy, its weights for the code and for the code's
-        category added: the score rises with both). The raw score is a monotone function of their sum plus the
-        intercepts. ``None`` when the model has features that are not terms (embeddings)."""
+    def term_contributions(self, encoded: Counts, code: int, rows=None) -> list[dict[tuple[str, str], float]] | None:
+        """Why each row scores what it does for the code in column ``code``: per row (``rows``: only these rows
+        of ``encoded``, in that order; default all), (block, term) -> the term's TF-IDF value x its weight (with
+        the hierarchy, its weights for the code and for the code's category added: the score rises with both).
+        The raw score is a monotone function of their sum plus the intercepts. ``None`` when the model has
+        features that are not terms (embeddings)."""
         if self._n_dense_features() > 0 or getattr(self, "plain_", None) is not None:
             return None
         X = self._features(encoded).tocsr()
+        if rows is not None:
+            X = X[np.asarray(rows, dtype=np.int64)]
         w = self.coef_[code].astype(np.float64)
         if self.group_of_ is not None:
             w = w + self.cat_coef_[self.group_of_[code]]
-        names = [(block, t) for block, vocab in self.vocabularies_.items() for t in vocab]
+        names = self._term_names()
         out = []
         for r in range(X.shape[0]):
             lo, hi = X.indptr[r], X.indptr[r + 1]
             cols, vals = X.indices[lo:hi], X.data[lo:hi] * w[X.indices[lo:hi]]
             out.append({names[c]: float(v) for c, v in zip(cols, vals) if v != 0.0})
         return out
+
+    def _term_names(self) -> list[tuple[str, str]]:
+        """(block, term) of each feature column, built once per fitted backend."""
+        names = self.__dict__.get("_term_names_cache")
+        if names is None:
+            names = [(block, t) for block, vocab in self.vocabularies_.items() for t in vocab]
+            self.__dict__["_term_names_cache"] = names
+        return names
 
     def _n_dense_features(self) -> int:
         """Features after the TF-IDF blocks (none here; subclasses may add dense ones)."""
