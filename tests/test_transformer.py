@@ -81,6 +81,20 @@ def test_learns_the_topics(book, coded, tiny_dir):
     assert (scores.argmax(1) == Y.argmax(1)).mean() > 0.8
 
 
+def test_head_starts_as_a_linear_probe(coded, tiny_dir):
+    """Before any fine-tuning step (epochs=0) the probe head already separates what the frozen encoder
+    separates; a random head scores at chance (a random head barely moves at fine-tuning learning rates)."""
+    Y = coded.labels(["party", "council", "service"], "E")
+    accuracy = {}
+    for init in ("probe", "random"):
+        backend = TransformerBackend(model_name=str(tiny_dir), early_stopping=False, epochs=0, head_init=init)
+        enc = backend.encode(make_inputs(coded.segments))
+        scores = backend.fit(enc, Y).decision_function(enc)
+        accuracy[init] = (scores.argmax(1) == Y.argmax(1)).mean()
+    assert accuracy["probe"] > 0.8
+    assert accuracy["probe"] > accuracy["random"] + 0.2
+
+
 def test_tampered_weights_are_refused(book, coded, tiny_dir, tmp_path):
     model = CodingModel(book, "transformer", n_splits=2, backend_params={"model_name": str(tiny_dir), "epochs": 1})
     folder = model.fit(coded).save(tmp_path / "m")
@@ -142,6 +156,8 @@ def test_bad_parameters_are_named():
         TransformerBackend(model_name="x", pooling="max").fit({}, Y)
     with pytest.raises(AutocodeError, match="class_weight must be 'balanced' or None"):
         TransformerBackend(model_name="x", class_weight="auto").fit({}, Y)
+    with pytest.raises(AutocodeError, match="head_init must be 'probe' or 'random', got 'zeros'"):
+        TransformerBackend(model_name="x", head_init="zeros").fit({}, Y)
 
 
 def test_missing_torch_names_the_extra(monkeypatch, tmp_path):

