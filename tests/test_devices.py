@@ -51,16 +51,30 @@ def torch():
     torch.set_num_threads(before)
 
 
-def _tiny_scorer(torch):
-    from transformers import BertConfig, BertModel
+TEXTS = ["社区党支部", "居民议事会每月讨论小区的事情", "老人", "网格员上门为老人提供服务", "党员"] * 5
+
+
+@pytest.fixture(scope="module")
+def tiny(torch, tmp_path_factory):
+    """A tiny BERT folder, its tokenizer and a scorer over it."""
+    from _tiny_bert import make_tiny_bert
+    from transformers import AutoModel, AutoTokenizer
 
     from autocode.backends.transformer.inference import build_scorer
 
+    folder = make_tiny_bert(tmp_path_factory.mktemp("tiny"), TEXTS)
     torch.manual_seed(0)
-    model = BertModel(BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                                 intermediate_size=64, max_position_embeddings=80, pad_token_id=0),
-                      add_pooling_layer=False).eval()
-    return build_scorer(model, torch.nn.Linear(32, 3))
+    return AutoTokenizer.from_pretrained(folder), build_scorer(AutoModel.from_pretrained(folder),
+                                                               torch.nn.Linear(32, 3))
+
+
+@pytest.fixture(scope="module")
+def pool(tiny):
+    """Two CPU processes standing in for two GPUs, started once for the tests below."""
+    from autocode.backends.transformer.devices import DevicePool
+
+    with DevicePool(tiny[1], ["cpu", "cpu"]) as p:
+        yield p
 
 
 def test_count_of_cpu_processes(torch, monkeypatch):
@@ -75,16 +89,17 @@ def test_count_of_cpu_processes(torch, monkeypatch):
         parse_devices(3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("unpad", [False, True])
-def test_two_cpu_processes_give_the_single_process_scores_in_input_order(torch, unpad):
-    from autocode.backends.transformer.devices import _slice, score_on_devices
+def test_two_cpu_processes_give_the_single_process_scores_in_input_order(torch, tiny, pool, unpad):
+    from autocode.backends.transformer.devices import _slice
     from autocode.backends.transformer.inference import score
 
+    scorer = tiny[1]
     rng = np.random.default_rng(3)
-    tokens = TokenizedTexts.from_lists([rng.integers(2, 50, size=rng.integers(1, 40)).tolist() for _ in range(61)])
-    scorer = _tiny_scorer(torch)
+    tokens = TokenizedTexts.from_lists([rng.integers(5, 20, size=rng.integers(1, 40)).tolist() for _ in range(61)])
     one = score(copy.deepcopy(scorer), tokens, device="cpu", max_tokens=128, unpad=unpad)
-    two = score_on_devices(scorer, tokens, devices=["cpu", "cpu"], max_tokens=128, unpad=unpad)
+    two = pool.score(tokens, max_tokens=128, unpad=unpad)
     assert two.shape == one.shape == (61, 3)
     # bit for bit what this process gives for the same shards, merged in input order
     shards = [score(copy.deepcopy(scorer), _slice(tokens, a, b), device="cpu", max_tokens=128, unpad=unpad)
@@ -92,33 +107,63 @@ def test_two_cpu_processes_give_the_single_process_scores_in_input_order(torch, 
     np.testing.assert_array_equal(two, np.concatenate(shards))
     # and the single-process scores up to float rounding (batches are cut per shard, so shapes differ)
     np.testing.assert_allclose(two, one, rtol=0, atol=1e-6)
-    assert score_on_devices(scorer, TokenizedTexts.from_lists([]), devices=["cpu", "cpu"]).shape == (0, 3)
+    assert pool.score(TokenizedTexts.from_lists([[7]])).shape == (1, 3)  # fewer texts than devices
 
 
-def test_texts_and_pairs_are_tokenised_in_each_process(torch, tmp_path):
-    from _tiny_bert import make_tiny_bert
-    from transformers import AutoModel, AutoTokenizer
+@pytest.mark.slow
+def test_texts_and_pairs_are_tokenised_in_each_process(tiny, pool):
+    from autocode.backends.transformer.inference import score_texts
 
-    from autocode.backends.transformer.devices import score_texts_on_devices
-    from autocode.backends.transformer.inference import build_scorer, score_texts
-
-    texts = ["社区党支部", "居民议事会每月讨论小区的事情", "老人", "网格员上门为老人提供服务", "党员"] * 5
-    pairs = texts[1:] + texts[:1]
-    folder = make_tiny_bert(tmp_path / "m", texts)
-    tok = AutoTokenizer.from_pretrained(folder)
-    torch.manual_seed(0)
-    scorer = build_scorer(AutoModel.from_pretrained(folder), torch.nn.Linear(32, 2))
-    one = score_texts(copy.deepcopy(scorer), tok, texts, pairs, device="cpu", max_tokens=64)
-    two = score_texts_on_devices(scorer, tok, texts, pairs, devices=2, max_tokens=64, chunk_size=4)
-    np.testing.assert_allclose(two, one, atol=1e-6)
+    tok, scorer = tiny
+    pairs = TEXTS[1:] + TEXTS[:1]
+    one = score_texts(copy.deepcopy(scorer), tok, TEXTS, pairs, device="cpu", max_tokens=64)
+    two = pool.score_texts(tok, TEXTS, pairs, max_tokens=64, chunk_size=4)
+    np.testing.assert_allclose(two, one, rtol=0, atol=1e-6)
     np.testing.assert_allclose(two[0], two[5], atol=1e-6)
     with pytest.raises(AutocodeError, match="25 texts but 3 pairs: pass one second text per text"):
-        score_texts_on_devices(scorer, tok, texts, pairs[:3], devices=2)
+        pool.score_texts(tok, TEXTS, pairs[:3])
 
 
-def test_a_failing_process_is_named(torch):
-    from autocode.backends.transformer.devices import score_on_devices
+@pytest.mark.slow
+def test_a_failing_job_is_named_and_the_pool_goes_on(pool):
+    tokens = TokenizedTexts.from_lists([[5, 6, 7]] * 6)
+    with pytest.raises(AutocodeError, match=r"Scoring shard [12] of 2 on cpu failed: AttributeError: .*no_such_type"):
+        pool.score(tokens, dtype="no_such_type")
+    assert pool.score(tokens).shape == (6, 3)
 
-    tokens = TokenizedTexts.from_lists([[2, 3, 4]] * 6)
-    with pytest.raises(AutocodeError, match=r"Scoring shard 1 of 2 on cpu failed: AttributeError: .*no_such_type"):
-        score_on_devices(_tiny_scorer(torch), tokens, devices=["cpu", "cpu"], dtype="no_such_type")
+
+@pytest.mark.slow
+def test_one_call_starts_and_stops_its_processes(torch, tiny):
+    from autocode.backends.transformer.devices import DevicePool, score_on_devices, score_texts_on_devices
+
+    tok, scorer = tiny
+    tokens = TokenizedTexts.from_lists([[5, 6, 7], [8, 9], [10]])
+    got = score_on_devices(scorer, tokens, devices=["cpu", "cpu"])
+    np.testing.assert_allclose(got, score_on_devices(scorer, tokens, devices=["cpu"]), rtol=0, atol=1e-6)
+    assert score_texts_on_devices(scorer, tok, TEXTS[:2], devices=["cpu"]).shape == (2, 3)
+    with pytest.raises(AutocodeError, match="2 texts but 1 pairs"):
+        score_texts_on_devices(scorer, tok, TEXTS[:2], TEXTS[:1], devices=["cpu", "cpu"])
+    p = DevicePool(scorer, ["cpu"])
+    p.close()
+    with pytest.raises(AutocodeError, match="This DevicePool is closed: make a new one"):
+        p.score(tokens)
+
+
+@pytest.mark.slow
+def test_backend_predicts_on_several_devices(torch, coded, tmp_path):
+    from _tiny_bert import make_tiny_bert
+
+    from autocode.backends.transformer import TransformerBackend
+    from autocode.model import make_inputs
+
+    folder = make_tiny_bert(tmp_path / "tiny", [s.text for s in coded.segments])
+    backend = TransformerBackend(model_name=str(folder), epochs=1, early_stopping=False, device="cpu,cpu")
+    enc = backend.encode(make_inputs(coded.segments))
+    backend.fit(enc, coded.labels(["party", "council", "service"], "E"))  # trains on the first device
+    two = backend.decision_function(enc)
+    assert backend._pool is not None and backend._pool.devices == ["cpu", "cpu"]
+    again = backend.decision_function(enc)  # the same processes, still running
+    one = backend.set_params(device="cpu").decision_function(enc)
+    backend._drop_scorer()
+    np.testing.assert_array_equal(two, again)
+    np.testing.assert_allclose(two, one, rtol=0, atol=1e-5)

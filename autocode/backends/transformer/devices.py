@@ -25,14 +25,14 @@ import os
 import queue as queue_mod
 import traceback
 from collections.abc import Sequence
-from functools import partial
 
 import numpy as np
 
 from ...exceptions import AutocodeError
 from ._batching import TokenizedTexts
 
-__all__ = ["parse_devices", "visible_devices", "shard_ranges", "score_on_devices", "score_texts_on_devices"]
+__all__ = ["parse_devices", "visible_devices", "shard_ranges", "DevicePool", "score_on_devices",
+           "score_texts_on_devices"]
 
 
 def visible_devices() -> list[str]:
@@ -91,59 +91,123 @@ def _slice(tokens: TokenizedTexts, start: int, stop: int) -> TokenizedTexts:
     return TokenizedTexts(tokens.ids[a:b], tokens.offsets[start : stop + 1] - a, types)
 
 
-def _worker(index: int, task, device: str, threads: int | None, results) -> None:
-    """Run ``task(device=device)`` in a child process; hand back the scores or the error."""
-    try:
-        import torch
+def _worker(rank: int, scorer, device: str, threads: int | None, inbox, results) -> None:
+    """A device's process: move the scorer to ``device`` once, then score every job from ``inbox``."""
+    import torch
 
-        if threads:
-            torch.set_num_threads(threads)
-        if device.startswith("cuda"):
-            torch.cuda.set_device(torch.device(device))
-        out = task(device=device)
-        results.put((index, "ok", np.ascontiguousarray(out, dtype=np.float32)))
-    except BaseException as err:  # noqa: BLE001 - every failure goes back to the parent, which raises it
-        results.put((index, "error", f"{type(err).__name__}: {err}\n{traceback.format_exc()}"))
+    from .inference import score, score_texts
+
+    if threads:
+        torch.set_num_threads(threads)
+    if device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(device))
+    while True:
+        job = inbox.get()
+        if job is None:
+            return
+        job_id, kind, args, kwargs = job
+        try:
+            fn = score if kind == "tokens" else score_texts
+            out = fn(scorer, *args, device=device, **kwargs)
+            results.put((job_id, rank, "ok", np.ascontiguousarray(out, dtype=np.float32)))
+        except Exception as err:  # noqa: BLE001 - every failure goes back to the parent, which raises it
+            results.put((job_id, rank, "error", f"{type(err).__name__}: {err}\n{traceback.format_exc()}"))
 
 
-def _run(tasks: list, devices: list[str], n_out: int, threads: int | None) -> np.ndarray:
-    """Run one task per device in a process of its own; the tasks' outputs, concatenated in task order."""
-    import torch.multiprocessing as tmp
+class DevicePool:
+    """One process per device, each holding its own copy of ``scorer`` on its device, started once and reused
+    for every call (starting a process and moving a model costs seconds).
 
-    ctx = tmp.get_context("spawn")
-    if threads is None and all(d == "cpu" for d in devices):
-        threads = max(1, (os.cpu_count() or 1) // len(tasks))
-    results = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(i, task, dev, threads, results), daemon=True)
-             for i, (task, dev) in enumerate(zip(tasks, devices))]
-    for p in procs:
-        p.start()
-    parts: dict[int, np.ndarray] = {}
-    try:
-        while len(parts) < len(tasks):
+    >>> pool = DevicePool(scorer, devices="all")            # doctest: +SKIP
+    >>> scores = pool.score(tokens, max_tokens=65536)       # doctest: +SKIP
+    >>> pool.close()                                        # doctest: +SKIP
+
+    Also a context manager (``with DevicePool(...) as pool:``). Processes are started with ``spawn`` and the
+    scorer reaches them through shared memory.
+    """
+
+    def __init__(self, scorer, devices: str | int | Sequence[str] = "all", *, threads: int | None = None):
+        import torch.multiprocessing as tmp
+
+        self.devices = parse_devices(devices)
+        self.n_out = scorer.head.out_features
+        if threads is None and all(d == "cpu" for d in self.devices):
+            threads = max(1, (os.cpu_count() or 1) // len(self.devices))
+        ctx = tmp.get_context("spawn")
+        self._results = ctx.Queue()
+        self._inboxes = [ctx.Queue() for _ in self.devices]
+        self._procs = [ctx.Process(target=_worker, args=(r, scorer, d, threads, q, self._results), daemon=True)
+                       for r, (d, q) in enumerate(zip(self.devices, self._inboxes))]
+        for p in self._procs:
+            p.start()
+        self._jobs = 0
+
+    def __enter__(self) -> DevicePool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the processes (idempotent)."""
+        for q, p in zip(self._inboxes, self._procs):
+            if p.is_alive():
+                q.put(None)
+        for p in self._procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
+                p.join()
+        self._procs = []
+
+    def _map(self, kind: str, shards: list[tuple], kwargs: dict) -> np.ndarray:
+        if not self._procs:
+            raise AutocodeError("This DevicePool is closed: make a new one.")
+        job = self._jobs = self._jobs + 1
+        for rank, args in enumerate(shards):
+            self._inboxes[rank].put((job, kind, args, kwargs))
+        parts: dict[int, np.ndarray] = {}
+        while len(parts) < len(shards):
             try:
-                i, status, value = results.get(timeout=1.0)
+                job_id, rank, status, value = self._results.get(timeout=1.0)
             except queue_mod.Empty:
-                dead = [j for j, p in enumerate(procs) if j not in parts and not p.is_alive() and p.exitcode]
+                dead = [r for r, p in enumerate(self._procs[: len(shards)]) if r not in parts and not p.is_alive()]
                 if dead:
-                    j = dead[0]
-                    raise AutocodeError(f"The process scoring shard {j + 1} of {len(tasks)} on {devices[j]} died "
-                                        f"(exit code {procs[j].exitcode}); out of memory? Try a smaller "
-                                        "max_tokens.") from None
+                    r = dead[0]
+                    code = self._procs[r].exitcode
+                    self.close()
+                    raise AutocodeError(f"The process scoring on {self.devices[r]} (shard {r + 1} of {len(shards)}) "
+                                        f"died (exit code {code}); out of memory? Try a smaller max_tokens.") from None
+                continue
+            if job_id != job:  # left over from a call that failed
                 continue
             if status == "error":
-                first = value.splitlines()[0]
-                raise AutocodeError(f"Scoring shard {i + 1} of {len(tasks)} on {devices[i]} failed: {first}")
-            parts[i] = value
-    finally:
-        for p in procs:
-            if p.is_alive() and len(parts) < len(tasks):
-                p.terminate()
-        for p in procs:
-            p.join()
-    if not parts:
-        return np.zeros((0, n_out), dtype=np.float32)
-    return np.concatenate([parts[i] for i in range(len(tasks))])
+                raise AutocodeError(f"Scoring shard {rank + 1} of {len(shards)} on {self.devices[rank]} failed: "
+                                    f"{value.splitlines()[0]}")
+            parts[rank] = value
+        if not parts:
+            return np.zeros((0, self.n_out), dtype=np.float32)
+        return np.concatenate([parts[r] for r in range(len(shards))])
+
+    def score(self, tokens: TokenizedTexts, **kwargs) -> np.ndarray:
+        """Scores of ``tokens`` in input order; ``kwargs`` go to
+        :func:`~autocode.backends.transformer.inference.score` in every process."""
+        ranges = shard_ranges(tokens.lengths, len(self.devices))
+        return self._map("tokens", [(_slice(tokens, a, b),) for a, b in ranges], kwargs)
+
+    def score_texts(self, tokenizer, texts: Sequence[str], pairs: Sequence[str] | None = None,
+                    **kwargs) -> np.ndarray:
+        """Scores of ``texts`` in input order, each process tokenising its own shard (cut by characters);
+        ``kwargs`` go to :func:`~autocode.backends.transformer.inference.score_texts`."""
+        texts = list(texts)
+        if pairs is not None:
+            pairs = list(pairs)
+            if len(pairs) != len(texts):
+                raise AutocodeError(f"{len(texts)} texts but {len(pairs)} pairs: pass one second text per text.")
+        chars = [len(t) + (len(pairs[i]) if pairs is not None else 0) for i, t in enumerate(texts)]
+        shards = [(tokenizer, texts[a:b], None if pairs is None else pairs[a:b])
+                  for a, b in shard_ranges(chars, len(self.devices))]
+        return self._map("texts", shards, kwargs)
 
 
 def score_on_devices(scorer, tokens: TokenizedTexts, *, devices: str | int | Sequence[str] = "all",
@@ -161,15 +225,16 @@ def score_on_devices(scorer, tokens: TokenizedTexts, *, devices: str | int | Seq
         torch threads per process (default: on CPU processes, the cores shared out between them).
     kwargs
         Passed to :func:`~autocode.backends.transformer.inference.score` in every process.
+
+    Starts and stops a :class:`DevicePool`; keep a pool open to score many corpora.
     """
     from .inference import score
 
     names = parse_devices(devices)
     if len(names) == 1 or len(tokens) <= 1:
         return score(scorer, tokens, device=names[0], **kwargs)
-    ranges = shard_ranges(tokens.lengths, len(names))
-    tasks = [partial(score, scorer, _slice(tokens, a, b), **kwargs) for a, b in ranges]
-    return _run(tasks, names[: len(tasks)], scorer.head.out_features, threads)
+    with DevicePool(scorer, names[: len(tokens)], threads=threads) as pool:
+        return pool.score(tokens, **kwargs)
 
 
 def score_texts_on_devices(scorer, tokenizer, texts: Sequence[str], pairs: Sequence[str] | None = None, *,
@@ -185,14 +250,9 @@ def score_texts_on_devices(scorer, tokenizer, texts: Sequence[str], pairs: Seque
 
     names = parse_devices(devices)
     texts = list(texts)
-    if pairs is not None:
-        pairs = list(pairs)
-        if len(pairs) != len(texts):
-            raise AutocodeError(f"{len(texts)} texts but {len(pairs)} pairs: pass one second text per text.")
+    if pairs is not None and len(pairs) != len(texts):
+        raise AutocodeError(f"{len(texts)} texts but {len(pairs)} pairs: pass one second text per text.")
     if len(names) == 1 or len(texts) <= 1:
         return score_texts(scorer, tokenizer, texts, pairs, device=names[0], **kwargs)
-    chars = [len(t) + (len(pairs[i]) if pairs is not None else 0) for i, t in enumerate(texts)]
-    ranges = shard_ranges(chars, len(names))
-    tasks = [partial(score_texts, scorer, tokenizer, texts[a:b], None if pairs is None else pairs[a:b], **kwargs)
-             for a, b in ranges]
-    return _run(tasks, names[: len(tasks)], scorer.head.out_features, threads)
+    with DevicePool(scorer, names[: len(texts)], threads=threads) as pool:
+        return pool.score_texts(tokenizer, texts, pairs, **kwargs)
