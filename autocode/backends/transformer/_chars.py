@@ -1,0 +1,155 @@
+"""A vectorised tokenizer for character-level Chinese vocabularies: the same ids as the reference tokenizer,
+without a Python object per token.
+
+BERT-style WordPiece tokenizers for Chinese (bert-base-chinese, RBT3, chinese-roberta-wwm-ext: a ``vocab.txt``
+whose CJK characters are single tokens) split every CJK character and every punctuation mark into a word of
+its own, and drop whitespace. A text made only of such characters is therefore tokenised one character at a
+time, whatever surrounds each one: this module looks every character up in a table (numpy, over the UTF-32
+code points of a whole chunk of texts at once) and adds ``[CLS]`` and ``[SEP]``. Texts with any other character
+(Latin letters, digits: word pieces depend on their neighbours) go through the reference tokenizer, and the
+two are spliced back in input order.
+
+The table is not written by hand: each character is classified the first time it is seen, by asking the
+tokenizer's own normaliser, pre-tokeniser and model (``CharTokenizer.classify``), so lowercasing, accent
+stripping, control characters and characters missing from the vocabulary (``[UNK]``) come out as the reference
+tokenizer has them. Only tokenizers whose pipeline is BERT's (``BertNormalizer``, ``BertPreTokenizer``,
+``WordPiece``, ``[CLS] $A [SEP]``) qualify (:meth:`CharTokenizer.from_tokenizer` returns ``None`` otherwise);
+``benchmarks/throughput.py --check-chars`` compares the two token for token on every corpus in ../shared/data.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import weakref
+
+import numpy as np
+
+__all__ = ["CharTokenizer", "char_tokenizer"]
+
+_UNSEEN, _TOKEN, _DROP, _OTHER = 0, 1, 2, 3
+_N_CODE_POINTS = 0x110000
+
+
+class CharTokenizer:
+    """Token ids of texts for a BERT-style character-level tokenizer; see the module's docstring."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        backend = tokenizer.backend_tokenizer
+        self._normalize = backend.normalizer.normalize_str
+        self._pre = backend.pre_tokenizer.pre_tokenize_str
+        empty = tokenizer("", add_special_tokens=True)["input_ids"]
+        self.cls_id, self.sep_id = int(empty[0]), int(empty[1])
+        self._kind = np.zeros(_N_CODE_POINTS, dtype=np.int8)
+        self._ids = np.zeros(_N_CODE_POINTS, dtype=np.int32)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer) -> CharTokenizer | None:
+        """A ``CharTokenizer`` for ``tokenizer`` when its pipeline is BERT's, else ``None``."""
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if backend is None or not getattr(tokenizer, "is_fast", False):
+            return None
+        try:
+            spec = json.loads(backend.to_str())
+        except (ValueError, TypeError):
+            return None
+        post = spec.get("post_processor") or {}
+        single = [next(iter(x)) for x in post.get("single", [])] if post.get("type") == "TemplateProcessing" else []
+        bert_post = post.get("type") == "BertProcessing" or single == ["SpecialToken", "Sequence", "SpecialToken"]
+        ok = ((spec.get("model") or {}).get("type") == "WordPiece"
+              and (spec.get("normalizer") or {}).get("type") == "BertNormalizer"
+              and (spec.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer"
+              and bert_post
+              # an added token is matched in the raw text before anything else: only ones with a Latin letter
+              # (such as [MASK]), which send a text to the reference tokenizer anyway
+              and all(any(ch.isascii() and ch.isalpha() for ch in t.get("content", ""))
+                      for t in spec.get("added_tokens") or [])
+              and getattr(tokenizer, "truncation_side", "right") == "right")
+        if not ok or len(tokenizer("")["input_ids"]) != 2:
+            return None
+        return cls(tokenizer)
+
+    def classify(self, cp: int) -> tuple[int, int]:
+        """(kind, id) of one code point: a token of its own in every context, dropped, or anything else."""
+        c = chr(cp)
+        norm = self._normalize(c)
+        if norm.strip() == "":
+            if [p for p, _ in self._pre(self._normalize("a" + c + "a"))] == ["a", "a"]:
+                return _DROP, 0
+            return _OTHER, 0
+        if norm.strip() != c:
+            return _OTHER, 0
+        if [p for p, _ in self._pre(self._normalize("a" + c + "a"))] != ["a", c, "a"]:
+            return _OTHER, 0
+        ids = self.tokenizer(c)["input_ids"]
+        if len(ids) != 3:
+            return _OTHER, 0
+        return _TOKEN, int(ids[1])
+
+    def _learn(self, cps: np.ndarray) -> None:
+        new = np.unique(cps)
+        new = new[self._kind[new] == _UNSEEN]
+        if len(new):
+            with self._lock:
+                for cp in new.tolist():
+                    kind, token = self.classify(cp)
+                    self._ids[cp] = token
+                    self._kind[cp] = kind  # after the id: another thread reads the id once the kind is set
+
+    def encode(self, texts: list[str], max_length: int = 512):
+        """Flat ids and offsets of ``texts`` (``[CLS]`` text ``[SEP]``, truncated on the right to
+        ``max_length``), as the reference tokenizer gives them with ``truncation=True``."""
+        from ._batching import TokenizedTexts, _ragged_index
+
+        n = len(texts)
+        lens = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+        cps = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
+        self._learn(cps)
+        kind = self._kind[cps]
+        owner = np.repeat(np.arange(n), lens)
+        other = np.bincount(owner[kind == _OTHER], minlength=n) > 0
+        keep = kind == _TOKEN
+        tok_owner = owner[keep]
+        tok_ids = self._ids[cps[keep]]
+        counts = np.bincount(tok_owner, minlength=n)
+        starts = np.zeros(n, dtype=np.int64)
+        np.cumsum(counts[:-1], out=starts[1:])
+        pos = np.arange(len(tok_ids)) - starts[tok_owner]
+        body = max(max_length - 2, 0)
+        out_len = np.minimum(counts, body) + 2
+        slow = np.flatnonzero(other)
+        slow_tok = None
+        if len(slow):
+            enc = self.tokenizer([texts[i] for i in slow], truncation=True, max_length=max_length,
+                                 return_attention_mask=False, return_token_type_ids=False)
+            slow_tok = TokenizedTexts.from_lists(enc["input_ids"])
+            out_len[slow] = slow_tok.lengths
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(out_len, out=offsets[1:])
+        ids = np.empty(int(offsets[-1]), dtype=np.int32)
+        fast = ~other
+        ids[offsets[:-1][fast]] = self.cls_id
+        ids[offsets[1:][fast] - 1] = self.sep_id
+        sel = (pos < body) & fast[tok_owner]
+        ids[offsets[tok_owner[sel]] + 1 + pos[sel]] = tok_ids[sel]
+        if slow_tok is not None:
+            ids[_ragged_index(offsets[slow], slow_tok.lengths, int(slow_tok.lengths.sum()))] = slow_tok.ids
+        return TokenizedTexts(ids, offsets)
+
+
+_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_none = object()
+
+
+def char_tokenizer(tokenizer) -> CharTokenizer | None:
+    """The :class:`CharTokenizer` of ``tokenizer`` (made once per tokenizer object), or ``None``."""
+    try:
+        got = _cache.get(tokenizer)
+    except TypeError:  # not weak-referenceable: no cache
+        return CharTokenizer.from_tokenizer(tokenizer)
+    if got is None:
+        got = CharTokenizer.from_tokenizer(tokenizer) or _none
+        _cache[tokenizer] = got
+    return None if got is _none else got
