@@ -73,28 +73,35 @@ class CharTokenizer:
 
     def classify(self, cp: int) -> tuple[int, int]:
         """(kind, id) of one code point: a token of its own in every context, dropped, or anything else."""
-        c = chr(cp)
-        norm = self._normalize(c)
-        if norm.strip() == "":
-            if [p for p, _ in self._pre(self._normalize("a" + c + "a"))] == ["a", "a"]:
-                return _DROP, 0
-            return _OTHER, 0
-        if norm.strip() != c:
-            return _OTHER, 0
-        if [p for p, _ in self._pre(self._normalize("a" + c + "a"))] != ["a", c, "a"]:
-            return _OTHER, 0
-        ids = self.tokenizer(c)["input_ids"]
-        if len(ids) != 3:
-            return _OTHER, 0
-        return _TOKEN, int(ids[1])
+        return self._classify([cp])[0]
+
+    def _classify(self, cps: list[int]) -> list[tuple[int, int]]:
+        out: list[tuple[int, int] | None] = []
+        single = []  # characters that stand alone in every context: their ids in one batched call
+        for cp in cps:
+            c = chr(cp)
+            norm = self._normalize(c).strip()
+            pieces = [p for p, _ in self._pre(self._normalize("a" + c + "a"))]
+            if norm == "":
+                out.append((_DROP, 0) if pieces == ["a", "a"] else (_OTHER, 0))
+            elif norm != c or pieces != ["a", c, "a"]:
+                out.append((_OTHER, 0))
+            else:
+                out.append(None)
+                single.append(len(out) - 1)
+        if single:
+            enc = self.tokenizer([chr(cps[i]) for i in single], return_attention_mask=False,
+                                 return_token_type_ids=False)["input_ids"]
+            for i, ids in zip(single, enc):
+                out[i] = (_TOKEN, int(ids[1])) if len(ids) == 3 else (_OTHER, 0)
+        return out
 
     def _learn(self, cps: np.ndarray) -> None:
         new = np.unique(cps)
         new = new[self._kind[new] == _UNSEEN]
         if len(new):
             with self._lock:
-                for cp in new.tolist():
-                    kind, token = self.classify(cp)
+                for cp, (kind, token) in zip(new.tolist(), self._classify(new.tolist())):
                     self._ids[cp] = token
                     self._kind[cp] = kind  # after the id: another thread reads the id once the kind is set
 
