@@ -128,7 +128,7 @@ def main(argv=None) -> int:
         "Table texts/s: the second pass, every character classified (the first pass also classifies each new "
         "character through the reference tokenizer, once per tokenizer). Texts with a Latin letter or a digit "
         "go through the reference tokenizer on either path.", "",
-        "| corpus | lowercase | texts | tokens | texts on the table path | mismatches | reference texts/s | "
+        "| corpus | lowercase | texts | tokens | texts without a run of other characters | mismatches | reference texts/s | "
         "table texts/s (first pass) |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         lines.append(f"| {r['corpus']} | {r['lowercase']} | {r['texts']:,} | {r['tokens']:,} | "

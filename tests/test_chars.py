@@ -18,7 +18,7 @@ TEXTS = [
     "社区党支部", "居民议事会每月讨论小区的事情。", "", "   ", "老人\t\n服务", "网格员上门，为老人提供服务！",
     "未见过的字", "党员说：“好”", "2019年居民", "abc社区", "社区ABC", "Ｆｕｌｌ全角", "社\u200b区", "社\x00区\x07",
     "e\u0301社区", "社\u0301区", "兀丽", "😀社区", "《社区》（党）、；", "党" * 40, "社 区 党 支 部", "\u3000社区\u3000",
-    "İstanbul社区", "ß社区", "社区\r\n",
+    "İstanbul社区", "ß社区", "社区\r\n", "A：社区2019年12月3日，B：好的ok", "社\x00\x00区", "党abc", "abc", "12,345.6元",
 ]
 
 
@@ -58,6 +58,7 @@ def test_characters_are_classified_by_the_tokenizer_itself():
     assert fast.classify(0)[0] == 3  # removed, so it joins its neighbours ("a\0a" is one word): the reference
     assert fast.classify(ord("a"))[0] == 3 and fast.classify(ord("1"))[0] == 3  # word pieces: the reference
     assert fast.classify(ord("～"))[0] == 3  # a symbol, not punctuation: joins its neighbours
+    assert len(fast.encode([], 512)) == 0 and fast.encode(["", ""], 512).ids.tolist() == [2, 3, 2, 3]
     tokens = fast.encode(["党员字", "ab"], 512)
     assert [tokens.row(i).tolist() for i in range(2)] == [
         [tok.cls_token_id, tok.convert_tokens_to_ids("党"), tok.convert_tokens_to_ids("员"), unk, tok.sep_token_id],

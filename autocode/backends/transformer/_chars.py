@@ -6,8 +6,8 @@ whose CJK characters are single tokens) split every CJK character and every punc
 its own, and drop whitespace. A text made only of such characters is therefore tokenised one character at a
 time, whatever surrounds each one: this module looks every character up in a table (numpy, over the UTF-32
 code points of a whole chunk of texts at once) and adds ``[CLS]`` and ``[SEP]``. Texts with any other character
-(Latin letters, digits: word pieces depend on their neighbours) go through the reference tokenizer, and the
-two are spliced back in input order.
+(Latin letters, digits: word pieces depend on their neighbours) come in runs between characters that split
+words, so each distinct run is tokenised once by the reference tokenizer and its ids are spliced in place.
 
 The table is not written by hand: each character is classified the first time it is seen, by asking the
 tokenizer's own normaliser, pre-tokeniser and model (``CharTokenizer.classify``), so lowercasing, accent
@@ -44,6 +44,7 @@ class CharTokenizer:
         self._kind = np.zeros(_N_CODE_POINTS, dtype=np.int8)
         self._ids = np.zeros(_N_CODE_POINTS, dtype=np.int32)
         self._lock = threading.Lock()
+        self._runs: dict[str, np.ndarray] = {}
 
     @classmethod
     def from_tokenizer(cls, tokenizer) -> CharTokenizer | None:
@@ -105,44 +106,66 @@ class CharTokenizer:
                     self._ids[cp] = token
                     self._kind[cp] = kind  # after the id: another thread reads the id once the kind is set
 
+    def _run_ids(self, runs: list[str]) -> list[np.ndarray]:
+        """Token ids (no specials) of runs of other characters, through the reference tokenizer, cached."""
+        new = [r for r in dict.fromkeys(runs) if r not in self._runs]
+        if new:
+            enc = self.tokenizer(new, add_special_tokens=False, return_attention_mask=False,
+                                 return_token_type_ids=False)["input_ids"]
+            if len(self._runs) > 1_000_000:  # a bounded cache
+                self._runs.clear()
+            for r, ids in zip(new, enc):
+                self._runs[r] = np.asarray(ids, dtype=np.int32)
+        return [self._runs[r] for r in runs]
+
     def encode(self, texts: list[str], max_length: int = 512):
         """Flat ids and offsets of ``texts`` (``[CLS]`` text ``[SEP]``, truncated on the right to
-        ``max_length``), as the reference tokenizer gives them with ``truncation=True``."""
+        ``max_length``), as the reference tokenizer gives them with ``truncation=True``.
+
+        Characters that stand alone are looked up in the table; each maximal run of other characters (a Latin
+        word, a number) lies between characters that split words, so it is tokenised on its own by the
+        reference tokenizer (once per distinct run) and its ids are put in its place.
+        """
         from ._batching import TokenizedTexts, _ragged_index
 
         n = len(texts)
         lens = np.fromiter(map(len, texts), dtype=np.int64, count=n)
-        cps = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
+        joined = "".join(texts)
+        cps = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
         self._learn(cps)
         kind = self._kind[cps]
         owner = np.repeat(np.arange(n), lens)
-        other = np.bincount(owner[kind == _OTHER], minlength=n) > 0
-        keep = kind == _TOKEN
-        tok_owner = owner[keep]
-        tok_ids = self._ids[cps[keep]]
+        other = kind == _OTHER
+        first = np.zeros(len(cps), dtype=bool)
+        first[(np.cumsum(lens) - lens)[lens > 0]] = True
+        run_start = other & (first | ~np.r_[False, other[:-1]])
+        starts = np.flatnonzero(run_start)
+        run_len = np.bincount(np.cumsum(run_start)[other] - 1, minlength=len(starts))
+        run_ids = self._run_ids([joined[a : a + b] for a, b in zip(starts.tolist(), run_len.tolist())])
+        run_ntok = np.fromiter(map(len, run_ids), dtype=np.int64, count=len(run_ids))
+        single = np.flatnonzero(kind == _TOKEN)
+        # units in text order: a table character (one token) or a run (its tokens)
+        unit_pos = np.concatenate([single, starts])
+        unit_count = np.concatenate([np.ones(len(single), dtype=np.int64), run_ntok])
+        source = np.concatenate([self._ids[cps[single]], *run_ids]).astype(np.int32)
+        run_src = len(single) + np.cumsum(run_ntok) - run_ntok
+        unit_src = np.concatenate([np.arange(len(single)), run_src])
+        order = np.argsort(unit_pos, kind="stable")
+        unit_count = unit_count[order]
+        total = int(unit_count.sum())
+        tok_ids = source[_ragged_index(unit_src[order], unit_count, total)]
+        tok_owner = np.repeat(owner[unit_pos[order]], unit_count)
         counts = np.bincount(tok_owner, minlength=n)
-        starts = np.zeros(n, dtype=np.int64)
-        np.cumsum(counts[:-1], out=starts[1:])
-        pos = np.arange(len(tok_ids)) - starts[tok_owner]
+        first_tok = np.cumsum(counts) - counts
+        pos = np.arange(total) - first_tok[tok_owner]
         body = max(max_length - 2, 0)
-        out_len = np.minimum(counts, body) + 2
-        slow = np.flatnonzero(other)
-        slow_tok = None
-        if len(slow):
-            enc = self.tokenizer([texts[i] for i in slow], truncation=True, max_length=max_length,
-                                 return_attention_mask=False, return_token_type_ids=False)
-            slow_tok = TokenizedTexts.from_lists(enc["input_ids"])
-            out_len[slow] = slow_tok.lengths
         offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(out_len, out=offsets[1:])
+        np.cumsum(np.minimum(counts, body) + 2, out=offsets[1:])
         ids = np.empty(int(offsets[-1]), dtype=np.int32)
-        fast = ~other
-        ids[offsets[:-1][fast]] = self.cls_id
-        ids[offsets[1:][fast] - 1] = self.sep_id
-        sel = (pos < body) & fast[tok_owner]
-        ids[offsets[tok_owner[sel]] + 1 + pos[sel]] = tok_ids[sel]
-        if slow_tok is not None:
-            ids[_ragged_index(offsets[slow], slow_tok.lengths, int(slow_tok.lengths.sum()))] = slow_tok.ids
+        ids[offsets[:-1]] = self.cls_id
+        ids[offsets[1:] - 1] = self.sep_id
+        keep = pos < body
+        ids[offsets[tok_owner[keep]] + 1 + pos[keep]] = tok_ids[keep]
         return TokenizedTexts(ids, offsets)
 
 
