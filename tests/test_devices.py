@@ -167,3 +167,18 @@ def test_backend_predicts_on_several_devices(torch, coded, tmp_path):
     backend._drop_scorer()
     np.testing.assert_array_equal(two, again)
     np.testing.assert_allclose(two, one, rtol=0, atol=1e-5)
+
+
+@pytest.mark.gpu
+def test_every_visible_gpu_agrees_with_the_cpu(torch, tiny):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    from autocode.backends.transformer.devices import score_on_devices
+    from autocode.backends.transformer.inference import score
+
+    rng = np.random.default_rng(5)
+    tokens = TokenizedTexts.from_lists([rng.integers(5, 20, size=rng.integers(1, 60)).tolist() for _ in range(500)])
+    ref = score(copy.deepcopy(tiny[1]), tokens, device="cpu")
+    names = parse_devices("all") * (2 if torch.cuda.device_count() == 1 else 1)  # two processes on one GPU too
+    got = score_on_devices(copy.deepcopy(tiny[1]), tokens, devices=names)
+    np.testing.assert_allclose(got, ref, atol=5e-2)  # bf16
