@@ -99,7 +99,7 @@ def _worker(rank: int, scorer, device: str, threads: int | None, inbox, results)
 
     if threads:
         torch.set_num_threads(threads)
-    if device.startswith("cuda"):
+    if device.startswith("cuda:"):
         torch.cuda.set_device(torch.device(device))
     while True:
         job = inbox.get()
