@@ -108,15 +108,17 @@ class CharTokenizer:
 
     def _run_ids(self, runs: list[str]) -> list[np.ndarray]:
         """Token ids (no specials) of runs of other characters, through the reference tokenizer, cached."""
-        new = [r for r in dict.fromkeys(runs) if r not in self._runs]
+        cache = self._runs
+        found = {r: cache.get(r) for r in dict.fromkeys(runs)}
+        new = [r for r, ids in found.items() if ids is None]
         if new:
             enc = self.tokenizer(new, add_special_tokens=False, return_attention_mask=False,
                                  return_token_type_ids=False)["input_ids"]
-            if len(self._runs) > 1_000_000:  # a bounded cache
-                self._runs.clear()
+            if len(cache) > 1_000_000:  # a bounded cache
+                self._runs = cache = {}
             for r, ids in zip(new, enc):
-                self._runs[r] = np.asarray(ids, dtype=np.int32)
-        return [self._runs[r] for r in runs]
+                found[r] = cache[r] = np.asarray(ids, dtype=np.int32)
+        return [found[r] for r in runs]
 
     def encode(self, texts: list[str], max_length: int = 512):
         """Flat ids and offsets of ``texts`` (``[CLS]`` text ``[SEP]``, truncated on the right to
