@@ -89,3 +89,23 @@ def test_pairs_use_the_reference_tokenizer():
     enc = tok(["社区", "党员"], ["居民", "老人"], return_token_type_ids=True)
     assert [got.row(i).tolist() for i in range(2)] == enc["input_ids"]
     assert np.array_equal(got.type_ids, np.concatenate(enc["token_type_ids"]))
+
+
+def test_scores_end_to_end_are_unchanged(tmp_path):
+    """Pre-scoring from text with the table path gives bit for bit the scores of the reference tokenizer."""
+    torch = pytest.importorskip("torch")
+    from _tiny_bert import make_tiny_bert
+    from transformers import AutoModel, AutoTokenizer
+
+    from autocode.backends.transformer.inference import build_scorer, score, score_texts
+
+    folder = make_tiny_bert(tmp_path / "m", VOCAB)
+    tok = AutoTokenizer.from_pretrained(folder)
+    assert char_tokenizer(tok) is not None
+    torch.manual_seed(0)
+    scorer = build_scorer(AutoModel.from_pretrained(folder), torch.nn.Linear(32, 2))
+    texts = TEXTS * 2
+    got = score_texts(scorer, tok, texts, device="cpu", max_length=64, chunk_size=16, max_tokens=256)
+    ref = np.concatenate([score(scorer, tokenize(tok, texts[i : i + 16], max_length=64, chars=False), device="cpu",
+                                max_tokens=256) for i in range(0, len(texts), 16)])
+    np.testing.assert_array_equal(got, ref)
