@@ -126,8 +126,8 @@ def main(argv=None) -> int:
         "Every string of every corpus, tokenised by the transformers fast tokenizer and by autocode's table "
         f"lookup (max_length {args.max_length}); vocabulary built like bert-base-chinese's.", "",
         "Table texts/s: the second pass, every character classified (the first pass also classifies each new "
-        "character through the reference tokenizer, once per tokenizer). Texts with a Latin letter or a digit "
-        "go through the reference tokenizer on either path.", "",
+        "character through the reference tokenizer, once per tokenizer). On the table path, runs of other "
+        "characters (Latin words, numbers) go through the reference tokenizer, once per distinct run.", "",
         "| corpus | lowercase | texts | tokens | texts without a run of other characters | mismatches | reference texts/s | "
         "table texts/s (first pass) |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
