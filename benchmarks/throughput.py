@@ -14,8 +14,13 @@ For each shape, in the same run:
 * **autocode**: :func:`autocode.backends.transformer.inference.score` (length-sorted token-budget batches, bf16, fused QKV + SDPA or
   variable-length attention, no host sync inside the loop; optionally ``--compile`` / ``--cuda-graphs``),
 
+* **autocode on several devices** (``--devices all``, ``cuda:0,cuda:1`` or ``cpu,cpu``): one process per device
+  (:class:`autocode.backends.transformer.devices.DevicePool`, started before timing), contiguous shards,
+  scores merged in input order; end to end, each process tokenises its own shard;
+
 both **model-only** (token ids ready on the host) and **end-to-end** from text (tokenising included; autocode
-overlaps the fast tokenizer with the device). Reported: segments/s, real (non-padding) tokens/s, and model FLOP
+overlaps tokenising with the device, and for this character-level vocabulary looks characters up in a table
+instead of calling the reference tokenizer: same ids, checked at the start of every run). Reported: segments/s, real (non-padding) tokens/s, and model FLOP
 utilisation (MFU): model FLOPs on real tokens per second over the device's measured peak (a large bf16 matrix
 product on a GPU, float32 on a CPU, as the CPU path runs in float32).
 
@@ -24,6 +29,10 @@ Run on a GPU::
     python benchmarks/throughput.py                     # all shapes, 20,000 segments
     python benchmarks/throughput.py --compile           # + torch.compile
     python benchmarks/throughput.py --compile --cuda-graphs
+
+On every GPU of the machine as well::
+
+    python benchmarks/throughput.py --devices all
 
 CPU smoke test (128 segments; ``--shapes 2x64`` for a few seconds, as the test suite runs it)::
 
@@ -229,12 +238,35 @@ def run_shape(shape, args, device, tokens, texts, tokenizer, lengths):
     score_texts(scorer, tokenizer, texts, max_length=512, chunk_size=args.chunk_size, **opts)
     sync(device)
     record("autocode_e2e", time.perf_counter() - t, all_rows)
+    if len(args.device_list) > 1:
+        run_pool(res, record, args, scorer, tokens, texts, tokenizer, opts)
     res["speedup_model"] = res["autocode_model"]["segments_per_s"] / res["naive_model"]["segments_per_s"]
     res["speedup_e2e"] = res["autocode_e2e"]["segments_per_s"] / res["naive_e2e"]["segments_per_s"]
     del model, scorer
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return res
+
+
+def run_pool(res, record, args, scorer, tokens, texts, tokenizer, opts):
+    """The same corpus on several devices, one process each (a pool started, and warmed up, before timing)."""
+    from autocode.backends.transformer.devices import DevicePool
+
+    opts = {k: v for k, v in opts.items() if k != "device"}
+    scorer.to("cpu")  # each process moves its own copy to its device
+    all_rows = np.arange(len(tokens))
+    with DevicePool(scorer, args.device_list, threads=args.threads) as pool:
+        pool.score(tokens.take(np.arange(min(len(tokens), 2048))), **opts)  # warm-up in every process
+        best = None
+        for _ in range(args.repeats):
+            t = time.perf_counter()
+            pool.score(tokens, **opts)
+            best = min(best or np.inf, time.perf_counter() - t)
+        record("devices_model", best, all_rows)
+        t = time.perf_counter()
+        pool.score_texts(tokenizer, texts, max_length=512, chunk_size=args.chunk_size, **opts)
+        record("devices_e2e", time.perf_counter() - t, all_rows)
+    res["devices"] = list(args.device_list)
 
 
 def device_info(device) -> dict:
@@ -271,18 +303,32 @@ def to_markdown(report: dict) -> list[str]:
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in report["results"]:
+        n_dev = len(r.get("devices", []))
         for key, label in (("naive_model", "naive, model only"), ("autocode_model", "autocode, model only"),
-                           ("naive_e2e", "naive, end to end"), ("autocode_e2e", "autocode, end to end")):
+                           ("devices_model", f"autocode on {n_dev} devices, model only"),
+                           ("naive_e2e", "naive, end to end"), ("autocode_e2e", "autocode, end to end"),
+                           ("devices_e2e", f"autocode on {n_dev} devices, end to end")):
+            if key not in r:
+                continue
             x = r[key]
             sp = ""
             if key == "autocode_model":
                 sp = f"{r['speedup_model']:.1f}x"
             elif key == "autocode_e2e":
                 sp = f"{r['speedup_e2e']:.1f}x"
+            elif key.startswith("devices_"):
+                base = r["naive_model" if key == "devices_model" else "naive_e2e"]["segments_per_s"]
+                sp = f"{x['segments_per_s'] / base:.1f}x"
             lines.append(f"| {r['shape']} ({r['note']}) | {label} | {_num(x['segments_per_s'])} | "
                          f"{_num(x['tokens_per_s'])} | {x['tflops']:.3g} | {100 * x['mfu']:.1f}% | {sp} |")
     lines += ["", f"Tokenizer alone: {report['tokenizer_segments_per_s']:,.0f} segments/s "
-                  f"({report['tokenizer_seconds']:.2f} s for the corpus).", ""]
+                  f"({report['tokenizer_seconds']:.2f} s for the corpus) with the table path for character-level "
+                  f"vocabularies (autocode's default), {report['tokenizer_reference_segments_per_s']:,.0f} "
+                  "segments/s through the reference fast tokenizer.", ""]
+    if any("devices" in r for r in report["results"]):
+        lines += ["Several devices: one process per device (a DevicePool started before timing), the corpus cut "
+                  "into contiguous shards by tokens, scores merged in input order; end to end, each process "
+                  "tokenises its own shard.", ""]
     if report.get("note"):
         lines += [report["note"], ""]
     return lines
@@ -301,6 +347,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cuda-graphs", action="store_true")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--chunk-size", type=int, default=4096, help="texts per streamed chunk end to end")
+    ap.add_argument("--devices", default=None,
+                    help="also run on several devices, one process each: 'all', or e.g. cpu,cpu or cuda:0,cuda:1")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--note", default="", help="a sentence added to the report")
@@ -317,12 +365,22 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    args.device_list = []
+    if args.devices:
+        from autocode.backends.transformer.devices import parse_devices
+
+        args.device_list = parse_devices(args.devices)
     lengths = corpus_lengths(args.n, args.seed)
     tokenizer, chars = make_tokenizer()
     texts = corpus_texts(lengths, chars, args.seed)
     t = time.perf_counter()
+    ref_tokens = tokenize(tokenizer, texts, max_length=512, chars=False)
+    ref_tok_s = time.perf_counter() - t
+    t = time.perf_counter()
     tokens = tokenize(tokenizer, texts, max_length=512)
     tok_s = time.perf_counter() - t
+    if not (np.array_equal(tokens.ids, ref_tokens.ids) and np.array_equal(tokens.offsets, ref_tokens.offsets)):
+        raise SystemExit("the table path should give the reference tokenizer's ids")
     if not (tokens.lengths == lengths).all() or (tokens.ids == 1).any():
         raise SystemExit("the synthetic tokenizer should give one known token per character")
     peak, peak_dtype = measure_peak(device, args.quick)
@@ -337,15 +395,17 @@ def main(argv=None) -> int:
     # a shared machine can be slow at any moment: the best of two peak measurements (before and after)
     peak = max(peak, measure_peak(device, args.quick)[0])
     for r in results:
-        for key in ("naive_model", "autocode_model", "naive_e2e", "autocode_e2e"):
-            r[key]["mfu"] = r[key]["tflops"] / peak
+        for key in ("naive_model", "autocode_model", "naive_e2e", "autocode_e2e", "devices_model", "devices_e2e"):
+            if key in r:
+                r[key]["mfu"] = r[key]["tflops"] / peak
     report = {
-        "format": "autocode-throughput", "format_version": 2, "device_type": device.type,
+        "format": "autocode-throughput", "format_version": 3, "device_type": device.type,
         "device": device_info(device), "n_segments": args.n, "naive_n": min(args.naive_n, args.n),
         "seed": args.seed, "real_tokens": int(lengths.sum()), "median_tokens": float(np.median(lengths)),
         "peak_tflops": peak, "peak_dtype": peak_dtype,
         "tokenizer_seconds": tok_s, "tokenizer_segments_per_s": args.n / tok_s,
-        "options": {"max_tokens": args.max_tokens, "dtype": args.dtype, "unpad": args.unpad,
+        "tokenizer_reference_segments_per_s": args.n / ref_tok_s,
+        "options": {"max_tokens": args.max_tokens, "dtype": args.dtype, "unpad": args.unpad, "devices": args.devices,
                     "compile": args.compile, "cuda_graphs": args.cuda_graphs, "quick": args.quick,
                     "torch_threads": torch.get_num_threads()},
         "note": args.note, "results": results,

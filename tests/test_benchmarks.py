@@ -63,7 +63,8 @@ def result(out: Path, name: str) -> tuple[dict, str]:
     md = (out / f"{name}.md").read_text(encoding="utf-8")
     assert res["meta"]["machine"]["cores"] >= 1 and res["meta"]["commit"]
     assert res["meta"]["command"].startswith("python benchmarks/") and "--quick" in res["meta"]["command"]
-    assert "tune" in md or "throughput" in name, "the report says which settings differ from the defaults"
+    assert "tune" in md or name.startswith(("throughput", "tokenizer_check")), \
+        "the report says which settings differ from the defaults (benchmarks that train no model excepted)"
     assert f"`{res['meta']['command']}`" in md and res["meta"]["machine"]["cpu"] in md
     return res, md
 
@@ -130,11 +131,25 @@ def test_throughput_benchmark_smoke_run_on_cpu(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     out = tmp_path / "out"
-    run("throughput.py", "--quick", "--device", "cpu", "--shapes", "2x64", "--out-dir", str(out))
+    run("throughput.py", "--quick", "--device", "cpu", "--shapes", "2x64", "--devices", "cpu,cpu", "--out-dir",
+        str(out), timeout=600)
     res, report = result(out, "throughput_cpu")
     r = res["results"][0]
     assert r["shape"] == "2x64" and r["max_abs_diff_vs_naive"] < 1e-3
     assert r["autocode_model"]["segments_per_s"] > 0 and "| 2x64" in report
+    assert r["devices"] == ["cpu", "cpu"] and r["devices_e2e"]["segments_per_s"] > 0
+    assert "autocode on 2 devices, end to end" in report and res["tokenizer_reference_segments_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_tokenizer_check_finds_no_difference(data_dir, tmp_path):
+    pytest.importorskip("transformers")
+    out = tmp_path / "out"
+    run("tokenizer_check.py", "--quick", "--data-dir", str(data_dir), "--out-dir", str(out))
+    res, report = result(out, "tokenizer_check-quick")
+    assert {r["corpus"] for r in res["results"]} == {"misleading-photos-dev", "cail2019-elements"}
+    assert all(r["mismatches"] == 0 and r["texts"] > 0 for r in res["results"])
+    assert "| misleading-photos-dev | True |" in report
 
 
 def test_throughput_corpus_has_the_documented_length_profile(monkeypatch):

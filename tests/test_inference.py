@@ -100,6 +100,7 @@ def test_the_core_and_this_package_import_without_torch():
         "import autocode.backends.transformer\n"
         "import autocode.backends.transformer.inference, autocode.backends.transformer.e5\n"
         "import autocode.backends.transformer.dataset\n"
+        "import autocode.backends.transformer.devices, autocode.backends.transformer.distributed\n"
         "from autocode.backends import available_backends, get_backend\n"
         "assert 'transformer.v1' in available_backends()\n"
         "assert get_backend('transformer').__name__ == 'TransformerBackend'\n"

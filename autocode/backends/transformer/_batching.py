@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..._files import atomic_write
+from ._chars import char_tokenizer
 
 __all__ = ["TokenizedTexts", "Batch", "tokenize", "plan_batches", "collate"]
 
@@ -109,17 +110,22 @@ def _ragged_index(starts: np.ndarray, lengths: np.ndarray, total: int) -> np.nda
 
 
 def tokenize(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None = None, *, max_length: int = 512,
-             chunk_size: int = 16384) -> TokenizedTexts:
+             chunk_size: int = 16384, chars: bool = True) -> TokenizedTexts:
     """Token ids of ``texts`` (and ``pairs`` as second segments), truncated to ``max_length``.
 
     A fast tokenizer encodes each chunk of ``chunk_size`` texts in parallel on all cores (Rust, outside the
-    GIL). Pairs are truncated on the second text (the context) first.
+    GIL). Pairs are truncated on the second text (the context) first. With ``chars`` (the default), single
+    texts for a BERT-style character-level Chinese tokenizer are looked up in a table instead, vectorised,
+    with the same ids (see ``_chars.py``); other tokenizers are not affected.
     """
+    fast = char_tokenizer(tokenizer) if chars and pairs is None else None
     parts = []
     for start in range(0, len(texts), chunk_size):
         chunk = list(texts[start : start + chunk_size])
         kw = dict(truncation=True, max_length=max_length, return_attention_mask=False)
-        if pairs is None:
+        if fast is not None:
+            parts.append(fast.encode(chunk, max_length))
+        elif pairs is None:
             enc = tokenizer(chunk, return_token_type_ids=False, **kw)
             parts.append(TokenizedTexts.from_lists(enc["input_ids"]))
         else:

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from ...corpus import CodedCorpus, Segment
 from ...exceptions import AutocodeError, MissingDependencyError
 
-__all__ = ["to_dataset", "from_dataset", "tokenize_dataset"]
+__all__ = ["to_dataset", "from_dataset", "tokenize_dataset", "load_texts", "iter_dataset_scores"]
 
 CODES_PREFIX = "codes:"
 
@@ -154,3 +156,68 @@ def tokenize_dataset(texts: Sequence[str], tokenizer, *, contexts: Sequence[str]
     finally:
         if bars:
             log.enable_progress_bar()
+
+
+BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv", ".txt": "text"}
+"""File endings :func:`load_texts` reads, and the ``datasets`` builder for each."""
+
+
+def load_texts(files: str | Path | Sequence[str | Path], *, streaming: bool = True):
+    """A corpus in local files as a ``datasets`` dataset: ``.jsonl``/``.json`` (one object per line),
+    ``.parquet``, ``.csv``, or ``.txt`` (one text per line, column ``text``); all files of one kind.
+
+    ``streaming=True`` (an :class:`~datasets.IterableDataset`) reads the files as it goes, so a corpus larger
+    than memory passes through in batches; ``streaming=False`` converts them once to Arrow files in the
+    ``datasets`` cache, memory-mapped (a known length, and shards by row ranges).
+    """
+    datasets = _datasets()
+    paths = [str(files)] if isinstance(files, (str, Path)) else [str(f) for f in files]
+    if not paths:
+        raise AutocodeError("No input files: pass .jsonl, .parquet, .csv or .txt files.")
+    kinds = set()
+    for f in paths:
+        suffix = Path(f).suffix.lower()
+        if suffix not in BUILDERS:
+            raise AutocodeError(f"{f}: cannot read {suffix or 'a file without an ending'} as a corpus; use "
+                                ".jsonl, .parquet, .csv or .txt (one text per line).")
+        if not Path(f).is_file():
+            raise AutocodeError(f"{f}: no such file.")
+        kinds.add(BUILDERS[suffix])
+    if len(kinds) > 1:
+        raise AutocodeError(f"{', '.join(paths)}: files of different kinds ({', '.join(sorted(kinds))}); "
+                            "convert them to one kind first.")
+    return datasets.load_dataset(kinds.pop(), data_files=paths, split="train", streaming=streaming)
+
+
+def iter_dataset_scores(scorer, tokenizer, dataset, *, text_column: str = "text", pair_column: str | None = None,
+                        chunk_size: int = 65536, **kwargs) -> Iterator[np.ndarray]:
+    """Scores of a :class:`datasets.Dataset` or :class:`~datasets.IterableDataset` (e.g. from
+    :func:`load_texts` or ``load_dataset(..., streaming=True)``), one array per ``chunk_size`` rows, in the
+    dataset's order; memory is bounded by a chunk, not the corpus.
+
+    ``pair_column`` names second texts (e.g. the preceding turn). ``kwargs`` go to
+    :func:`~autocode.backends.transformer.inference.score` (``device``, ``max_tokens``...) and ``max_length``.
+    """
+    from .inference import score_chunks
+
+    names = getattr(dataset, "column_names", None)
+    if names is not None:
+        _check_columns(names, text_column, pair_column)
+
+    def chunks():
+        for batch in dataset.iter(batch_size=chunk_size):
+            _check_columns(list(batch), text_column, pair_column)
+            texts = ["" if t is None else str(t) for t in batch[text_column]]
+            if pair_column is None:
+                yield texts
+            else:
+                yield texts, ["" if t is None else str(t) for t in batch[pair_column]]
+
+    yield from score_chunks(scorer, tokenizer, chunks(), **kwargs)
+
+
+def _check_columns(names, text_column: str, pair_column: str | None) -> None:
+    for col in (text_column, pair_column):
+        if col is not None and col not in names:
+            raise AutocodeError(f"The dataset has no column {col!r}; it has {', '.join(map(str, names))}. "
+                                "Name the column of the texts with text_column=.")

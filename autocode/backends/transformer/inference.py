@@ -52,6 +52,7 @@ __all__ = [
     "build_scorer",
     "score",
     "iter_scores",
+    "score_chunks",
     "score_texts",
     "resolve_device",
 ]
@@ -251,11 +252,19 @@ def iter_scores(scorer, tokenizer, texts: Iterable[str], pairs: Iterable[str] | 
             second = list(itertools.islice(pit, len(block))) if pit is not None else None
             yield block, second
 
-    def tok(item):
-        block, second = item
-        return tokenize(tokenizer, block, second, max_length=max_length)
+    yield from score_chunks(scorer, tokenizer, chunks(), max_length=max_length, **kwargs)
 
-    for tokens in _prefetch(tok, chunks(), 1):
+
+def score_chunks(scorer, tokenizer, chunks: Iterable, *, max_length: int = 512, **kwargs) -> Iterator[np.ndarray]:
+    """Scores per chunk, for chunks of texts that come ready-made (e.g. batches of a dataset): each chunk is
+    a list of texts or a ``(texts, pairs)`` tuple. The next chunk is tokenised in a background thread while
+    the current one runs; ``kwargs`` go to :func:`score`."""
+
+    def tok(item):
+        block, second = item if isinstance(item, tuple) else (item, None)
+        return tokenize(tokenizer, list(block), None if second is None else list(second), max_length=max_length)
+
+    for tokens in _prefetch(tok, chunks, 1):
         yield score(scorer, tokens, **kwargs)
 
 
