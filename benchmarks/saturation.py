@@ -259,10 +259,7 @@ def grouping_run(book, coded, train_docs, test_docs, hidden: frozenset, space: s
             "nearest_category_right": float(np.mean([p["right_category"] for p in placed])) if placed else float("nan")}
 
 
-def grouping_only(data_dir, space: str, quick: bool, cail_docs: int, draws: int, per_domain: int,
-                  min_segments: int) -> list[dict]:
-    """``--grouping-only`` over both data sets, with the main run's partitions and hidden codes."""
-    out = []
+def grouping_interviews(data_dir, space: str, quick: bool) -> dict:
     book, coded = load(data_dir, INTERVIEWS)
     folds = partitions(coded, 3, seed=0)
     runs = []
@@ -271,7 +268,18 @@ def grouping_only(data_dir, space: str, quick: bool, cail_docs: int, draws: int,
             runs.append({**grouping_run(book, coded, tr, te, frozenset(book.children(g)), space, True),
                          "hidden": g, "fold": f})
             log(f"{INTERVIEWS} {g} fold {f}: ARI {runs[-1].get('ari', float('nan')):.3f}")
-    out.append({"data": INTERVIEWS, "runs": runs, "expect": "new category"})
+    return {"data": INTERVIEWS, "runs": runs, "expect": "new category"}
+
+
+def grouping_only(data_dir, space: str, quick: bool, cail_docs: int, draws: int, per_domain: int,
+                  min_segments: int, only: str | None = None) -> list[dict]:
+    """``--grouping-only`` over both data sets (or ``only`` one), with the main run's partitions and hidden codes."""
+    out = []
+    if only != "cail":
+        out.append(grouping_interviews(data_dir, space, quick))
+    if only == "interviews":
+        return out
+    book, coded = load(data_dir, CAIL)
     book, coded = load(data_dir, CAIL)
     rng = np.random.default_rng(0)
     keep = set()
@@ -450,9 +458,9 @@ def main(argv=None) -> int:
                                / "e5.npz")
         with mock.patch.object(embedding, "embed", cache) if space == "e5" else nullcontext():
             results = grouping_only(args.data_dir, space, args.quick, args.cail_docs, args.cail_draws,
-                                    args.cail_hidden, args.min_code_segments)
+                                    args.cail_hidden, args.min_code_segments, args.only)
         finish(m)
-        stem = f"saturation-grouping-{space}" + ("-quick" if args.quick else "")
+        stem = f"saturation-grouping-{space}" + (f"-{args.only}" if args.only else "") + ("-quick" if args.quick else "")
         lines = header("Saturation: candidate codes when detection is perfect" + (" (quick run)" if args.quick else ""), m)
         write_result(args.out_dir, stem, m, lines + grouping_markdown(results, space), {"results": results})
         return 0
