@@ -61,9 +61,9 @@ def terms_of(text: str) -> set[tuple[str, ...]]:
 
     def flush():
         for i, (w, f) in enumerate(run):
-            # a verb or adjective must be a dictionary word: jieba's HMM glues pieces of two words into an unknown
-            # "verb" (手机上能 -> 手机 / 上能); unknown nouns are usually names (南苑)
-            if len(w) >= 2 and not w.isdigit() and (_is(f, _HEADS) or known.get(w)):
+            # (verbs and adjectives in the run are dictionary words: jieba's HMM glues pieces of two words into an
+            # unknown "verb", 手机上能 -> 手机 / 上能; unknown nouns are usually names, 南苑)
+            if len(w) >= 2 and not w.isdigit():
                 out.add((w,))
             for n in (2, 3):
                 if i + n > len(run):
@@ -80,7 +80,8 @@ def terms_of(text: str) -> set[tuple[str, ...]]:
 
     for pair in tagger.lcut(text):
         w, f = pair.word, pair.flag
-        if _is(f, _MODIFIERS) and any(ch.isalnum() for ch in w):
+        guessed = f[0] in "va" and not known.get(w)  # a verb or adjective jieba's HMM made up breaks a phrase
+        if _is(f, _MODIFIERS) and any(ch.isalnum() for ch in w) and not guessed:
             run.append((w, f))
         else:
             flush()
@@ -119,12 +120,12 @@ def key_phrases(groups: list[list[str]], background: list[str], tokenizer: Chine
                 k: int = 5) -> list[list[tuple[str, float]]]:
     """The ``k`` most distinctive terms (:func:`terms_of`) of each group of texts, with their weights.
 
-    A term's weight in a group is the share of the group's other texts that contain it as well (``(m - 1) /
-    (n - 1)`` for a term in m of n texts: a name says what the members share; terms of one text only come after,
-    by their weight in that text), times its IDF over all the texts given (the groups and ``background``, the
-    other segments of the same interviews: terms common there rank low), times its IDF in jieba's
+    A term's weight in a group is the share of the group's texts that contain it (a name says what the members
+    share), times its IDF over the texts outside the group (the other groups and ``background``, the other
+    segments of the same interviews: terms common there rank low), times its IDF in jieba's
     general-language table relative to the median (for a phrase, that of its rarest word: words common in any
-    Chinese text rank low). Terms are returned as the speakers wrote them
+    Chinese text rank low). The best term comes first, then the best terms of members that no term chosen so
+    far covers, then the rest by weight. Terms are returned as the speakers wrote them
     (Traditional characters stay Traditional); a term inside or around one already chosen is skipped, so a
     phrase and its words are not both listed.
 
@@ -151,21 +152,25 @@ def key_phrases(groups: list[list[str]], background: list[str], tokenizer: Chine
         for ts in texts:
             share.update(ts)
         n = len(texts) or 1
+        n_out = n_texts - len(texts)
         weight, alone = {}, {}
         for t, m in share.items():
             g = max(general.get(w, general[""]) for w in t)
-            alone[t] = math.log((1 + n_texts) / (1 + df[t])) * g
-            weight[t] = ((m - 1) / (n - 1) if n > 1 else 1.0) * alone[t]
-        chosen: list[tuple[str, float]] = []
+            alone[t] = math.log((2 + n_out) / (1 + df[t] - m)) * g  # rare outside the group
+            weight[t] = (m / n) * alone[t]
         order = sorted(weight, key=lambda t: (-round(weight[t], 9), -round(alone[t], 9), -len("".join(t)), t))
-        for t in order:
-            w = weight[t]
-            s = "".join(t)
-            if any(s in c or c in s for c, _ in chosen):
-                continue
-            chosen.append((s, w))
-            if len(chosen) == k:
-                break
+        holders = {t: {j for j, ts in enumerate(texts) if t in ts} for t in order}
+        chosen: list[tuple[str, float]] = []
+        covered: set[int] = set()
+        for first_pass in (True, False):  # first, terms of members no chosen term covers yet
+            for t in order:
+                s = "".join(t)
+                if len(chosen) == k or any(s in c or c in s for c, _ in chosen):
+                    continue
+                if first_pass and holders[t] <= covered:
+                    continue
+                chosen.append((s, weight[t]))
+                covered |= holders[t]
         out.append([(_as_written(s, raw, tokenizer), w) for s, w in chosen])
     return out
 
@@ -189,15 +194,16 @@ def unexplained_terms(texts: Sequence[str], known: Sequence[str], tokenizer: Chi
     accounts for, rarest in general Chinese first.
 
     >>> unexplained_terms(["党支部开通了小程序"], ["社区党支部带领大家", "党员志愿者"], ChineseTokenizer())
-    [['小程序', '开通']]
+    [['开通', '小程序']]
     """
     seen = "\n".join(tokenizer.normalize(t) for t in known)
-    per = [sorted({"".join(t) for t in terms_of(tokenizer.normalize(x))}) for x in texts]
-    general = _general_idf({w for ts in per for w in ts})
+    per = [{"".join(t): t for t in terms_of(tokenizer.normalize(x))} for x in texts]
+    general = _general_idf({w for ts in per for t in ts.values() for w in t})
     out = []
     for x, ts in zip(texts, per):
-        new = [t for t in ts if t not in seen]
+        new = [t for t in sorted(ts) if t not in seen]
         new = [t for t in new if not any(t != o and t in o for o in new)]  # the phrase, not also its words
-        new.sort(key=lambda t: (-general.get(t, general[""]), t))
+        rarity = {t: max(general.get(w, general[""]) for w in ts[t]) for t in new}  # a phrase: its rarest word
+        new.sort(key=lambda t: (-rarity[t], t))
         out.append([_as_written(t, [x], tokenizer) for t in new[:k]])
     return out
