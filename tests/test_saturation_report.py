@@ -4,6 +4,7 @@ last interview). Scores are made by hand here, so no model or encoder is needed.
 
 from __future__ import annotations
 
+import csv
 import json
 from types import SimpleNamespace
 
@@ -195,6 +196,10 @@ def test_report_answers_first_in_every_format(tmp_path):
     cand = doc["candidates"][0]
     assert cand["new_category"] and cand["supported"] and cand["n_novel"] == 1 and cand["join_similarity"] > 0.9
     assert rep.records()[6]["unexplained"] == doc["segments_to_review"][1]["unexplained"]
+    rep.save(tmp_path / "r.csv")
+    with open(tmp_path / "r.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[6]["unexplained"] == "、".join(row["unexplained"]) and rows[6]["codes"] == "NEW1"
 
 
 def test_no_categories_means_the_question_is_not_checked():

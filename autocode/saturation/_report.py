@@ -275,17 +275,19 @@ class SaturationReport:
     def to_csv(self, path: str | Path) -> Path:
         """One row per segment in the canonical columns ``document,segment,speaker,text,coder,codes`` (coder
         ``autocode-saturation``, codes = the candidate's id) plus ``novelty``, ``candidate_name``, ``best_code``,
-        ``nearest_code``; :meth:`candidate_codebook` gives the matching codebook."""
+        ``nearest_code``, ``unexplained`` (for segments to review, the words no code accounts for, joined by
+        、); :meth:`candidate_codebook` gives the matching codebook."""
         path = Path(path)
         cols = ["document", "segment", "speaker", "text", "coder", "codes", "novelty", "novel", "candidate_name",
-                "best_code", "best_score", "nearest_code"]
+                "best_code", "best_score", "nearest_code", "unexplained"]
         with atomic_write(path, encoding="utf-8-sig", newline="") as f:  # a BOM, as on every CSV autocode writes
             w = csv.writer(f)
             w.writerow(cols)
             for r in self.records():
                 w.writerow([r["document"], r["segment"], r["speaker"], r["text"], "autocode-saturation",
                             r["candidate"], "" if r["novelty"] is None else r["novelty"], int(r["novel"]),
-                            r["candidate_name"], r["best_code"], r["best_score"], r["nearest_code"]])
+                            r["candidate_name"], r["best_code"], r["best_score"], r["nearest_code"],
+                            "、".join(r["unexplained"])])
         return path
 
     def candidate_codebook(self) -> Codebook:
