@@ -304,7 +304,8 @@ def grouping_only(data_dir, space: str, quick: bool, cail_docs: int, draws: int,
 
 def grouping_markdown(results: list[dict], space: str) -> list[str]:
     keys = ("ari", "purity", "groups", "hidden_codes_present", "placed_new", "placed_right", "nearest_category_right")
-    L = [f"Space: {space}. Per run, the held-out segments of the hidden codes (as if detection were perfect) clustered "
+    L = [f"Space: {space}. No coding model or scorer is fitted, so its settings (tune, backend) do not apply. Per "
+         "run, the held-out segments of the hidden codes (as if detection were perfect) clustered "
          "as `propose_codes` does; ARI and purity against the hidden code; each group of 2+ placed by "
          "`join_similarity`/`place`. 'right': a new category where a whole code group was hidden (interviews), the "
          "hidden code's category where other codes of it were kept (CAIL). Mean ± standard error over runs.", "",
