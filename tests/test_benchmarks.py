@@ -115,6 +115,18 @@ def test_saturation_benchmark_quick_run(data_dir, tmp_path):
 
 
 @pytest.mark.slow
+def test_saturation_grouping_only_quick_run(data_dir, tmp_path):
+    out = tmp_path / "out"
+    run("saturation.py", "--grouping-only", "--quick", "--space", "lsa", "--data-dir", str(data_dir), "--out-dir",
+        str(out), "--cail-docs", "12", "--cail-hidden", "1", "--min-code-segments", "5")
+    res, report = result(out, "saturation-grouping-lsa-quick")
+    assert [r["data"] for r in res["results"]] == ["misleading-photos-dev", "cail2019-elements"]
+    runs = [r for r in res["results"][0]["runs"] if "ari" in r]
+    assert runs and all(-1 <= r["ari"] <= 1 and 0 < r["purity"] <= 1 for r in runs)
+    assert "| misleading-photos-dev |" in report and "placed_right" in report
+
+
+@pytest.mark.slow
 def test_speed_benchmark_quick_run(data_dir, tmp_path):
     out = tmp_path / "out"
     run("speed.py", "--quick", "--base", "tune=false", "--data-dir", str(data_dir), "--out-dir", str(out))

@@ -255,7 +255,7 @@ def test_propose_codes_groups_the_new_topic(fitted, book):
     assert len(cands) == 1
     c = cands[0]
     assert {s.segments[i].text.rstrip("。") for i in c.members} == set(NEW_TOPIC)
-    assert {"垃圾", "分类"} <= {t for t, _ in c.key_terms}
+    assert "垃圾分类" in {t for t, _ in c.key_terms}  # the phrase the members share, not its words one by one
     assert c.id == "NEW1" and "垃圾" in c.name
     assert set(c.quotes) <= set(c.members) and len(c.quotes) == 3
     assert c.documents == ["H2", "H3"]
@@ -265,7 +265,7 @@ def test_propose_codes_groups_the_new_topic(fitted, book):
 
 def test_saturation_report_curve_and_outputs(fitted, tmp_path):
     model, scorer = fitted
-    report = saturation_report(model, held_out(), scorer=scorer, n_clusters=1)
+    report = saturation_report(model, held_out(), scorer=scorer, n_clusters=1, review=None)
     assert report.documents == ["H1", "H2", "H3"]
     assert [d["new_candidates"] for d in report.per_document] == [[], ["NEW1"], []]
     assert [d["cumulative"] for d in report.per_document] == [0, 1, 1]
@@ -289,7 +289,7 @@ def test_saturation_report_curve_and_outputs(fitted, tmp_path):
 
 def test_report_csv_reads_back_as_coded_table(fitted, tmp_path):
     model, scorer = fitted
-    report = saturation_report(model, held_out(), scorer=scorer, n_clusters=1)
+    report = saturation_report(model, held_out(), scorer=scorer, n_clusters=1, review=None)
     csv_path, book_path = report.save(tmp_path / "r.csv")
     book = ac.Codebook.read_csv(book_path)
     assert book["NEW1"].parent in ("V", "H") and set(model.codebook.ids) < set(book.ids)
@@ -303,7 +303,7 @@ def test_report_csv_reads_back_as_coded_table(fitted, tmp_path):
 def test_report_qdpx_has_candidate_codes(fitted, tmp_path):
     qdpx = pytest.importorskip("autocode.io.qdpx")
     model, scorer = fitted
-    report = saturation_report(model, held_out(), scorer=scorer, n_clusters=1)
+    report = saturation_report(model, held_out(), scorer=scorer, n_clusters=1, review=None)
     report.save(tmp_path / "r.qdpx")
     project = qdpx.read_project(tmp_path / "r.qdpx")
     assert report.candidates[0].name in [c.name for c in project.codebook]
@@ -314,7 +314,7 @@ def test_no_candidates_when_interviews_bring_nothing_new(fitted):
     segs = [s for s in held_out() if not any(t in s.text for t in NEW_TOPIC)]
     report = saturation_report(model, segs, scorer=scorer)
     assert report.candidates == []
-    assert report.evidence()[0].startswith("For saturation: no group of at least 2 novel segments")
+    assert report.evidence()[0].startswith("For saturation: no candidate code")
     assert "No candidate codes." in report.to_markdown()
 
 
@@ -410,9 +410,11 @@ def test_cli_saturation(book, coded, tmp_path, capsys):
                  "--out", str(tmp_path / "r.html")]) == 1
     assert "no novelty.json" in capsys.readouterr().err
     assert main(["saturation", "--model", str(model_dir), "--data", str(tmp_path / "coded.csv"),
-                 str(tmp_path / "new.csv"), "--out", str(tmp_path / "r.html"), "--clusters", "1"]) == 0
+                 str(tmp_path / "new.csv"), "--out", str(tmp_path / "r.html"), "--clusters", "1",
+                 "--review", "0.95"]) == 0
     err = capsys.readouterr().err
-    assert "novelty scorer fitted on 4" in err and "1 candidate code(s)" in err
+    assert "novelty scorer fitted on 4" in err and "New concepts? Yes" in err and "1 candidate code(s)" in err
+    assert err.index("New concepts?") < err.index("New categories?") < err.index("New relations?")
     assert (model_dir / "novelty.json").exists() and "NEW1" in (tmp_path / "r.html").read_text(encoding="utf-8")
     assert main(["-q", "saturation", "--model", str(model_dir), str(tmp_path / "new.csv"),
                  "--out", str(tmp_path / "r.csv"), "--min-size", "3"]) == 0
@@ -428,11 +430,12 @@ def test_cli_saturation_help_has_an_example(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "autocode saturation --model model/ --data coded.csv" in out and "--clusters" in out
+    assert "--review" in out
 
 
 def test_report_with_the_coded_data_answers_the_relations_question(fitted, coded):
     model, scorer = fitted
-    report = saturation_report(model, held_out(), coded=coded, scorer=scorer, n_clusters=1)
+    report = saturation_report(model, held_out(), coded=coded, scorer=scorer, n_clusters=1, review=None)
     rel = report.relations
     assert rel is not None and rel.unit == "answer" and set(rel.categories) == {"V", "H"}
     assert rel.n_units["held_out"] == 6  # per interview: the answers, then the closing question starts a unit
@@ -446,7 +449,7 @@ def test_report_with_the_coded_data_answers_the_relations_question(fitted, coded
 
 def test_report_csvs_carry_a_bom_like_every_csv_autocode_writes(fitted, tmp_path):
     model, scorer = fitted
-    report = saturation_report(model, held_out(), scorer=scorer, n_clusters=1)
+    report = saturation_report(model, held_out(), scorer=scorer, n_clusters=1, review=None)
     for path in report.save(tmp_path / "r.csv"):
         assert path.read_bytes().startswith(b"\xef\xbb\xbfdocument," if path.name == "r.csv" else b"\xef\xbb\xbfid,")
 

@@ -18,8 +18,9 @@ from ._common import (
 )
 
 SATURATION_HELP = """\
-Saturation check: which segments of held-out interviews fit no existing code, candidate new open codes, and
-the number of new concepts per interview (the saturation curve).
+Saturation check: new concepts? new categories? new relations? The report answers the three questions first,
+then lists the segments to review (novelty at least --review) with the words no code accounts for, then the
+candidate new open codes and the number of new concepts per interview (the saturation curve).
 
 INTERVIEW is a canonical table (.csv/.jsonl), .txt/.docx transcripts, a folder or a glob, as for precode;
 interviews are taken in the order given. The novelty scorer is fitted once on the model's training data
@@ -51,6 +52,9 @@ def add_saturation(sub):
     p.add_argument("--threshold", type=float, default=0.95,
                    help="novelty at or above which a segment is novel (default 0.95: less typical than 95%% of "
                         "the coded training segments)")
+    p.add_argument("--review", type=float, default=0.8,
+                   help="novelty from which segments are listed for review and grouped into candidate codes "
+                        "(default 0.8; a candidate still needs one novel segment)")
     p.add_argument("--min-size", type=int, default=2, dest="min_size",
                    help="segments a candidate code needs (default 2)")
     p.add_argument("--clusters", type=int, help="group the novel segments into this many candidates (default: "
@@ -83,9 +87,9 @@ def _cmd_saturation(args) -> int:
         scorer.set_params(progress=progress_enabled(args))
     segments, documents = read_segments_of(args, "to check")
     report = saturation_report(model, segments, coded=coded, scorer=scorer, threshold=args.threshold,
-                               min_size=args.min_size, n_clusters=args.clusters)
+                               min_size=args.min_size, n_clusters=args.clusters, review=args.review)
     written = report.save(args.out, documents=documents or None)
-    n_novel = int(report.scores.novel.sum())
-    say(args, f"{n_novel} of {int(report.scores.eligible.sum())} eligible segments novel; "
-               f"{len(report.candidates)} candidate code(s) -> {', '.join(map(str, written))}")
+    for a in report.answers():
+        say(args, f"{a.question} {a.answer}")
+    say(args, f"report -> {', '.join(map(str, written))}")
     return 0

@@ -41,20 +41,26 @@ aside and check that coding them yields no new codes. This package does the firs
 2. Segments that cannot carry a concept are not scored (:func:`eligible_mask`): the interviewer's turns and
    segments shorter than ``min_chars`` letters or digits. By default ``min_chars`` is the 5th percentile of the
    length of the coded training segments: shorter than 95% of what the coders chose to code ("嗯", "對啊").
-3. :func:`propose_codes` groups the novel segments: average-linkage clustering on cosine distance in the scorer's
-   space, cut where groups become looser than the loosest existing codes (the 90th percentile over codes of the
-   mean pairwise distance between a code's segments, :func:`code_spread`; the median over-split the hidden codes
-   in the benchmark). It names each group by its class-based TF-IDF key terms, quotes the segments nearest its
-   centre, and suggests the category whose codes it is nearest to.
-4. :func:`saturation_report` walks through the interviews in order: per interview the share of novel segments
-   and the candidate codes first seen there, giving the saturation curve.
+3. :func:`propose_codes` groups the segments to review (novelty at least a review level, 0.8 in the report):
+   average-linkage clustering on cosine distance in the scorer's space, cut where groups become looser than the
+   loosest existing codes (the 90th percentile over codes of the mean pairwise distance between a code's
+   segments, :func:`code_spread`). A group of at least ``min_size`` segments with one novel member is a
+   candidate new code; one without is a group to review. It is named by its most distinctive whole words and
+   noun phrases (:func:`key_phrases`: jieba's part-of-speech tags, never character n-grams), quoted by the
+   members nearest its centre, and placed in the category of its nearest code when it is as near to that code
+   as existing codes are to their nearest sibling (:func:`join_similarity`), else proposed as a new category.
+4. :func:`saturation_report` answers the three questions first (new concepts? new categories? new relations?,
+   :class:`Answer`), lists every segment to review with the words no code accounts for
+   (:func:`unexplained_terms`), and walks through the interviews in order: per interview the share of novel
+   segments and the candidate codes first seen there, giving the saturation curve.
 5. :func:`category_relations` compares which categories go together (in a turn, an answer, an interview) in the
    coded and the held-out interviews: new links and changed strengths, with a test of each against chance.
 
 Modules: ``_space`` (the LSA space and the e5 embedding), ``_eligibility`` (which segments are scored),
 ``_signals`` (the signals' arithmetic), ``_scoring`` (:class:`NoveltyScorer`, :class:`NoveltyScores`),
-``_persist`` (the scorer's files), ``_candidates`` (clustering, key terms, :class:`CandidateCode`) and
-``_report`` (:class:`SaturationReport` and its formats), ``_relations`` (links between categories). Import from ``autocode.saturation``.
+``_persist`` (the scorer's files), ``_candidates`` (clustering, categories, :class:`CandidateCode`), ``_naming``
+(key phrases, unexplained words), ``_answers`` (the three questions), ``_report`` and ``_html``
+(:class:`SaturationReport` and its formats), ``_relations`` (links between categories). Import from ``autocode.saturation``.
 
 Example
 -------
@@ -79,10 +85,20 @@ Example
 """
 
 
-from ._candidates import CandidateCode, cluster_embeddings, code_spread, propose_codes
-from ._eligibility import content_length, eligible_mask
+from ._answers import Answer
+from ._candidates import (
+    CandidateCode,
+    cluster_embeddings,
+    code_categories,
+    code_spread,
+    join_similarity,
+    place,
+    propose_codes,
+)
+from ._eligibility import content_length, eligible_mask, too_short
+from ._naming import key_phrases, unexplained_terms
 from ._relations import RelationReport, category_relations
-from ._report import SaturationReport, saturation_report
+from ._report import SaturationReport, report_from_scores, saturation_report
 from ._scoring import NoveltyScorer, NoveltyScores, novelty_scores
 from ._signals import COMPONENTS
 
@@ -96,9 +112,17 @@ __all__ = [
     "novelty_scores",
     "propose_codes",
     "saturation_report",
+    "report_from_scores",
     "cluster_embeddings",
     "code_spread",
     "COMPONENTS",
+    "Answer",
+    "join_similarity",
+    "code_categories",
+    "place",
+    "key_phrases",
+    "unexplained_terms",
+    "too_short",
     "RelationReport",
     "category_relations",
 ]

@@ -1,10 +1,9 @@
-"""Candidate new codes: novel segments grouped by average-linkage clustering, cut where groups become looser
-than the existing codes, named by their class-based TF-IDF key terms."""
+"""Candidate new codes: segments to review grouped by average-linkage clustering, cut where groups become looser
+than the existing codes; named by their most distinctive whole words and phrases (:mod:`._naming`), placed in the
+category whose codes they are as near to as sibling codes are to each other, or proposed as a new category."""
 
 from __future__ import annotations
 
-import math
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -13,7 +12,7 @@ import scipy.sparse as sp
 
 from ..codebook import Codebook
 from ..exceptions import AutocodeError
-from ..text import SPEAKER_PREFIX, ChineseTokenizer
+from ._naming import key_phrases
 
 if TYPE_CHECKING:
     from ._scoring import NoveltyScorer, NoveltyScores
@@ -21,7 +20,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class CandidateCode:
-    """A group of novel segments proposed as a new open code.
+    """A group of segments to review, proposed as a new open code.
 
     Attributes
     ----------
@@ -30,7 +29,7 @@ class CandidateCode:
     name : str
         The top key terms joined by ``"·"`` (a working name for the researcher to replace).
     key_terms : list of (str, float)
-        Class-based TF-IDF terms with their weights.
+        The group's most distinctive whole words and phrases with their weights (:func:`key_phrases`).
     members : list of int
         Indices of the segments (into the scored segments).
     quotes : list of int
@@ -38,9 +37,19 @@ class CandidateCode:
     documents : list of str
         Documents the members come from, in interview order.
     category : str or None
-        The codebook category the candidate would most likely join, ``category_similarity`` its cosine.
+        The codebook category the candidate is nearest to (``category_similarity``: the cosine between the
+        candidate's centre and the nearest code prototype of that category); None when the codebook has no
+        categories.
     nearest_codes : list of (str, float)
-        Existing codes nearest to the candidate: check they do not already cover it.
+        Existing codes nearest to the candidate, with their cosine: check they do not already cover it.
+    new_category : bool
+        True when the candidate is less near to every category than existing codes are to their own category
+        (``category_similarity < join_similarity``): it would start a new category.
+    join_similarity : float
+        The cosine a candidate needs to join a category (:func:`join_similarity`); NaN without categories.
+    n_novel : int
+        Members at or above the novelty cut; the others reached only the review level. A candidate without a
+        novel member is a group to review, not evidence of a new concept.
     """
 
     id: str
@@ -52,10 +61,67 @@ class CandidateCode:
     category: str | None
     category_similarity: float
     nearest_codes: list[tuple[str, float]] = field(default_factory=list)
+    new_category: bool = False
+    join_similarity: float = float("nan")
+    n_novel: int = 0
 
     @property
     def size(self) -> int:
         return len(self.members)
+
+    @property
+    def supported(self) -> bool:
+        """Whether at least one member is novel (at the cut): a candidate new concept, not only a group to review."""
+        return self.n_novel > 0
+
+
+def code_categories(codes, codebook: Codebook) -> list[str | None]:
+    """The category (the ancestor at :attr:`Codebook.category_depth`) of each code; None for a code that is not
+    in the codebook or not below that depth (e.g. every code of a flat codebook)."""
+    out = []
+    depth = codebook.category_depth
+    for c in codes:
+        cat = codebook.ancestor_at(c, depth) if c in codebook else None
+        out.append(cat if cat != c else None)
+    return out
+
+
+def join_similarity(prototypes: np.ndarray, categories: list[str | None], q: float = 10) -> float:
+    """The cosine a candidate needs to join a category: the ``q``-th percentile over codes of the cosine between a
+    code's prototype and the nearest prototype of another code in its own category (how near the loosest
+    existing codes sit to their siblings; the counterpart of :func:`code_spread`'s 90th percentile). NaN when no
+    category has two codes.
+
+    >>> P = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]])
+    >>> round(join_similarity(P, ["a", "a", "b"], q=50), 2)
+    0.8
+    """
+    sims = []
+    cats = np.array([c if c is not None else "" for c in categories], dtype=object)
+    for j, c in enumerate(categories):
+        sib = np.flatnonzero((cats == c) & (np.arange(len(cats)) != j)) if c is not None else []
+        if len(sib):
+            sims.append(float((prototypes[sib] @ prototypes[j]).max()))
+    return float(np.percentile(sims, q)) if sims else float("nan")
+
+
+def place(centre: np.ndarray, prototypes: np.ndarray, categories: list[str | None], threshold: float
+          ) -> tuple[str | None, float, bool]:
+    """(category, cosine, new category?) for a unit vector ``centre``: the category of the nearest code
+    prototype, and whether that cosine falls below ``threshold`` (:func:`join_similarity`).
+
+    >>> place(np.array([0.0, 1.0]), np.array([[1.0, 0.0], [0.6, 0.8]]), ["a", "b"], 0.9)
+    ('b', 0.8, True)
+    """
+    sims = prototypes @ centre
+    best: dict[str, float] = {}
+    for c, v in zip(categories, sims):
+        if c is not None:
+            best[c] = max(best.get(c, -1.0), float(v))
+    if not best:
+        return None, 0.0, False
+    cat = max(best, key=best.get)
+    return cat, round(best[cat], 4), bool(np.isfinite(threshold) and best[cat] < threshold)
 
 
 def code_spread(X: np.ndarray, Y: np.ndarray, q: float = 90) -> float:
@@ -102,76 +168,10 @@ def cluster_embeddings(X, distance: float, n_clusters: int | None = None) -> np.
     return algo.fit_predict(D)
 
 
-def _key_terms(groups: list[list[str]], background: list[str], tokenizer: ChineseTokenizer, k: int):
-    """Class-based TF-IDF (Grootendorst 2022, BERTopic): tf of a term in a class x log(1 + A / f), A the mean
-    number of words per class, f the term's frequency over all classes; the non-novel segments form one more
-    class, so terms common in these interviews rank low. Multiplied by the term's IDF in jieba's general table
-    (relative to its median), so that words common in any Chinese text rank low too. Words of one character
-    and numbers are skipped."""
-    def words(texts):
-        c = Counter()
-        for t in texts:
-            c.update(w for w in tokenizer.words(t) if len(w) >= 2 and not w.isdigit())
-        return c
-
-    counts = [words(g) for g in groups] + [words(background)]
-    total = Counter()
-    for c in counts:
-        total.update(c)
-    A = np.mean([sum(c.values()) for c in counts]) or 1.0
-    general = _general_idf(set(total))
-    out = []
-    for c, texts in zip(counts[:-1], groups):
-        n = sum(c.values()) or 1
-        w = {t: (m / n) * math.log(1 + A / total[t]) * general.get(t, general[""]) for t, m in c.items()}
-        top = sorted(w.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
-        out.append([(_as_written(t, texts, tokenizer), v) for t, v in top])
-    return out
-
-
-def _general_idf(terms: set[str]) -> dict[str, float]:
-    """IDF of ``terms`` in jieba's general-language table (``jieba/analyse/idf.txt``), divided by its median, so
-    that words common in any Chinese text (知道, 就是) rank low; ``""`` holds the value for unknown words (the
-    median, as jieba.analyse does). All 1.0 when the table is not there."""
-    from pathlib import Path
-
-    import jieba
-
-    path = Path(jieba.__file__).parent / "analyse" / "idf.txt"
-    if not path.exists():
-        return {"": 1.0}
-    found, values = {}, []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            word, _, idf = line.rstrip("\n").partition(" ")
-            try:
-                v = float(idf)
-            except ValueError:
-                continue
-            values.append(v)
-            if word in terms:
-                found[word] = v
-    median = float(np.median(values)) if values else 1.0
-    out = {t: v / median for t, v in found.items()}
-    out[""] = 1.0
-    return out
-
-
-def _as_written(term: str, texts: list[str], tokenizer: ChineseTokenizer) -> str:
-    """The term as the speakers wrote it (e.g. Traditional characters): terms are found in normalised text,
-    which has the same length as the original for OpenCC's character conversion."""
-    for t in texts:
-        body = SPEAKER_PREFIX.sub("", t, count=1) if tokenizer.strip_speaker else t
-        norm = tokenizer.normalize(t)
-        k = norm.find(term)
-        if k >= 0 and len(norm) == len(body):
-            return body[k : k + len(term)]
-    return term
-
-
 def propose_codes(scores: NoveltyScores, codebook: Codebook, scorer: NoveltyScorer, *, min_size: int = 2,
-                  n_clusters: int | None = None, n_terms: int = 5, n_quotes: int = 3) -> list[CandidateCode]:
-    """Group the novel segments of ``scores`` into candidate new codes.
+                  n_clusters: int | None = None, n_terms: int = 5, n_quotes: int = 3,
+                  review: float | None = None) -> list[CandidateCode]:
+    """Group the segments to review in ``scores`` into candidate new codes.
 
     Parameters
     ----------
@@ -187,49 +187,53 @@ def propose_codes(scores: NoveltyScores, codebook: Codebook, scorer: NoveltyScor
         Fix the number of groups instead of cutting where groups become looser than existing codes.
     n_terms, n_quotes : int
         Key terms and quotes per candidate.
+    review : float, optional
+        Group every eligible segment whose novelty reaches this level (at most the cut,
+        ``scores.threshold``); default: only the novel segments. A group's ``n_novel`` counts its members at
+        the cut: a group without one is a group to review (:attr:`CandidateCode.supported` is False).
     """
     if min_size < 1:
         raise AutocodeError(f"min_size must be at least 1, got {min_size}.")
-    idx = np.flatnonzero(scores.novel)
+    level = scores.threshold if review is None else float(review)
+    if not 0 < level <= scores.threshold:
+        raise AutocodeError(f"review must be above 0 and at most the novelty cut {scores.threshold}, got {review!r}.")
+    with np.errstate(invalid="ignore"):
+        to_review = scores.eligible & (np.nan_to_num(scores.novelty, nan=-1.0) >= level)
+    idx = np.flatnonzero(to_review | scores.novel)
     if len(idx) == 0:
         return []
     labels = cluster_embeddings(scores.embedding[idx], scorer.cluster_distance_, n_clusters)
     doc_pos = {d: i for i, d in enumerate(dict.fromkeys(s.document for s in scores.segments))}
-    groups = []
-    for lab in np.unique(labels):
-        members = idx[labels == lab]
-        if len(members) >= min_size:
-            groups.append(members)
-    groups.sort(key=lambda m: (-len(m), min(doc_pos[scores.segments[i].document] for i in m)))
+    groups = [idx[labels == lab] for lab in np.unique(labels) if (labels == lab).sum() >= min_size]
+    novel = scores.novel
+    groups.sort(key=lambda m: (-int(novel[m].any()), -len(m),
+                               min(doc_pos[scores.segments[i].document] for i in m)))
     if not groups:
         return []
     in_group = np.zeros(len(scores), dtype=bool)
     for m in groups:
         in_group[m] = True
     background = [s.text for i, s in enumerate(scores.segments) if scores.eligible[i] and not in_group[i]]
-    terms = _key_terms([[scores.segments[i].text for i in m] for m in groups], background, scorer.tokenizer_,
-                       n_terms)
+    terms = key_phrases([[scores.segments[i].text for i in m] for m in groups], background, scorer.tokenizer_,
+                        n_terms)
     from sklearn.preprocessing import normalize
 
+    cats = code_categories(scorer.codes_, codebook)
+    threshold = join_similarity(scorer.prototypes_, cats)
     out = []
     for k, (members, kt) in enumerate(zip(groups, terms), start=1):
         centre = normalize(scores.embedding[members].mean(axis=0, keepdims=True))[0]
         order = np.argsort(-(scores.embedding[members] @ centre), kind="stable")
         sims = scorer.prototypes_ @ centre
         near = np.argsort(-sims, kind="stable")[:3]
-        nearest = [(scorer.codes_[j], float(sims[j])) for j in near]
-        cat_sims: dict[str, float] = {}
-        for j, c in enumerate(scorer.codes_):
-            anc = codebook.ancestors(c) if c in codebook else []
-            cat = anc[0] if anc else None
-            if cat is not None:
-                cat_sims[cat] = max(cat_sims.get(cat, -1.0), float(sims[j]))
-        cat = max(cat_sims, key=cat_sims.get) if cat_sims else None
+        cat, cat_sim, new_cat = place(centre, scorer.prototypes_, cats, threshold)
         docs = sorted({scores.segments[i].document for i in members}, key=doc_pos.get)
         out.append(CandidateCode(
             id=f"NEW{k}", name="·".join(t for t, _ in kt[:3]) or f"NEW{k}",
             key_terms=[(t, round(w, 4)) for t, w in kt], members=[int(i) for i in members],
             quotes=[int(members[i]) for i in order[:n_quotes]], documents=docs, category=cat,
-            category_similarity=round(cat_sims.get(cat, 0.0), 4) if cat else 0.0, nearest_codes=nearest,
+            category_similarity=cat_sim, nearest_codes=[(scorer.codes_[j], round(float(sims[j]), 4)) for j in near],
+            new_category=new_cat, join_similarity=round(threshold, 4) if np.isfinite(threshold) else threshold,
+            n_novel=int(novel[members].sum()),
         ))
     return out

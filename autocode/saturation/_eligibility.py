@@ -39,3 +39,16 @@ def eligible_mask(segments: Sequence[Segment], *, min_chars: int,
     excluded = set(exclude_roles)
     return np.array([_role(s) not in excluded and content_length(s.text) >= min_chars for s in segments],
                     dtype=bool)
+
+
+def too_short(segments: Sequence[Segment], *, min_chars: int,
+              exclude_roles: Sequence[str] = ("interviewer",)) -> np.ndarray:
+    """Segments left unscored only for their length: not spoken by an excluded role, but shorter than
+    ``min_chars`` letters or digits (a report counts them so that a reader can look at them).
+
+    >>> segs = [Segment("D", "1", "您怎么看？", "访谈者"), Segment("D", "2", "嗯。", "受访者")]
+    >>> too_short(segs, min_chars=4).tolist()
+    [False, True]
+    """
+    excluded = set(exclude_roles)
+    return np.array([_role(s) not in excluded and content_length(s.text) < min_chars for s in segments], dtype=bool)

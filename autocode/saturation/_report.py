@@ -1,6 +1,7 @@
-"""The saturation report: per interview the share of novel segments and the candidate codes first seen there
-(the saturation curve), with evidence for and against saturation, written as Markdown (+ PNG), HTML, CSV (+ a
-codebook), JSON or a REFI-QDA project."""
+"""The saturation report: first the three questions answered (new concepts? new categories? new relations?,
+:mod:`._answers`), then every segment to review with its evidence, then the details: per interview the share of
+novel segments and the candidate codes first seen there (the saturation curve), the candidates, the relations.
+Written as Markdown (+ PNG), HTML, CSV (+ a codebook), JSON or a REFI-QDA project."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import csv
 import io
 import json
 import warnings
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +21,13 @@ from .._version import __version__
 from ..codebook import Code, Codebook
 from ..corpus import CodedCorpus
 from ..exceptions import AutocodeError, AutocodeWarning
-from ._candidates import CandidateCode, propose_codes
+from ._answers import Answer, answers, review_rows
+from ._candidates import CandidateCode, code_categories, propose_codes
+from ._eligibility import too_short
+from ._html import RELATIONS_NOTE, report_html
+from ._naming import unexplained_terms
 from ._relations import RelationReport, category_relations
 from ._scoring import NoveltyScorer, NoveltyScores, fitted_scorer
-
-RELATIONS_NOTE = ("Both sides are the model's coding at its thresholds: the coded interviews pre-coded out of fold "
-                  "(each by a model that did not see it), the held-out ones pre-coded, so that a link the model "
-                  "tends to make or miss counts alike on both sides. Unit: the interviewer's question and the "
-                  "answers up to the next question.")
 
 
 @dataclass
@@ -46,6 +47,15 @@ class SaturationReport:
         segments if only ``1 - threshold`` were expected).
     relations : RelationReport or None
         See :func:`~autocode.saturation.category_relations`.
+    review_level : float
+        Novelty from which segments are listed for review and grouped into candidates (at most the cut).
+    unexplained : dict
+        Segment index -> the words of a segment to review that no code accounts for (in none of the model's
+        kept coded examples, code names or descriptions).
+    min_chars, n_short : int
+        The scorer's length rule, and the participants' segments shorter than it (not scored).
+    has_categories : bool
+        Whether the model's codes fall in categories (the "new categories?" question applies).
     """
 
     scores: NoveltyScores
@@ -55,10 +65,27 @@ class SaturationReport:
     per_document: list[dict]
     min_size: int = 2
     relations: RelationReport | None = None
+    review_level: float | None = None
+    unexplained: dict[int, list[str]] = field(default_factory=dict)
+    min_chars: int = 0
+    n_short: int = 0
+    has_categories: bool = True
+
+    def __post_init__(self):
+        if self.review_level is None:
+            self.review_level = self.threshold
 
     @property
     def threshold(self) -> float:
         return self.scores.threshold
+
+    def answers(self) -> list[Answer]:
+        """New concepts? New categories? New relations? Each answered in plain words, with what it rests on."""
+        return answers(self)
+
+    def review_rows(self) -> list[dict]:
+        """Every segment at :attr:`review_level` or above, with its novelty, candidate and evidence."""
+        return review_rows(self)
 
     def candidate_of(self) -> dict[int, str]:
         """Segment index -> candidate id."""
@@ -73,8 +100,10 @@ class SaturationReport:
         total_elig = sum(d["eligible"] for d in docs)
         total_novel = sum(d["novel"] for d in docs)
         share = total_novel / total_elig if total_elig else 0.0
-        if not self.candidates:
-            pts.append(f"For saturation: no group of at least {self.min_size} novel segments across {n} interview(s).")
+        supported = [c for c in self.candidates if c.supported]
+        if not supported:
+            pts.append(f"For saturation: no candidate code (a group of at least {self.min_size} segments to review, "
+                       f"one of them novel) across {n} interview(s).")
         else:
             last_new = max(i for i, d in enumerate(docs) if d["new_candidates"])
             quiet = n - 1 - last_new
@@ -84,7 +113,7 @@ class SaturationReport:
             else:
                 pts.append(f"Against saturation: the last interview ({docs[-1]['document']}) brought "
                            f"{len(docs[-1]['new_candidates'])} new candidate code(s).")
-            pts.append(f"{len(self.candidates)} candidate code(s) in all; review each: a candidate may be a known "
+            pts.append(f"{len(supported)} candidate code(s) in all; review each: a candidate may be a known "
                        "code said in new words, talk outside the study's questions, or a new concept.")
         verdict = ("no more than" if share <= expected else "somewhat more than" if share <= 2 * expected
                    else "clearly more than")
@@ -134,6 +163,24 @@ class SaturationReport:
         fig.savefig(buf, format="png")
         return buf.getvalue()
 
+    def candidate_lines(self, c: CandidateCode) -> list[str]:
+        """A candidate's facts as lines of plain text (quotes last)."""
+        label = self.codebook.label
+        if c.category is None:
+            cat = "-"
+        elif c.new_category:
+            cat = (f"a new category (nearest: {label(c.category)}, cosine {c.category_similarity:.2f} < "
+                   f"{c.join_similarity:.2f})")
+        else:
+            cat = f"{label(c.category)} (cosine {c.category_similarity:.2f} >= {c.join_similarity:.2f})"
+        segs = self.scores.segments
+        return [f"segments: {c.size} ({c.n_novel} novel), in {len(c.documents)} interview(s): {', '.join(c.documents)}",
+                f"key terms: {', '.join(t for t, _ in c.key_terms) or '-'}",
+                f"would join: {cat}",
+                "nearest existing codes: " + ", ".join(f"{label(k)} ({v:.2f})" for k, v in c.nearest_codes),
+                *[f"{segs[i].document} #{segs[i].segment} (novelty {self.scores.novelty[i]:.3f}): {segs[i].text}"
+                  for i in c.quotes]]
+
     def _tables(self) -> tuple[list[str], list[str]]:
         per = ["| # | interview | segments | eligible | novel | share novel | new candidates | cumulative |",
                "|---|---|---|---|---|---|---|---|"]
@@ -141,42 +188,62 @@ class SaturationReport:
             per.append(f"| {i} | {d['document']} | {d['segments']} | {d['eligible']} | {d['novel']} | "
                        f"{d['share_novel']:.1%} | {', '.join(d['new_candidates']) or '-'} | {d['cumulative']} |")
         cands = []
-        segs = self.scores.segments
         for c in self.candidates:
-            cat = f"{self.codebook.label(c.category)} (cosine {c.category_similarity:.2f})" if c.category else "-"
-            near = ", ".join(f"{self.codebook.label(k)} ({s:.2f})" for k, s in c.nearest_codes)
-            cands.append(f"### {c.id} {c.name}")
-            cands.append("")
-            cands.append(f"- segments: {c.size}, in {len(c.documents)} interview(s): {', '.join(c.documents)}")
-            cands.append(f"- key terms: {', '.join(t for t, _ in c.key_terms)}")
-            cands.append(f"- would most likely join: {cat}")
-            cands.append(f"- nearest existing codes: {near}")
-            cands.append("- quotes:")
-            for i in c.quotes:
-                s = segs[i]
-                cands.append(f"  - {s.document} #{s.segment} (novelty {self.scores.novelty[i]:.3f}): {s.text}")
-            cands.append("")
+            kind = "" if c.supported else " (to review: no novel segment)"
+            facts = self.candidate_lines(c)
+            n_q = len(c.quotes)
+            cands += [f"### {c.id} {c.name}{kind}", "", *[f"- {x}" for x in facts[:-n_q or None]], "- quotes:",
+                      *[f"  - {x}" for x in facts[len(facts) - n_q:]], ""]
         return per, cands
 
+    @staticmethod
+    def _cell(x) -> str:
+        return str(x).replace("|", "\\|").replace("\n", " ")
+
+    def _review_table(self) -> list[str]:
+        rows = self.review_rows()
+        if not rows:
+            return [f"No segment reaches novelty {self.review_level:.2f}.", ""]
+        label = self.codebook.label
+        out = ["| interview | segment | novelty | candidate | nearest code | best code (score) | words no code accounts "
+               "for | text |", "|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            nov = f"**{r['novelty']:.3f}**" if r["level"] == "novel" else f"{r['novelty']:.3f}"
+            out.append("| " + " | ".join(self._cell(x) for x in (
+                r["document"], r["segment"], nov, r["candidate"] or "-",
+                label(r["nearest_code"]) if r["nearest_code"] else "-",
+                f"{label(r['best_code'])} ({r['best_score']:.2f})", "、".join(r["unexplained"]) or "-",
+                r["text"])) + " |")
+        return [*out, ""]
+
+    def intro(self) -> str:
+        """The report's opening sentence: what was scored and what novel means."""
+        return (f"{len(self.documents)} interview(s), {len(self.scores)} segments, {int(self.scores.eligible.sum())} "
+                "scored (not the interviewer's, at least the minimum length). A segment is **novel** when its novelty "
+                f"is at least {self.threshold:.2f}: it fits the existing codes worse than {self.threshold:.0%} of the "
+                "segments the coders coded in the training data"
+                + (f"; segments from {self.review_level:.2f} are listed for review." if self.review_level < self.threshold
+                   else "."))
+
     def to_markdown(self, image: str | None = None) -> str:
-        """The report as Markdown; ``image`` is the file name of the plot to link (e.g. ``report.png``), or
-        None to embed it as a data URI."""
+        """The report as Markdown: the three answers, the segments to review, then the details; ``image`` is the
+        file name of the plot to link (e.g. ``report.png``), or None to embed it as a data URI."""
         per, cands = self._tables()
-        n_novel = int(self.scores.novel.sum())
-        in_cand = len(self.candidate_of())
-        lines = [
-            "# Saturation check", "",
-            f"{len(self.documents)} interview(s), {len(self.scores)} segments, {int(self.scores.eligible.sum())} "
-            f"eligible (not the interviewer's, at least the minimum length). A segment is **novel** when its "
-            f"novelty is at least {self.threshold:.2f}: it fits the existing codes worse than "
-            f"{self.threshold:.0%} of the segments the coders coded in the training data.", "",
-            "## Evidence", "", *[f"- {p}" for p in self.evidence()], "",
-        ]
+        lines = ["# Saturation check", "", self.intro(), "", "## Answers", ""]
+        for a in self.answers():
+            lines += [f"- **{a.question}** {a.answer}", f"  *Rests on:* {a.rests_on}"]
+        lines += ["", "## Segments to review", "",
+                  f"Every scored segment with novelty at least {self.review_level:.2f}, novel ones (at least "
+                  f"{self.threshold:.2f}) in bold; 'nearest code': the code whose coded segments it is most like; "
+                  "'best code': the model's best score.", "", *self._review_table(),
+                  "## Details", "", "### Evidence", "", *[f"- {p}" for p in self.evidence()], ""]
         src = image or "data:image/png;base64," + base64.b64encode(self.plot_png()).decode()
-        lines += ["![saturation curve](" + src + ")", "", "## Per interview", "", *per, "",
+        n_sup = sum(c.supported for c in self.candidates)
+        lines += ["![saturation curve](" + src + ")", "", "### Per interview", "", *per, "",
                   "## Candidate new codes", "",
-                  f"{n_novel} novel segments; {in_cand} of them in {len(self.candidates)} candidate code(s) of at "
-                  f"least {self.min_size} segments.", ""]
+                  f"{int(self.scores.novel.sum())} novel segments; {len(self.candidates)} group(s) of at least "
+                  f"{self.min_size} segments at novelty >= {self.review_level:.2f}, {n_sup} of them with a novel "
+                  "segment (candidate new codes).", ""]
         lines += cands or ["No candidate codes.", ""]
         if self.relations is not None:
             net = "data:image/png;base64," + base64.b64encode(self.relations.plot_png()).decode()
@@ -185,62 +252,8 @@ class SaturationReport:
         return "\n".join(lines)
 
     def to_html(self) -> str:
-        """A self-contained HTML page (the plot embedded as a base64 PNG)."""
-        import html
-
-        per, cands = self._tables()
-        esc = html.escape
-        rows = "".join(
-            "<tr>" + "".join(f"<td>{esc(str(v))}</td>" for v in (
-                i, d["document"], d["segments"], d["eligible"], d["novel"], f"{d['share_novel']:.1%}",
-                ", ".join(d["new_candidates"]) or "-", d["cumulative"])) + "</tr>"
-            for i, d in enumerate(self.per_document, start=1))
-        segs = self.scores.segments
-        cand_html = []
-        for c in self.candidates:
-            quotes = "".join(f"<li>{esc(segs[i].document)} #{esc(segs[i].segment)} "
-                             f"(novelty {self.scores.novelty[i]:.3f}): {esc(segs[i].text)}</li>" for i in c.quotes)
-            cat = esc(self.codebook.label(c.category)) + f" (cosine {c.category_similarity:.2f})" if c.category else "-"
-            near = esc(", ".join(f"{self.codebook.label(k)} ({s:.2f})" for k, s in c.nearest_codes))
-            cand_html.append(
-                f"<h3>{esc(c.id)} {esc(c.name)}</h3><ul><li>segments: {c.size}, in {len(c.documents)} interview(s): "
-                f"{esc(', '.join(c.documents))}</li><li>key terms: {esc(', '.join(t for t, _ in c.key_terms))}</li>"
-                f"<li>would most likely join: {cat}</li><li>nearest existing codes: {near}</li>"
-                f"<li>quotes:<ul>{quotes}</ul></li></ul>")
-        img = base64.b64encode(self.plot_png()).decode()
-        head = ("<th>#</th><th>interview</th><th>segments</th><th>eligible</th><th>novel</th><th>share novel</th>"
-                "<th>new candidates</th><th>cumulative</th>")
-        return (
-            "<!DOCTYPE html><html lang=\"zh\"><head><meta charset=\"utf-8\"><title>Saturation check</title>"
-            "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body><h1>Saturation check</h1>"
-            f"<p>{len(self.documents)} interview(s), {len(self.scores)} segments, "
-            f"{int(self.scores.eligible.sum())} eligible. A segment is <b>novel</b> when its novelty is at least "
-            f"{self.threshold:.2f}: it fits the existing codes worse than {self.threshold:.0%} of the coded training "
-            "segments.</p><h2>Evidence</h2><ul>" + "".join(f"<li>{esc(p)}</li>" for p in self.evidence())
-            + f"</ul><img alt=\"saturation curve\" src=\"data:image/png;base64,{img}\">"
-            f"<h2>Per interview</h2><table><tr>{head}</tr>{rows}</table><h2>Candidate new codes</h2>"
-            + ("".join(cand_html) or "<p>No candidate codes.</p>") + self._relations_html() + "</body></html>"
-        )
-
-    def _relations_html(self) -> str:
-        if self.relations is None:
-            return ""
-        import html
-
-        esc = html.escape
-        rel = self.relations
-        rows = "".join(
-            f"<tr><td>{esc(rel.codebook.label(r['a']))} + {esc(rel.codebook.label(r['b']))}</td><td>{r['coded']}</td>"
-            f"<td>{r['held_out']}</td><td>{r['coded_lor']:.2f}</td><td>{r['held_out_lor']:.2f}</td>"
-            f"<td>{r['q_new']:.3g}</td><td>{r['q_change']:.3g}</td><td>{esc(r['status'] or '-')}</td></tr>"
-            for r in rel.flagged())
-        img = base64.b64encode(rel.plot_png()).decode()
-        table = ("<table><tr><th>categories</th><th>coded: together</th><th>held out: together</th>"
-                 "<th>coded log OR</th><th>held-out log OR</th><th>q (new)</th><th>q (change)</th><th>status</th>"
-                 f"</tr>{rows}</table>") if rows else ""
-        return (f"<h2>Relations between categories</h2><p>{esc(RELATIONS_NOTE)}</p><p>{esc(rel.summary())}</p>"
-                f"{table}<img alt=\"category network\" src=\"data:image/png;base64,{img}\">")
+        """A self-contained HTML page (the plots embedded as base64 PNGs), in the order of :meth:`to_markdown`."""
+        return report_html(self)
 
     def records(self) -> list[dict]:
         """One dict per segment: document, segment, speaker, text, eligible, novelty, candidate, nearest code."""
@@ -255,24 +268,26 @@ class SaturationReport:
                 "eligible": bool(s.eligible[i]), "novelty": None if np.isnan(nov) else round(float(nov), 4),
                 "novel": bool(s.novel[i]), "candidate": cand.get(i, ""), "candidate_name": names.get(cand.get(i), ""),
                 "best_code": s.best_code[i], "best_score": round(float(s.best_score[i]), 4),
-                "nearest_code": s.nearest_code[i],
+                "nearest_code": s.nearest_code[i], "unexplained": list(self.unexplained.get(i, [])),
             })
         return out
 
     def to_csv(self, path: str | Path) -> Path:
         """One row per segment in the canonical columns ``document,segment,speaker,text,coder,codes`` (coder
         ``autocode-saturation``, codes = the candidate's id) plus ``novelty``, ``candidate_name``, ``best_code``,
-        ``nearest_code``; :meth:`candidate_codebook` gives the matching codebook."""
+        ``nearest_code``, ``unexplained`` (for segments to review, the words no code accounts for, joined by
+        、); :meth:`candidate_codebook` gives the matching codebook."""
         path = Path(path)
         cols = ["document", "segment", "speaker", "text", "coder", "codes", "novelty", "novel", "candidate_name",
-                "best_code", "best_score", "nearest_code"]
+                "best_code", "best_score", "nearest_code", "unexplained"]
         with atomic_write(path, encoding="utf-8-sig", newline="") as f:  # a BOM, as on every CSV autocode writes
             w = csv.writer(f)
             w.writerow(cols)
             for r in self.records():
                 w.writerow([r["document"], r["segment"], r["speaker"], r["text"], "autocode-saturation",
                             r["candidate"], "" if r["novelty"] is None else r["novelty"], int(r["novel"]),
-                            r["candidate_name"], r["best_code"], r["best_score"], r["nearest_code"]])
+                            r["candidate_name"], r["best_code"], r["best_score"], r["nearest_code"],
+                            "、".join(r["unexplained"])])
         return path
 
     def candidate_codebook(self) -> Codebook:
@@ -340,12 +355,16 @@ class SaturationReport:
         segs = self.scores.segments
         return {
             "format": "autocode-saturation-report", "format_version": 1, "autocode_version": __version__,
-            "threshold": self.threshold, "min_size": self.min_size, "evidence": self.evidence(),
-            "per_document": self.per_document,
+            "threshold": self.threshold, "review_level": self.review_level, "min_size": self.min_size,
+            "min_chars": self.min_chars, "not_scored_short": self.n_short,
+            "answers": [a.to_dict() for a in self.answers()],
+            "segments_to_review": [{k: v for k, v in r.items() if k != "index"} for r in self.review_rows()],
+            "evidence": self.evidence(), "per_document": self.per_document,
             "candidates": [{
                 "id": c.id, "name": c.name, "size": c.size, "key_terms": c.key_terms, "documents": c.documents,
                 "category": c.category, "category_similarity": c.category_similarity,
-                "nearest_codes": c.nearest_codes,
+                "new_category": c.new_category, "join_similarity": c.join_similarity, "n_novel": c.n_novel,
+                "supported": c.supported, "nearest_codes": c.nearest_codes,
                 "quotes": [{"document": segs[i].document, "segment": segs[i].segment, "text": segs[i].text}
                            for i in c.quotes],
             } for c in self.candidates],
@@ -355,7 +374,7 @@ class SaturationReport:
 
 def saturation_report(model, segments, *, coded: CodedCorpus | None = None, scorer: NoveltyScorer | None = None,
                       threshold: float = 0.95, min_size: int = 2, n_clusters: int | None = None,
-                      relations_unit: str | None = "answer") -> SaturationReport:
+                      review: float | None = 0.8, relations_unit: str | None = "answer") -> SaturationReport:
     """Score the segments of held-out interviews, propose candidate codes and trace new concepts per interview.
 
     Parameters
@@ -372,6 +391,10 @@ def saturation_report(model, segments, *, coded: CodedCorpus | None = None, scor
         Novelty at or above which a segment is novel (0.95: less typical than 95% of coded segments).
     min_size, n_clusters
         See :func:`propose_codes`.
+    review : float or None
+        Novelty from which segments are listed for review and grouped into candidates (0.8: less typical than
+        80% of the coded segments; at most ``threshold``); a candidate still needs one novel member to count as a
+        candidate new code. None: only the novel segments.
     relations_unit : {"answer", "segment", "document"} or None
         With ``coded``: compare which categories go together in that unit in the coded and the held-out
         interviews (:func:`category_relations`); None: skip it.
@@ -380,12 +403,31 @@ def saturation_report(model, segments, *, coded: CodedCorpus | None = None, scor
     scores = scorer.score(model, segments, threshold=threshold)
     if len(scores) == 0:
         raise AutocodeError("There are no segments to check. Give the held-out interviews' transcripts or tables.")
-    cands = propose_codes(scores, model.codebook, scorer, min_size=min_size, n_clusters=n_clusters)
+    relations = None
+    if coded is not None and relations_unit:
+        relations = _relations(model, coded, scores.segments, relations_unit)
+    known = [t for ex in getattr(model, "examples_", {}).get("segments", []) for t in ex[2:3]]
+    known += [x for c in model.codes_ if c in model.codebook for x in (model.codebook[c].name,
+                                                                      model.codebook[c].description)]
+    return report_from_scores(scores, model.codebook, scorer, min_size=min_size, n_clusters=n_clusters,
+                              review=review, known=known, relations=relations)
+
+
+def report_from_scores(scores: NoveltyScores, codebook: Codebook, scorer: NoveltyScorer, *, min_size: int = 2,
+                       n_clusters: int | None = None, review: float | None = 0.8, known: Sequence[str] = (),
+                       relations: RelationReport | None = None) -> SaturationReport:
+    """The report of segments already scored (:meth:`NoveltyScorer.score`): candidate codes, the curve, the
+    segments to review with the words that none of the ``known`` texts (the model's coded examples, the codes'
+    names and descriptions) contains. :func:`saturation_report` scores and calls it."""
+    threshold = scores.threshold
+    level = None if review is None else min(float(review), threshold)
+    cands = propose_codes(scores, codebook, scorer, min_size=min_size, n_clusters=n_clusters, review=level)
     docs = list(dict.fromkeys(s.document for s in scores.segments))
     first_seen: dict[str, list[str]] = {d: [] for d in docs}
     pos = {d: i for i, d in enumerate(docs)}
     for c in cands:
-        first_seen[min(c.documents, key=pos.get)].append(c.id)
+        if c.supported:
+            first_seen[min(c.documents, key=pos.get)].append(c.id)
     doc_of = np.array([pos[s.document] for s in scores.segments])
     novel = scores.novel
     per, cum = [], 0
@@ -401,12 +443,15 @@ def saturation_report(model, segments, *, coded: CodedCorpus | None = None, scor
                     "cumulative": cum, "p_excess": float(p)})
     if not scores.eligible.any():
         warnings.warn(AutocodeWarning("No segment is eligible (all are the interviewer's or shorter than "
-                      f"{scorer.min_chars_} characters); nothing was checked."), stacklevel=2)
-    relations = None
-    if coded is not None and relations_unit:
-        relations = _relations(model, coded, scores.segments, relations_unit)
-    return SaturationReport(scores, cands, model.codebook, docs, per, min_size=min_size, relations=relations)
-
+                      f"{scorer.min_chars_} characters); nothing was checked."), stacklevel=3)
+    rep = SaturationReport(scores, cands, codebook, docs, per, min_size=min_size, relations=relations,
+                           review_level=level, min_chars=scorer.min_chars_,
+                           has_categories=any(c is not None for c in code_categories(scorer.codes_, codebook)))
+    rep.n_short = int(too_short(scores.segments, min_chars=scorer.min_chars_, exclude_roles=scorer.exclude_roles).sum())
+    rows = [r["index"] for r in rep.review_rows()]
+    rep.unexplained = dict(zip(rows, unexplained_terms([scores.segments[i].text for i in rows], list(known),
+                                                        scorer.tokenizer_)))
+    return rep
 
 def _relations(model, coded: CodedCorpus, segments, unit: str) -> RelationReport | None:
     """Links between categories: the coded interviews pre-coded out of fold against the held-out ones

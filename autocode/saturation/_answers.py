@@ -1,0 +1,131 @@
+"""The saturation report's first section: grounded theory's three questions (new concepts? new categories? new
+relations?) answered in plain words, each with what the answer rests on; and the rows of the segments to review."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ._report import SaturationReport
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One of the three questions: ``question`` ("New concepts?"), ``verdict`` ("yes", "no", "unclear", "not
+    checked"), ``answer`` (one or two sentences) and ``rests_on`` (what the answer is based on)."""
+
+    question: str
+    verdict: str
+    answer: str
+    rests_on: str
+
+    def to_dict(self) -> dict:
+        return {"question": self.question, "verdict": self.verdict, "answer": self.answer, "rests_on": self.rests_on}
+
+
+def _names(report: SaturationReport, cands) -> str:
+    return "; ".join(f"{c.id} {c.name} ({c.size} segments)" for c in cands)
+
+
+def concepts(report: SaturationReport) -> Answer:
+    s = report.scores
+    n_el, n_nov = int(s.eligible.sum()), int(s.novel.sum())
+    expected = 1 - report.threshold
+    share = n_nov / n_el if n_el else 0.0
+    from scipy.stats import binomtest
+
+    p = binomtest(n_nov, n_el, expected, alternative="greater").pvalue if n_el else 1.0
+    supported = [c for c in report.candidates if c.supported]
+    in_cand = sum(c.n_novel for c in supported)
+    review = [c for c in report.candidates if not c.supported]
+    chance = f"{n_nov} of {n_el} scored segments ({share:.0%}) are novel; {expected:.0%} would be by chance"
+    if supported:
+        verdict = "yes"
+        answer = (f"Yes: {in_cand} novel segment(s) in {len(supported)} candidate code(s): {_names(report, supported)}. "
+                  f"{chance}. Read the quotes: a candidate may also be a known code said in new words or talk outside "
+                  "the study's questions.")
+    elif p < 0.01:
+        verdict = "unclear"
+        answer = (f"Unclear: more novel segments than chance ({chance}, binomial p = {p:.2g}), but no two of them "
+                  f"are alike enough to form a candidate code of {report.min_size}. Read the novel segments below.")
+    else:
+        verdict = "no"
+        answer = f"No: {chance}, and no {report.min_size} novel segments form a candidate code."
+    if review:
+        answer += (f" {len(review)} group(s) of segments at the review level (novelty >= {report.review_level:.2f}, "
+                   f"below the cut) to look at: {_names(report, review)}.")
+    short = report.n_short
+    rests = (f"Novelty of each answer against the coded training segments: novel = at least {report.threshold:.2f}, "
+             f"i.e. less typical than {report.threshold:.0%} of the segments the coders coded. Candidate codes group "
+             f"the segments at novelty >= {report.review_level:.2f} that are as alike as the members of an existing "
+             f"code; a candidate needs {report.min_size} segments, one of them novel.")
+    if short:
+        rests += (f" {short} answer(s) shorter than {report.min_chars} letters were not scored (the 5th percentile of "
+                  "coded answers' length); read them yourself.")
+    return Answer("New concepts?", verdict, answer, rests)
+
+
+def categories(report: SaturationReport) -> Answer:
+    cands = [c for c in report.candidates if c.supported]
+    label = report.codebook.label
+    has_cats = any(c.category is not None for c in report.candidates) or report.has_categories
+    if not has_cats:
+        return Answer("New categories?", "not checked", "Not checked: the codebook has no categories.",
+                      "A candidate joins a category or starts a new one by how near it is to the category's codes.")
+    thr = next((c.join_similarity for c in report.candidates if np.isfinite(c.join_similarity)), float("nan"))
+    rests = ("A candidate joins the category of its nearest code when it is as near to that code as existing codes "
+             "are to their nearest sibling (cosine at least "
+             + (f"{thr:.2f}, " if np.isfinite(thr) else "")
+             + "the 10th percentile over existing codes); otherwise it would start a new category.")
+    if not cands:
+        return Answer("New categories?", "no", "No: there is no candidate new code, so no new category.", rests)
+    new = [c for c in cands if c.new_category]
+    joins = "; ".join(f"{c.id} -> {label(c.category)} ({c.category_similarity:.2f})" for c in cands
+                      if not c.new_category)
+    if new:
+        answer = ("Yes: " + "; ".join(f"{c.id} {c.name} would start a new category (nearest: {label(c.category)}, "
+                                      f"cosine {c.category_similarity:.2f})" for c in new) + "."
+                  + (f" The others join existing categories: {joins}." if joins else ""))
+        return Answer("New categories?", "yes", answer, rests)
+    return Answer("New categories?", "no", f"No: every candidate code joins an existing category: {joins}.", rests)
+
+
+def relations(report: SaturationReport) -> Answer:
+    rel = report.relations
+    if rel is None:
+        return Answer("New relations?", "not checked",
+                      "Not checked: give the coded training data (--data CODED.csv, or coded=...) to compare which "
+                      "categories go together in the coded and the held-out interviews.",
+                      "Needs the model's training data and codes in at least two categories.")
+    flagged = rel.flagged()
+    verdict = "yes" if any(r["status"] == "new" for r in flagged) else "changed" if flagged else "no"
+    return Answer("New relations?", verdict, rel.summary(),
+                  "Which categories the model's coding puts together (in one answer), coded vs held-out interviews: a "
+                  f"pair counts when a test against chance holds at false discovery rate {rel.alpha}.")
+
+
+def answers(report: SaturationReport) -> list[Answer]:
+    """The three answers, in order: new concepts, new categories, new relations."""
+    return [concepts(report), categories(report), relations(report)]
+
+
+def review_rows(report: SaturationReport) -> list[dict]:
+    """Every segment at the review level or above, in interview order: document, segment, novelty, ``level``
+    ("novel" at the cut, else "review"), candidate, nearest code, best model code
+    and score, the words no code accounts for, and the text."""
+    s = report.scores
+    cand = report.candidate_of()
+    out = []
+    with np.errstate(invalid="ignore"):
+        rows = np.flatnonzero(s.eligible & (np.nan_to_num(s.novelty, nan=-1.0) >= report.review_level))
+    for i in rows:
+        seg = s.segments[i]
+        out.append({"index": int(i), "document": seg.document, "segment": seg.segment,
+                    "novelty": round(float(s.novelty[i]), 4), "level": "novel" if s.novel[i] else "review",
+                    "candidate": cand.get(int(i), ""), "nearest_code": s.nearest_code[i],
+                    "best_code": s.best_code[i], "best_score": round(float(s.best_score[i]), 4),
+                    "unexplained": list(report.unexplained.get(int(i), [])), "text": seg.text})
+    return out
