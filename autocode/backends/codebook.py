@@ -255,6 +255,7 @@ class CodebookBackend(TfidfBackend):
 
     def fit_prior(self, inputs: Inputs | None = None) -> CodebookBackend:
         """The codebook-only model: no coded segment, every code scored by the prior alone."""
+        self._check_params()
         self.learned_ = False
         enc = self.encode(inputs or Inputs([], [], []))
         del self.learned_
