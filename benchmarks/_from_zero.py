@@ -143,7 +143,7 @@ def section(name: str, points: list[dict], coders: list[str], what: str = "docum
 
 def run(args, interviews, cail, sizes, cail_sizes, draws: int) -> tuple[dict, list[str]]:
     """The section on both data sets: ``interviews`` and ``cail`` are (codebook, coded corpus) pairs."""
-    cache = Path(args.embedding_cache) if getattr(args, "embedding_cache", None) else None
+    folder = Path(args.embedding_cache) if getattr(args, "embedding_cache", None) else None
     res, lines = {}, ["## Zero to trained: the codebook prior and the blend", "",
                       "k coded documents drawn at random (the seeds of section 2), the rest pre-coded. `codebook`: "
                       "`CodingModel(book, backend='codebook.v1').fit()` with no coded data (the same model at every "
@@ -152,10 +152,8 @@ def run(args, interviews, cail, sizes, cail_sizes, draws: int) -> tuple[dict, li
                       "codes and recall@5 (share of the coder's applied codes among the model's 5 best-scored "
                       "codes of the segment) over every leaf code, mean over draws; Δ: paired against the default "
                       "on the same draws, averaged over the coders, ± standard error.", ""]
-    with EmbeddingCache(cache):
-        for (name, (book, coded)), ks, prior in (
-                (("interviews", interviews), sizes, {}),
-                (("cail", cail), cail_sizes, getattr(args, "cail_prior", None) or {})):
+    for (name, (book, coded)), ks, prior in ((("interviews", interviews), sizes, {}), (("cail", cail), cail_sizes, {})):
+        with EmbeddingCache(None if folder is None else folder / f"e5-{name}.npz"):
             pts = zero_to_trained(book, coded, args.base, ks, draws, prior)
             res[name] = {"sizes": list(ks), "draws": draws, "prior": {**PRIOR, **prior}, "points": pts,
                          "documents": len(coded.documents), "segments": len(coded)}

@@ -475,7 +475,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cail-docs", type=int, default=None, help="CAIL documents sampled (default 150; 0 = all 701)")
     ap.add_argument("--only", choices=["learning-curve"], help="run only the zero-to-trained learning curve "
                     "(codebook prior, blend and default from 0 coded documents) and write agreement-zero.*")
-    ap.add_argument("--embedding-cache", help="an .npz file keeping e5 vectors between runs (codebook.v1)")
+    ap.add_argument("--embedding-cache", help="a folder keeping e5 vectors between runs (codebook.v1), one .npz "
+                    "per data set")
     args = ap.parse_args(argv)
     quick = args.quick
     if args.only:
@@ -566,8 +567,8 @@ def only_zero_to_trained(args, argv) -> int:
     draws = args.draws or (1 if args.quick else 3)
     cbook, call = load(args.data_dir, CAIL)
     ccoded = sample_documents(call, args.cail_docs if args.cail_docs is not None else (30 if args.quick else 60))
-    res, lines = run(args, load(args.data_dir, INTERVIEWS), (cbook, ccoded), (2, 4) if args.quick else (1, 2, 4, 8),
-                     (2, 8) if args.quick else (2, 5, 10, 20), draws)
+    res, lines = run(args, load(args.data_dir, INTERVIEWS), (cbook, ccoded), (2, 4) if args.quick else (2, 4, 8),
+                     (2, 8) if args.quick else (2, 5, 10), draws)
     finish(m)
     write_result(args.out_dir, "agreement-zero", m, header("Zero to trained", m) + lines, res)
     return 0
