@@ -235,3 +235,20 @@ def test_real_e5_on_three_segments(book):
     assert P.shape == (3, 3) and model.backend_.code_vectors_["e5"].shape == (3, 384)
     assert set(model.backend_.code_vectors_) == {"chars", "e5", "e5_category"}
     assert ((P > 0) & (P < 1)).all() and model.backend_.encoder_ == "e5"
+
+
+def test_prior_compares_code_text_category_name_and_characters(book, fake_e5):
+    model = e5_model(book).fit()
+    assert set(model.backend_.code_vectors_) == {"chars", "e5", "e5_category"}
+    queries = [t for k, ts in fake_e5 if k == "query" for t in ts]
+    assert "纵向引领" in queries and "横向共治" in queries  # the category names, embedded as queries
+    assert model.backend_.category_texts == ["纵向引领", "横向共治", "横向共治"]
+
+
+def test_no_category_view_without_two_named_categories(fake_e5):
+    from autocode import Code, Codebook
+
+    flat = Codebook([Code("a", "投票", "居民投票"), Code("b", "服务", "上门服务")])
+    model = CodingModel(flat, "codebook.v1", backend_params={"encoder": "e5"}).fit()
+    assert set(model.backend_.code_vectors_) == {"chars", "e5"}
+    assert model.backend_.category_texts == ["", ""]
