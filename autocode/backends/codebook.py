@@ -91,8 +91,9 @@ def category_names(codebook, codes: Sequence[str]) -> list[str]:
 def relative_similarity(S: np.ndarray) -> np.ndarray:
     """Each row's similarities as z-scores over the codes (rows that do not vary give 0).
 
-    >>> relative_similarity(np.array([[0.8, 0.9, 0.7], [0.5, 0.5, 0.5]])).round(3).tolist()
-    [[0.0, 1.225, -1.225], [0.0, 0.0, 0.0]]
+    >>> relative_similarity(np.array([[0.8, 0.9, 0.7], [0.5, 0.5, 0.5]])).round(3) + 0.0
+    array([[ 0.   ,  1.225, -1.225],
+           [ 0.   ,  0.   ,  0.   ]])
     """
     mean = S.mean(axis=1, keepdims=True)
     sd = S.std(axis=1, keepdims=True)
