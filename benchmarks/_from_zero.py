@@ -152,7 +152,8 @@ def run(args, interviews, cail, sizes, cail_sizes, draws: int) -> tuple[dict, li
                       "codes and recall@5 (share of the coder's applied codes among the model's 5 best-scored "
                       "codes of the segment) over every leaf code, mean over draws; Δ: paired against the default "
                       "on the same draws, averaged over the coders, ± standard error.", ""]
-    for (name, (book, coded)), ks, prior in ((("interviews", interviews), sizes, {}), (("cail", cail), cail_sizes, {})):
+    prior = getattr(args, "prior", None) or {}
+    for (name, (book, coded)), ks in ((("interviews", interviews), sizes), (("cail", cail), cail_sizes)):
         with EmbeddingCache(None if folder is None else folder / f"e5-{name}.npz"):
             pts = zero_to_trained(book, coded, args.base, ks, draws, prior)
             res[name] = {"sizes": list(ks), "draws": draws, "prior": {**PRIOR, **prior}, "points": pts,

@@ -475,6 +475,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cail-docs", type=int, default=None, help="CAIL documents sampled (default 150; 0 = all 701)")
     ap.add_argument("--only", choices=["learning-curve"], help="run only the zero-to-trained learning curve "
                     "(codebook prior, blend and default from 0 coded documents) and write agreement-zero.*")
+    ap.add_argument("--prior", type=parse_settings, default={}, metavar="KEY=VALUE[+...]",
+                    help="settings of the codebook.v1 models of --only learning-curve (e.g. backend.encoder=chars)")
     ap.add_argument("--embedding-cache", help="a folder keeping e5 vectors between runs (codebook.v1), one .npz "
                     "per data set")
     args = ap.parse_args(argv)
