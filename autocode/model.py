@@ -292,7 +292,8 @@ class CodingModel(BaseEstimator):
         if not getattr(backend, "codebook_prior", False):
             raise AutocodeError(f"The backend {backend.name!r} learns only from coded segments; give coded data, "
                                 "or backend='codebook.v1' for a model from the codebook alone.")
-        self.codes_, self.rare_codes_, self.silent_roles_, self.tuning_ = self.codebook.leaves, {}, [], {}
+        # no coded turn says whose words are coded: the interviewer's turns, where roles are known, are not
+        self.codes_, self.rare_codes_, self.silent_roles_, self.tuning_ = self.codebook.leaves, {}, ["interviewer"], {}
         self._set_calibration(uncalibrated(len(self.codes_)))
         self.cv_summary_, self.oof_proba_, self.train_keys_ = {}, None, []
         self.backend_ = backend.fit_prior()

@@ -252,3 +252,27 @@ def test_no_category_view_without_two_named_categories(fake_e5):
     model = CodingModel(flat, "codebook.v1", backend_params={"encoder": "e5"}).fit()
     assert set(model.backend_.code_vectors_) == {"chars", "e5"}
     assert model.backend_.category_texts == ["", ""]
+
+
+def test_codebook_only_model_precodes_to_a_table_and_a_qdpx(tmp_path, capsys):
+    import csv
+
+    book = tmp_path / "codebook.csv"
+    book.write_text("id,name,description,parent\nV,纵向引领,,\nH,横向共治,,\nparty,组织嵌入,党组织嵌入社区治理,V\n"
+                    "council,多元参与,居民通过议事会参与治理,H\nservice,精准服务,面向老人的上门服务,H\n",
+                    encoding="utf-8")
+    transcript = tmp_path / "P01.txt"
+    transcript.write_text("访谈者：你们社区怎么议事？\n受访者：居民通过议事会参与，大家投票。\n"
+                          "访谈者：还有呢？\n受访者：网格员为老人上门服务。\n", encoding="utf-8")
+    assert main(["train", "--codebook", str(book), "--out", str(tmp_path / "m"), "--backend-param",
+                 "encoder=chars"]) == 0
+    assert main(["precode", "--model", str(tmp_path / "m"), str(transcript), "--out", str(tmp_path / "p.csv")]) == 0
+    with open(tmp_path / "p.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 4 and rows[0]["codes"] == rows[2]["codes"] == ""  # the interviewer's turns: no code
+    assert "council" in rows[1]["codes"] and "service" in rows[3]["codes"]
+    assert main(["precode", "--model", str(tmp_path / "m"), str(transcript), "--out", str(tmp_path / "p.qdpx")]) == 0
+    from autocode import read_coded
+
+    back = read_coded(tmp_path / "p.qdpx", precoded="keep")
+    assert len(back) == 4 and "精准服务" in back.codings(back.coders[0])[3]  # read back without the codebook: names
