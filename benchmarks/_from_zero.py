@@ -120,7 +120,7 @@ def section(name: str, points: list[dict], coders: list[str], what: str = "docum
     paired against the default (Δ kappa averaged over the coders, mean ± standard error, draws better)."""
     L = [f"### {name}", "",
          f"| k {what} | model | " + " | ".join(f"kappa vs {c} | recall@5 vs {c}" for c in coders)
-         + " | Δ kappa vs default | better |", "|---" * (3 + 2 * len(coders)) + "|"]
+         + " | Δ kappa vs default | better |", "|---" * (4 + 2 * len(coders)) + "|"]
     for k in sorted({p["k"] for p in points}):
         at = [p for p in points if p["k"] == k]
         base = {p["draw"]: p for p in at if p["model"] == "default"}
