@@ -22,6 +22,7 @@ measures the new default. Everything goes through the public API (``cross_valida
     python benchmarks/agreement.py --quick            # ~1 min: 1 partition, 3-fold, no variants
     python benchmarks/agreement.py --variants none    # ~7 min
     python benchmarks/agreement.py --variants no-context,threshold_prior=5+backend.C=8 --seeds 10
+    python benchmarks/agreement.py --only learning-curve  # the zero-to-trained curve alone (_from_zero.py)
 
 Results: ``results/agreement.md`` and ``.json``, plots ``agreement_learning_curve.png`` and
 ``agreement_calibration.png`` (``agreement-quick.*`` with ``--quick``). Only code ids and aggregate figures go
