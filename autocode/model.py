@@ -41,6 +41,7 @@ from sklearn.base import BaseEstimator, clone
 from . import _persistence
 from .agreement import cohen_kappa
 from .backends.base import Backend, Inputs, get_backend, relative_positions
+from .backends.codebook import category_names, code_texts
 from .calibration import Calibration, calibrate, uncalibrated
 from .codebook import Codebook
 from .corpus import CodedCorpus, Segment, as_segments
@@ -188,7 +189,7 @@ class CodingModel(BaseEstimator):
         if not hasattr(self, "backend_"):
             raise NotFittedError("This CodingModel is not fitted yet. Call fit(coded) or CodingModel.load(path).")
 
-    def _new_backend(self) -> Backend:
+    def _new_backend(self, codes: Sequence[str] | None = None) -> Backend:
         if isinstance(self.backend, Backend):
             backend = self.backend.clone()
         else:
@@ -199,6 +200,10 @@ class CodingModel(BaseEstimator):
             backend = cls(**params)
         if "progress" in backend.get_params():  # backends with a slow encoding step show it
             backend.set_params(progress=self.progress)
+        if "code_texts" in backend.get_params():  # a codebook prior: the texts of the codes it scores
+            codes = self.codes_ if codes is None else codes
+            backend.set_params(code_texts=code_texts(self.codebook, codes),
+                               category_texts=category_names(self.codebook, codes))
         return backend
 
     @property
@@ -213,11 +218,15 @@ class CodingModel(BaseEstimator):
         return [index[c] for c in cats]
 
     # -- learning ----------------------------------------------------------------------------------------
-    def fit(self, coded: CodedCorpus, *, review: Review | None = None) -> CodingModel:
+    def fit(self, coded: CodedCorpus | None = None, *, review: Review | None = None) -> CodingModel:
         """Learn from hand-coded segments and, optionally, a reviewer's decisions on suggestions (a
         :class:`~autocode.review.Review`, from :func:`autocode.read_review`): accepted suggestions and added
         codes are positives, rejected ones negatives, untouched ones left out of their code's training rows
-        and of its calibration and threshold. Returns ``self``."""
+        and of its calibration and threshold. With ``backend="codebook.v1"`` and no ``coded``, the model
+        scores every leaf code from the codebook alone (uncalibrated: see
+        :mod:`autocode.backends.codebook`). Returns ``self``."""
+        if coded is None and review is None:
+            return self._fit_codebook_only()
         if not isinstance(coded, CodedCorpus):
             raise TypeError("fit expects a CodedCorpus (see autocode.read_coded).")
         for c in coded.used_codes():
@@ -278,11 +287,31 @@ class CodingModel(BaseEstimator):
         self.n_train_documents_ = len(set(doc_groups.tolist()))
         return self
 
+    def _fit_codebook_only(self) -> CodingModel:
+        backend = self._new_backend(self.codebook.leaves)
+        if not getattr(backend, "codebook_prior", False):
+            raise AutocodeError(f"The backend {backend.name!r} learns only from coded segments; give coded data, "
+                                "or backend='codebook.v1' for a model from the codebook alone.")
+        # no coded turn says whose words are coded: the interviewer's turns, where roles are known, are not
+        self.codes_, self.rare_codes_, self.silent_roles_, self.tuning_ = self.codebook.leaves, {}, ["interviewer"], {}
+        self._set_calibration(uncalibrated(len(self.codes_)))
+        self.cv_summary_, self.oof_proba_, self.train_keys_ = {}, None, []
+        self.backend_ = backend.fit_prior()
+        self.examples_ = choose_examples([], [], np.zeros((0, len(self.codes_)), bool), self.codes_, 0)
+        self.n_train_segments_ = self.n_train_documents_ = 0
+        self.train_counts_ = dict.fromkeys(self.codes_, 0)
+        return self
+
     def _choose_codes(self, Y_book: np.ndarray, n_segments: int) -> None:
         """``codes_``: every code with at least ``min_examples`` coded segments; the rarer ones in
-        ``rare_codes_``, with a warning."""
+        ``rare_codes_``, with a warning. A backend with a codebook prior learns every leaf code."""
         counts = Y_book.sum(axis=0)
         per_code = dict(zip(self.codebook.ids, counts.tolist()))
+        if getattr(get_backend(self.backend) if isinstance(self.backend, str) else self.backend,
+                   "codebook_prior", False):
+            self.codes_, self.rare_codes_ = self.codebook.leaves, {}
+            self.train_counts_ = {c: per_code[c] for c in self.codes_}
+            return
         used = [c for c, n in per_code.items() if n > 0]
         self.codes_ = [c for c in used if per_code[c] >= self.min_examples]
         self.rare_codes_ = {c: per_code[c] for c in used if per_code[c] < self.min_examples}

@@ -22,6 +22,7 @@ measures the new default. Everything goes through the public API (``cross_valida
     python benchmarks/agreement.py --quick            # ~1 min: 1 partition, 3-fold, no variants
     python benchmarks/agreement.py --variants none    # ~7 min
     python benchmarks/agreement.py --variants no-context,threshold_prior=5+backend.C=8 --seeds 10
+    python benchmarks/agreement.py --only learning-curve  # the zero-to-trained curve alone (_from_zero.py)
 
 Results: ``results/agreement.md`` and ``.json``, plots ``agreement_learning_curve.png`` and
 ``agreement_calibration.png`` (``agreement-quick.*`` with ``--quick``). Only code ids and aggregate figures go
@@ -473,8 +474,16 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=None, help="partitions of each data set (default 3; 1 with --quick)")
     ap.add_argument("--draws", type=int, default=None, help="learning-curve draws per k (default 5; 1 with --quick)")
     ap.add_argument("--cail-docs", type=int, default=None, help="CAIL documents sampled (default 150; 0 = all 701)")
+    ap.add_argument("--only", choices=["learning-curve"], help="run only the zero-to-trained learning curve "
+                    "(codebook prior, blend and default from 0 coded documents) and write agreement-zero.*")
+    ap.add_argument("--prior", type=parse_settings, default={}, metavar="KEY=VALUE[+...]",
+                    help="settings of the codebook.v1 models of --only learning-curve (e.g. backend.encoder=chars)")
+    ap.add_argument("--embedding-cache", help="a folder keeping e5 vectors between runs (codebook.v1), one .npz "
+                    "per data set")
     args = ap.parse_args(argv)
     quick = args.quick
+    if args.only:
+        return only_zero_to_trained(args, argv)
     seeds = list(range(args.seeds or (1 if quick else 3)))
     draws = args.draws or (1 if quick else 5)
     spec = args.variants or ("none" if quick else DEFAULT_VARIANTS)
@@ -551,6 +560,22 @@ def main(argv=None) -> int:
     if variants:
         lines += variant_section(res["variants"])
     write_result(args.out_dir, stem, m, lines, res)
+    return 0
+
+
+def only_zero_to_trained(args, argv) -> int:
+    from _from_zero import run
+
+    m = meta("agreement.py", argv)
+    draws = args.draws or (1 if args.quick else 3)
+    cbook, call = load(args.data_dir, CAIL)
+    ccoded = sample_documents(call, args.cail_docs if args.cail_docs is not None else (30 if args.quick else 60))
+    res, lines = run(args, load(args.data_dir, INTERVIEWS), (cbook, ccoded), (2, 4) if args.quick else (1, 2, 4, 8),
+                     (2, 8) if args.quick else (2, 5, 10, 20), draws)
+    finish(m)
+    stem = "agreement-zero-quick" if args.quick else "agreement-zero"
+    write_result(args.out_dir, stem, m, header("Zero to trained" + (" (quick run)" if args.quick else ""), m) + lines,
+                 res)
     return 0
 
 

