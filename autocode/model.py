@@ -45,7 +45,7 @@ from .calibration import Calibration, calibrate, uncalibrated
 from .codebook import Codebook
 from .corpus import CodedCorpus, Segment, as_segments
 from .exceptions import AutocodeError, AutocodeWarning, NotFittedError
-from .explain import Evidence, choose_examples, similar_examples, word_evidence
+from .explain import Evidence, choose_examples, example_index, similar_examples, word_evidence
 from .folds import out_of_fold_decisions
 from .review import Review, merge_review
 from .segment import speaker_role
@@ -502,7 +502,11 @@ class CodingModel(BaseEstimator):
                   inputs: Inputs | None = None) -> dict[tuple[int, str], Evidence]:
         words, method = word_evidence(self.backend_, make_inputs(segs) if inputs is None else inputs, pairs, k)
         named = [(i, self.codes_[j]) for i, j in pairs]
-        similar = similar_examples(getattr(self, "examples_", {}), [s.text for s in segs], named, n_similar)
+        examples = getattr(self, "examples_", {})
+        cached = self.__dict__.get("_example_index_cache")  # built once for the batches of a stream
+        if cached is None or cached[0] is not examples:
+            cached = self.__dict__["_example_index_cache"] = (examples, example_index(examples))
+        similar = similar_examples(examples, [s.text for s in segs], named, n_similar, index=cached[1])
         return {(i, code): Evidence(code, words[(i, j)], similar[(i, code)], method)
                 for (i, j), (_, code) in zip(pairs, named)}
 
