@@ -8,7 +8,7 @@ batch size.
 
 >>> from autocode.corpus import Segment
 >>> segs = [Segment("A", "1", "问"), Segment("A", "2", "答"), Segment("B", "1", "另")]
->>> [(len(b), list(i.contexts), list(i.following), list(i.positions))
+>>> [(len(b), list(i.contexts), list(i.following), i.positions.tolist())
 ...  for b, i in stream_batches(segs, {"A": 2, "B": 1}, 2)]
 [(2, ['', '问'], ['答', ''], [0.0, 0.5]), (1, [''], [''], [0.0])]
 """
