@@ -230,3 +230,31 @@ def test_a_failed_stream_leaves_no_output(tmp_path, model, mixed):
     with pytest.raises(FormatError, match="holds 40000 characters; an Excel cell holds at most 32767"):
         precode_files(model, InputStream(tmp_path / "long.jsonl"), out, batch_size=2)
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".autocode-")]
+
+
+# -- large corpora in saturation ------------------------------------------------------------------------------
+def test_novel_segments_beyond_the_cap_join_the_nearest_group(monkeypatch):
+    """Average linkage sees at most ``max_clustered`` rows (its distances are quadratic); the others take the
+    label of the nearest group centre, and below the cap nothing changes."""
+    from sklearn.cluster import AgglomerativeClustering
+
+    from autocode.saturation import cluster_embeddings
+
+    rng = np.random.default_rng(0)
+    centres = np.eye(6)[:3]
+    truth = rng.integers(0, 3, 300)
+    X = centres[truth] + 0.05 * rng.standard_normal((300, 6))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    seen = []
+    original = AgglomerativeClustering.fit_predict
+
+    def spy(self, D, *args, **kw):
+        seen.append(D.shape[0])
+        return original(self, D, *args, **kw)
+
+    monkeypatch.setattr(AgglomerativeClustering, "fit_predict", spy)
+    capped = cluster_embeddings(X, 0.5, max_clustered=40)
+    assert seen == [40]
+    pairs = set(zip(truth.tolist(), capped.tolist()))
+    assert len(pairs) == 3 == len(set(capped))  # the true groups, relabelled
+    assert cluster_embeddings(X, 0.5).tolist() == cluster_embeddings(X, 0.5, max_clustered=300).tolist()
