@@ -258,3 +258,33 @@ def test_novel_segments_beyond_the_cap_join_the_nearest_group(monkeypatch):
     pairs = set(zip(truth.tolist(), capped.tolist()))
     assert len(pairs) == 3 == len(set(capped))  # the true groups, relabelled
     assert cluster_embeddings(X, 0.5).tolist() == cluster_embeddings(X, 0.5, max_clustered=300).tolist()
+
+
+# -- large corpora in agreement -------------------------------------------------------------------------------
+@pytest.mark.parametrize("level", ["segment", "character"])
+def test_agreement_sums_documents_a_block_of_units_at_a_time(coded, monkeypatch, level):
+    """The ratings are one-hot encoded and summed into documents a block of units at a time: the figures are
+    those of one block (below the block size nothing changes at all)."""
+    import autocode.reliability._engine as engine
+    from autocode import measure_agreement
+
+    whole = measure_agreement(coded, n_bootstrap=50, random_state=0, level=level).rows
+    calls = []
+    original = engine.AgreementSums.from_ratings
+
+    def spy(ratings, *args, **kw):
+        calls.append(ratings.shape[1])
+        return original(ratings, *args, **kw)
+
+    monkeypatch.setattr(engine, "UNIT_BLOCK", 7)
+    monkeypatch.setattr(engine.AgreementSums, "from_ratings", spy)
+    blocked = measure_agreement(coded, n_bootstrap=50, random_state=0, level=level).rows
+    assert calls and max(calls) <= 7
+    assert len(blocked) == len(whole)
+    for a, b in zip(whole, blocked):
+        assert a.keys() == b.keys()
+        for k in a:
+            if isinstance(a[k], float):
+                assert b[k] == pytest.approx(a[k], abs=1e-12, nan_ok=True), k
+            else:
+                assert b[k] == a[k], k
