@@ -28,7 +28,7 @@ import numpy as np
 
 from .backends.base import Backend, Inputs
 
-__all__ = ["Evidence", "Example", "Word", "choose_examples", "similar_examples", "word_evidence"]
+__all__ = ["Evidence", "Example", "Word", "choose_examples", "example_index", "similar_examples", "word_evidence"]
 
 QUOTE_CHARS = 40
 """Quotes of similar segments are cut to this many characters."""
@@ -224,21 +224,31 @@ def word_evidence(backend: Backend, inputs: Inputs, pairs: Sequence[tuple[int, i
 
 
 # -- similar coded segments -----------------------------------------------------------------------------------
-def similar_examples(examples: dict, texts: Sequence[str], pairs: Sequence[tuple[int, str]], n: int = 2
-                     ) -> dict[tuple[int, str], tuple[Example, ...]]:
+def example_index(examples: dict):
+    """What :func:`similar_examples` compares segments with, built once for many calls (a stream of batches):
+    the vectoriser fitted on the kept training segments and their vectors; ``None`` when none are kept."""
+    segs = examples.get("segments") or []
+    if not segs:
+        return None
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True)
+    return vec, vec.fit_transform([s[2] for s in segs])
+
+
+def similar_examples(examples: dict, texts: Sequence[str], pairs: Sequence[tuple[int, str]], n: int = 2,
+                     index=None) -> dict[tuple[int, str], tuple[Example, ...]]:
     """For each ``(i, code)``: the ``n`` kept training segments of ``code`` most like ``texts[i]``.
 
     ``examples`` is a model's ``examples_``: ``{"segments": [[document, segment, text], ...], "codes":
     {code: [index, ...]}}`` (empty for models saved before autocode kept them: no similar segments).
+    ``index``: :func:`example_index` of ``examples``, when the caller keeps it (built here otherwise).
     """
     segs = examples.get("segments") or []
     by_code = examples.get("codes") or {}
     if not segs or n <= 0 or not pairs:
         return {pair: () for pair in pairs}
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True)
-    E = vec.fit_transform([s[2] for s in segs])
+    vec, E = index if index is not None else example_index(examples)
     rows = sorted({i for i, _ in pairs})
     Q = vec.transform([texts[i] for i in rows])
     local = {r: m for m, r in enumerate(rows)}

@@ -46,7 +46,7 @@ from .calibration import Calibration, calibrate, uncalibrated
 from .codebook import Codebook
 from .corpus import CodedCorpus, Segment, as_segments
 from .exceptions import AutocodeError, AutocodeWarning, NotFittedError
-from .explain import Evidence, choose_examples, similar_examples, word_evidence
+from .explain import Evidence, choose_examples, example_index, similar_examples, word_evidence
 from .folds import out_of_fold_decisions
 from .review import Review, merge_review
 from .segment import speaker_role
@@ -448,8 +448,9 @@ class CodingModel(BaseEstimator):
             return np.zeros((0, len(self.codes_)))
         return self.backend_.decision_function(self.backend_.encode(make_inputs(segs)))
 
-    def predict_proba(self, segments, batch_size: int = 2048) -> np.ndarray:
-        """Calibrated scores in [0, 1] (segments x ``codes_``)."""
+    def predict_proba(self, segments, batch_size: int = 2048, *, inputs: Inputs | None = None) -> np.ndarray:
+        """Calibrated scores in [0, 1] (segments x ``codes_``). ``inputs``: the segments' model inputs when they
+        are a batch of a longer stream (:func:`autocode.streaming.stream_batches`), else built from them."""
         self._check_fitted()
         segs = as_segments(segments)
         out = np.zeros((len(segs), len(self.codes_)))
@@ -459,7 +460,8 @@ class CodingModel(BaseEstimator):
 
             starts = tqdm(starts, desc="pre-coding", unit="batch")
         cal = Calibration(self.calibration_, self.thresholds_)
-        inputs = make_inputs(segs)  # contexts and positions over whole documents, across batch borders
+        if inputs is None:
+            inputs = make_inputs(segs)  # contexts and positions over whole documents, across batch borders
         for s in starts:
             chunk = inputs.rows(s, s + batch_size)
             out[s : s + len(chunk)] = cal.proba(self.backend_.decision_function(self.backend_.encode(chunk)))
@@ -476,7 +478,8 @@ class CodingModel(BaseEstimator):
         segs = as_segments(segments)
         return (self.predict_proba(segs) >= self.thresholds_) & ~self._silenced(segs)[:, None]
 
-    def suggest(self, segments, *, min_score: float | None = None, explain: bool = False) -> Suggestions:
+    def suggest(self, segments, *, min_score: float | None = None, explain: bool = False,
+                inputs: Inputs | None = None) -> Suggestions:
         """Suggestions for every segment: scores of every learned code, accepted codes, their categories.
 
         Parameters
@@ -489,14 +492,18 @@ class CodingModel(BaseEstimator):
         explain : bool
             Give every accepted code its evidence (:meth:`explain`), in ``Suggestions.evidence`` and in the
             files written from them.
+        inputs : Inputs, optional
+            The segments' model inputs when they are one batch of a longer stream (their neighbours and
+            positions in the whole documents; :func:`autocode.streaming.stream_batches`).
         """
         segs = as_segments(segments)
-        scores = self.predict_proba(segs)
+        scores = self.predict_proba(segs, inputs=inputs)
         sug = Suggestions(segs, self.codes_, scores, self.thresholds_, self.codebook, coder=self.model_name,
                           min_score=min_score, silenced=self._silenced(segs))
         if explain:
             acc = sug.accepted
-            sug.evidence = self._evidence(segs, [(int(i), int(j)) for i, j in zip(*np.nonzero(acc))])
+            sug.evidence = self._evidence(segs, [(int(i), int(j)) for i, j in zip(*np.nonzero(acc))],
+                                          inputs=inputs)
         return sug
 
     def explain(self, segments, codes: Sequence[str] | None = None, *, k: int = 5, n_similar: int = 2
@@ -520,11 +527,15 @@ class CodingModel(BaseEstimator):
             out[i][code] = ev
         return out
 
-    def _evidence(self, segs: list[Segment], pairs: list[tuple[int, int]], k: int = 5, n_similar: int = 2
-                  ) -> dict[tuple[int, str], Evidence]:
-        words, method = word_evidence(self.backend_, make_inputs(segs), pairs, k)
+    def _evidence(self, segs: list[Segment], pairs: list[tuple[int, int]], k: int = 5, n_similar: int = 2,
+                  inputs: Inputs | None = None) -> dict[tuple[int, str], Evidence]:
+        words, method = word_evidence(self.backend_, make_inputs(segs) if inputs is None else inputs, pairs, k)
         named = [(i, self.codes_[j]) for i, j in pairs]
-        similar = similar_examples(getattr(self, "examples_", {}), [s.text for s in segs], named, n_similar)
+        examples = getattr(self, "examples_", {})
+        cached = self.__dict__.get("_example_index_cache")  # built once for the batches of a stream
+        if cached is None or cached[0] is not examples:
+            cached = self.__dict__["_example_index_cache"] = (examples, example_index(examples))
+        similar = similar_examples(examples, [s.text for s in segs], named, n_similar, index=cached[1])
         return {(i, code): Evidence(code, words[(i, j)], similar[(i, code)], method)
                 for (i, j), (_, code) in zip(pairs, named)}
 

@@ -48,7 +48,7 @@ from .corpus import Segment
 from .exceptions import FormatError
 
 __all__ = ["segment_text", "split_sentences", "KNOWN_SPEAKERS", "speaker_role", "detect_layout", "Layout",
-           "parse_speakers", "describe_layouts", "ROLES"]
+           "parse_speakers", "describe_layouts", "layout_lines", "ROLES"]
 
 # Labels that are speakers wherever they occur, even once.
 KNOWN_SPEAKERS = {
@@ -484,6 +484,12 @@ def describe_layouts(documents: Iterable[tuple[str, str]], *,
     groups: dict[str, list[str]] = {}
     for name, text in documents:
         groups.setdefault(detect_layout(text, speakers=speakers).describe(), []).append(name)
+    return layout_lines(groups, max_names)
+
+
+def layout_lines(groups: Mapping[str, list[str]], max_names: int = 5) -> list[str]:
+    """The lines of :func:`describe_layouts` from layout description -> document names (for a caller that
+    reads documents one at a time)."""
     out = []
     for how, names in groups.items():
         shown = ", ".join(names[:max_names]) + (f" (+{len(names) - max_names} more)" if len(names) > max_names else "")

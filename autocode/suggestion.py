@@ -53,6 +53,20 @@ class Suggestions:
         if self.scores.shape != (len(self.segments), len(self.codes)):
             raise ValueError(f"scores have shape {self.scores.shape}, expected {(len(self.segments), len(self.codes))}")
 
+    @classmethod
+    def concat(cls, parts: Sequence[Suggestions]) -> Suggestions:
+        """The suggestions of consecutive batches as one (same model, codes and ``min_score``)."""
+        if not parts:
+            raise ValueError("no suggestions to concatenate")
+        first = parts[0]
+        evidence, offset = {}, 0
+        for part in parts:
+            evidence.update({(i + offset, code): ev for (i, code), ev in part.evidence.items()})
+            offset += len(part)
+        return cls([s for p in parts for s in p.segments], first.codes, np.vstack([p.scores for p in parts]),
+                   first.thresholds, first.codebook, coder=first.coder, min_score=first.min_score,
+                   silenced=np.concatenate([p.silenced for p in parts]), evidence=evidence)
+
     def __len__(self) -> int:
         return len(self.segments)
 

@@ -4,21 +4,36 @@
    training time with its tuning, calibration and thresholds (every core); pre-coding segments/s on one core
    (the process pinned to one CPU, BLAS/OpenMP at one thread), against the same model with the pure-Python jieba
    segmenter in the same run (the baseline); where pre-coding time goes, stage by stage, through public calls.
+3. ``autocode precode`` end to end (``--sizes``; alone with ``--end-to-end``): the command run as a
+   subprocess on synthetic corpora of 10,000, 100,000 (and 1,000,000) segments, one JSON lines table of
+   documents of 40 segments drawn with replacement from cail2019-elements sentences and interviews-unlabeled
+   answers; wall time and peak memory (RSS) of the command, with and without evidence, beside the scoring
+   alone (``CodingModel.predict_proba`` on the same segments, read into memory, in a subprocess too). The
+   model: the default one trained on a quarter of CAIL's documents.
 2. Agreement statistics with bootstrap intervals (``measure_agreement``) on synthetic data: 20,000 segments in
    200 documents x 60 codes x 3 coders, 1,000 resamples of documents, one core; against a naive Python loop over
    resamples x codes with sklearn, krippendorff and statsmodels (a few resamples run, times scaled).
 
     python benchmarks/speed.py            # ~8 min on 2 cores (training on all of CAIL: ~5 min)
     python benchmarks/speed.py --quick    # ~20 s: 1/8 of CAIL, 2,000 synthetic segments, 100 resamples
+    nice python benchmarks/speed.py --end-to-end --sizes 10000,100000   # section 3 alone: results/speed-end-to-end.*
 
-Results: ``results/speed.md`` and ``.json`` (``speed-quick.*`` with ``--quick``).
+Results: ``results/speed.md`` and ``.json`` (``speed-quick.*`` with ``--quick``; ``speed-end-to-end.*`` with
+``--end-to-end``).
 """
 
 from __future__ import annotations
 
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 from _common import (
@@ -97,6 +112,108 @@ def model_speed(book: ac.Codebook, coded: ac.CodedCorpus, base: dict) -> dict:
             lambda: model.predict_proba(segments))
     res["precode_stages_seconds"] = {k: round(v, 3) for k, v in stages.items()}
     return res
+
+
+# -- 3. autocode precode end to end -----------------------------------------------------------------------------
+_MEASURED = """import json, resource, subprocess, sys, time
+t = time.perf_counter()
+rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
+wall = time.perf_counter() - t
+print(json.dumps({"rc": rc, "seconds": wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+_SCORING = """import sys, time
+from autocode import CodingModel
+from autocode.io.inputs import read_inputs
+model = CodingModel.load(sys.argv[1])
+segments, _ = read_inputs(sys.argv[2])
+model.predict_proba(segments[:200])
+t = time.perf_counter()
+model.predict_proba(segments)
+print(time.perf_counter() - t, file=sys.stderr)
+"""
+
+
+def text_pool(data_dir: Path, coded: ac.CodedCorpus) -> list[str]:
+    """CAIL sentences and the interviews-unlabeled answers (every non-empty cell but the interviewee's id)."""
+    texts = [s.text for s in coded.segments]
+    for path in sorted((data_dir / "interviews-unlabeled").glob("*.csv")):
+        if path.stem.endswith("-outline"):
+            continue
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.reader(f))
+        texts += [cell.strip() for row in rows[1:] for cell in row[1:] if cell.strip()]
+    return texts
+
+
+def synthetic_corpus(path: Path, pool: list[str], n: int, seed: int = 0, per_doc: int = 40) -> Path:
+    """``n`` segments drawn with replacement from ``pool``, in documents of ``per_doc``, as a JSON lines table."""
+    rng = np.random.default_rng(seed)
+    with open(path, "w", encoding="utf-8") as f:
+        for start in range(0, n, 100_000):
+            for i, k in zip(range(start, min(n, start + 100_000)), rng.integers(0, len(pool), min(n - start, 100_000))):
+                f.write(json.dumps({"document": f"S{i // per_doc:06d}", "segment": str(i % per_doc + 1),
+                                    "speaker": "participant", "text": pool[k]}, ensure_ascii=False) + "\n")
+    return path
+
+
+def measured(cmd: list[str], env: dict) -> dict:
+    """Wall time and peak RSS of ``cmd``, run as the only child of a fresh Python process."""
+    out = subprocess.run([sys.executable, "-c", _MEASURED, *cmd], capture_output=True, text=True, env=env,
+                         check=True)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    if res["rc"] != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({res['rc']})")
+    return res
+
+
+def end_to_end(book: ac.Codebook, coded: ac.CodedCorpus, base: dict, data_dir: Path, sizes: list[int],
+               evidence_up_to: int) -> dict:
+    docs = coded.documents[::4]
+    train = coded.subset(rows_of(coded, set(docs)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ac.AutocodeWarning)
+        model = coding_model(book, base).fit(train)
+    pool = text_pool(data_dir, coded)
+    threads = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    env = {**os.environ, **threads, "PYTHONPATH": str(Path(ac.__file__).resolve().parents[1])}
+    res: dict = {"model_trained_on": f"{len(train):,} segments in {len(docs)} documents of {CAIL}",
+                 "pool": len(pool), "runs": []}
+    with tempfile.TemporaryDirectory(prefix="autocode-speed-") as tmp:
+        folder = model.save(Path(tmp) / "model")
+        for n in sizes:
+            corpus = synthetic_corpus(Path(tmp) / f"corpus-{n}.jsonl", pool, n)
+            precode = [sys.executable, "-m", "autocode.cli", "-q", "precode", "--model", str(folder), str(corpus),
+                       "--out", str(Path(tmp) / "out.csv"), "--force"]
+            runs = {"precode --no-evidence": measured([*precode, "--no-evidence"], env)}
+            if n <= evidence_up_to:
+                runs["precode (with evidence)"] = measured(precode, env)
+            t = time.perf_counter()
+            scoring = subprocess.run([sys.executable, "-c", _SCORING, str(folder), str(corpus)], env=env,
+                                     capture_output=True, text=True, check=True)
+            runs["predict_proba alone (in memory)"] = {"seconds": float(scoring.stderr.strip().splitlines()[-1]),
+                                                       "whole_process_seconds": time.perf_counter() - t}
+            for what, r in runs.items():
+                r["segments_per_second"] = n / r["seconds"]
+                res["runs"].append({"segments": n, "what": what, **r})
+                log(f"{n:,} segments, {what}: {n / r['seconds']:,.0f} segments/s"
+                    + (f", peak {r['peak_rss_mb']:,.0f} MB" if "peak_rss_mb" in r else ""))
+            corpus.unlink()
+    return res
+
+
+def end_to_end_markdown(res: dict) -> list[str]:
+    lines = ["## 3. `autocode precode` end to end", "",
+             f"Synthetic corpora drawn from a pool of {res['pool']:,} texts (CAIL sentences and interviews-unlabeled "
+             "answers), documents of 40 segments, one JSON lines table; output CSV. The model: the default one "
+             f"trained on {res['model_trained_on']}. Each command is a subprocess (BLAS at one thread); peak memory "
+             "is the command's peak RSS. `predict_proba alone` scores the same segments after reading them "
+             "into memory (reading, model loading and writing not timed).", "",
+             "| segments | what | seconds | segments/s | peak RSS (MB) |", "|---:|---|---:|---:|---:|"]
+    for r in res["runs"]:
+        rss = f"{r['peak_rss_mb']:,.0f}" if "peak_rss_mb" in r else ""
+        lines.append(f"| {r['segments']:,} | {r['what']} | {r['seconds']:.1f} | {r['segments_per_second']:,.0f} | {rss} |")
+    return [*lines, ""]
 
 
 # -- 2. agreement statistics ------------------------------------------------------------------------------------
@@ -198,22 +315,37 @@ def markdown(res: dict) -> list[str]:
 def main(argv=None) -> int:
     ap = parser(__doc__)
     ap.add_argument("--resamples", type=int, default=None, help="bootstrap resamples (default 1000; 100 with --quick)")
+    ap.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")], default=None,
+                    help="segments of the end-to-end corpora, e.g. 10000,100000,1000000 (default 10000,100000; "
+                         "2000 with --quick)")
+    ap.add_argument("--evidence-up-to", type=int, default=100_000, dest="evidence_up_to",
+                    help="run the command with evidence only on corpora up to this size")
+    ap.add_argument("--end-to-end", action="store_true", dest="end_to_end",
+                    help="only section 3, written to speed-end-to-end.*")
     args = ap.parse_args(argv)
     m = meta("speed.py", argv)
     book, coded = load(args.data_dir, CAIL)
+    sizes = args.sizes or ([2_000] if args.quick else [10_000, 100_000])
+    if args.end_to_end:
+        res = {"end_to_end": end_to_end(book, coded, args.base, args.data_dir, sizes, args.evidence_up_to)}
+        finish(m)
+        lines = header("Pre-coding end to end on a CPU", m) + end_to_end_markdown(res["end_to_end"])
+        write_result(args.out_dir, "speed-end-to-end", m, lines, res)
+        return 0
     if args.quick:
         docs = coded.documents[: max(6, len(coded.documents) // 8)]
         coded = coded.subset(rows_of(coded, set(docs)))
     res = {"model": model_speed(book, coded, args.base)}
     n, docs, resamples = (2_000, 40, 100) if args.quick else (20_000, 200, 1000)
     res["agreement_statistics"] = agreement_speed(n, docs, args.resamples or resamples, 1 if args.quick else 3)
+    res["end_to_end"] = end_to_end(book, coded, args.base, args.data_dir, sizes, args.evidence_up_to)
     # flat keys kept for readers of earlier speed.json files
     res.update({k: res["model"][k] for k in ("train_seconds", "precode_segments_per_second",
                                              "precode_segments_per_second_jieba", "precode_stages_seconds")})
     finish(m)
     lines = header("Speed on a CPU" + (" (quick run)" if args.quick else ""), m)
     lines += [f"Model: `CodingModel(codebook)` with the library defaults, except {args.base}.", ""] if args.base else []
-    lines += markdown(res)
+    lines += markdown(res) + end_to_end_markdown(res["end_to_end"])
     write_result(args.out_dir, "speed-quick" if args.quick else "speed", m, lines, res)
     return 0
 

@@ -151,6 +151,10 @@ def test_speed_benchmark_quick_run(data_dir, tmp_path):
     assert "decision_function" in " ".join(res["precode_stages_seconds"])
     assert res["agreement_statistics"]["seconds"]["measure_agreement end to end"] > 0
     assert "segments/s" in report
+    runs = {r["what"]: r for r in res["end_to_end"]["runs"]}
+    assert set(runs) == {"precode --no-evidence", "precode (with evidence)", "predict_proba alone (in memory)"}
+    assert all(r["segments"] == 2000 and r["segments_per_second"] > 0 for r in runs.values())
+    assert runs["precode --no-evidence"]["peak_rss_mb"] > 0
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ from ._common import (
     progress_enabled,
     read_segments_of,
     say,
+    speakers_of,
 )
 
 PRECODE_HELP = """\
@@ -39,23 +40,33 @@ def add_precode(sub):
     p.add_argument("--top", type=int, default=5, help="how many best-scoring codes to list per segment")
     p.add_argument("--no-evidence", action="store_true", dest="no_evidence",
                    help="do not explain the suggestions (their words and similar coded segments)")
+    p.add_argument("--batch-size", type=int, default=2048, dest="batch_size",
+                   help="segments scored and written at a time: memory holds one batch, not the corpus")
     add_input_options(p)
     add_force(p)
     p.set_defaults(func=_cmd_precode)
 
 
 def _cmd_precode(args) -> int:
-    from ..io import write_suggestions
+    from ..io.inputs import InputStream
     from ..model import CodingModel
+    from ..streaming import precode_files
 
+    if args.batch_size < 1:
+        raise AutocodeError(f"--batch-size must be at least 1, got {args.batch_size}.")
     check_outputs(args, {"--out": [Path(args.out)]}, [args.model, *input_paths(args.inputs)])
     model = CodingModel.load(args.model)
-    model.set_params(progress=progress_enabled(args))
-    segments, documents = read_segments_of(args, "to pre-code")
-    sug = model.suggest(segments, min_score=args.min_score, explain=not args.no_evidence)
-    write_suggestions(args.out, sug, top_k=args.top, documents=documents or None)
-    n_with = int(sug.accepted.any(axis=1).sum())
-    say(args, f"pre-coded {len(sug)} segments ({n_with} with suggestions) -> {args.out}")
+    model.set_params(progress=False)  # the stream shows its own progress
+    inputs = InputStream(args.inputs, encoding=args.encoding, max_chars=args.max_chars, speakers=speakers_of(args),
+                         keep_documents=Path(args.out).suffix.lower() == ".qdpx")
+    n = inputs.census()
+    for line in inputs.layouts:
+        say(args, line)
+    if not n:
+        raise AutocodeError("The inputs hold no segments to pre-code.")
+    done = precode_files(model, inputs, args.out, min_score=args.min_score, explain=not args.no_evidence,
+                         top_k=args.top, batch_size=args.batch_size, progress=progress_enabled(args))
+    say(args, f"pre-coded {done.n_segments} segments ({done.n_with_codes} with suggestions) -> {args.out}")
     return 0
 
 

@@ -18,11 +18,13 @@ says what the file looks like.
 
 from __future__ import annotations
 
+import codecs
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..exceptions import FormatError
 
-__all__ = ["decode", "score_chinese", "LEGACY_ENCODINGS"]
+__all__ = ["decode", "score_chinese", "stream_encoding", "read_lines", "LEGACY_ENCODINGS"]
 
 #: Candidates tried (in this order, after UTF-8) when a file has no BOM and is not UTF-8.
 LEGACY_ENCODINGS = ("gb18030", "big5", "cp950", "big5hkscs")
@@ -182,3 +184,62 @@ def _strict(data: bytes, encoding: str, path) -> str:
             "its encoding with --encoding.",
             path,
         ) from None
+
+
+_CHUNK = 1 << 20  # bytes decoded at a time when a file is streamed
+
+
+def stream_encoding(path: str | Path, encoding: str | None = None) -> str:
+    """The codec to read ``path`` line by line (:func:`read_lines`) so that it gives the text :func:`decode`
+    gives, checked by decoding the file once in chunks; the same errors as :func:`decode`.
+
+    Only a file that is not UTF-8 (nor ``encoding``) is read whole, once, to tell GB18030 from Big5: name
+    its encoding to stream it.
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    codec = encoding
+    if codec is None:
+        if head.startswith(b"\xef\xbb\xbf"):
+            codec = "utf-8"
+        elif head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            codec = "utf-16"
+        else:
+            _refuse_binary(head, path)
+            codec = "utf-8"
+    try:
+        decoder = codecs.getincrementaldecoder(codec)()
+    except LookupError:
+        decoder = None
+    if decoder is not None:
+        try:
+            with open(path, "rb") as f:
+                while chunk := f.read(_CHUNK):
+                    decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+            return codec
+        except UnicodeDecodeError:
+            pass
+    data = path.read_bytes()
+    text, _ = decode(data, path, encoding)  # raises what a user would see, or tells the legacy encoding
+    return next(c for c in LEGACY_ENCODINGS if _decodes_as(data, c, text))  # the one decode chose
+
+
+def _decodes_as(data: bytes, codec: str, text: str) -> bool:
+    try:
+        return data.decode(codec).lstrip("\ufeff") == text
+    except UnicodeDecodeError:
+        return False
+
+
+def read_lines(path: str | Path, codec: str) -> Iterator[str]:
+    """The lines of a text file (line ends kept, as ``open(newline="")`` gives them) decoded with ``codec``
+    (:func:`stream_encoding`), a leading byte-order mark removed."""
+    with open(path, encoding=codec, newline="") as f:
+        first = True
+        for line in f:
+            if first:
+                line = line.lstrip("\ufeff")
+                first = False
+            yield line

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..exceptions import FormatError
 
-__all__ = ["FIELD_LIMIT", "EXCEL_SUFFIXES", "csv_records", "read_records"]
+__all__ = ["FIELD_LIMIT", "EXCEL_SUFFIXES", "csv_records", "iter_csv_records", "iter_records", "read_records"]
 
 FIELD_LIMIT = 256 * 2**20  # characters in one CSV field
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -37,10 +38,16 @@ def csv_records(text: str, path: str | Path, delimiter: str = ",") -> list[tuple
         On an unclosed quote, text after a closing quote, a field over :data:`FIELD_LIMIT` characters, or a
         row whose field count differs from the header's; the message names the file and the row.
     """
+    return list(iter_csv_records(io.StringIO(text, newline=""), path, delimiter))
+
+
+def iter_csv_records(lines: Iterable[str], path: str | Path, delimiter: str = ","
+                     ) -> Iterator[tuple[int, list[str]]]:
+    """:func:`csv_records` over lines (as ``open(newline="")`` gives them), one record at a time."""
     old = csv.field_size_limit(FIELD_LIMIT)
     try:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-        out: list[tuple[int, list[str]]] = []
+        reader = csv.reader(lines, delimiter=delimiter, strict=True)
+        width = None
         rowno = 0
         while True:
             start = reader.line_num + 1  # the physical line the record starts on
@@ -53,16 +60,17 @@ def csv_records(text: str, path: str | Path, delimiter: str = ",") -> list[tuple
             if not row:
                 continue
             rowno += 1
-            if out and len(row) != len(out[0][1]):
+            if width is None:
+                width = len(row)
+            elif len(row) != width:
                 raise FormatError(
-                    f"The row has {len(row)} field(s), the header has {len(out[0][1])}. Quote texts that contain "
+                    f"The row has {len(row)} field(s), the header has {width}. Quote texts that contain "
                     f"'{delimiter}' or line breaks (any spreadsheet does this when it saves CSV), and give every "
                     "row all the header's fields.",
                     path,
                     f"row {rowno}",
                 )
-            out.append((rowno, row))
-        return out
+            yield rowno, row
     finally:
         csv.field_size_limit(old)
 
@@ -94,3 +102,16 @@ def read_records(path: Path, encoding: str | None = None) -> list[tuple[int, lis
 
     text, _ = decode(path.read_bytes(), path, encoding)
     return csv_records(text, path, "\t" if suffix in (".tsv", ".tab") else ",")
+
+
+def iter_records(path: Path, encoding: str | None = None) -> Iterator[tuple[int, list[str]]]:
+    """:func:`read_records` one record at a time: a CSV/TSV file is read line by line (its encoding checked
+    first, :func:`~autocode.io._encoding.stream_encoding`); an Excel workbook is read whole."""
+    suffix = path.suffix.lower()
+    if suffix in EXCEL_SUFFIXES or suffix in (".xls", ".ods"):
+        yield from read_records(path, encoding)
+        return
+    from ._encoding import read_lines, stream_encoding
+
+    codec = stream_encoding(path, encoding)
+    yield from iter_csv_records(read_lines(path, codec), path, "\t" if suffix in (".tsv", ".tab") else ",")

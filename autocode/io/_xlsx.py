@@ -14,19 +14,20 @@ Characters XML cannot hold (control characters) are written as Excel writes them
 
 from __future__ import annotations
 
-import io
 import posixpath
 import re
+import time
 import zipfile
+from contextlib import ExitStack
 from pathlib import Path
 from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
 
-from .._files import write_bytes
+from .._files import atomic_write
 from ..exceptions import FormatError
 from ._safezip import Limits, SafeZip
 
-__all__ = ["read_xlsx", "write_xlsx", "MAX_CELL_CHARS"]
+__all__ = ["read_xlsx", "write_xlsx", "XlsxWriter", "MAX_CELL_CHARS"]
 
 MAX_CELL_CHARS = 32_767  # Excel's limit for one cell
 _MAIN = ("http://schemas.openxmlformats.org/spreadsheetml/2006/main",
@@ -215,26 +216,66 @@ _STYLES = (
 
 def write_xlsx(path: str | Path, header, rows, *, sheet: str = "Sheet1") -> None:
     """Write ``header`` and ``rows`` (sequences of text or numbers) as a one-sheet workbook."""
-    path = Path(path)
-    parts = []
-    for r, values in enumerate([header, *rows], start=1):
-        cells = "".join(_cell(f"{_column_letters(i)}{r}", v, path) for i, v in enumerate(values))
-        parts.append(f'<row r="{r}">{cells}</row>')
-    sheet_xml = (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        f'<worksheet xmlns="{_MAIN[0]}"><sheetViews><sheetView workbookViewId="0">'
-        '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/></sheetView></sheetViews>'
-        f'<sheetData>{"".join(parts)}</sheetData></worksheet>')
-    workbook = (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        f'<workbook xmlns="{_MAIN[0]}" xmlns:r="{_R}"><sheets>'
-        f'<sheet name="{escape(sheet[:31], {chr(34): "&quot;"})}" sheetId="1" r:id="rId1"/></sheets></workbook>')
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("[Content_Types].xml", _CONTENT_TYPES)
-        z.writestr("_rels/.rels", _ROOT_RELS)
-        z.writestr("xl/workbook.xml", workbook)
-        z.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
-        z.writestr("xl/styles.xml", _STYLES)
-        z.writestr("xl/worksheets/sheet1.xml", sheet_xml)
-    write_bytes(path, buf.getvalue())
+    with XlsxWriter(path, header, sheet=sheet) as w:
+        w.add_rows(rows)
+
+
+class XlsxWriter:
+    """A one-sheet workbook written row by row: the sheet is compressed into the file as rows are added
+    (:func:`write_xlsx` for all rows at once writes the same bytes). The file appears when the writer closes
+    without error."""
+
+    def __init__(self, path: str | Path, header, *, sheet: str = "Sheet1"):
+        self.path = Path(path)
+        self.header = list(header)
+        self.sheet = sheet
+        self._stack = ExitStack()
+        self._row = 0
+
+    def __enter__(self) -> XlsxWriter:
+        workbook = (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            f'<workbook xmlns="{_MAIN[0]}" xmlns:r="{_R}"><sheets>'
+            f'<sheet name="{escape(self.sheet[:31], {chr(34): "&quot;"})}" sheetId="1" r:id="rId1"/></sheets>'
+            '</workbook>')
+        try:
+            f = self._stack.enter_context(atomic_write(self.path, "wb"))
+            z = self._stack.enter_context(zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED))
+            z.writestr("[Content_Types].xml", _CONTENT_TYPES)
+            z.writestr("_rels/.rels", _ROOT_RELS)
+            z.writestr("xl/workbook.xml", workbook)
+            z.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
+            z.writestr("xl/styles.xml", _STYLES)
+            info = zipfile.ZipInfo("xl/worksheets/sheet1.xml", date_time=time.localtime(time.time())[:6])
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o600 << 16  # as writestr gives it
+            self._sheet = self._stack.enter_context(z.open(info, "w"))
+            self._sheet.write((
+                '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                f'<worksheet xmlns="{_MAIN[0]}"><sheetViews><sheetView workbookViewId="0">'
+                '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/></sheetView>'
+                '</sheetViews><sheetData>').encode())
+            self.add_rows([self.header])
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def add_rows(self, rows) -> None:
+        """Add rows (sequences of text or numbers) below those added before."""
+        parts = []
+        for values in rows:
+            self._row += 1
+            r = self._row
+            cells = "".join(_cell(f"{_column_letters(i)}{r}", v, self.path) for i, v in enumerate(values))
+            parts.append(f'<row r="{r}">{cells}</row>')
+        self._sheet.write("".join(parts).encode())
+
+    def __exit__(self, *exc) -> bool:
+        if exc[0] is None:
+            try:
+                self._sheet.write(b"</sheetData></worksheet>")
+            except BaseException:
+                self._stack.close()
+                raise
+        return self._stack.__exit__(*exc)

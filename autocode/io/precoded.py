@@ -24,15 +24,16 @@ model's name and ``codes`` = the accepted suggestions, so it can be compared wit
 
 from __future__ import annotations
 
+import csv
 import json
+from contextlib import ExitStack
 from pathlib import Path
 
 from .._files import atomic_write
 from ..exceptions import FormatError
 from ..suggestion import Suggestions
-from .table import write_table
 
-__all__ = ["write_suggestions", "precoded_rows", "PRECODED_COLUMNS"]
+__all__ = ["write_suggestions", "SuggestionWriter", "precoded_rows", "PRECODED_COLUMNS"]
 
 PRECODED_COLUMNS = ("document", "segment", "speaker", "text", "coder", "codes", "code_names", "categories",
                     "category_names", "scores", "max_score", "start", "end", "evidence", "similar", "accept")
@@ -44,23 +45,75 @@ def write_suggestions(path: str | Path, suggestions: Suggestions, *, top_k: int 
     ``documents`` (the transcripts, as :class:`~autocode.io.transcript.Document`) is needed for ``.qdpx``
     when the segments came from transcripts, so the project holds the full source text.
     """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix in (".csv", ".xlsx"):
-        _write_table(path, suggestions, top_k)
-    elif suffix in (".jsonl", ".ndjson"):
-        with atomic_write(path, encoding="utf-8") as f:
-            for rec in suggestions.records(top_k):
-                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    elif suffix == ".qdpx":
-        from .qdpx import write_precoded_qdpx
+    with SuggestionWriter(path, top_k=top_k, documents=documents) as writer:
+        writer.write(suggestions)
+    return Path(path)
 
-        write_precoded_qdpx(path, suggestions, documents=documents)
-    else:
-        raise FormatError("Unknown output format: use .csv, .xlsx, .jsonl or .qdpx.", path)
-    return path
+
+class SuggestionWriter:
+    """Writes suggestions batch by batch into one file (the one :func:`write_suggestions` writes for all
+    of them at once): each batch's rows go out when :meth:`write` is called.
+
+    ``.csv``, ``.jsonl`` and ``.xlsx`` stream (the workbook's sheet is compressed as it is written); a
+    ``.qdpx`` project is written when the writer closes, from every batch kept until then. The file appears
+    only when the writer closes without error.
+
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "precoded.csv"
+    >>> with SuggestionWriter(out) as w:
+    ...     pass
+    >>> out.read_text(encoding="utf-8-sig").splitlines()[0].split(",")[:4]
+    ['document', 'segment', 'speaker', 'text']
+    """
+
+    def __init__(self, path: str | Path, *, top_k: int = 5, documents=None):
+        self.path = Path(path)
+        self.top_k = top_k
+        self.documents = documents
+        self.suffix = self.path.suffix.lower()
+        if self.suffix not in (".csv", ".xlsx", ".jsonl", ".ndjson", ".qdpx"):
+            raise FormatError("Unknown output format: use .csv, .xlsx, .jsonl or .qdpx.", self.path)
+        self._stack = ExitStack()
+        self._kept: list[Suggestions] = []  # .qdpx: written at the end
+        self._file = self._csv = self._xlsx = None
+
+    def __enter__(self) -> SuggestionWriter:
+        if self.path.parent and not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.suffix == ".csv":
+            self._file = self._stack.enter_context(atomic_write(self.path, encoding="utf-8-sig", newline=""))
+            self._csv = csv.writer(self._file)
+            self._csv.writerow(PRECODED_COLUMNS)
+        elif self.suffix == ".xlsx":
+            from ._xlsx import XlsxWriter
+
+            self._xlsx = self._stack.enter_context(XlsxWriter(self.path, PRECODED_COLUMNS, sheet="precoded"))
+        elif self.suffix in (".jsonl", ".ndjson"):
+            self._file = self._stack.enter_context(atomic_write(self.path, encoding="utf-8"))
+        return self
+
+    def write(self, suggestions: Suggestions) -> None:
+        """Write the rows of one batch."""
+        if self._csv is not None:
+            self._csv.writerows(precoded_rows(suggestions, self.top_k))
+        elif self._xlsx is not None:
+            self._xlsx.add_rows(precoded_rows(suggestions, self.top_k))
+        elif self._file is not None:
+            self._file.write("".join(json.dumps(rec, ensure_ascii=False) + "\n"
+                                     for rec in suggestions.records(self.top_k)))
+        else:
+            self._kept.append(suggestions)
+
+    def __exit__(self, *exc) -> bool:
+        if exc[0] is None and self.suffix == ".qdpx":
+            try:
+                from .qdpx import write_precoded_qdpx
+
+                write_precoded_qdpx(self.path, Suggestions.concat(self._kept), documents=self.documents)
+            except BaseException:
+                self._stack.close()
+                raise
+        return self._stack.__exit__(*exc)
 
 
 def precoded_rows(sug: Suggestions, top_k: int = 5):
@@ -79,7 +132,3 @@ def precoded_rows(sug: Suggestions, top_k: int = 5):
             "" if s.start is None else s.start, "" if s.end is None else s.end,
             evidence, similar, "",
         ]
-
-
-def _write_table(path: Path, sug: Suggestions, top_k: int) -> None:
-    write_table(path, PRECODED_COLUMNS, list(precoded_rows(sug, top_k)), sheet="precoded")  # CSV (BOM) or .xlsx

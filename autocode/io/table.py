@@ -20,7 +20,7 @@ import csv
 import json
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .._files import atomic_write
@@ -45,6 +45,41 @@ def split_codes(cell: str | None) -> list[str]:
     return [c.strip() for c in _CODE_SEP.split(cell) if c.strip()]
 
 
+def _json_row(line: str, path: Path, lineno: int) -> dict:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise FormatError(f"Invalid JSON: {err.msg}.", path, f"line {lineno}") from None
+    if not isinstance(obj, dict):
+        raise FormatError(
+            f"Expected a JSON object per line ({{\"document\": ..., \"segment\": ...}}), "
+            f"found {type(obj).__name__}.",
+            path,
+            f"line {lineno}",
+        )
+    if isinstance(obj.get("codes"), list):
+        obj["codes"] = ";".join(map(str, obj["codes"]))
+    if isinstance(obj.get("suggestions"), list):  # pre-coded output: keep it recognisable
+        obj["suggestions"] = json.dumps(obj["suggestions"], ensure_ascii=False)
+    row = {k: "" if v is None else str(v) for k, v in obj.items() if not isinstance(v, (dict, list))}
+    row["_row"] = lineno
+    return row
+
+
+def _check_columns(header: list[str], required: tuple[str, ...], path: Path) -> None:
+    missing = [c for c in required if c not in header]
+    if missing:
+        hint = ""
+        if "text" in missing and "content" not in header:
+            hint = " The segment text must be in a column named 'text'."
+        raise FormatError(
+            f"Missing column(s) {', '.join(map(repr, missing))}; the header is {header}. "
+            f"Expected {','.join(CANONICAL_COLUMNS)}.{hint}",
+            path,
+            "row 1",
+        )
+
+
 def _read_rows(path: Path, encoding: str | None, required: tuple[str, ...]) -> tuple[list[str], list[dict]]:
     if not path.exists():
         raise FormatError("File not found. Check the path.", path)
@@ -59,23 +94,7 @@ def _read_rows(path: Path, encoding: str | None, required: tuple[str, ...]) -> t
         for lineno, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise FormatError(f"Invalid JSON: {err.msg}.", path, f"line {lineno}") from None
-            if not isinstance(obj, dict):
-                raise FormatError(
-                    f"Expected a JSON object per line ({{\"document\": ..., \"segment\": ...}}), "
-                    f"found {type(obj).__name__}.",
-                    path,
-                    f"line {lineno}",
-                )
-            if isinstance(obj.get("codes"), list):
-                obj["codes"] = ";".join(map(str, obj["codes"]))
-            if isinstance(obj.get("suggestions"), list):  # pre-coded output: keep it recognisable
-                obj["suggestions"] = json.dumps(obj["suggestions"], ensure_ascii=False)
-            row = {k: "" if v is None else str(v) for k, v in obj.items() if not isinstance(v, (dict, list))}
-            row["_row"] = lineno
+            row = _json_row(line, path, lineno)
             rows.append(row)
         header = list(dict.fromkeys(k for r in rows for k in r if k != "_row"))
     else:
@@ -88,17 +107,7 @@ def _read_rows(path: Path, encoding: str | None, required: tuple[str, ...]) -> t
             row = dict(zip(header, fields))
             row["_row"] = rowno
             rows.append(row)
-    missing = [c for c in required if c not in header]
-    if missing:
-        hint = ""
-        if "text" in missing and "content" not in header:
-            hint = " The segment text must be in a column named 'text'."
-        raise FormatError(
-            f"Missing column(s) {', '.join(map(repr, missing))}; the header is {header}. "
-            f"Expected {','.join(CANONICAL_COLUMNS)}.{hint}",
-            path,
-            "row 1",
-        )
+    _check_columns(header, required, path)
     for i, row in enumerate(rows):
         row.setdefault("_row", i + 1)
     return header, rows
@@ -118,6 +127,71 @@ def read_segments(paths: str | Path | Iterable[str | Path], *, encoding: str | N
     """
     corpus = read_coded(paths, encoding=encoding, require_codes=False)
     return corpus.segments
+
+
+def iter_table_segments(path: str | Path, *, encoding: str | None = None) -> Iterator[tuple[Segment, str]]:
+    """The segments of one canonical table in row order, with where each stands (``row 3``/``line 3``), read
+    one row at a time (a ``.csv``/``.tsv``/``.jsonl`` file is never held whole; see
+    :func:`~autocode.io._tabular.iter_records`). The same checks and errors as :func:`read_segments`; rows
+    of one segment (one per coder) are all given, and ``coder``/``codes`` are not read."""
+    path = Path(path)
+    jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
+    for row in _iter_rows(path, encoding, ("document", "segment", "text")):
+        loc = f"line {row['_row']}" if jsonl else f"row {row['_row']}"
+        doc = (row.get("document") or "").strip()
+        seg = (row.get("segment") or "").strip()
+        if not doc or not seg:
+            raise FormatError("Empty 'document' or 'segment'. Every row needs both (segment = turn number or id).",
+                              path, loc)
+        yield (Segment(doc, seg, row.get("text") or "", (row.get("speaker") or "").strip(),
+                       _int_or_none(row.get("start")), _int_or_none(row.get("end"))), loc)
+
+
+def _iter_rows(path: Path, encoding: str | None, required: tuple[str, ...]) -> Iterator[dict]:
+    """:func:`_read_rows` one row at a time (a JSON lines file's columns are checked at its end)."""
+    if not path.exists():
+        raise FormatError("File not found. Check the path.", path)
+    if path.is_dir():
+        raise FormatError("This is a folder, not a table. Name the .csv/.tsv/.xlsx/.jsonl file(s).", path)
+    empty = f"The file is empty. Expected a header with {', '.join(CANONICAL_COLUMNS)}."
+    n = 0
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        from ._encoding import read_lines, stream_encoding
+
+        header: dict[str, None] = {}
+        lineno, blank = 0, True
+        for physical in read_lines(path, stream_encoding(path, encoding)):
+            for line in physical.splitlines():
+                lineno += 1
+                if not line.strip():
+                    continue
+                blank = False
+                row = _json_row(line, path, lineno)
+                header.update(dict.fromkeys(k for k in row if k != "_row"))
+                n += 1
+                yield row
+        if blank:
+            raise FormatError(empty, path)
+        _check_columns(list(header), required, path)
+    else:
+        from ._tabular import iter_records
+
+        names = None
+        for rowno, fields in iter_records(path, encoding):
+            if names is None:
+                if not any(h.strip() for h in fields):
+                    raise FormatError(empty, path)
+                names = [_ALIASES.get(h.strip().lower(), h.strip().lower()) for h in fields]
+                _check_columns(names, required, path)
+                continue
+            row = dict(zip(names, fields))
+            row["_row"] = rowno
+            n += 1
+            yield row
+        if names is None:
+            raise FormatError(empty, path)
+    if not n:
+        raise FormatError("No rows below the header.", path)
 
 
 def read_coded(

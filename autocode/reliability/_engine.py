@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import fields
 from itertools import combinations
 from typing import Literal
 
@@ -259,19 +260,36 @@ class _GroupFigures:
         return out
 
 
+UNIT_BLOCK = 16_384
+"""Units whose ratings are summed into their documents at a time: the sums' float arrays (several per unit,
+code and coder pair) then hold a block of units, not the corpus. A corpus of at most this many units is one
+block."""
+
+
+def _document_sums(ratings: np.ndarray, weight: np.ndarray, to_doc) -> AgreementSums:
+    """:meth:`AgreementSums.from_ratings` summed into documents, :data:`UNIT_BLOCK` units at a time."""
+    n, block = ratings.shape[1], UNIT_BLOCK
+    total = None
+    for s in range(0, max(n, 1), block):
+        part = AgreementSums.from_ratings(ratings[:, s:s + block], weight[s:s + block], into=to_doc[:, s:s + block])
+        total = part if total is None else AgreementSums(**{f.name: getattr(total, f.name) + getattr(part, f.name)
+                                                            for f in fields(AgreementSums)})
+    return total
+
+
 def _figure_rows(units: Units, coders: list[str], models: list[str], groups: list[tuple[str, str, list[int]]],
                  boot_w: np.ndarray | None, confidence: float,
                  names: dict[str, str]) -> tuple[list[dict], list[str]]:
     """Every report row: per group, each statistic (pairs from the group of all coders only) per code, pooled
     and macro; then MASI alpha per group. Returns the rows and notes on figures not computed."""
-    to_doc = units.to_doc()
+    to_doc = units.to_doc().tocsc()  # sliced by columns (blocks of units) below
     # one-hot ratings (coders, units, codes, 2): [absent, present] where coded
     ratings = np.stack([units.ucoded[:, :, None] & ~units.ux, units.ux], axis=-1)
     applied = (to_doc @ (units.weight[:, None] * units.ux.any(axis=0))).sum(axis=0)
     pairs = _pair_series(coders, models)
     rows: list[dict] = []
     for name, kind, members in groups:
-        sums = AgreementSums.from_ratings(ratings[members], units.weight[:, None], into=to_doc)
+        sums = _document_sums(ratings[members], units.weight[:, None], to_doc)
         figures = _GroupFigures(sums, boot_w, confidence)
         for stat in figures.code:
             if stat in PAIR_STATISTICS:

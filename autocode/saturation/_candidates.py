@@ -143,17 +143,43 @@ def code_spread(X: np.ndarray, Y: np.ndarray, q: float = 90) -> float:
     return float(np.percentile(spreads, q)) if spreads else 0.5
 
 
-def cluster_embeddings(X, distance: float, n_clusters: int | None = None) -> np.ndarray:
+MAX_CLUSTERED = 5_000
+"""Average linkage needs the novel segments' distances pairwise (memory and time quadratic in their number):
+beyond this many, an evenly spaced sample of them is clustered and every other one joins the group whose
+centre it is most like (5,000 segments: 200 MB of distances)."""
+
+
+def cluster_embeddings(X, distance: float, n_clusters: int | None = None, max_clustered: int = MAX_CLUSTERED
+                       ) -> np.ndarray:
     """Cluster labels of unit rows ``X`` (dense or sparse): average linkage on cosine distance, cut at
-    ``distance``, or into ``n_clusters`` groups when given.
+    ``distance``, or into ``n_clusters`` groups when given. With more than ``max_clustered`` rows, an evenly
+    spaced sample of that many is clustered and each other row takes the label of the group centre (the
+    normalised mean of its sampled members) it is most similar to.
 
     >>> X = np.array([[1.0, 0.0], [0.99, 0.141], [0.0, 1.0]])
     >>> cluster_embeddings(X, 0.5).tolist()
     [0, 0, 1]
+    >>> cluster_embeddings(X, 0.5, max_clustered=2).tolist()  # rows 0 and 2 clustered, row 1 joins row 0
+    [1, 1, 0]
     """
     n = X.shape[0]
     if n == 1:
         return np.zeros(1, dtype=int)
+    if n > max_clustered >= 2:
+        from sklearn.preprocessing import normalize
+
+        sample = np.unique(np.linspace(0, n - 1, max_clustered).round().astype(int))
+        labels = np.empty(n, dtype=int)
+        labels[sample] = cluster_embeddings(X[sample], distance, n_clusters, max_clustered)
+        groups = np.unique(labels[sample])
+        centres = normalize(np.vstack([np.asarray(X[sample[labels[sample] == g]].mean(axis=0)).ravel()
+                                       for g in groups]))
+        rest = np.setdiff1d(np.arange(n), sample)
+        for start in range(0, len(rest), max_clustered):  # a block of rows x the centres at a time
+            rows = rest[start:start + max_clustered]
+            sims = X[rows] @ centres.T
+            labels[rows] = groups[np.asarray(sims).argmax(axis=1)]
+        return labels
     from sklearn.cluster import AgglomerativeClustering
 
     sims = X @ X.T
