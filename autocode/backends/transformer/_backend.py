@@ -34,6 +34,7 @@ import numpy as np
 
 from ...exceptions import AutocodeError, MissingDependencyError, ModelFileError
 from ..base import Backend, Inputs, register
+from ._probe import linear_probe
 
 __all__ = ["TransformerBackend", "load_encoder", "load_tokenizer"]
 
@@ -275,7 +276,7 @@ class TransformerBackend(Backend):
                     t, _ = batch_tensors(train[s : s + 64])
                     with torch.autocast(**amp):
                         parts.append(net(t["input_ids"], t["lengths"], t.get("token_type_ids")).float().cpu())
-            W, b = _linear_probe(torch.cat(parts).numpy(), Y[train], p["class_weight"] == "balanced", seed)
+            W, b = linear_probe(torch.cat(parts).numpy(), Y[train], p["class_weight"] == "balanced", seed)
             with torch.no_grad():
                 head.weight.copy_(torch.from_numpy(W))
                 head.bias.copy_(torch.from_numpy(b))
@@ -449,28 +450,6 @@ def _tokens(encoded: dict):
     from .inference import TokenizedTexts
 
     return TokenizedTexts.from_lists(encoded["input_ids"], encoded.get("token_type_ids"))
-
-
-def _linear_probe(X: np.ndarray, Y: np.ndarray, balanced: bool, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Weights and biases of a logistic regression per code on pooled states ``X`` (standardised for the fit,
-    folded back so that they apply to the raw states). A code without positives (or negatives) gets weight 0
-    and the log odds of its smoothed frequency."""
-    from sklearn.linear_model import LogisticRegression
-
-    mu, sd = X.mean(0), X.std(0) + 1e-6
-    Z = (X - mu) / sd
-    k = Y.shape[1]
-    W, b = np.zeros((k, X.shape[1]), dtype=np.float32), np.zeros(k, dtype=np.float32)
-    for j in range(k):
-        pos = float(Y[:, j].sum())
-        if pos == 0 or pos == len(Y):
-            b[j] = np.log((pos + 0.5) / (len(Y) - pos + 0.5))
-            continue
-        clf = LogisticRegression(C=1.0, class_weight="balanced" if balanced else None, max_iter=1000,
-                                 random_state=seed).fit(Z, Y[:, j])
-        W[j] = clf.coef_[0] / sd
-        b[j] = clf.intercept_[0] - float(W[j] @ mu)
-    return W, b
 
 
 def _groups(inputs: Inputs) -> np.ndarray:
