@@ -83,7 +83,7 @@ def test_new_topic_is_more_novel_than_known_topics(fitted):
     assert s.novelty[new].min() > s.novelty[known].max()
     assert s.novel[new].all() and not s.novel[known].any()
     assert np.isnan(s.novelty[~s.eligible]).all() and not s.novel[~s.eligible].any()
-    assert s.components.shape == (len(segs), 4)
+    assert s.components.shape == (len(segs), len(COMPONENTS))
     assert {c for c, e in zip(s.nearest_code, s.eligible) if e} <= set(model.codes_)
     assert {c for c, e in zip(s.nearest_code, s.eligible) if not e} <= {""}
 
