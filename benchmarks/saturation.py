@@ -212,7 +212,7 @@ def categories(book) -> list[str]:
     return [c for c in book.ids if book.depth(c) == book.category_depth]
 
 
-def interviews(data_dir, quick: bool, variants: dict, base: dict, single: int) -> dict:
+def interviews(data_dir, quick: bool, variants: dict, base: dict, single: int, n_folds: int) -> dict:
     """Each code group hidden in turn, then ``single`` codes (seeded, >= 15 segments) one at a time; x 3 folds."""
     book, coded = load(data_dir, INTERVIEWS)
     folds = partitions(coded, 3, seed=0)
@@ -225,18 +225,18 @@ def interviews(data_dir, quick: bool, variants: dict, base: dict, single: int) -
                                                              replace=False).tolist()]
     runs = []
     for kind, name, hidden in plan:
-        for f, (tr, te) in enumerate(folds[:1] if quick else folds):
+        for f, (tr, te) in enumerate(folds[: 1 if quick else n_folds]):
             r = one_run(book, coded, tr, te, hidden, variants, 5, base)
             runs.append({**r, "hidden": name, "kind": kind, "fold": f})
             log(f"{INTERVIEWS} {name} fold {f}: {r['n_pos']} positives, AUROC vs all "
                 + ", ".join(f"{k} {v['auroc_vs_all']:.3f}" for k, v in r["scores"].items() if k in DETECTION))
     return {"data": INTERVIEWS, "segments": len(coded), "documents": len(coded.documents), "runs": runs,
             "design": f"each of the {len(groups)} code groups hidden in turn, and {single} single codes with >= 15 "
-                      "segments hidden one at a time; x 3 folds"}
+                      f"segments hidden one at a time; x {n_folds} of the 3 folds"}
 
 
 def cail(data_dir, quick: bool, docs_per_domain: int, draws: int, per_domain: int, min_segments: int, variants: dict,
-         base: dict) -> dict:
+         base: dict, n_folds: int) -> dict:
     """Per draw ``per_domain`` codes of each domain hidden together, then each whole domain in turn; x 3 folds."""
     book, coded = load(data_dir, CAIL)
     rng = np.random.default_rng(0)
@@ -257,14 +257,14 @@ def cail(data_dir, quick: bool, docs_per_domain: int, draws: int, per_domain: in
     plan += [("category", dom, frozenset(book.children(dom))) for dom in categories(book)[: 1 if quick else None]]
     runs = []
     for kind, name, hidden in plan:
-        for f, (tr, te) in enumerate(folds[:1] if quick else folds):
+        for f, (tr, te) in enumerate(folds[: 1 if quick else n_folds]):
             r = one_run(book, coded, tr, te, hidden, variants, 3, base)
             runs.append({**r, "hidden": name, "kind": kind, "fold": f})
             log(f"{CAIL} {name} fold {f}: {r['n_pos']} positives, AUROC vs all "
                 + ", ".join(f"{k} {v['auroc_vs_all']:.3f}" for k, v in r["scores"].items() if k in DETECTION))
     return {"data": CAIL, "segments": len(coded), "documents": len(coded.documents), "runs": runs,
             "design": f"{docs_per_domain} documents per domain; {draws} draws of {per_domain} hidden codes per domain, "
-                      "and each whole domain hidden in turn; x 3 folds"}
+                      f"and each whole domain hidden in turn; x {n_folds} of the 3 folds"}
 
 
 def paired(runs: list[dict], name: str, metric: str) -> tuple[float, float, int, int]:
@@ -380,6 +380,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cail-hidden", type=int, default=2, help="CAIL codes hidden per domain and draw")
     ap.add_argument("--min-code-segments", type=int, default=50, help="CAIL codes that may be hidden: this many segments")
     ap.add_argument("--single-codes", type=int, default=7, help="interview codes hidden one at a time")
+    ap.add_argument("--folds", type=int, default=3, choices=[1, 2, 3], help="how many of the 3 folds to run")
     ap.add_argument("--only", choices=["interviews", "cail"])
     args = ap.parse_args(argv)
     chosen = list(VARIANTS) if args.variants == "all" else [v.strip() for v in args.variants.split(",")]
@@ -392,10 +393,10 @@ def main(argv=None) -> int:
     results = []
     with mock.patch.object(embedding, "embed", cache) if uses_e5 else nullcontext():
         if args.only in (None, "interviews"):
-            results.append(interviews(args.data_dir, args.quick, variants, args.base, args.single_codes))
+            results.append(interviews(args.data_dir, args.quick, variants, args.base, args.single_codes, args.folds))
         if args.only in (None, "cail"):
             results.append(cail(args.data_dir, args.quick, args.cail_docs, args.cail_draws, args.cail_hidden, args.min_code_segments,
-                                variants, args.base))
+                                variants, args.base, args.folds))
     for r in results:
         r["summary"] = summarise(r)
     stem = "saturation-quick" if args.quick else "saturation"

@@ -85,6 +85,7 @@ from ._relations import RelationReport, category_relations
 from ._report import SaturationReport, saturation_report
 from ._scoring import NoveltyScorer, NoveltyScores, novelty_scores
 from ._signals import COMPONENTS
+from ._words import WordStats, unexplained_words
 
 __all__ = [
     "NoveltyScorer",
@@ -99,6 +100,8 @@ __all__ = [
     "cluster_embeddings",
     "code_spread",
     "COMPONENTS",
+    "WordStats",
+    "unexplained_words",
     "RelationReport",
     "category_relations",
 ]

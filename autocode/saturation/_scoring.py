@@ -19,7 +19,7 @@ from ._eligibility import content_length, eligible_mask
 from ._persist import load_scorer, save_scorer
 from ._signals import COMPONENTS, knn_distance, logistic, model_fingerprint, prototypes, recurrence
 from ._space import E5_DIM, LSA, e5_available, embed_e5
-from ._words import WordStats, content_words, unexplained
+from ._words import WordStats, content_words, unexplained_words
 
 
 @dataclass
@@ -310,7 +310,7 @@ class NoveltyScorer:
             rt = train[ref[train]]
             oof[test, 4] = recurrence(Z[test], doc_e[test], Z[rt], self.n_neighbors)
             stats = WordStats.from_segments([words[i] for i in train], coded_e[train], desc_words)
-            oof[test, 5] = unexplained(stats, [words[i] for i in test])[0]
+            oof[test, 5] = unexplained_words(stats, [words[i] for i in test])[0]
         self.words_ = WordStats.from_segments(words, coded_e, desc_words)
         self.calibration_signals_ = oof[calib_e]
         self.codable_weights_, self.codable_intercept_ = logistic(F, coded_e, self.random_state)
@@ -371,7 +371,7 @@ class NoveltyScorer:
         signals[el, 4] = recurrence(Z[el], docs[el], self.reference_, self.n_neighbors)
         evidence: list[list[str]] = [[] for _ in range(n)]
         if self.words_ is not None:  # None: loaded from a format without word statistics
-            score, words = unexplained(self.words_, [content_words(self.tokenizer_, segs[i].text) for i in el])
+            score, words = unexplained_words(self.words_, [content_words(self.tokenizer_, segs[i].text) for i in el])
             signals[el, 5] = score
             for i, w in zip(el, words):
                 evidence[i] = w

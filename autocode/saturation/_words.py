@@ -68,14 +68,14 @@ class WordStats:
         return key, batch
 
 
-def unexplained(stats: WordStats, words: Sequence[Sequence[str]], n_evidence: int = 5
+def unexplained_words(stats: WordStats, words: Sequence[Sequence[str]], n_evidence: int = 5
                 ) -> tuple[np.ndarray, list[list[str]]]:
     """Per segment of a batch: the ``unexplained`` signal (the sum of the ``TOP_WORDS`` largest positive
     keyness values among its unexplained words that recur in another segment of the batch) and its evidence (up
     to ``n_evidence`` unexplained words with positive keyness, most distinctive first).
 
     >>> stats = WordStats({"我们": 9, "党员": 3}, 10, explained={"党员"})
-    >>> score, evidence = unexplained(stats, [["我们", "程序"], ["程序", "平台"], ["党员"]])
+    >>> score, evidence = unexplained_words(stats, [["我们", "程序"], ["程序", "平台"], ["党员"]])
     >>> score.round(2).tolist(), evidence
     ([2.62, 2.62, 0.0], [['程序'], ['程序', '平台'], []])
     """
