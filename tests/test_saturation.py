@@ -189,7 +189,8 @@ def test_scorer_follows_the_sklearn_estimator_contract(fitted, coded, tmp_path):
 
     model, scorer = fitted
     params = {"space": "lsa", "components": ["model", "knn"], "combine": "rank", "n_components": 20,
-              "max_features": 500, "n_neighbors": 3, "reference": "coded", "min_chars": 3, "exclude_roles": ("访谈者",),
+              "max_features": 500, "n_neighbors": 3, "reference": "coded", "codable_length": False, "min_chars": 3,
+              "exclude_roles": ("访谈者",),
               "n_splits": 3, "random_state": 7, "script": "none", "progress": True}
     s = NoveltyScorer(**params)
     assert s.get_params() == params and s.get_params(deep=False) == params
@@ -211,7 +212,7 @@ def test_scorer_follows_the_sklearn_estimator_contract(fitted, coded, tmp_path):
     s.fit(model, coded).save(tmp_path)
     saved = json.loads((tmp_path / "novelty.json").read_text(encoding="utf-8"))["params"]
     assert list(saved) == ["space", "components", "combine", "n_components", "max_features", "n_neighbors",
-                           "reference", "min_chars", "exclude_roles", "n_splits", "random_state", "script"]
+                           "reference", "codable_length", "min_chars", "exclude_roles", "n_splits", "random_state", "script"]
     assert saved == {k: v for k, v in {**params, "exclude_roles": ["访谈者"]}.items() if k != "progress"}
     again = NoveltyScorer.load(tmp_path)
     assert again.components == ("model", "knn") and not again.progress
@@ -381,7 +382,7 @@ def test_load_errors(fitted, tmp_path):
     (tmp_path / "novelty.json").write_text("{", encoding="utf-8")
     with pytest.raises(ModelFileError, match="not valid JSON"):
         NoveltyScorer.load(tmp_path)
-    (tmp_path / "novelty.json").write_text(json.dumps(meta), encoding="utf-8")
+    (tmp_path / "novelty.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")  # as saved
     with pytest.raises(ModelFileError, match=r"missing checksums\.json, which every novelty scorer of format 4"):
         NoveltyScorer.load(tmp_path)
     (tmp_path / "checksums.json").write_bytes(manifest)
@@ -509,11 +510,13 @@ def test_codable_length_feature(fitted, coded):
     assert plain.codable_weights_.shape == (plain.prototypes_.shape[1],)
     s = plain.score(model, held_out())
     assert np.isfinite(s.codable[s.eligible]).all()
+    with pytest.raises(AutocodeError, match="codable_length must be True or False, got 'yes'"):
+        NoveltyScorer(codable_length="yes").fit(model, coded)
 
 
 def test_format_3_scorer_still_loads_without_evidence(fitted, coded, tmp_path):
     model, _ = fitted
-    scorer = NoveltyScorer(n_splits=3, codable_length=False).fit(model, coded)
+    scorer = NoveltyScorer(n_splits=3, components=("new_code",), codable_length=False).fit(model, coded)
     scorer.save(tmp_path)
     doc = json.loads((tmp_path / "novelty.json").read_text(encoding="utf-8"))
     with np.load(tmp_path / "novelty.npz") as z:

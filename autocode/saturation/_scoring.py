@@ -201,6 +201,8 @@ class NoveltyScorer:
             raise AutocodeError(f"combine must be 'z' or 'rank', got {self.combine!r}.")
         if self.reference not in ("coded", "all"):
             raise AutocodeError(f"reference must be 'coded' or 'all', got {self.reference!r}.")
+        if not isinstance(self.codable_length, (bool, np.bool_)):
+            raise AutocodeError(f"codable_length must be True or False, got {self.codable_length!r}.")
         if not (self.min_chars == "auto" or (isinstance(self.min_chars, int) and self.min_chars >= 0)):
             raise AutocodeError(f"min_chars must be 'auto' or a non-negative integer, got {self.min_chars!r}.")
 
