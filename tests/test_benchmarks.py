@@ -123,9 +123,11 @@ def test_saturation_benchmark_quick_run(data_dir, tmp_path):
     scored = [r for r in res["results"][0]["runs"] if r["scores"]]
     assert scored, "no run had both hidden-code and known-code segments"
     for r in scored:
-        for name in ("novelty_lsa_new_code", "baseline"):
+        for name in ("novelty_lsa", "novelty_lsa_new_code", "baseline", "lsa_recurrence", "lsa_unexplained"):
             assert 0 <= r["scores"][name]["auroc_vs_coded"] <= 1
-    assert "| novelty_lsa_new_code |" in report and "| baseline |" in report
+    kinds = {r["kind"] for r in res["results"][0]["runs"]}  # "code" only where a code has >= 15 segments
+    assert "category" in kinds and kinds <= {"category", "code"}
+    assert "| novelty_lsa_new_code |" in report and "| baseline |" in report and "| novelty_lsa |" in report
     assert (out / "saturation-quick.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

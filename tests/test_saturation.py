@@ -83,7 +83,7 @@ def test_new_topic_is_more_novel_than_known_topics(fitted):
     assert s.novelty[new].min() > s.novelty[known].max()
     assert s.novel[new].all() and not s.novel[known].any()
     assert np.isnan(s.novelty[~s.eligible]).all() and not s.novel[~s.eligible].any()
-    assert s.components.shape == (len(segs), 4)
+    assert s.components.shape == (len(segs), len(COMPONENTS))
     assert {c for c, e in zip(s.nearest_code, s.eligible) if e} <= set(model.codes_)
     assert {c for c, e in zip(s.nearest_code, s.eligible) if not e} <= {""}
 
@@ -189,7 +189,8 @@ def test_scorer_follows_the_sklearn_estimator_contract(fitted, coded, tmp_path):
 
     model, scorer = fitted
     params = {"space": "lsa", "components": ["model", "knn"], "combine": "rank", "n_components": 20,
-              "max_features": 500, "n_neighbors": 3, "reference": "coded", "min_chars": 3, "exclude_roles": ("访谈者",),
+              "max_features": 500, "n_neighbors": 3, "reference": "coded", "codable_length": False, "min_chars": 3,
+              "exclude_roles": ("访谈者",),
               "n_splits": 3, "random_state": 7, "script": "none", "progress": True}
     s = NoveltyScorer(**params)
     assert s.get_params() == params and s.get_params(deep=False) == params
@@ -211,7 +212,7 @@ def test_scorer_follows_the_sklearn_estimator_contract(fitted, coded, tmp_path):
     s.fit(model, coded).save(tmp_path)
     saved = json.loads((tmp_path / "novelty.json").read_text(encoding="utf-8"))["params"]
     assert list(saved) == ["space", "components", "combine", "n_components", "max_features", "n_neighbors",
-                           "reference", "min_chars", "exclude_roles", "n_splits", "random_state", "script"]
+                           "reference", "codable_length", "min_chars", "exclude_roles", "n_splits", "random_state", "script"]
     assert saved == {k: v for k, v in {**params, "exclude_roles": ["访谈者"]}.items() if k != "progress"}
     again = NoveltyScorer.load(tmp_path)
     assert again.components == ("model", "knn") and not again.progress
@@ -381,8 +382,8 @@ def test_load_errors(fitted, tmp_path):
     (tmp_path / "novelty.json").write_text("{", encoding="utf-8")
     with pytest.raises(ModelFileError, match="not valid JSON"):
         NoveltyScorer.load(tmp_path)
-    (tmp_path / "novelty.json").write_text(json.dumps(meta), encoding="utf-8")
-    with pytest.raises(ModelFileError, match=r"missing checksums\.json, which every novelty scorer of format 3"):
+    (tmp_path / "novelty.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")  # as saved
+    with pytest.raises(ModelFileError, match=r"missing checksums\.json, which every novelty scorer of format 4"):
         NoveltyScorer.load(tmp_path)
     (tmp_path / "checksums.json").write_bytes(manifest)
     with open(tmp_path / "novelty.npz", "ab") as f:
@@ -466,3 +467,80 @@ def test_cli_saturation_leaves_precoded_rows_out_of_the_coded_data(tmp_path, fit
     assert main(["saturation", "--model", str(tmp_path / "m"), "--data", str(data), str(tmp_path / "held.txt"),
                  "--out", str(tmp_path / "r.json")]) == 0
     assert "Left out of the training data: coder(s) 'autocode-tfidf.v1'" in capsys.readouterr().err
+
+
+# -- recurrence, unexplained words, the length feature of P(coded) ---------------------------------------------
+def test_new_topic_recurs_and_carries_unexplained_words_as_evidence(fitted):
+    model, scorer = fitted
+    segs = held_out()
+    s = scorer.score(model, segs)
+    new = [i for i, seg in enumerate(segs) if seg.text.rstrip("。") in NEW_TOPIC]
+    known = [i for i, seg in enumerate(segs) if seg.text.rstrip("。") in KNOWN]
+    rec, unx = s.components[:, COMPONENTS.index("recurrence")], s.components[:, COMPONENTS.index("unexplained")]
+    assert rec[new].min() > rec[known].max()
+    assert unx[new].min() > 0 and unx[known].max() == 0
+    # the words no code accounts for: the new topic's, never the codes' words nor those of unscored segments
+    assert all(any("垃圾" in w for w in s.evidence[i]) for i in new)
+    assert all(s.evidence[i] == [] for i in known)
+    assert all(s.evidence[i] == [] for i in np.flatnonzero(~s.eligible))
+    assert not {w for ev in s.evidence for w in ev} & scorer.words_.explained
+
+
+def test_recurrence_within_one_interview_uses_its_other_turns(fitted):
+    model, scorer = fitted
+    one = [Segment("H", str(i), t, "受访者") for i, t in enumerate([*KNOWN, *NEW_TOPIC])]
+    s = scorer.score(model, one)
+    rec = s.components[:, COMPONENTS.index("recurrence")]
+    assert rec[len(KNOWN):].min() > rec[:len(KNOWN)].max()
+    alone = scorer.score(model, one[:1]).components[0, COMPONENTS.index("recurrence")]
+    assert np.isfinite(alone)  # a lone segment: nothing to recur with, nearness to the training talk only
+
+
+def test_unexplained_signal_needs_words_that_recur():
+    from autocode.saturation import WordStats, unexplained_words
+
+    stats = WordStats({"我们": 9, "党员": 3}, 10, explained={"党员"})
+    score, evidence = unexplained_words(stats, [["我们", "程序"], ["程序", "平台"], ["党员"], ["独有"]])
+    assert score[0] == score[1] > 0 and score[2] == 0
+    assert score[3] == 0 and evidence[3] == ["独有"]  # evidence, but said once: no signal
+    assert evidence[1][0] == "程序" and "党员" not in evidence[2]
+
+
+def test_codable_length_feature(fitted, coded):
+    model, scorer = fitted
+    assert scorer.codable_length and scorer.codable_weights_.shape == (scorer.prototypes_.shape[1] + 1,)
+    plain = NoveltyScorer(n_splits=3, codable_length=False).fit(model, coded)
+    assert plain.codable_weights_.shape == (plain.prototypes_.shape[1],)
+    s = plain.score(model, held_out())
+    assert np.isfinite(s.codable[s.eligible]).all()
+    with pytest.raises(AutocodeError, match="codable_length must be True or False, got 'yes'"):
+        NoveltyScorer(codable_length="yes").fit(model, coded)
+
+
+def test_format_3_scorer_still_loads_without_evidence(fitted, coded, tmp_path):
+    model, _ = fitted
+    scorer = NoveltyScorer(n_splits=3, components=("new_code",), codable_length=False).fit(model, coded)
+    scorer.save(tmp_path)
+    doc = json.loads((tmp_path / "novelty.json").read_text(encoding="utf-8"))
+    with np.load(tmp_path / "novelty.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["calibration_signals"] = arrays["calibration_signals"][:, :4]  # what format 3 wrote
+    for key in ("words", "length_scale"):
+        del doc[key]
+    del doc["params"]["codable_length"]
+    doc["format_version"] = 3
+    np.savez(tmp_path / "novelty.npz", **arrays)
+    (tmp_path / "novelty.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "checksums.json").write_text(make_manifest(tmp_path, ["novelty.json", "novelty.npz"]), "utf-8")
+    old = NoveltyScorer.load(tmp_path)
+    assert not old.codable_length and old.words_ is None
+    a, b = scorer.score(model, held_out()), old.score(model, held_out())
+    np.testing.assert_array_equal(a.p_value, b.p_value)
+    assert all(ev == [] for ev in b.evidence)
+    assert np.isnan(b.components[:, COMPONENTS.index("unexplained")]).all()
+    doc["params"]["components"] = ["new_code", "recurrence"]
+    (tmp_path / "novelty.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "checksums.json").write_text(make_manifest(tmp_path, ["novelty.json", "novelty.npz"]), "utf-8")
+    with pytest.raises(ModelFileError, match="the novelty files are inconsistent.*components unknown to this format"):
+        NoveltyScorer.load(tmp_path)
+

