@@ -449,8 +449,12 @@ def report_from_scores(scores: NoveltyScores, codebook: Codebook, scorer: Novelt
                            has_categories=any(c is not None for c in code_categories(scorer.codes_, codebook)))
     rep.n_short = int(too_short(scores.segments, min_chars=scorer.min_chars_, exclude_roles=scorer.exclude_roles).sum())
     rows = [r["index"] for r in rep.review_rows()]
-    rep.unexplained = dict(zip(rows, unexplained_terms([scores.segments[i].text for i in rows], list(known),
-                                                        scorer.tokenizer_)))
+    # the scorer's own evidence (words no code accounts for, weighed against the training talk) where it has
+    # some; otherwise the terms of the segment found in none of the model's kept examples and code texts
+    fallback = dict(zip(rows, unexplained_terms([scores.segments[i].text for i in rows], list(known),
+                                                 scorer.tokenizer_)))
+    words = scores.evidence if len(scores.evidence) == len(scores.segments) else []
+    rep.unexplained = {i: (list(words[i]) if words and words[i] else fallback[i]) for i in rows}
     return rep
 
 def _relations(model, coded: CodedCorpus, segments, unit: str) -> RelationReport | None:
