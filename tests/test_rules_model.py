@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import warnings
+import zipfile
 
 import numpy as np
 import pytest
@@ -58,6 +59,9 @@ def test_rule_matches_are_evidence_beside_the_suggestions(tmp_path, book, coded,
     assert rec[0]["rules"] == [{"code": "party", "rule": "党支部 党员", "text": "黨支部"},
                                {"code": "party", "rule": "党支部 党员", "text": "黨員"}]
     assert rec[1]["rules"] == []
+    write_suggestions(tmp_path / "p.qdpx", sug)
+    qde = zipfile.ZipFile(tmp_path / "p.qdpx").read("project.qde").decode("utf-8")
+    assert "rules: party: 黨支部、黨員 [党支部 党员]" in qde  # in the description of the suggested selection
 
 
 def test_rule_matches_as_features(book, coded, rules):
