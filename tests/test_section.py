@@ -173,3 +173,9 @@ def test_cli_rules_by_heading_show_their_rule(tmp_path):
 
 def test_segment_section_defaults_to_empty():
     assert Segment("D", "1", "文字").section == ""
+
+
+def test_a_rule_describes_itself_as_its_evidence_names_it():
+    assert Rule("c", "投票选出", kind="phrase").describe() == '"投票选出"'
+    assert Rule("c", "app|小程序", kind="regex", speaker="B").describe() == "re:app|小程序 @B"
+    assert Rule("c", "", heading="re:第.部分").describe() == "§re:第.部分"
