@@ -17,6 +17,9 @@ Format versions:
    load as before. Adds ``examples`` (coded segments kept per code, to show the ones most like a suggestion)
    and the setting ``keep_examples``; :func:`_migrate_2` gives older models none (their suggestions still
    name their words).
+4. autocode 0.2: ``rules``, the model's coding rules (code, pattern, kind, speaker, heading each), and the
+   TF-IDF backends' ``rules_weight``; :func:`_migrate_3` gives older models no rules and ``rules_weight`` 0
+   (their scores unchanged).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from .codebook import Codebook
 from .exceptions import AutocodeError, ModelFileError
 
 MODEL_FORMAT = "autocode-model"
-MODEL_FORMAT_VERSION = 3
+MODEL_FORMAT_VERSION = 4
 ARRAYS = "arrays.npz"
 META = "model.json"
 
@@ -76,7 +79,17 @@ def _migrate_2(doc: dict) -> dict:
     return doc
 
 
-_MIGRATIONS = {1: _migrate_1, 2: _migrate_2}
+def _migrate_3(doc: dict) -> dict:
+    """Format 3 -> 4: no rules; the TF-IDF backends without rule features."""
+    doc = dict(doc)
+    doc.setdefault("rules", [])
+    if doc["backend"] in _V1_BACKEND_PARAMS:
+        doc["backend_params"] = {"rules_weight": 0.0, **doc["backend_params"]}
+    doc["format_version"] = 4
+    return doc
+
+
+_MIGRATIONS = {1: _migrate_1, 2: _migrate_2, 3: _migrate_3}
 """Saved format version -> the function that brings a document of that version one version forward."""
 
 
@@ -125,6 +138,9 @@ def _model_doc(model, backend, meta: dict, files: list[str]) -> dict:
         "cv_summary": model.cv_summary_,
         "global_threshold": model.global_threshold_,
         "examples": model.examples_,
+        "rules": [] if model.rules is None else [
+            {"code": r.code, "pattern": r.pattern, "kind": r.kind, "speaker": r.speaker, "heading": r.heading}
+            for r in model.rules.rules],
         "training": {"segments": model.n_train_segments_, "documents": model.n_train_documents_,
                      "counts": model.train_counts_},
         "files": files,
@@ -224,7 +240,13 @@ def load_model(cls, path: str | Path):
     doc, arrays = read_model_doc(path)
     try:
         book = Codebook.from_dict(doc["codebook"])
-        model = cls(book, doc["backend"], backend_params=doc["backend_params"], name=doc.get("name"),
+        rules = None
+        if doc["rules"]:
+            from .rules import Rule, RuleSet
+
+            rules = RuleSet([Rule(r["code"], r["pattern"], r["kind"], r.get("speaker"), r.get("heading"))
+                             for r in doc["rules"]], book)
+        model = cls(book, doc["backend"], backend_params=doc["backend_params"], name=doc.get("name"), rules=rules,
                     **{k: doc["settings"][k] for k in SETTINGS})
         backend_cls = get_backend(doc["backend"])
         barrays = {k[len("backend/"):]: v for k, v in arrays.items() if k.startswith("backend/")}
@@ -252,6 +274,6 @@ def load_model(cls, path: str | Path):
         model.n_train_segments_ = training.get("segments")
         model.n_train_documents_ = training.get("documents")
         model.train_counts_ = training.get("counts", {})
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, AutocodeError) as err:
         raise ModelFileError(f"{path}: the model files are inconsistent ({type(err).__name__}: {err}).") from None
     return model

@@ -47,6 +47,9 @@ class Segment:
         Who speaks (``"interviewer"``, ``"受访者"``, a name), empty when unknown.
     start, end : int or None
         Character offsets of ``text`` in the original document text (``doc[start:end] == text``), when known.
+    section : str
+        The headings the segment stands under, outer first (``一、基本情况 / （一）家庭``; see
+        :mod:`autocode.section`), empty when the transcript has none before it.
     """
 
     document: str
@@ -55,6 +58,7 @@ class Segment:
     speaker: str = ""
     start: int | None = None
     end: int | None = None
+    section: str = ""
 
     @property
     def key(self) -> tuple[str, str]:

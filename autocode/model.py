@@ -29,6 +29,7 @@ prediction, explanation, saving): a codebook plus a backend, with calibrated sco
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import itertools
 import warnings
@@ -40,7 +41,7 @@ from sklearn.base import BaseEstimator, clone
 
 from . import _persistence
 from .agreement import cohen_kappa
-from .backends.base import Backend, Inputs, get_backend, relative_positions
+from .backends.base import Backend, Inputs, get_backend, relative_positions, rule_tokens
 from .backends.codebook import category_names, code_texts
 from .calibration import Calibration, calibrate, uncalibrated
 from .codebook import Codebook
@@ -55,9 +56,10 @@ from .suggestion import Suggestions
 __all__ = ["CodingModel", "make_inputs"]
 
 
-def make_inputs(segments: Sequence[Segment]) -> Inputs:
+def make_inputs(segments: Sequence[Segment], rules=None) -> Inputs:
     """Texts, the preceding segment's text in the same document, speaker roles, documents, relative
-    positions in the documents and the following segment's text (over the segments given, in their order)."""
+    positions in the documents and the following segment's text (over the segments given, in their order);
+    with ``rules`` (a :class:`~autocode.rules.RuleSet`), the codes whose rules matched each segment."""
     texts, contexts, roles, groups = [], [], [], []
     prev_doc, prev_text = None, ""
     for s in segments:
@@ -69,7 +71,11 @@ def make_inputs(segments: Sequence[Segment]) -> Inputs:
         prev_doc, prev_text = s.document, s.text
     following = [texts[i + 1] if i + 1 < len(texts) and groups[i + 1] == groups[i] else ""
                  for i in range(len(texts))]
-    return Inputs(texts, contexts, roles, groups, relative_positions(groups), following)
+    matched = None
+    if rules is not None:
+        found = rules.apply(segments)
+        matched = [rule_tokens(found.codes_for(i)) for i in range(len(texts))]
+    return Inputs(texts, contexts, roles, groups, relative_positions(groups), following, matched)
 
 
 class CodingModel(BaseEstimator):
@@ -113,6 +119,10 @@ class CodingModel(BaseEstimator):
         holds these quotes of the interviews; 0 keeps none.
     backend_params : dict, optional
         Parameters for the backend when ``backend`` is a name.
+    rules : RuleSet, optional
+        Coding rules (:func:`autocode.read_rules`, or the codebook's ``rules`` column): their matches are shown
+        beside every suggestion (``Suggestions.rules``; the ``rules`` column of pre-coded files), and with the
+        TF-IDF backends' ``rules_weight`` they are features of the model too. Saved with the model.
     progress : bool
         Show progress bars.
 
@@ -155,7 +165,8 @@ class CodingModel(BaseEstimator):
                  min_examples: int = 3, n_splits: int = 5, random_state: int | None = 0,
                  backend_params: dict | None = None, threshold_metric: str = "kappa", threshold_prior: float = 100.0,
                  calibration_prior: float = 30.0, use_codebook: bool = True, min_silent_segments: int = 10,
-                 tune: bool = True, keep_examples: int = 100, progress: bool = False, name: str | None = None):
+                 tune: bool = True, keep_examples: int = 100, rules=None, progress: bool = False,
+                 name: str | None = None):
         self.codebook = codebook
         self.backend = backend
         self.target = target
@@ -170,6 +181,7 @@ class CodingModel(BaseEstimator):
         self.min_silent_segments = min_silent_segments
         self.tune = tune
         self.keep_examples = keep_examples
+        self.rules = rules
         self.progress = progress
         self.name = name
 
@@ -250,6 +262,8 @@ class CodingModel(BaseEstimator):
             keep = known.all(axis=1)
             segments, Y, known = [s for s, k in zip(segments, keep) if k], Y[keep], None
         doc_groups = np.array([s.document for s in segments], dtype=object)
+        for rule in getattr(self.rules, "rules", ()):  # rules read against another codebook
+            self.codebook.check(rule.code)
         inputs, Y_all = self._training_rows(segments, Y)
         known_all = None if known is None else np.vstack([known, np.ones((len(Y_all) - len(Y), Y.shape[1]), bool)])
         # a speaker role (e.g. the interviewer) with many segments in training, none of them coded: its turns
@@ -354,11 +368,11 @@ class CodingModel(BaseEstimator):
                 if parts:
                     extra.append((Segment(f"\0codebook/{cid}", "0", "。".join(parts)), j))
         if not extra:
-            return make_inputs(segments), Y
+            return make_inputs(segments, self.rules), Y
         Yx = np.zeros((len(extra), Y.shape[1]), dtype=bool)
         for i, (_, j) in enumerate(extra):
             Yx[i, j] = True
-        return make_inputs([*segments, *(seg for seg, _ in extra)]), np.vstack([Y, Yx])
+        return make_inputs([*segments, *(seg for seg, _ in extra)], self.rules), np.vstack([Y, Yx])
 
     def _candidates(self, proto: Backend, Y: np.ndarray, groups: list[int]) -> list[Backend]:
         """The backends to compare on out-of-fold kappa: one per combination of the values of the backend's
@@ -446,7 +460,7 @@ class CodingModel(BaseEstimator):
         segs = as_segments(segments)
         if not segs:
             return np.zeros((0, len(self.codes_)))
-        return self.backend_.decision_function(self.backend_.encode(make_inputs(segs)))
+        return self.backend_.decision_function(self.backend_.encode(make_inputs(segs, self.rules)))
 
     def predict_proba(self, segments, batch_size: int = 2048, *, inputs: Inputs | None = None) -> np.ndarray:
         """Calibrated scores in [0, 1] (segments x ``codes_``). ``inputs``: the segments' model inputs when they
@@ -460,8 +474,8 @@ class CodingModel(BaseEstimator):
 
             starts = tqdm(starts, desc="pre-coding", unit="batch")
         cal = Calibration(self.calibration_, self.thresholds_)
-        if inputs is None:
-            inputs = make_inputs(segs)  # contexts and positions over whole documents, across batch borders
+        # contexts and positions over whole documents, across batch borders
+        inputs = make_inputs(segs, self.rules) if inputs is None else self._with_rules(inputs, segs)
         for s in starts:
             chunk = inputs.rows(s, s + batch_size)
             out[s : s + len(chunk)] = cal.proba(self.backend_.decision_function(self.backend_.encode(chunk)))
@@ -491,7 +505,8 @@ class CodingModel(BaseEstimator):
             Accept codes whose calibrated score is at least this, instead of the per-code thresholds.
         explain : bool
             Give every accepted code its evidence (:meth:`explain`), in ``Suggestions.evidence`` and in the
-            files written from them.
+            files written from them. What the model's coding rules matched is given whether or not
+            (``Suggestions.rules``).
         inputs : Inputs, optional
             The segments' model inputs when they are one batch of a longer stream (their neighbours and
             positions in the whole documents; :func:`autocode.streaming.stream_batches`).
@@ -499,7 +514,8 @@ class CodingModel(BaseEstimator):
         segs = as_segments(segments)
         scores = self.predict_proba(segs, inputs=inputs)
         sug = Suggestions(segs, self.codes_, scores, self.thresholds_, self.codebook, coder=self.model_name,
-                          min_score=min_score, silenced=self._silenced(segs))
+                          min_score=min_score, silenced=self._silenced(segs),
+                          rules=None if self.rules is None else self.rules.apply(segs))
         if explain:
             acc = sug.accepted
             sug.evidence = self._evidence(segs, [(int(i), int(j)) for i, j in zip(*np.nonzero(acc))],
@@ -527,9 +543,18 @@ class CodingModel(BaseEstimator):
             out[i][code] = ev
         return out
 
+    def _with_rules(self, inputs: Inputs, segs: list[Segment]) -> Inputs:
+        """``inputs`` (built without the model's rules, e.g. by the streaming reader) with the codes whose rules
+        matched each segment."""
+        if self.rules is None or inputs.rules is not None:
+            return inputs
+        found = self.rules.apply(segs)
+        return dataclasses.replace(inputs, rules=[rule_tokens(found.codes_for(i)) for i in range(len(segs))])
+
     def _evidence(self, segs: list[Segment], pairs: list[tuple[int, int]], k: int = 5, n_similar: int = 2,
                   inputs: Inputs | None = None) -> dict[tuple[int, str], Evidence]:
-        words, method = word_evidence(self.backend_, make_inputs(segs) if inputs is None else inputs, pairs, k)
+        inputs = make_inputs(segs, self.rules) if inputs is None else self._with_rules(inputs, segs)
+        words, method = word_evidence(self.backend_, inputs, pairs, k)
         named = [(i, self.codes_[j]) for i, j in pairs]
         examples = getattr(self, "examples_", {})
         cached = self.__dict__.get("_example_index_cache")  # built once for the batches of a stream

@@ -13,10 +13,14 @@ A rule names a code, a pattern and what kind of pattern it is:
 Text and pattern are compared after the same normalisation (full-width to half-width, lower case,
 Traditional to Simplified characters), so ``黨支部`` matches ``党支部`` and ``ＡＩ`` matches ``ai``. A rule may be
 limited to one speaker: a role (``interviewer``, ``participant``) or a speaker label as it stands in the
-transcript (``B``, ``受访者``).
+transcript (``B``, ``受访者``), and to the segments under a section heading (NVivo's code by heading): the
+heading pattern is looked for in the segment's section, the headings above it (``一、基本情况 / （一）家庭``, see
+:mod:`autocode.section`), normalised alike; ``re:`` before it makes it a regular expression. A rule with a
+heading and no pattern codes every segment under that heading.
 
-Rules come from a table (``code,pattern,kind,speaker``: CSV/TSV) or from a ``rules`` column of the codebook
-(patterns separated by ``;``; ``re:`` before a pattern makes it a regular expression, quotes ``"..."`` a phrase).
+Rules come from a table (``code,pattern,kind,speaker,heading``: CSV/TSV) or from a ``rules`` column of the
+codebook (patterns separated by ``;``; ``re:`` before a pattern makes it a regular expression, quotes ``"..."``
+a phrase, ``heading:`` a rule coding every segment under a heading).
 
 >>> from autocode.codebook import Code, Codebook
 >>> from autocode.corpus import Segment
@@ -27,6 +31,8 @@ Rules come from a table (``code,pattern,kind,speaker``: CSV/TSV) or from a ``rul
 ['party', 'vote']
 >>> matches.evidence(0)
 {'party': ['黨支部'], 'vote': ['投票']}
+>>> matches.evidence_text(0)
+'party: 黨支部 [党支部 党员] | vote: 投票 [re:投票|选举]'
 """
 
 from __future__ import annotations
@@ -85,19 +91,26 @@ class Rule:
     kind : {"keyword", "phrase", "regex"}
     speaker : str, optional
         Only turns of this role (``interviewer``/``participant``) or speaker label.
+    heading : str, optional
+        Only segments under a heading that contains this (``re:...``: that matches this regular expression).
+        With an empty ``pattern``, every segment under the heading matches.
     """
 
     code: str
     pattern: str
     kind: str = "keyword"
     speaker: str | None = None
+    heading: str | None = None
 
-    def compile(self) -> re.Pattern:
-        """The rule as a regular expression over normalised text."""
+    def compile(self) -> re.Pattern | None:
+        """The rule as a regular expression over normalised text (``None``: a heading rule without a pattern,
+        which matches the whole segment)."""
         if self.kind not in KINDS:
             raise CodebookError(f"Rule for code {self.code!r}: kind must be one of {', '.join(KINDS)}; got "
                                 f"{self.kind!r}.")
         if not self.pattern.strip():
+            if self.heading and self.heading.strip():
+                return None
             raise CodebookError(f"Rule for code {self.code!r} has an empty pattern.")
         if self.kind == "regex":
             try:
@@ -109,6 +122,30 @@ class Rule:
             return re.compile(re.escape(_fold(self.pattern.strip())[0]))
         words = sorted({_fold(w)[0] for w in _WORD_SEP.split(self.pattern) if w}, key=len, reverse=True)
         return re.compile("|".join(map(re.escape, words)))
+
+    def compile_heading(self) -> re.Pattern | None:
+        """The heading condition as a regular expression over the normalised section (``None``: no heading)."""
+        if not self.heading or not self.heading.strip():
+            return None
+        head = self.heading.strip()
+        if head.startswith("re:"):
+            try:
+                return re.compile(_fold(head[3:].strip())[0])
+            except re.error as err:
+                raise CodebookError(f"Rule for code {self.code!r}: heading {head!r} is not a valid regular "
+                                    f"expression ({err}).") from None
+        return re.compile(re.escape(_fold(head)[0]))
+
+    def describe(self) -> str:
+        """The rule in a few characters, as its evidence names it: the pattern (``re:`` for a regular
+        expression, quotes for a phrase), the speaker after ``@``, the heading after ``§``."""
+        out = {"keyword": self.pattern, "phrase": f'"{self.pattern}"', "regex": f"re:{self.pattern}"}[self.kind] \
+            if self.pattern.strip() else ""
+        if self.speaker:
+            out += f" @{self.speaker}"
+        if self.heading:
+            out += f" §{self.heading.strip()}"
+        return out.strip()
 
     def applies_to(self, segment: Segment) -> bool:
         if not self.speaker:
@@ -133,14 +170,14 @@ class RuleSet:
     def __init__(self, rules: Iterable[Rule], codebook: Codebook):
         self.codebook = codebook
         self.rules = [self._checked(r) for r in rules]
-        self._compiled = [r.compile() for r in self.rules]
+        self._compiled = [(r.compile(), r.compile_heading()) for r in self.rules]
 
     def _checked(self, rule: Rule) -> Rule:
         if rule.code in self.codebook:
             return rule
         by_name = [c.id for c in self.codebook if c.name == rule.code]
         if len(by_name) == 1:
-            return Rule(by_name[0], rule.pattern, rule.kind, rule.speaker)
+            return Rule(by_name[0], rule.pattern, rule.kind, rule.speaker, rule.heading)
         raise CodebookError(f"Rule for {rule.code!r}: {self.codebook.unknown_message(rule.code)}")
 
     @classmethod
@@ -155,6 +192,8 @@ class RuleSet:
             for part in filter(None, (p.strip() for p in re.split(r"[;；]", cell))):
                 if part.startswith("re:"):
                     rules.append(Rule(cid, part[3:].strip(), "regex"))
+                elif part.lower().startswith(("heading:", "heading：")):
+                    rules.append(Rule(cid, "", "keyword", heading=part[8:].strip()))
                 elif len(part) > 1 and (part[0], part[-1]) in (('"', '"'), ("'", "'"), ("“", "”")):
                     rules.append(Rule(cid, part[1:-1], "phrase"))
                 else:
@@ -169,25 +208,32 @@ class RuleSet:
         codes = list(dict.fromkeys(r.code for r in self.rules))
         col = {c: j for j, c in enumerate(codes)}
         hits: list[dict[str, list[str]]] = []
+        by_rule: list[list[tuple[int, str]]] = []
         for s in segs:
             folded, origin = _fold(s.text)
+            section = _fold(s.section)[0] if s.section else ""
             found: dict[str, list[str]] = {}
-            for rule, rx in zip(self.rules, self._compiled):
-                if not rule.applies_to(s):
+            fired: list[tuple[int, str]] = []
+            for k, (rule, (rx, head)) in enumerate(zip(self.rules, self._compiled)):
+                if not rule.applies_to(s) or (head is not None and not head.search(section)):
                     continue
-                for m in rx.finditer(folded):
-                    if m.end() == m.start():
-                        continue
-                    text = s.text[origin[m.start()]: origin[m.end() - 1] + 1]
+                texts = [s.section] if rx is None else [
+                    s.text[origin[m.start()]: origin[m.end() - 1] + 1] for m in rx.finditer(folded)
+                    if m.end() > m.start()]
+                for text in texts:
                     seen = found.setdefault(rule.code, [])
                     if text not in seen:
                         seen.append(text)
+                    if (k, text) not in fired:
+                        fired.append((k, text))
             hits.append(found)
+            by_rule.append(fired)
         matched = np.zeros((len(segs), len(codes)), dtype=bool)
         for i, found in enumerate(hits):
             for c in found:
                 matched[i, col[c]] = True
-        return RuleMatches(segs, codes, matched, hits, self.codebook)
+        return RuleMatches(segs, codes, matched, hits, self.codebook, [
+            [(self.rules[k], text) for k, text in fired] for fired in by_rule])
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -207,7 +253,10 @@ class RuleMatches:
         The codes that have rules (columns of ``matched``).
     matched : ndarray of bool (segments x codes)
     hits : list of dict
-        Per segment: code -> the matching passages, as written in the segment.
+        Per segment: code -> the matching passages, as written in the segment (for a heading rule without a
+        pattern, the segment's section).
+    fired : list of list
+        Per segment: (rule, passage) for every rule that matched, in rule order.
     """
 
     segments: list[Segment]
@@ -215,6 +264,7 @@ class RuleMatches:
     matched: np.ndarray
     hits: list[dict]
     codebook: Codebook
+    fired: list[list[tuple[Rule, str]]] | None = None
 
     def codes_for(self, i: int) -> list[str]:
         return [c for c, m in zip(self.codes, self.matched[i]) if m]
@@ -222,12 +272,20 @@ class RuleMatches:
     def evidence(self, i: int) -> dict[str, list[str]]:
         return dict(self.hits[i])
 
+    def evidence_text(self, i: int) -> str:
+        """The rules that matched segment ``i`` and what they matched, as one text:
+        ``code: passage、passage [rule] | ...``, a rule's passages together."""
+        parts: dict[tuple[str, str], list[str]] = {}
+        for rule, text in (self.fired or [[]] * len(self.segments))[i]:
+            parts.setdefault((rule.code, rule.describe()), []).append(text)
+        return " | ".join(f"{code}: {'、'.join(texts)} [{rule}]" for (code, rule), texts in parts.items())
+
     def suggestions(self, coder: str = RULES_CODER) -> Suggestions:
         """As pre-coding output: a score of 1 where a rule matched and 0 elsewhere (a match, not a probability),
         every input segment present."""
         scores = self.matched.astype(float)
         return Suggestions(self.segments, self.codes, scores, np.full(len(self.codes), 0.5), self.codebook,
-                           coder=coder)
+                           coder=coder, rules=self)
 
 
 def _table_rows(path: str | Path, encoding: str | None) -> list[tuple[int, dict]]:
@@ -251,28 +309,29 @@ def _table_rows(path: str | Path, encoding: str | None) -> list[tuple[int, dict]
 
 def read_rules(path: str | Path, codebook: Codebook, *, encoding: str | None = None) -> RuleSet:
     """Rules from a table with the columns ``code,pattern`` and optional ``kind`` (keyword, phrase, regex;
-    default keyword) and ``speaker``; or, when the table has ``id`` and ``rules`` columns, a codebook's rules
-    column."""
+    default keyword), ``speaker`` and ``heading`` (a row with a heading and no pattern codes every segment under
+    the heading); or, when the table has ``id`` and ``rules`` columns, a codebook's rules column."""
     rows = _table_rows(path, encoding)
     header = set(rows[0][1]) if rows else set()
     if {"id", "rules"} <= header:
         return RuleSet.from_codebook_csv(path, codebook, encoding=encoding)
     missing = [c for c in ("code", "pattern") if c not in header]
     if missing or not rows:
-        raise FormatError(f"A rules table needs the columns code,pattern (optional kind, speaker); missing: "
+        raise FormatError(f"A rules table needs the columns code,pattern (optional kind, speaker, heading); missing: "
                           f"{', '.join(missing) or 'every row'}.", path, "row 1")
     rules = []
     for rowno, row in rows:
         code, pattern = (row.get("code") or "").strip(), row.get("pattern") or ""
-        if not code and not pattern.strip():
+        heading = (row.get("heading") or "").strip() or None
+        if not code and not pattern.strip() and not heading:
             continue
         kind = (row.get("kind") or "keyword").strip().lower()
-        if not code or not pattern.strip() or kind not in KINDS:
-            what = "no code" if not code else "an empty pattern" if not pattern.strip() else \
+        if not code or not (pattern.strip() or heading) or kind not in KINDS:
+            what = "no code" if not code else "an empty pattern and no heading" if not pattern.strip() else \
                 f"kind {kind!r} (expected {', '.join(KINDS)})"
             raise FormatError(f"Rule with {what}.", path, f"row {rowno}")
         rules.append(Rule(code, pattern.strip() if kind != "regex" else pattern, kind,
-                          (row.get("speaker") or "").strip() or None))
+                          (row.get("speaker") or "").strip() or None, heading))
     try:
         return RuleSet(rules, codebook)
     except CodebookError as err:

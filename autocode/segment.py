@@ -41,11 +41,12 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from .corpus import Segment
 from .exceptions import FormatError
+from .section import Heading, find_headings, merge_headings, section_paths
 
 __all__ = ["segment_text", "split_sentences", "KNOWN_SPEAKERS", "speaker_role", "detect_layout", "Layout",
            "parse_speakers", "describe_layouts", "layout_lines", "ROLES"]
@@ -285,8 +286,9 @@ def segment_text(
     *,
     max_chars: int | None = 200,
     speakers: Mapping[str, str | None] | Iterable[str] | str | None = None,
+    headings: Iterable[Heading] | None = None,
 ) -> list[Segment]:
-    """Split one transcript into segments.
+    """Split one transcript into segments, each knowing the section (headings) it stands under.
 
     Parameters
     ----------
@@ -302,6 +304,9 @@ def segment_text(
         the segments of a label with a given role carry the role as their speaker, which is what the model and
         the saturation check read. A string is read by :func:`parse_speakers` (``"A=interviewer,B=participant"``).
         In a ``Q:``/``A:`` transcript, ``A`` answers: its segments are the participant's.
+    headings : iterable of Heading, optional
+        Headings known from elsewhere (a Word file's Heading styles), besides those found in the text
+        (:func:`autocode.section.find_headings`). They set each segment's ``section`` and change nothing else.
 
     Returns
     -------
@@ -377,6 +382,10 @@ def segment_text(
                     segments.append(Segment(document, f"{n}.{k}", text[sa:sb], spk, sa, sb))
                 continue
         segments.append(Segment(document, str(n), text[a:b], spk, a, b))
+    found = merge_headings(find_headings(text), headings or ())
+    if found:
+        paths = section_paths([s.start for s in segments], found)
+        segments = [replace(s, section=p) if p else s for s, p in zip(segments, paths)]
     return segments
 
 

@@ -36,11 +36,15 @@ class Suggestions:
         Segments that get no accepted code whatever their scores (turns of a role never coded in training).
     evidence : dict (segment index, code) -> Evidence, optional
         Why a code was suggested (:meth:`autocode.CodingModel.explain`; ``suggest(..., explain=True)``).
+    rules : RuleMatches, optional
+        What the coding rules matched in these segments (:meth:`autocode.rules.RuleSet.apply`, in the same
+        order): shown beside the suggestions as evidence.
     """
 
     def __init__(self, segments: Sequence[Segment], codes: Sequence[str], scores: np.ndarray,
                  thresholds: np.ndarray, codebook: Codebook, coder: str = "autocode",
-                 min_score: float | None = None, silenced: np.ndarray | None = None, evidence: dict | None = None):
+                 min_score: float | None = None, silenced: np.ndarray | None = None, evidence: dict | None = None,
+                 rules=None):
         self.segments = list(segments)
         self.codes = list(codes)
         self.scores = np.asarray(scores, dtype=float)
@@ -49,6 +53,7 @@ class Suggestions:
         self.coder = coder
         self.min_score = min_score
         self.evidence = dict(evidence or {})
+        self.rules = rules
         self.silenced = np.zeros(len(self.segments), dtype=bool) if silenced is None else np.asarray(silenced, bool)
         if self.scores.shape != (len(self.segments), len(self.codes)):
             raise ValueError(f"scores have shape {self.scores.shape}, expected {(len(self.segments), len(self.codes))}")
@@ -135,6 +140,11 @@ class Suggestions:
                 similar.append(f"{code}: {sim}")
         return " | ".join(words), " | ".join(similar)
 
+    def rules_text(self, i: int) -> str:
+        """The rules that matched segment ``i`` and their passages (``code: 词 [rule] | ...``); empty without
+        rules."""
+        return "" if self.rules is None else self.rules.evidence_text(i)
+
     def to_corpus(self) -> CodedCorpus:
         """The accepted codes as a coded corpus with one coder (:attr:`coder`), for agreement statistics."""
         codings = {self.coder: {s.key: set(self.codes_for(i)) for i, s in enumerate(self.segments)}}
@@ -166,6 +176,8 @@ class Suggestions:
                         if (i, c) in self.evidence else {})}
                     for c, sc, acc in self.top(i, k)
                 ],
+                **({"rules": [{"code": r.code, "rule": r.describe(), "text": t} for r, t in self.rules.fired[i]]}
+                   if self.rules is not None and self.rules.fired else {}),
                 "accept": None,
             })
         return out

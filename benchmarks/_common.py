@@ -65,12 +65,32 @@ def parse_settings(spec: str) -> dict:
     return out
 
 
+def name_rules(book: ac.Codebook, max_codes: int = 2) -> ac.RuleSet:
+    """Rules written mechanically from a codebook, a stand-in for a researcher's rules where a data set has
+    none: for each code that is not a category, a keyword rule of the words (jieba, 2+ characters) of its name
+    that are in the names of at most ``max_codes`` codes (words shared by many codes name no code)."""
+    from autocode.text import ChineseTokenizer
+
+    tok = ChineseTokenizer()
+    leaves = book.leaves
+    words = {c: sorted({w for w in tok.words(book[c].name) if len(w) >= 2}) for c in leaves}
+    df: dict[str, int] = {}
+    for ws in words.values():
+        for w in ws:
+            df[w] = df.get(w, 0) + 1
+    rules = [ac.Rule(c, " ".join(w for w in ws if df[w] <= max_codes)) for c, ws in words.items()]
+    return ac.RuleSet([r for r in rules if r.pattern], book)
+
+
 def coding_model(book: ac.Codebook, *overrides: dict, seed: int = 0) -> ac.CodingModel:
-    """``CodingModel(book)`` with the library defaults, then each of ``overrides`` (``backend_params`` merged)."""
+    """``CodingModel(book)`` with the library defaults, then each of ``overrides`` (``backend_params`` merged;
+    ``rules="codebook-names"``: the rules of :func:`name_rules`)."""
     params = ac.CodingModel(book).get_params()
     for ov in overrides:
         for key, value in ov.items():
             params[key] = {**(params.get(key) or {}), **value} if key == "backend_params" else value
+    if params.get("rules") == "codebook-names":
+        params["rules"] = name_rules(book)
     return ac.CodingModel(**{**params, "random_state": seed})
 
 

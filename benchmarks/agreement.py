@@ -76,6 +76,8 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "pooled-calibration": ({"calibration_prior": 1e9}, "one Platt scaling for every code"),
     "target-E": ({"target": "E"}, "learn coder E only instead of the union of the coders (interviews only)"),
     "target-A": ({"target": "A"}, "learn coder A only (interviews only)"),
+    "rule-features": ({"rules": "codebook-names", "backend_params": {"rules_weight": 1.0}},
+                      "rules written from the code names (each code's distinctive name words) as features"),
     "tfidf-e5": ({"backend": "tfidf-e5.v1"}, "the one-flag alternative: + multilingual-e5-small embeddings"),
     "tfidf-e5-late": ({"backend": "tfidf-e5.v1", "backend_params": {"fusion": "late"}},
                       "tfidf-e5 with the logits of it and of the plain TF-IDF model averaged"),

@@ -210,7 +210,7 @@ def test_save_load_round_trip(tmp_path, model):
     path = model.save(tmp_path / "m")
     assert sorted(p.name for p in path.iterdir()) == ["arrays.npz", "checksums.json", "model.json"]
     doc = json.loads((path / "model.json").read_text("utf-8"))
-    assert doc["format_version"] == 3 and doc["backend"] == "tfidf.v1" and doc["autocode_version"]
+    assert doc["format_version"] == 4 and doc["backend"] == "tfidf.v1" and doc["autocode_version"]
     with np.load(path / "arrays.npz", allow_pickle=False) as z:  # nothing needs pickle
         assert all(z[k].dtype != object for k in z.files)
     loaded = CodingModel.load(path)
@@ -240,7 +240,7 @@ def test_newer_format_version(tmp_path, model):
     doc["format_version"] = 99
     (path / "model.json").write_text(json.dumps(doc), encoding="utf-8")
     (path / "checksums.json").write_text(make_manifest(path, ["model.json", "arrays.npz"]), encoding="utf-8")
-    with pytest.raises(ModelFileError, match=r"model format version 99 .* reads up to version 3\. Upgrade autocode"):
+    with pytest.raises(ModelFileError, match=r"model format version 99 .* reads up to version 4\. Upgrade autocode"):
         CodingModel.load(path)
 
 

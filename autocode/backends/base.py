@@ -34,7 +34,8 @@ from sklearn.base import BaseEstimator, clone
 
 from ..exceptions import AutocodeError
 
-__all__ = ["Backend", "Inputs", "relative_positions", "register", "get_backend", "available_backends", "take_rows"]
+__all__ = ["Backend", "Inputs", "relative_positions", "register", "get_backend", "available_backends", "take_rows",
+           "rule_tokens"]
 
 _REGISTRY: dict[str, type[Backend]] = {}
 _LAZY = {
@@ -59,6 +60,9 @@ class Inputs:
     """Relative position of each segment in its document, in [0, 1) (``None``: computed from ``groups``)."""
     following: Sequence[str] | None = None
     """The text of the segment after each one in the same document ("" for the last; ``None``: not known)."""
+    rules: Sequence[str] | None = None
+    """The codes whose coding rules matched each segment, as space-separated tokens (:func:`rule_tokens`;
+    ``None``: the model has no rules). Backends that cannot use them ignore them."""
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -77,7 +81,17 @@ class Inputs:
         return Inputs(self.texts[start:stop], self.contexts[start:stop], self.roles[start:stop],
                       None if self.groups is None else self.groups[start:stop],
                       self.relative_positions()[start:stop],
-                      None if self.following is None else self.following[start:stop])
+                      None if self.following is None else self.following[start:stop],
+                      None if self.rules is None else self.rules[start:stop])
+
+
+def rule_tokens(codes: Sequence[str]) -> str:
+    """The codes whose rules matched a segment as one string of tokens (a code id's spaces become ``_``).
+
+    >>> rule_tokens(["party", "two words"])
+    'party two_words'
+    """
+    return " ".join("_".join(c.split()) for c in codes)
 
 
 def relative_positions(groups: Sequence[str]) -> np.ndarray:

@@ -96,7 +96,9 @@ class TfidfE5Backend(TfidfBackend):
         (:class:`~autocode.backends.tfidf.TfidfBackend` on the same blocks), each fitted on its own, their
         logits averaged, at twice the fitting time. On the two benchmark corpora neither was clearly better
         (``docs/experiments.md``).
-    word_ngrams, char_ngrams, context_weight, following_weight, position_bins, position_weight, C, min_df
+    word_ngrams, char_ngrams, context_weight, following_weight, position_bins, position_weight, rules_weight
+        As for :class:`~autocode.backends.tfidf.TfidfBackend`.
+    C, min_df
         As for :class:`~autocode.backends.tfidf.TfidfBackend`.
     max_features, script, engine, tol, hierarchy, random_state, n_jobs
         As for :class:`~autocode.backends.tfidf.TfidfBackend`.
@@ -112,12 +114,13 @@ class TfidfE5Backend(TfidfBackend):
     def __init__(self, embedding_weight: float = 1.0, center: bool = True, fusion: str = FUSION,
                  word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
                  following_weight: float = FOLLOWING_WEIGHT, position_bins: int = 5,
-                 position_weight: float = 0.3, C: float = 4.0, min_df: int = 2, max_features: int = 200_000,
-                 script: str = "simplified", engine: str = "auto", tol: float = 1e-2, hierarchy: bool = True,
-                 random_state: int | None = 0, n_jobs: int | None = 1, progress: bool = False):
+                 position_weight: float = 0.3, rules_weight: float = 0.0, C: float = 4.0, min_df: int = 2,
+                 max_features: int = 200_000, script: str = "simplified", engine: str = "auto", tol: float = 1e-2,
+                 hierarchy: bool = True, random_state: int | None = 0, n_jobs: int | None = 1,
+                 progress: bool = False):
         super().__init__(word_ngrams=word_ngrams, char_ngrams=char_ngrams, context_weight=context_weight,
                          following_weight=following_weight, position_bins=position_bins,
-                         position_weight=position_weight, C=C, min_df=min_df, max_features=max_features,
+                         position_weight=position_weight, rules_weight=rules_weight, C=C, min_df=min_df, max_features=max_features,
                          script=script, engine=engine, tol=tol, hierarchy=hierarchy, random_state=random_state,
                          n_jobs=n_jobs)
         self.embedding_weight = embedding_weight

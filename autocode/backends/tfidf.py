@@ -3,8 +3,9 @@
 Runs on a laptop CPU with no download. Text is normalised (NFKC, Traditional -> Simplified with OpenCC) for
 tokenisation only. Features: word uni- and bigrams from jieba, character 1..3-grams, and the words of the
 preceding turn (the interviewer's question), each block sub-linear TF-IDF and L2-normalised, the context block
-down-weighted; and where the segment stands in its document (one of ``position_bins`` equal slices: a
-semi-structured interview follows its guide, a judgment its sections). Classifier: L2 logistic regression per
+down-weighted; where the segment stands in its document (one of ``position_bins`` equal slices: a
+semi-structured interview follows its guide, a judgment its sections); and, with ``rules_weight`` and a model
+that has coding rules, which codes' rules matched the segment (one indicator per code, a block like the others). Classifier: L2 logistic regression per
 code with balanced class weights, solved in the dual by liblinear (fast when there are more features than
 segments), codes one after another by default (``n_jobs``). Scores are calibrated afterwards by
 :class:`~autocode.model.CodingModel`, which also chooses ``context_weight`` on the data (``tunable``).
@@ -108,6 +109,10 @@ class TfidfBackend(Backend):
         Slices of a document for the position feature (0 = no position feature).
     position_weight : float
         Weight of the position feature relative to the L2-normalised text blocks.
+    rules_weight : float
+        Weight of the rule block: per code with coding rules, whether they matched the segment (TF-IDF
+        weighted, L2-normalised), when the model has rules (:class:`~autocode.model.CodingModel` ``rules``);
+        0 = rule matches are not features (they are still shown as evidence).
     C : float
         Inverse regularisation strength of the logistic regressions.
     min_df : int
@@ -147,7 +152,7 @@ class TfidfBackend(Backend):
 
     def __init__(self, word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
                  following_weight: float = FOLLOWING_WEIGHT, position_bins: int = 5,
-                 position_weight: float = 0.3, C: float = 4.0, min_df: int = 2, max_features: int = 200_000,
+                 position_weight: float = 0.3, rules_weight: float = 0.0, C: float = 4.0, min_df: int = 2, max_features: int = 200_000,
                  script: str = "simplified", engine: str = "auto", tol: float = 1e-2, hierarchy: bool = True,
                  random_state: int | None = 0, n_jobs: int | None = 1):
         self.word_ngrams = word_ngrams
@@ -156,6 +161,7 @@ class TfidfBackend(Backend):
         self.following_weight = following_weight
         self.position_bins = position_bins
         self.position_weight = position_weight
+        self.rules_weight = rules_weight
         self.C = C
         self.min_df = min_df
         self.max_features = max_features
@@ -177,8 +183,9 @@ class TfidfBackend(Backend):
         return tok
 
     def _check_params(self) -> None:
-        if int(self.position_bins) < 0 or self.position_weight < 0 or self.following_weight < 0:
-            raise ValueError("position_bins, position_weight and following_weight must be >= 0")
+        if (int(self.position_bins) < 0 or self.position_weight < 0 or self.following_weight < 0
+                or self.rules_weight < 0):
+            raise ValueError("position_bins, position_weight, following_weight and rules_weight must be >= 0")
 
     def _block_specs(self) -> dict[str, tuple[str, list[int]]]:
         specs = {"words": ("word", list(self.word_ngrams)), "chars": ("char", list(self.char_ngrams))}
@@ -188,6 +195,8 @@ class TfidfBackend(Backend):
             specs["following"] = ("word", [1, 1])
         if int(self.position_bins) > 0 and self.position_weight > 0:
             specs["position"] = ("position", [int(self.position_bins)])
+        if self.rules_weight > 0:
+            specs["rules"] = ("word", [1, 1])
         return specs
 
     def _position_counts(self, inputs: Inputs) -> sp.csr_matrix:
@@ -217,6 +226,8 @@ class TfidfBackend(Backend):
         if self.following_weight > 0:
             following = inputs.following if inputs.following is not None else [""] * len(inputs)
             docs["following"] = [prepare(f)[1] if f else "" for f in following]
+        if self.rules_weight > 0:
+            docs["rules"] = list(inputs.rules) if inputs.rules is not None else [""] * len(inputs)
         return docs
 
     def encode(self, inputs: Inputs) -> Counts:
@@ -270,6 +281,8 @@ class TfidfBackend(Backend):
                 x = x * self.following_weight
             elif name == "position":
                 x = x * self.position_weight
+            elif name == "rules":
+                x = x * self.rules_weight
             parts.append(x)
         return sp.hstack(parts, format="csr", dtype=np.float32)
 

@@ -28,6 +28,11 @@ example:
   autocode train --data project.qdpx --out model/          (codebook and codings from a REFI-QDA project)
   autocode train --codebook codebook.csv --out model/       (no coded data yet: the codebook-only model,
                                                              backend codebook.v1; scores rank codes, see README)
+  autocode train --codebook codebook.csv --data coded.csv --rules rules.csv --out model/
+
+Coding rules (--rules, or the codebook's 'rules' column; see 'autocode rules') are saved with the model:
+'autocode precode' shows their matches beside the suggestions (the 'rules' column), and with
+--backend-param rules_weight=1 the model also learns from them as features.
 """
 
 
@@ -50,6 +55,8 @@ def add_train(sub):
                         "scoring on) at their defaults instead of choosing them by out-of-fold kappa (several "
                         "times faster training)")
     p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8, GB18030/GBK or Big5)")
+    p.add_argument("--rules", help="coding rules table (code,pattern[,kind,speaker,heading]) to save with the model "
+                                   "(default: the codebook CSV's 'rules' column, if it has one)")
     p.add_argument("--out", required=True, help="model folder to write")
     p.add_argument("--review", metavar="REVIEWED",
                    help="a reviewed pre-coding: a table with an 'accept' column, or a .qdpx reviewed in a QDA tool "
@@ -66,15 +73,19 @@ def _cmd_train(args) -> int:
     out = Path(args.out)
     check_outputs(args, {"--out": [out, out / "model.json", out / "arrays.npz", out / "checksums.json"]},
                    [*(args.data or []), *([args.codebook] if args.codebook else []),
-                    *([args.review] if args.review else []), *([args.precoded] if args.precoded else [])],
+                    *([args.review] if args.review else []), *([args.precoded] if args.precoded else []),
+                    *([args.rules] if args.rules else [])],
                    folder=True)
     if not args.data:
         return _train_from_codebook(args, params, out)
     book, coded = read_training_data(args)
     say(args, f"read {coded}")
+    rules = _rules(args, book)
+    if rules is not None:
+        say(args, f"read {rules}")
     model = CodingModel(book, args.backend or "tfidf.v1", target=args.target, min_examples=args.min_examples,
                         n_splits=args.folds, random_state=args.seed, backend_params=params,
-                        tune=not args.no_tune, progress=progress_enabled(args))
+                        tune=not args.no_tune, rules=rules, progress=progress_enabled(args))
     review = None
     if args.review:
         from ..io.review import read_review
@@ -108,11 +119,23 @@ def _train_from_codebook(args, params, out: Path) -> int:
     else:
         book = Codebook.read_csv(args.codebook, encoding=args.encoding)
     model = CodingModel(book, args.backend or "codebook.v1", random_state=args.seed, backend_params=params,
-                        progress=progress_enabled(args)).fit()
+                        rules=_rules(args, book), progress=progress_enabled(args)).fit()
     save_model(model, out)
     say(args, f"{len(model.codes_)} codes scored from the codebook alone ({model.backend_.encoder_} similarity, "
               f"not calibrated on coded data); saved to {out}")
     return 0
+
+
+def _rules(args, book):
+    """The rules of ``--rules``, else of the codebook CSV's ``rules`` column; None when there are none."""
+    from ..rules import RuleSet, read_rules
+
+    if args.rules:
+        return read_rules(args.rules, book, encoding=args.encoding)
+    if args.codebook and Path(args.codebook).suffix.lower() in (".csv", ".tsv"):
+        rules = RuleSet.from_codebook_csv(args.codebook, book, encoding=args.encoding)
+        return rules if len(rules) else None
+    return None
 
 
 EVALUATE_HELP = """\

@@ -9,7 +9,9 @@ What is read, from the main document part only:
 * a table row of two cells, the first a short label (``访谈者 | 请问...``), as one speaker turn
   ``访谈者：请问...``, so segmentation sees the speaker; other rows give one line per cell;
 * tracked changes as if accepted: inserted text kept, deleted text (and deleted table rows) left out;
-* tabs and line breaks inside a paragraph as ``\\t`` and ``\\n``.
+* tabs and line breaks inside a paragraph as ``\\t`` and ``\\n``;
+* which paragraphs of the body are headings (a Heading style: ``Heading 1``, ``标题 1``, or an outline
+  level, set on the paragraph or its style), for :func:`docx_document`.
 
 Left out: headers and footers, footnotes and endnotes, comments, text boxes and other drawings, field codes.
 
@@ -30,13 +32,15 @@ Left out: headers and footers, footnotes and endnotes, comments, text boxes and 
 from __future__ import annotations
 
 import posixpath
+import re
 from pathlib import Path
 from xml.etree.ElementTree import Element
 
 from ..exceptions import FormatError
+from ..section import Heading
 from ._safezip import DEFAULT_LIMITS, Limits, SafeZip
 
-__all__ = ["docx_text", "read_docx"]
+__all__ = ["docx_document", "docx_text", "read_docx"]
 
 _MAIN = ("http://schemas.openxmlformats.org/wordprocessingml/2006/main",
          "http://purl.oclc.org/ooxml/wordprocessingml/main")  # transitional and strict OOXML
@@ -73,6 +77,11 @@ def read_docx(path: str | Path, limits: Limits | None = None) -> str:
 
 def docx_text(data: bytes, path: str | Path, limits: Limits | None = None) -> str:
     """The text of a ``.docx`` given as bytes; ``path`` names it in messages."""
+    return docx_document(data, path, limits)[0]
+
+
+def docx_document(data: bytes, path: str | Path, limits: Limits | None = None) -> tuple[str, list[Heading]]:
+    """The text of a ``.docx`` given as bytes, and its heading paragraphs (offsets into the text)."""
     limits = limits or DEFAULT_LIMITS
     try:
         zf = SafeZip(path, limits, data=data, kind="Not a readable Word .docx file. Save it again as .docx")
@@ -87,13 +96,74 @@ def docx_text(data: bytes, path: str | Path, limits: Limits | None = None) -> st
             raise FormatError("Not a readable Word .docx file (the archive has no word/document.xml). "
                               "Save it again as .docx.", path)
         root = zf.parse(name)
+        styles = _heading_styles(zf)
     body = next((el for el in root if _is(el, "body")), None)
     if body is None:
         raise FormatError("Not a readable Word .docx file (word/document.xml has no <w:body>). "
                           "Save it again as .docx.", path)
     lines: list[str] = []
-    _block(body, lines)
-    return "\n".join(lines)
+    levels: dict[int, int] = {}
+    _block(body, lines, (styles, levels))
+    headings, pos = [], 0
+    for i, line in enumerate(lines):
+        title = line.strip()
+        if i in levels and title and "\n" not in title:
+            lead = len(line) - len(line.lstrip())
+            headings.append(Heading(pos + lead, pos + lead + len(title), levels[i], title))
+        pos += len(line) + 1
+    return "\n".join(lines), headings
+
+
+_HEADING_NAME = re.compile(r"^(?:heading|标题|標題)\s*([1-9])$", re.I)
+
+
+def _heading_styles(zf: SafeZip) -> dict[str, int]:
+    """styleId -> heading level, from ``word/styles.xml`` (a style named ``heading N``/``标题 N``, or with an
+    outline level)."""
+    name = zf.find("word/styles.xml")
+    if name is None:
+        return {}
+    out = {}
+    for style in zf.parse(name):
+        if not _is(style, "style"):
+            continue
+        sid = _attr(style, "styleId")
+        level = _outline_level(next((c for c in style if _is(c, "pPr")), None))
+        named = next((c for c in style if _is(c, "name")), None)
+        m = _HEADING_NAME.match((_attr(named, "val") if named is not None else "") or "")
+        if m:
+            level = int(m.group(1))
+        if sid and level:
+            out[sid] = level
+    return out
+
+
+def _attr(el: Element, name: str) -> str | None:
+    for key, value in el.attrib.items():
+        if _local(key)[1] == name:
+            return value
+    return None
+
+
+def _outline_level(ppr: Element | None) -> int | None:
+    lvl = None if ppr is None else next((c for c in ppr if _is(c, "outlineLvl")), None)
+    val = None if lvl is None else _attr(lvl, "val")
+    return int(val) + 1 if val is not None and val.isdigit() and int(val) < 9 else None
+
+
+def _heading_level(p: Element, styles: dict[str, int]) -> int | None:
+    ppr = next((c for c in p if _is(c, "pPr")), None)
+    if ppr is None:
+        return None
+    direct = _outline_level(ppr)
+    if direct:
+        return direct
+    pstyle = next((c for c in ppr if _is(c, "pStyle")), None)
+    sid = None if pstyle is None else _attr(pstyle, "val")
+    if not sid:
+        return None
+    m = re.fullmatch(r"(?:Heading|heading)([1-9])", sid)
+    return styles.get(sid) or (int(m.group(1)) if m else None)
 
 
 def _main_part(zf: SafeZip) -> str | None:
@@ -108,8 +178,9 @@ def _main_part(zf: SafeZip) -> str | None:
     return zf.find("word/document.xml")
 
 
-def _block(container: Element, lines: list[str]) -> None:
-    """Paragraphs and tables of a body, table cell or content control, in order."""
+def _block(container: Element, lines: list[str], heads: tuple[dict, dict] | None = None) -> None:
+    """Paragraphs and tables of a body, table cell or content control, in order; with ``heads`` (the heading
+    styles, and line index -> level to fill), the body's heading paragraphs are noted."""
     joined = False  # the previous paragraph's mark was deleted: this paragraph continues it
     for el in container:
         if _is(el, "p"):
@@ -118,13 +189,16 @@ def _block(container: Element, lines: list[str]) -> None:
                 lines[-1] += text
             else:
                 lines.append(text)
+                level = None if heads is None else _heading_level(el, heads[0])
+                if level:
+                    heads[1][len(lines) - 1] = level
             joined = mark_deleted
         elif _is(el, "tbl"):
             _table(el, lines)
             joined = False
         elif _is(el, "sdt") or _is(el, "customXml") or _is(el, "ins") or _is(el, "moveTo"):
             content = next((c for c in el if _is(c, "sdtContent")), el)
-            _block(content, lines)
+            _block(content, lines, heads)
 
 
 def _paragraph(p: Element) -> tuple[str, bool]:

@@ -41,7 +41,7 @@ def read_inputs(inputs: str | Path | Iterable[str | Path], *, encoding: str | No
     """Segments to pre-code, and the transcript documents they come from.
 
     Named files may be canonical tables (``.csv``/``.tsv``/``.xlsx``/``.jsonl``: their segments as they are; any
-    ``coder``/``codes`` columns ignored), transcripts (``.txt``/``.docx``: segmented into turns and sentences)
+    ``coder``/``codes`` columns ignored), transcripts (``.txt``/``.docx``, or a named Markdown ``.md``: segmented into turns and sentences, with their sections)
     or QDA projects (``.qdpx``/``.qde``/QualCoder ``.qda``: their text sources, segmented like transcripts).
     Any other file is read as a text transcript; a binary file (PDF, ``.doc``, image) is refused, naming it.
     A folder contributes its transcripts and projects, not its tables (a folder of interviews often holds a
@@ -64,7 +64,7 @@ def read_inputs(inputs: str | Path | Iterable[str | Path], *, encoding: str | No
         for doc in docs:
             documents.append(doc)
             segments.extend(segment_text(doc.text, doc.name, max_chars=max_chars or None,
-                                         speakers=speakers))
+                                         speakers=speakers, headings=doc.headings))
     return segments, documents
 
 

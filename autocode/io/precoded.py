@@ -18,6 +18,9 @@ model's name and ``codes`` = the accepted suggestions, so it can be compared wit
     score most, and the coded training segments of the code most like it (``document#segment「quote」``),
     when the suggestions carry evidence (``autocode precode`` gives it; :meth:`CodingModel.suggest` with
     ``explain=True``);
+``rules``
+    the coding rules that matched the segment and the passages they matched (``code: 词 [rule] | ...``), when
+    the suggestions come from rules or from a model that has rules (empty otherwise);
 ``accept``
     empty, for the reviewer: ``yes``/``no`` per row or per code (:func:`autocode.read_review`).
 """
@@ -36,7 +39,7 @@ from ..suggestion import Suggestions
 __all__ = ["write_suggestions", "SuggestionWriter", "precoded_rows", "PRECODED_COLUMNS"]
 
 PRECODED_COLUMNS = ("document", "segment", "speaker", "text", "coder", "codes", "code_names", "categories",
-                    "category_names", "scores", "max_score", "start", "end", "evidence", "similar", "accept")
+                    "category_names", "scores", "max_score", "start", "end", "evidence", "similar", "rules", "accept")
 
 
 def write_suggestions(path: str | Path, suggestions: Suggestions, *, top_k: int = 5, documents=None) -> Path:
@@ -130,5 +133,5 @@ def precoded_rows(sug: Suggestions, top_k: int = 5):
             ";".join(f"{c}:{sc:.3f}" for c, sc, _ in top),
             f"{top[0][1]:.4f}" if top else "",
             "" if s.start is None else s.start, "" if s.end is None else s.end,
-            evidence, similar, "",
+            evidence, similar, sug.rules_text(i), "",
         ]

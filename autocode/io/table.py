@@ -2,7 +2,8 @@
 
 One row per segment per coder; ``codes`` holds code ids joined by ``;`` (empty = the coder applied none);
 ``coder`` may be empty when there is one coder. Several files may be read together, e.g. one per coder.
-Extra columns (such as the scores autocode's pre-coding writes) are ignored on reading.
+An optional ``section`` column gives the headings a segment stands under (what rules by heading match).
+Other extra columns (such as the scores autocode's pre-coding writes) are ignored on reading.
 
 >>> import tempfile, pathlib
 >>> p = pathlib.Path(tempfile.mkdtemp()) / "coded.csv"
@@ -280,7 +281,8 @@ def read_coded(
             key = (doc, seg)
             speaker = (row.get("speaker") or "").strip()
             new = Segment(doc, seg, text, roles.get(speaker) or speaker,
-                          _int_or_none(row.get("start")), _int_or_none(row.get("end")))
+                          _int_or_none(row.get("start")), _int_or_none(row.get("end")),
+                          (row.get("section") or "").strip())
             old = segments.get(key)
             if old is None:
                 segments[key] = new

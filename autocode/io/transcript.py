@@ -1,5 +1,5 @@
-"""Read raw transcripts: ``.txt`` (UTF-8 with or without BOM, UTF-16 with BOM, GB18030/GBK, Big5) and Word
-``.docx`` (paragraphs and tables in reading order).
+"""Read raw transcripts: ``.txt`` and other text files named one by one, such as Markdown ``.md`` (UTF-8 with or
+without BOM, UTF-16 with BOM, GB18030/GBK, Big5), and Word ``.docx`` (paragraphs and tables in reading order, Heading-style paragraphs noted as section headings).
 
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -17,8 +17,9 @@ from pathlib import Path
 
 from ..corpus import Segment
 from ..exceptions import FormatError
+from ..section import Heading
 from ..segment import segment_text
-from ._docx import read_docx
+from ._docx import docx_document
 from ._encoding import decode
 
 __all__ = ["Document", "decode_bytes", "read_documents", "read_transcripts", "expand_paths"]
@@ -28,12 +29,15 @@ TRANSCRIPT_SUFFIXES = (".txt", ".docx")
 
 @dataclass(frozen=True)
 class Document:
-    """A transcript as text: ``name`` (file stem), ``text`` (decoded, BOM removed), where it came from."""
+    """A transcript as text: ``name`` (file stem), ``text`` (decoded, BOM removed), where it came from, and
+    the headings its file marks as such (a ``.docx``'s Heading styles; those written in the text are found
+    when it is segmented)."""
 
     name: str
     text: str
     path: str | None = None
     encoding: str | None = None
+    headings: tuple[Heading, ...] = ()
 
 
 def decode_bytes(data: bytes, path: str | Path, encoding: str | None = None) -> tuple[str, str]:
@@ -96,8 +100,11 @@ def read_documents(
     seen: dict[str, Path] = {}
     for path in expand_paths(inputs):
         suffix = path.suffix.lower()
+        heads: list[Heading] = []
         if suffix == ".docx":
-            text, enc = read_docx(path), None
+            if not path.is_file():
+                raise FormatError("File not found. Check the path.", path)
+            (text, heads), enc = docx_document(path.read_bytes(), path), None
         elif suffix == ".doc":
             raise FormatError("Old Word .doc files are not supported. Save the file as .docx or .txt.", path)
         else:
@@ -112,7 +119,7 @@ def read_documents(
                 path,
             )
         seen[name] = path
-        docs.append(Document(name, text, str(path), enc))
+        docs.append(Document(name, text, str(path), enc, tuple(heads)))
     return docs
 
 
@@ -123,14 +130,15 @@ def read_transcripts(
     max_chars: int | None = 200,
     speakers=None,
 ) -> list[Segment]:
-    """Read and segment transcripts into speaker turns (and sentences of long turns), with offsets.
+    """Read and segment transcripts into speaker turns (and sentences of long turns), with offsets and the
+    section (headings) each segment stands under.
 
     The document name of each segment is its file name without suffix. ``speakers`` names speaker labels and
     their roles (``{"A": "interviewer", "B": "participant"}``), as in :func:`autocode.segment.segment_text`.
     """
     segments: list[Segment] = []
     for doc in read_documents(inputs, encoding=encoding):
-        segs = segment_text(doc.text, doc.name, max_chars=max_chars, speakers=speakers)
+        segs = segment_text(doc.text, doc.name, max_chars=max_chars, speakers=speakers, headings=doc.headings)
         if not segs:
             raise FormatError("The transcript has no text to segment.", doc.path)
         segments.extend(segs)

@@ -327,6 +327,9 @@ def _score_note(sug, i: int) -> str:
             lines.append("  why: " + "、".join(dict.fromkeys(w.text for w in ev.words)))
         for e in ev.similar if ev is not None else ():
             lines.append(f"  like: {e.document} #{e.segment}「{e.quote}」")
+    rules = sug.rules_text(i)
+    if rules:
+        lines.append(f"rules: {rules}")
     return "\n".join(lines)
 
 
