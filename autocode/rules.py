@@ -41,7 +41,7 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -265,6 +265,14 @@ class RuleMatches:
     hits: list[dict]
     codebook: Codebook
     fired: list[list[tuple[Rule, str]]] | None = None
+
+    @classmethod
+    def concat(cls, parts: Sequence[RuleMatches]) -> RuleMatches:
+        """The matches of consecutive batches of segments as one (the same rules)."""
+        first = parts[0]
+        fired = None if any(p.fired is None for p in parts) else [f for p in parts for f in p.fired]
+        return cls([s for p in parts for s in p.segments], first.codes, np.vstack([p.matched for p in parts]),
+                   [h for p in parts for h in p.hits], first.codebook, fired)
 
     def codes_for(self, i: int) -> list[str]:
         return [c for c, m in zip(self.codes, self.matched[i]) if m]

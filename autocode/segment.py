@@ -1,5 +1,8 @@
 """Transcripts -> segments with character offsets.
 
+(About 500 lines, long because segmentation and layout detection share one line scanner and its speaker-label
+grammar, which would otherwise be private names reached into from a second module.)
+
 A transcript is split into speaker turns at lines that carry a speaker label. The layouts recognised:
 
 * ``访谈者：…``, ``A: …``, ``问：/答：``, ``访：/答：``, ``Q:/A:``, ``I:/R:``, ``Li Ming: …``, full-width ``Ａ：``;

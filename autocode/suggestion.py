@@ -70,7 +70,8 @@ class Suggestions:
             offset += len(part)
         return cls([s for p in parts for s in p.segments], first.codes, np.vstack([p.scores for p in parts]),
                    first.thresholds, first.codebook, coder=first.coder, min_score=first.min_score,
-                   silenced=np.concatenate([p.silenced for p in parts]), evidence=evidence)
+                   silenced=np.concatenate([p.silenced for p in parts]), evidence=evidence,
+                   rules=None if any(p.rules is None for p in parts) else type(first.rules).concat([p.rules for p in parts]))
 
     def __len__(self) -> int:
         return len(self.segments)

@@ -161,3 +161,17 @@ def test_cli_train_names_a_bad_rules_file(tmp_path, book, coded, capsys):
     assert main(["train", "--codebook", str(tmp_path / "codebook.csv"), "--data", str(tmp_path / "coded.csv"),
                  "--rules", str(tmp_path / "rules.csv"), "--out", str(tmp_path / "m")]) == 1
     assert "rules.csv: Rule for 'canteen': Unknown code 'canteen'" in capsys.readouterr().err
+
+
+def test_rules_reach_streamed_batches(book, coded, rules):
+    """Pre-coding in batches (inputs built by the streaming reader, without rules) scores and explains as one call."""
+    from autocode.suggestion import Suggestions
+
+    model = _fit("features", book, coded, rules=rules, backend_params={"rules_weight": 1.0})
+    whole = model.predict_proba(NEW)
+    streamed = np.vstack([model.predict_proba(NEW[i:i + 1], inputs=make_inputs(NEW).rows(i, i + 1))
+                          for i in range(len(NEW))])
+    np.testing.assert_allclose(streamed, whole)
+    parts = Suggestions.concat([model.suggest(NEW[i:i + 1]) for i in range(len(NEW))])
+    assert [parts.rules_text(i) for i in range(3)] == [model.suggest(NEW).rules_text(i) for i in range(3)]
+    assert parts.rules_text(0).startswith("party: ")
