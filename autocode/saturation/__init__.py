@@ -88,7 +88,7 @@ Example
 >>> scorer = NoveltyScorer(space="lsa", n_splits=3).fit(model, coded)
 >>> s = scorer.score(model, ["社区党支部带领党员做志愿者", "我每天早上去公园跑步锻炼身体", "嗯"])
 >>> s.novelty.round(2).tolist(), s.novel.tolist()
-([0.04, 0.96, nan], [False, True, False])
+([0.0, 0.96, nan], [False, True, False])
 """
 
 
