@@ -4,7 +4,8 @@ Runs on a laptop CPU with no download. Text is normalised (NFKC, Traditional -> 
 tokenisation only. Features: word uni- and bigrams from jieba, character 1..3-grams, and the words of the
 preceding turn (the interviewer's question), each block sub-linear TF-IDF and L2-normalised, the context block
 down-weighted; and where the segment stands in its document (one of ``position_bins`` equal slices: a
-semi-structured interview follows its guide, a judgment its sections). Classifier: L2 logistic regression per
+semi-structured interview follows its guide, a judgment its sections); optionally (``guide_weight``) the
+section of the interview guide the turn stands in (:mod:`autocode.guide`). Classifier: L2 logistic regression per
 code with balanced class weights, solved in the dual by liblinear (fast when there are more features than
 segments), codes one after another by default (``n_jobs``). Scores are calibrated afterwards by
 :class:`~autocode.model.CodingModel`, which also chooses ``context_weight`` on the data (``tunable``).
@@ -34,6 +35,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize as l2_normalize
 
+from ..guide import Guide, make_guide
 from ..text import ChineseTokenizer
 from .base import Backend, Inputs, register
 
@@ -108,6 +110,9 @@ class TfidfBackend(Backend):
         Slices of a document for the position feature (0 = no position feature).
     position_weight : float
         Weight of the position feature relative to the L2-normalised text blocks.
+    guide, guide_weight : list of str or None, float
+        The interview guide's questions (``None``: recovered from the training interviews, see
+        :mod:`autocode.guide`) and the weight of the one-hot guide section of each turn (0: none).
     C : float
         Inverse regularisation strength of the logistic regressions.
     min_df : int
@@ -149,7 +154,7 @@ class TfidfBackend(Backend):
                  following_weight: float = FOLLOWING_WEIGHT, position_bins: int = 5,
                  position_weight: float = 0.3, C: float = 4.0, min_df: int = 2, max_features: int = 200_000,
                  script: str = "simplified", engine: str = "auto", tol: float = 1e-2, hierarchy: bool = True,
-                 random_state: int | None = 0, n_jobs: int | None = 1):
+                 random_state: int | None = 0, n_jobs: int | None = 1, guide=None, guide_weight: float = 0.0):
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.context_weight = context_weight
@@ -165,6 +170,8 @@ class TfidfBackend(Backend):
         self.hierarchy = hierarchy
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.guide = guide
+        self.guide_weight = guide_weight
 
     @property
     def tokenizer(self) -> ChineseTokenizer:
@@ -177,8 +184,8 @@ class TfidfBackend(Backend):
         return tok
 
     def _check_params(self) -> None:
-        if int(self.position_bins) < 0 or self.position_weight < 0 or self.following_weight < 0:
-            raise ValueError("position_bins, position_weight and following_weight must be >= 0")
+        if min(int(self.position_bins), self.position_weight, self.following_weight, self.guide_weight) < 0:
+            raise ValueError("position_bins, position_weight, following_weight and guide_weight must be >= 0")
 
     def _block_specs(self) -> dict[str, tuple[str, list[int]]]:
         specs = {"words": ("word", list(self.word_ngrams)), "chars": ("char", list(self.char_ngrams))}
@@ -188,6 +195,8 @@ class TfidfBackend(Backend):
             specs["following"] = ("word", [1, 1])
         if int(self.position_bins) > 0 and self.position_weight > 0:
             specs["position"] = ("position", [int(self.position_bins)])
+        if self.guide_weight > 0:
+            specs["guide"] = ("guide", [])
         return specs
 
     def _position_counts(self, inputs: Inputs) -> sp.csr_matrix:
@@ -233,6 +242,15 @@ class TfidfBackend(Backend):
                     counts = counts[:, [keep[t] for t in self.vocabularies_[name]]]
                 blocks[name], space[name] = counts.tocsr(), terms
                 continue
+            if kind == "guide":
+                guide = self.guide_ if fitted else make_guide(inputs, self.guide, self.tokenizer.normalize)
+                counts = guide.one_hot(inputs.texts, inputs.roles, inputs.groups)
+                terms = [f"{i + 1}. {q}" for i, q in enumerate(guide.labels)]
+                blocks[name], space[name], space["_guide"] = counts.tocsr(), terms, guide
+                if fitted:  # the sections kept in training
+                    keep = {t: i for i, t in enumerate(terms)}
+                    blocks[name] = blocks[name][:, [keep[t] for t in self.vocabularies_[name]]]
+                continue
             if fitted:
                 vocab = self.vocabularies_[name]
                 if not vocab:
@@ -270,6 +288,8 @@ class TfidfBackend(Backend):
                 x = x * self.following_weight
             elif name == "position":
                 x = x * self.position_weight
+            elif name == "guide":
+                x = x * self.guide_weight
             parts.append(x)
         return sp.hstack(parts, format="csr", dtype=np.float32)
 
@@ -292,6 +312,7 @@ class TfidfBackend(Backend):
         self.vocabularies_, self.idf_, self._fit_columns = {}, {}, {}
         self._fit_space = encoded.space
         self._vectorizers = {}
+        self.guide_ = encoded.space.get("_guide")
         for name in self._block_specs():
             counts = encoded.blocks[name]
             df = np.bincount(counts.indices, minlength=counts.shape[1])
@@ -438,6 +459,9 @@ class TfidfBackend(Backend):
             arrays.update(group_of=self.group_of_, cat_coef=self.cat_coef_, cat_intercept=self.cat_intercept_)
         for k, idf in self.idf_.items():
             arrays[f"idf_{k}"] = idf
+        if self.guide_ is not None:
+            meta["guide"], guide_arrays = self.guide_.get_state()
+            arrays.update({f"guide_{k}": v for k, v in guide_arrays.items()})
         return meta, arrays
 
     @classmethod
@@ -454,6 +478,8 @@ class TfidfBackend(Backend):
                 raise ValueError(f"vocabulary {k!r} has {len(vocab)} terms but {len(idf)} idf weights")
             self.idf_[k] = idf
         self._fit_space, self._fit_columns, self._vectorizers = None, {}, {}
+        self.guide_ = None if "guide" not in self.vocabularies_ else Guide.from_state(
+            meta["guide"], {k: arrays[f"guide_{k}"] for k in ("idf", "centroids")}, self.tokenizer.normalize)
         self.coef_ = np.asarray(arrays["coef"], dtype=np.float32)
         self.intercept_ = np.asarray(arrays["intercept"], dtype=np.float32)
         n_features = sum(len(v) for v in self.vocabularies_.values()) + self._n_dense_features()
