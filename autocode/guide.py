@@ -52,6 +52,8 @@ SKIP_PENALTY = 0.05
 """Cost of each guide section skipped between two questions of an interview (see :meth:`Guide.locate`)."""
 MIN_SUPPORT = 0.2
 """A recovered section must be asked in at least this share of the interviews (and in at least 2)."""
+GUIDE_WEIGHT = 0.3
+"""Weight of the guide feature when a guide is given (``autocode train --guide``)."""
 MAX_QUESTION_CHARS = 500
 """A longer line of a guide file is not one question (a paragraph pasted by mistake)."""
 
@@ -388,7 +390,7 @@ def _table_questions(path: Path) -> list[str]:
 
     header, rows = read_rows(path)
     names = {str(k).strip().lower(): k for k in header}
-    for want in ("问题", "問題", "question", "questions"):
+    for want in ("问题", "問題", "问题内容", "question", "questions"):
         if want in names:
             return [str(r.get(names[want]) or "") for r in rows]
     raise FormatError(f"no column 问题 or question (found: {', '.join(map(str, header)) or 'none'}). Name the "

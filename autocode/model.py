@@ -493,10 +493,14 @@ class CodingModel(BaseEstimator):
 
     def _evidence(self, segs: list[Segment], pairs: list[tuple[int, int]], k: int = 5, n_similar: int = 2
                   ) -> dict[tuple[int, str], Evidence]:
-        words, method = word_evidence(self.backend_, make_inputs(segs), pairs, k)
+        inputs = make_inputs(segs)
+        words, method = word_evidence(self.backend_, inputs, pairs, k)
         named = [(i, self.codes_[j]) for i, j in pairs]
         similar = similar_examples(getattr(self, "examples_", {}), [s.text for s in segs], named, n_similar)
-        return {(i, code): Evidence(code, words[(i, j)], similar[(i, code)], method)
+        guide = getattr(self.backend_, "guide_", None)  # the section of the interview guide, as evidence
+        sec = guide.locate(inputs.texts, inputs.roles, inputs.groups) if guide is not None and pairs else None
+        section = ["" if sec is None or sec[i] < 0 else f"{sec[i] + 1}. {guide.labels[sec[i]]}" for i in range(len(segs))]
+        return {(i, code): Evidence(code, words[(i, j)], similar[(i, code)], method, section[i])
                 for (i, j), (_, code) in zip(pairs, named)}
 
     # -- saving --------------------------------------------------------------------------------------------
