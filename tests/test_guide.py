@@ -228,3 +228,10 @@ def test_cli_train_with_a_guide_file(tmp_path, capsys):
     assert main([*args, "--force", "--guide", str(tmp_path / "bad.txt")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.txt, line 2: 600 characters, too long for one question" in err[0]
+
+
+
+@pytest.mark.parametrize(("study", "n"), [("bilibili", 24), ("jinchanchan", 17), ("myworld", 10)])
+def test_read_guide_reads_the_real_outlines(shared_data, study, n):
+    questions = read_guide(shared_data / "interviews-unlabeled" / f"{study}-outline.csv")  # 问题, Questions, 问题内容
+    assert len(questions) == n and all(q.strip() == q and q for q in questions)
