@@ -235,3 +235,11 @@ def test_cli_train_with_a_guide_file(tmp_path, capsys):
 def test_read_guide_reads_the_real_outlines(shared_data, study, n):
     questions = read_guide(shared_data / "interviews-unlabeled" / f"{study}-outline.csv")  # 问题, Questions, 问题内容
     assert len(questions) == n and all(q.strip() == q and q for q in questions)
+
+
+def test_scores_do_not_depend_on_batches_with_a_guide():
+    coded = coded_corpus()
+    model = CodingModel(BOOK, backend_params={"guide_weight": 1.0}, n_splits=3, tune=False, min_examples=2).fit(coded)
+    segs = list(coded.segments)
+    np.testing.assert_allclose(model.predict_proba(segs, batch_size=5), model.predict_proba(segs), atol=1e-12)
+    assert model.predict_proba([]).shape == (0, len(model.codes_))
