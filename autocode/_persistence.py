@@ -17,6 +17,8 @@ Format versions:
    load as before. Adds ``examples`` (coded segments kept per code, to show the ones most like a suggestion)
    and the setting ``keep_examples``; :func:`_migrate_2` gives older models none (their suggestions still
    name their words).
+4. autocode 0.2: the TF-IDF backends' ``guide`` and ``guide_weight`` (the interview guide); :func:`_migrate_3`
+   gives older models ``guide_weight=0`` (no guide feature, as they were fitted).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from .codebook import Codebook
 from .exceptions import AutocodeError, ModelFileError
 
 MODEL_FORMAT = "autocode-model"
-MODEL_FORMAT_VERSION = 3
+MODEL_FORMAT_VERSION = 4
 ARRAYS = "arrays.npz"
 META = "model.json"
 
@@ -76,7 +78,16 @@ def _migrate_2(doc: dict) -> dict:
     return doc
 
 
-_MIGRATIONS = {1: _migrate_1, 2: _migrate_2}
+def _migrate_3(doc: dict) -> dict:
+    """Format 3 -> 4: no interview guide in the TF-IDF backends (models fitted before it existed)."""
+    doc = dict(doc)
+    if doc["backend"] in ("tfidf.v1", "tfidf-e5.v1"):
+        doc["backend_params"] = {"guide": None, "guide_weight": 0.0, **doc["backend_params"]}
+    doc["format_version"] = 4
+    return doc
+
+
+_MIGRATIONS = {1: _migrate_1, 2: _migrate_2, 3: _migrate_3}
 """Saved format version -> the function that brings a document of that version one version forward."""
 
 

@@ -53,7 +53,7 @@ SKIP_PENALTY = 0.05
 MIN_SUPPORT = 0.2
 """A recovered section must be asked in at least this share of the interviews (and in at least 2)."""
 GUIDE_WEIGHT = 0.3
-"""Weight of the guide feature when a guide is given (``autocode train --guide``)."""
+"""Default weight of the guide feature of the TF-IDF backends (``guide_weight``), as for the position feature."""
 MAX_QUESTION_CHARS = 500
 """A longer line of a guide file is not one question (a paragraph pasted by mistake)."""
 

@@ -243,3 +243,24 @@ def test_scores_do_not_depend_on_batches_with_a_guide():
     segs = list(coded.segments)
     np.testing.assert_allclose(model.predict_proba(segs, batch_size=5), model.predict_proba(segs), atol=1e-12)
     assert model.predict_proba([]).shape == (0, len(model.codes_))
+
+
+def test_models_saved_before_the_guide_load_without_it(tmp_path):
+    """A format-3 model has no guide parameters: it loads with no guide feature and keeps its scores."""
+    import json
+
+    coded = coded_corpus()
+    old = CodingModel(BOOK, backend_params={"guide_weight": 0.0}, n_splits=3, tune=False, min_examples=2).fit(coded)
+    path = old.save(tmp_path / "old")
+    doc = json.loads((path / "model.json").read_text("utf-8"))
+    assert doc["format_version"] == 4
+    del doc["backend_params"]["guide"], doc["backend_params"]["guide_weight"]
+    doc["format_version"] = 3
+    (path / "model.json").write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+    from autocode.checksum import make_manifest
+
+    (path / "checksums.json").write_text(make_manifest(path, ["model.json", "arrays.npz"]), "utf-8")
+    loaded = CodingModel.load(path)
+    assert loaded.backend_.guide_weight == 0.0 and loaded.backend_.guide_ is None
+    np.testing.assert_array_equal(loaded.predict_proba(coded.segments), old.predict_proba(coded.segments))
+    assert TfidfBackend().guide_weight == 0.3  # while new models place turns in a recovered guide

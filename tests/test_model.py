@@ -210,7 +210,7 @@ def test_save_load_round_trip(tmp_path, model):
     path = model.save(tmp_path / "m")
     assert sorted(p.name for p in path.iterdir()) == ["arrays.npz", "checksums.json", "model.json"]
     doc = json.loads((path / "model.json").read_text("utf-8"))
-    assert doc["format_version"] == 3 and doc["backend"] == "tfidf.v1" and doc["autocode_version"]
+    assert doc["format_version"] == 4 and doc["backend"] == "tfidf.v1" and doc["autocode_version"]
     with np.load(path / "arrays.npz", allow_pickle=False) as z:  # nothing needs pickle
         assert all(z[k].dtype != object for k in z.files)
     loaded = CodingModel.load(path)

@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..exceptions import MissingDependencyError
+from ..guide import GUIDE_WEIGHT
 from .base import Inputs, register
 from .tfidf import FOLLOWING_WEIGHT, Counts, TfidfBackend
 
@@ -113,7 +114,7 @@ class TfidfE5Backend(TfidfBackend):
                  position_weight: float = 0.3, C: float = 4.0, min_df: int = 2, max_features: int = 200_000,
                  script: str = "simplified", engine: str = "auto", tol: float = 1e-2, hierarchy: bool = True,
                  random_state: int | None = 0, n_jobs: int | None = 1, progress: bool = False, guide=None,
-                 guide_weight: float = 0.0):
+                 guide_weight: float = GUIDE_WEIGHT):
         super().__init__(word_ngrams=word_ngrams, char_ngrams=char_ngrams, context_weight=context_weight,
                          following_weight=following_weight, position_bins=position_bins,
                          position_weight=position_weight, C=C, min_df=min_df, max_features=max_features,

@@ -4,8 +4,8 @@ Runs on a laptop CPU with no download. Text is normalised (NFKC, Traditional -> 
 tokenisation only. Features: word uni- and bigrams from jieba, character 1..3-grams, and the words of the
 preceding turn (the interviewer's question), each block sub-linear TF-IDF and L2-normalised, the context block
 down-weighted; and where the segment stands in its document (one of ``position_bins`` equal slices: a
-semi-structured interview follows its guide, a judgment its sections); optionally (``guide_weight``) the
-section of the interview guide the turn stands in (:mod:`autocode.guide`). Classifier: L2 logistic regression per
+semi-structured interview follows its guide, a judgment its sections); and the section of the interview guide
+the turn stands in (:mod:`autocode.guide`; none without interviewer turns). Classifier: L2 logistic regression per
 code with balanced class weights, solved in the dual by liblinear (fast when there are more features than
 segments), codes one after another by default (``n_jobs``). Scores are calibrated afterwards by
 :class:`~autocode.model.CodingModel`, which also chooses ``context_weight`` on the data (``tunable``).
@@ -35,7 +35,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize as l2_normalize
 
-from ..guide import Guide, make_guide
+from ..guide import GUIDE_WEIGHT, Guide, make_guide
 from ..text import ChineseTokenizer
 from .base import Backend, Inputs, register
 
@@ -154,7 +154,8 @@ class TfidfBackend(Backend):
                  following_weight: float = FOLLOWING_WEIGHT, position_bins: int = 5,
                  position_weight: float = 0.3, C: float = 4.0, min_df: int = 2, max_features: int = 200_000,
                  script: str = "simplified", engine: str = "auto", tol: float = 1e-2, hierarchy: bool = True,
-                 random_state: int | None = 0, n_jobs: int | None = 1, guide=None, guide_weight: float = 0.0):
+                 random_state: int | None = 0, n_jobs: int | None = 1, guide=None,
+                 guide_weight: float = GUIDE_WEIGHT):
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.context_weight = context_weight
