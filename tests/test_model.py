@@ -240,7 +240,7 @@ def test_newer_format_version(tmp_path, model):
     doc["format_version"] = 99
     (path / "model.json").write_text(json.dumps(doc), encoding="utf-8")
     (path / "checksums.json").write_text(make_manifest(path, ["model.json", "arrays.npz"]), encoding="utf-8")
-    with pytest.raises(ModelFileError, match=r"model format version 99 .* reads up to version 3\. Upgrade autocode"):
+    with pytest.raises(ModelFileError, match=r"model format version 99 .* reads up to version 4\. Upgrade autocode"):
         CodingModel.load(path)
 
 
@@ -411,7 +411,7 @@ def _follow_up_corpus(n_docs: int = 9):
 
 def test_following_segment_is_learned():
     book, coded = _follow_up_corpus()
-    base = {"context_weight": 0, "position_bins": 0}
+    base = {"context_weight": 0, "position_bins": 0, "guide_weight": 0}  # the follow-up alone
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AutocodeWarning)
         with_next = CodingModel(book, n_splits=3, tune=False,
