@@ -18,8 +18,8 @@ Format versions:
    and the setting ``keep_examples``; :func:`_migrate_2` gives older models none (their suggestions still
    name their words).
 4. autocode 0.2: ``rules``, the model's coding rules (code, pattern, kind, speaker, heading each), and the
-   TF-IDF backends' ``rules_weight``; :func:`_migrate_3` gives older models no rules and ``rules_weight`` 0
-   (their scores unchanged).
+   TF-IDF backends' ``rules_weight``, ``guide`` and ``guide_weight`` (the interview guide); :func:`_migrate_3`
+   gives older models no rules, ``rules_weight`` 0 and ``guide_weight`` 0 (their scores unchanged).
 """
 
 from __future__ import annotations
@@ -80,11 +80,12 @@ def _migrate_2(doc: dict) -> dict:
 
 
 def _migrate_3(doc: dict) -> dict:
-    """Format 3 -> 4: no rules; the TF-IDF backends without rule features."""
+    """Format 3 -> 4: no rules; the TF-IDF backends without rule features and without the interview guide
+    (models fitted before either existed)."""
     doc = dict(doc)
     doc.setdefault("rules", [])
     if doc["backend"] in _V1_BACKEND_PARAMS:
-        doc["backend_params"] = {"rules_weight": 0.0, **doc["backend_params"]}
+        doc["backend_params"] = {"rules_weight": 0.0, "guide": None, "guide_weight": 0.0, **doc["backend_params"]}
     doc["format_version"] = 4
     return doc
 

@@ -60,18 +60,22 @@ class Example:
 
 @dataclass(frozen=True)
 class Evidence:
-    """The evidence for one suggested code of one segment (``method``: ``"weights"`` or ``"occlusion"``)."""
+    """The evidence for one suggested code of one segment (``method``: ``"weights"`` or ``"occlusion"``;
+    ``section``: the section of the interview guide the segment stands in, ``"3. question"``, when the model
+    places turns in a guide)."""
 
     code: str
     words: tuple[Word, ...]
     similar: tuple[Example, ...]
     method: str
+    section: str = ""
 
     def to_dict(self) -> dict:
         return {"code": self.code, "method": self.method,
                 "words": [{"text": w.text, "weight": round(w.weight, 4)} for w in self.words],
                 "similar": [{"document": e.document, "segment": e.segment, "quote": e.quote,
-                             "similarity": round(e.similarity, 3)} for e in self.similar]}
+                             "similarity": round(e.similarity, 3)} for e in self.similar],
+                **({"section": self.section} if self.section else {})}
 
 
 # -- words --------------------------------------------------------------------------------------------------

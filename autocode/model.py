@@ -468,17 +468,24 @@ class CodingModel(BaseEstimator):
         self._check_fitted()
         segs = as_segments(segments)
         out = np.zeros((len(segs), len(self.codes_)))
-        starts = range(0, len(segs), batch_size)
-        if self.progress and len(segs) > batch_size:
+        # batches of batch_size segments; with an interview guide, of whole documents (a turn's place in the
+        # guide depends on the whole interview); contexts and positions are always over whole documents
+        whole = len(getattr(self.backend_, "guide_", None) or ())
+        ends = [i for i in range(1, len(segs)) if not whole or segs[i].document != segs[i - 1].document]
+        ends = [*ends, len(segs)] if segs else []
+        bounds, start = [], 0
+        for e in ends:
+            if e - start >= batch_size or e == len(segs):
+                bounds.append((start, e))
+                start = e
+        if self.progress and len(bounds) > 1:
             from tqdm.auto import tqdm
 
-            starts = tqdm(starts, desc="pre-coding", unit="batch")
+            bounds = tqdm(bounds, desc="pre-coding", unit="batch")
         cal = Calibration(self.calibration_, self.thresholds_)
-        # contexts and positions over whole documents, across batch borders
         inputs = make_inputs(segs, self.rules) if inputs is None else self._with_rules(inputs, segs)
-        for s in starts:
-            chunk = inputs.rows(s, s + batch_size)
-            out[s : s + len(chunk)] = cal.proba(self.backend_.decision_function(self.backend_.encode(chunk)))
+        for s, e in bounds:
+            out[s:e] = cal.proba(self.backend_.decision_function(self.backend_.encode(inputs.rows(s, e))))
         return out
 
     def _silenced(self, segs: list[Segment]) -> np.ndarray:
@@ -561,7 +568,11 @@ class CodingModel(BaseEstimator):
         if cached is None or cached[0] is not examples:
             cached = self.__dict__["_example_index_cache"] = (examples, example_index(examples))
         similar = similar_examples(examples, [s.text for s in segs], named, n_similar, index=cached[1])
-        return {(i, code): Evidence(code, words[(i, j)], similar[(i, code)], method)
+        guide = getattr(self.backend_, "guide_", None)  # the section of the interview guide, as evidence
+        sec = guide.locate(inputs.texts, inputs.roles, inputs.groups) if guide is not None and pairs else None
+        section = ["" if sec is None or sec[i] < 0 else f"{sec[i] + 1}. {guide.labels[sec[i]]}"
+                   for i in range(len(segs))]
+        return {(i, code): Evidence(code, words[(i, j)], similar[(i, code)], method, section[i])
                 for (i, j), (_, code) in zip(pairs, named)}
 
     # -- saving --------------------------------------------------------------------------------------------

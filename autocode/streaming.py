@@ -31,12 +31,14 @@ BATCH_SIZE = 2048
 """Segments scored and written at a time by ``autocode precode`` (``--batch-size``)."""
 
 
-def stream_batches(segments: Iterable[Segment], sizes: Mapping[str, int], batch_size: int = BATCH_SIZE
-                   ) -> Iterator[tuple[list[Segment], Inputs]]:
+def stream_batches(segments: Iterable[Segment], sizes: Mapping[str, int], batch_size: int = BATCH_SIZE,
+                   whole_documents: bool = False) -> Iterator[tuple[list[Segment], Inputs]]:
     """Cut a stream of segments into batches of ``batch_size``, each with its model inputs as
     :func:`autocode.model.make_inputs` gives them for the whole stream: the preceding and following segment
     of the same document (also across batch borders) and the relative position in the document, whose size
-    ``sizes`` gives (document -> number of segments in the whole stream)."""
+    ``sizes`` gives (document -> number of segments in the whole stream). ``whole_documents``: cut only
+    between documents (a batch holds at least ``batch_size`` segments or the rest, and a longer document
+    whole), for models whose features of a turn depend on its whole interview (the interview guide)."""
     from .model import make_inputs
 
     if batch_size < 1:
@@ -49,7 +51,8 @@ def stream_batches(segments: Iterable[Segment], sizes: Mapping[str, int], batch_
     while ahead is not None:
         batch.append(ahead)
         ahead = next(it, None)
-        if len(batch) < batch_size and ahead is not None:
+        if ahead is not None and (len(batch) < batch_size
+                                  or (whole_documents and ahead.document == batch[-1].document)):
             continue
         inputs = make_inputs(batch)
         contexts, following = list(inputs.contexts), list(inputs.following)
@@ -96,7 +99,9 @@ def precode_files(model, inputs, out: str | Path, *, min_score: float | None = N
     n = n_with = 0
     try:
         with SuggestionWriter(out, top_k=top_k, documents=inputs.documents or None) as writer:
-            for batch, batch_inputs in stream_batches(inputs, inputs.sizes, batch_size):
+            # a model with an interview guide places a turn by its whole interview: batches of whole documents
+            whole = bool(len(getattr(model.backend_, "guide_", None) or ()))
+            for batch, batch_inputs in stream_batches(inputs, inputs.sizes, batch_size, whole_documents=whole):
                 sug = model.suggest(batch, min_score=min_score, explain=explain, inputs=batch_inputs)
                 writer.write(sug)
                 n += len(batch)

@@ -128,7 +128,7 @@ class Suggestions:
     def evidence_text(self, i: int) -> tuple[str, str]:
         """The evidence of the accepted codes of segment ``i`` as two texts, words and similar coded segments
         (``code: 词、词 | code: ...``); empty without evidence."""
-        words, similar = [], []
+        words, similar, section = [], [], ""
         for code in self.codes_for(i):
             ev = self.evidence.get((i, code))
             if ev is None:
@@ -139,6 +139,9 @@ class Suggestions:
                 words.append(f"{code}: {w}")
             if sim:
                 similar.append(f"{code}: {sim}")
+            section = section or ev.section
+        if section:  # where the turn stands in the interview guide: once per segment
+            words.append(f"guide: {section}")
         return " | ".join(words), " | ".join(similar)
 
     def rules_text(self, i: int) -> str:

@@ -66,6 +66,7 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "no-context": ({"backend_params": {"context_weight": 0.0}}, "no features of the preceding turn / sentence"),
     "no-following": ({"backend_params": {"following_weight": 0.0}}, "no features of the following turn"),
     "no-position": ({"backend_params": {"position_bins": 0}}, "no feature for where the segment stands"),
+    "no-guide": ({"backend_params": {"guide_weight": 0.0}}, "no interview-guide section feature (no-op without interviewers)"),
     "no-hierarchy": ({"backend_params": {"hierarchy": False}}, "one classifier per code on all segments"),
     "no-codebook": ({"use_codebook": False}, "codebook names/descriptions not used as examples"),
     "no-t2s": ({"backend_params": {"script": "none"}}, "no OpenCC Traditional -> Simplified before jieba"),

@@ -209,3 +209,15 @@ def test_review_benchmark_quick_run(data_dir, tmp_path):
         assert all(-1 <= p["kappa"] <= 1 for pts in r["curves"].values() for p in pts)
         assert 0 <= r["faithfulness"]["evidence_drop_larger"] <= 1
     assert "recall@5" in report and "Faithfulness" in report
+
+
+def test_guide_benchmark_quick_run(data_dir, tmp_path):
+    out = tmp_path / "out"
+    run("guide.py", "--quick", "--data-dir", str(data_dir), "--out-dir", str(out))
+    res = json.loads((out / "guide-quick.json").read_text(encoding="utf-8"))
+    md = (out / "guide-quick.md").read_text(encoding="utf-8")
+    assert f"`{res['meta']['command']}`" in md and res["meta"]["machine"]["cpu"] in md
+    loo = res["loo"]
+    assert loo["interviews"] == 6 and min(loo["guide_sections"]) > 0 and loo["questions"] > 0
+    assert 0 <= loo["same_as_nearest_question"] <= 1 and set(loo["category_hit"]) == {"E", "A"}
+    assert "outlines" not in res  # interviews-unlabeled is not in the example data

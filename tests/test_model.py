@@ -411,7 +411,7 @@ def _follow_up_corpus(n_docs: int = 9):
 
 def test_following_segment_is_learned():
     book, coded = _follow_up_corpus()
-    base = {"context_weight": 0, "position_bins": 0}
+    base = {"context_weight": 0, "position_bins": 0, "guide_weight": 0}  # the follow-up alone
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AutocodeWarning)
         with_next = CodingModel(book, n_splits=3, tune=False,

@@ -383,7 +383,7 @@ def test_a_current_model_without_its_manifest_is_refused(model, tmp_path):
     folder = model.save(tmp_path / "m")
     (folder / "checksums.json").unlink()
     with pytest.raises(ModelFileError, match=r"m: missing checksums\.json, which every model saved by autocode "
-                                             r".* \(format 3\) has"):
+                                             r".* \(format 4\) has"):
         CodingModel.load(folder)
 
 

@@ -288,3 +288,15 @@ def test_agreement_sums_documents_a_block_of_units_at_a_time(coded, monkeypatch,
                 assert b[k] == pytest.approx(a[k], abs=1e-12, nan_ok=True), k
             else:
                 assert b[k] == a[k], k
+
+
+def test_batches_of_whole_documents():
+    """With whole_documents, a batch is cut only between documents: a document longer than a batch stays whole."""
+    from autocode.streaming import stream_batches
+
+    segs = [Segment(d, str(i), f"{d}{i}", "受访者") for d, n in (("A", 3), ("B", 1), ("C", 2)) for i in range(n)]
+    sizes = {"A": 3, "B": 1, "C": 2}
+    cut = [[s.key for s in b] for b, _ in stream_batches(segs, sizes, 2, whole_documents=True)]
+    assert cut == [[("A", "0"), ("A", "1"), ("A", "2")], [("B", "0"), ("C", "0"), ("C", "1")]]
+    plain = [len(b) for b, _ in stream_batches(segs, sizes, 2)]
+    assert plain == [2, 2, 2]

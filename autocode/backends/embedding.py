@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..exceptions import MissingDependencyError
+from ..guide import GUIDE_WEIGHT
 from .base import Inputs, register
 from .tfidf import FOLLOWING_WEIGHT, Counts, TfidfBackend
 
@@ -100,7 +101,7 @@ class TfidfE5Backend(TfidfBackend):
         As for :class:`~autocode.backends.tfidf.TfidfBackend`.
     C, min_df
         As for :class:`~autocode.backends.tfidf.TfidfBackend`.
-    max_features, script, engine, tol, hierarchy, random_state, n_jobs
+    max_features, script, engine, tol, hierarchy, random_state, n_jobs, guide, guide_weight
         As for :class:`~autocode.backends.tfidf.TfidfBackend`.
     progress : bool
         Show a progress bar while embedding (a setting of the run: not saved).
@@ -117,12 +118,12 @@ class TfidfE5Backend(TfidfBackend):
                  position_weight: float = 0.3, rules_weight: float = 0.0, C: float = 4.0, min_df: int = 2,
                  max_features: int = 200_000, script: str = "simplified", engine: str = "auto", tol: float = 1e-2,
                  hierarchy: bool = True, random_state: int | None = 0, n_jobs: int | None = 1,
-                 progress: bool = False):
+                 progress: bool = False, guide=None, guide_weight: float = GUIDE_WEIGHT):
         super().__init__(word_ngrams=word_ngrams, char_ngrams=char_ngrams, context_weight=context_weight,
                          following_weight=following_weight, position_bins=position_bins,
                          position_weight=position_weight, rules_weight=rules_weight, C=C, min_df=min_df, max_features=max_features,
                          script=script, engine=engine, tol=tol, hierarchy=hierarchy, random_state=random_state,
-                         n_jobs=n_jobs)
+                         n_jobs=n_jobs, guide=guide, guide_weight=guide_weight)
         self.embedding_weight = embedding_weight
         self.center = center
         self.fusion = fusion
@@ -194,7 +195,7 @@ class TfidfE5Backend(TfidfBackend):
             arrays[f"scale_{block}"] = np.asarray([scale], dtype=np.float32)
         if self.plain_ is not None:  # same vocabularies and IDF weights: only its coefficients are saved
             _, plain = self.plain_.get_state()
-            arrays.update({f"plain_{k}": v for k, v in plain.items() if not k.startswith("idf_")})
+            arrays.update({f"plain_{k}": v for k, v in plain.items() if not k.startswith(("idf_", "guide_"))})
         return meta, arrays
 
     @classmethod
@@ -205,7 +206,7 @@ class TfidfE5Backend(TfidfBackend):
             plain = {k[len("plain_"):]: v for k, v in arrays.items() if k.startswith("plain_")}
             if "coef" not in plain:
                 raise ValueError("fusion='late' but the arrays hold no plain_coef")
-            plain.update({k: v for k, v in arrays.items() if k.startswith("idf_")})
+            plain.update({k: v for k, v in arrays.items() if k.startswith(("idf_", "guide_"))})
             self.plain_ = TfidfBackend.from_state(
                 {k: v for k, v in params.items() if k not in _OWN_PARAMS}, meta, plain)
         self.centers_ = {}

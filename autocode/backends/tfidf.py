@@ -1,11 +1,15 @@
 """The default backend: jieba words + character n-grams, TF-IDF, one linear classifier per code.
 
+(About 510 lines, long because every feature block, its encoding, its weight and its saved state belong to the one
+estimator that a saved model restores.)
+
 Runs on a laptop CPU with no download. Text is normalised (NFKC, Traditional -> Simplified with OpenCC) for
 tokenisation only. Features: word uni- and bigrams from jieba, character 1..3-grams, and the words of the
 preceding turn (the interviewer's question), each block sub-linear TF-IDF and L2-normalised, the context block
 down-weighted; where the segment stands in its document (one of ``position_bins`` equal slices: a
-semi-structured interview follows its guide, a judgment its sections); and, with ``rules_weight`` and a model
-that has coding rules, which codes' rules matched the segment (one indicator per code, a block like the others). Classifier: L2 logistic regression per
+semi-structured interview follows its guide, a judgment its sections); the section of the interview guide the
+turn stands in (:mod:`autocode.guide`; none without interviewer turns); and, with ``rules_weight`` and a model
+that has coding rules, which codes' rules matched the segment (one indicator per code). Classifier: L2 logistic regression per
 code with balanced class weights, solved in the dual by liblinear (fast when there are more features than
 segments), codes one after another by default (``n_jobs``). Scores are calibrated afterwards by
 :class:`~autocode.model.CodingModel`, which also chooses ``context_weight`` on the data (``tunable``).
@@ -35,6 +39,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize as l2_normalize
 
+from ..guide import GUIDE_WEIGHT, Guide, make_guide
 from ..text import ChineseTokenizer
 from .base import Backend, Inputs, register
 
@@ -113,6 +118,9 @@ class TfidfBackend(Backend):
         Weight of the rule block: per code with coding rules, whether they matched the segment (TF-IDF
         weighted, L2-normalised), when the model has rules (:class:`~autocode.model.CodingModel` ``rules``);
         0 = rule matches are not features (they are still shown as evidence).
+    guide, guide_weight : list of str or None, float
+        The interview guide's questions (``None``: recovered from the training interviews, see
+        :mod:`autocode.guide`) and the weight of the one-hot guide section of each turn (0: none).
     C : float
         Inverse regularisation strength of the logistic regressions.
     min_df : int
@@ -152,9 +160,10 @@ class TfidfBackend(Backend):
 
     def __init__(self, word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
                  following_weight: float = FOLLOWING_WEIGHT, position_bins: int = 5,
-                 position_weight: float = 0.3, rules_weight: float = 0.0, C: float = 4.0, min_df: int = 2, max_features: int = 200_000,
-                 script: str = "simplified", engine: str = "auto", tol: float = 1e-2, hierarchy: bool = True,
-                 random_state: int | None = 0, n_jobs: int | None = 1):
+                 position_weight: float = 0.3, rules_weight: float = 0.0, C: float = 4.0, min_df: int = 2,
+                 max_features: int = 200_000, script: str = "simplified", engine: str = "auto", tol: float = 1e-2,
+                 hierarchy: bool = True, random_state: int | None = 0, n_jobs: int | None = 1, guide=None,
+                 guide_weight: float = GUIDE_WEIGHT):
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.context_weight = context_weight
@@ -171,6 +180,8 @@ class TfidfBackend(Backend):
         self.hierarchy = hierarchy
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.guide = guide
+        self.guide_weight = guide_weight
 
     @property
     def tokenizer(self) -> ChineseTokenizer:
@@ -183,9 +194,10 @@ class TfidfBackend(Backend):
         return tok
 
     def _check_params(self) -> None:
-        if (int(self.position_bins) < 0 or self.position_weight < 0 or self.following_weight < 0
-                or self.rules_weight < 0):
-            raise ValueError("position_bins, position_weight, following_weight and rules_weight must be >= 0")
+        if min(int(self.position_bins), self.position_weight, self.following_weight, self.guide_weight,
+               self.rules_weight) < 0:
+            raise ValueError("position_bins, position_weight, following_weight, guide_weight and rules_weight "
+                             "must be >= 0")
 
     def _block_specs(self) -> dict[str, tuple[str, list[int]]]:
         specs = {"words": ("word", list(self.word_ngrams)), "chars": ("char", list(self.char_ngrams))}
@@ -195,6 +207,8 @@ class TfidfBackend(Backend):
             specs["following"] = ("word", [1, 1])
         if int(self.position_bins) > 0 and self.position_weight > 0:
             specs["position"] = ("position", [int(self.position_bins)])
+        if self.guide_weight > 0:
+            specs["guide"] = ("guide", [])
         if self.rules_weight > 0:
             specs["rules"] = ("word", [1, 1])
         return specs
@@ -244,6 +258,15 @@ class TfidfBackend(Backend):
                     counts = counts[:, [keep[t] for t in self.vocabularies_[name]]]
                 blocks[name], space[name] = counts.tocsr(), terms
                 continue
+            if kind == "guide":
+                guide = self.guide_ if fitted else make_guide(inputs, self.guide, self.tokenizer.normalize)
+                counts = guide.one_hot(inputs.texts, inputs.roles, inputs.groups)
+                terms = [f"{i + 1}. {q}" for i, q in enumerate(guide.labels)]
+                blocks[name], space[name], space["_guide"] = counts.tocsr(), terms, guide
+                if fitted:  # the sections kept in training
+                    keep = {t: i for i, t in enumerate(terms)}
+                    blocks[name] = blocks[name][:, [keep[t] for t in self.vocabularies_[name]]]
+                continue
             if fitted:
                 vocab = self.vocabularies_[name]
                 if not vocab:
@@ -283,6 +306,8 @@ class TfidfBackend(Backend):
                 x = x * self.position_weight
             elif name == "rules":
                 x = x * self.rules_weight
+            elif name == "guide":
+                x = x * self.guide_weight
             parts.append(x)
         return sp.hstack(parts, format="csr", dtype=np.float32)
 
@@ -305,6 +330,7 @@ class TfidfBackend(Backend):
         self.vocabularies_, self.idf_, self._fit_columns = {}, {}, {}
         self._fit_space = encoded.space
         self._vectorizers = {}
+        self.guide_ = encoded.space.get("_guide")
         for name in self._block_specs():
             counts = encoded.blocks[name]
             df = np.bincount(counts.indices, minlength=counts.shape[1])
@@ -451,6 +477,9 @@ class TfidfBackend(Backend):
             arrays.update(group_of=self.group_of_, cat_coef=self.cat_coef_, cat_intercept=self.cat_intercept_)
         for k, idf in self.idf_.items():
             arrays[f"idf_{k}"] = idf
+        if self.guide_ is not None:
+            meta["guide"], guide_arrays = self.guide_.get_state()
+            arrays.update({f"guide_{k}": v for k, v in guide_arrays.items()})
         return meta, arrays
 
     @classmethod
@@ -467,6 +496,8 @@ class TfidfBackend(Backend):
                 raise ValueError(f"vocabulary {k!r} has {len(vocab)} terms but {len(idf)} idf weights")
             self.idf_[k] = idf
         self._fit_space, self._fit_columns, self._vectorizers = None, {}, {}
+        self.guide_ = None if "guide" not in self.vocabularies_ else Guide.from_state(
+            meta["guide"], {k: arrays[f"guide_{k}"] for k in ("idf", "centroids")}, self.tokenizer.normalize)
         self.coef_ = np.asarray(arrays["coef"], dtype=np.float32)
         self.intercept_ = np.asarray(arrays["intercept"], dtype=np.float32)
         n_features = sum(len(v) for v in self.vocabularies_.values()) + self._n_dense_features()

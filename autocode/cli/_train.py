@@ -47,6 +47,9 @@ def add_train(sub):
     p.add_argument("--target", default="union",
                    help="whose coding to learn: union (default), majority, or a coder's name")
     add_backend_options(p)
+    p.add_argument("--guide", metavar="GUIDE",
+                   help="the interview guide: its questions one per line (.txt/.md/.docx, or a .csv with a 问题 or "
+                        "question column); where each turn stands in it becomes evidence for the codes")
     p.add_argument("--min-examples", type=int, default=3, help="codes with fewer coded segments are not learned")
     p.add_argument("--folds", type=int, default=5, help="grouped folds used to calibrate scores and thresholds")
     p.add_argument("--seed", type=int, default=0, help="random seed (folds, backend)")
@@ -70,11 +73,15 @@ def _cmd_train(args) -> int:
     from ..model import CodingModel
 
     params = backend_params(args)
+    if args.guide:
+        from ..guide import GUIDE_WEIGHT, read_guide
+
+        params = {"guide_weight": GUIDE_WEIGHT, **(params or {}), "guide": read_guide(args.guide)}
     out = Path(args.out)
     check_outputs(args, {"--out": [out, out / "model.json", out / "arrays.npz", out / "checksums.json"]},
                    [*(args.data or []), *([args.codebook] if args.codebook else []),
-                    *([args.review] if args.review else []), *([args.precoded] if args.precoded else []),
-                    *([args.rules] if args.rules else [])],
+                    *([args.guide] if args.guide else []), *([args.review] if args.review else []),
+                    *([args.precoded] if args.precoded else []), *([args.rules] if args.rules else [])],
                    folder=True)
     if not args.data:
         return _train_from_codebook(args, params, out)
@@ -158,6 +165,9 @@ def add_evaluate(sub):
     p.add_argument("--folds", type=int, default=5, help="outer folds, grouped by document")
     p.add_argument("--target", default="union", help="whose coding to learn: union, majority, or a coder's name")
     add_backend_options(p)
+    p.add_argument("--guide", metavar="GUIDE",
+                   help="the interview guide: its questions one per line (.txt/.md/.docx, or a .csv with a 问题 or "
+                        "question column); where each turn stands in it becomes evidence for the codes")
     p.add_argument("--min-examples", type=int, default=3, dest="min_examples",
                    help="codes with fewer coded segments are not learned")
     p.add_argument("--seed", type=int, default=0, help="random seed (folds, backend)")
