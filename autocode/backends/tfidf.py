@@ -196,7 +196,7 @@ class TfidfBackend(Backend):
     def _check_params(self) -> None:
         if min(int(self.position_bins), self.position_weight, self.following_weight, self.guide_weight,
                self.rules_weight) < 0:
-            raise ValueError("position_bins, position_weight, following_weight, guide_weight and rules_weight "
+            raise ValueError("position_bins, position_weight, following_weight, rules_weight and guide_weight "
                              "must be >= 0")
 
     def _block_specs(self) -> dict[str, tuple[str, list[int]]]:
