@@ -51,6 +51,12 @@ def _get_jieba():
     return _jieba
 
 
+def jieba_tokenizer():
+    """The one initialised ``jieba.Tokenizer`` of the process (its dictionary is loaded once; shared by the
+    word segmentation and by tools built on jieba, such as its part-of-speech tagger)."""
+    return _get_jieba()
+
+
 def default_engine() -> str:
     """``"rjieba"`` when it is installed, else ``"jieba"``."""
     try:

@@ -3,14 +3,13 @@ other segments, found with jieba's part-of-speech tagger (never character n-gram
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..text import SPEAKER_PREFIX, ChineseTokenizer
+from ..text import SPEAKER_PREFIX, ChineseTokenizer, jieba_tokenizer
 
 # jieba's part-of-speech tags (ICTCLAS): nouns (n, nr, ns, nt, nz, ...), verbal and adjectival nouns (vn, an),
 # distinguishing words (b: 孪生, 智能), abbreviations (j), idioms (i), fixed phrases (l), place words (s), Latin
@@ -29,13 +28,9 @@ def _get_tagger():
     if _tagger is None:
         with _lock:
             if _tagger is None:
-                import jieba
                 import jieba.posseg
 
-                jieba.setLogLevel(logging.WARNING)
-                tk = jieba.Tokenizer()
-                tk.initialize()
-                _tagger = jieba.posseg.POSTokenizer(tk)
+                _tagger = jieba.posseg.POSTokenizer(jieba_tokenizer())
     return _tagger
 
 
