@@ -303,22 +303,10 @@ def grouping_only(data_dir, space: str, quick: bool, cail_docs: int, draws: int,
         out.append(grouping_interviews(data_dir, space, quick))
     if only == "interviews":
         return out
-    book, coded = load(data_dir, CAIL)
-    book, coded = load(data_dir, CAIL)
-    rng = np.random.default_rng(0)
-    keep = set()
-    for dom in categories(book):
-        ds = [d for d in coded.documents if d.startswith(dom + "-")] or list(coded.documents)
-        keep |= set(rng.choice(ds, size=min(cail_docs, len(ds)), replace=False).tolist())
-    coded = coded.subset(rows_of(coded, keep))
-    counts = coded.code_counts()
-    folds = partitions(coded, 3, seed=0)
+    book, coded, counts, folds, rng = cail_sample(data_dir, cail_docs)
     runs = []
     for draw in range(1 if quick else draws):
-        hidden = set()
-        for dom in categories(book):
-            cands = [c for c in book.children(dom) if counts[c] >= min_segments]
-            hidden |= set(rng.choice(cands, size=min(per_domain, len(cands)), replace=False).tolist())
+        hidden = hidden_draw(book, counts, rng, per_domain, min_segments)
         for f, (tr, te) in enumerate(folds[:1] if quick else folds):
             runs.append({**grouping_run(book, coded, tr, te, frozenset(hidden), space, False), "draw": draw, "fold": f})
             log(f"{CAIL} draw {draw} fold {f}: ARI {runs[-1].get('ari', float('nan')):.3f}")
@@ -349,6 +337,28 @@ def categories(book) -> list[str]:
     return [c for c in book.ids if book.depth(c) == book.category_depth]
 
 
+
+def cail_sample(data_dir, docs_per_domain: int):
+    """A seeded sample of ``docs_per_domain`` CAIL documents per domain, its code counts, 3 grouped folds, and
+    the generator that then draws the hidden codes."""
+    book, coded = load(data_dir, CAIL)
+    rng = np.random.default_rng(0)
+    keep = set()
+    for dom in categories(book):  # the domains
+        ds = [d for d in coded.documents if d.startswith(dom + "-")] or list(coded.documents)
+        keep |= set(rng.choice(ds, size=min(docs_per_domain, len(ds)), replace=False).tolist())
+    coded = coded.subset(rows_of(coded, keep))
+    return book, coded, coded.code_counts(), partitions(coded, 3, seed=0), rng
+
+
+def hidden_draw(book, counts, rng, per_domain: int, min_segments: int) -> set[str]:
+    """``per_domain`` codes of each domain, among those with at least ``min_segments`` segments."""
+    hidden = set()
+    for dom in categories(book):
+        cands = [c for c in book.children(dom) if counts[c] >= min_segments]
+        hidden |= set(rng.choice(cands, size=min(per_domain, len(cands)), replace=False).tolist())
+    return hidden
+
 def interviews(data_dir, quick: bool, variants: dict, base: dict, single: int, n_folds: int) -> dict:
     """Each code group hidden in turn, then ``single`` codes (seeded, >= 15 segments) one at a time; x 3 folds."""
     book, coded = load(data_dir, INTERVIEWS)
@@ -375,21 +385,10 @@ def interviews(data_dir, quick: bool, variants: dict, base: dict, single: int, n
 def cail(data_dir, quick: bool, docs_per_domain: int, draws: int, per_domain: int, min_segments: int, variants: dict,
          base: dict, n_folds: int) -> dict:
     """Per draw ``per_domain`` codes of each domain hidden together, then each whole domain in turn; x 3 folds."""
-    book, coded = load(data_dir, CAIL)
-    rng = np.random.default_rng(0)
-    keep = set()
-    for dom in categories(book):  # the domains
-        ds = [d for d in coded.documents if d.startswith(dom + "-")] or list(coded.documents)
-        keep |= set(rng.choice(ds, size=min(docs_per_domain, len(ds)), replace=False).tolist())
-    coded = coded.subset(rows_of(coded, keep))
-    counts = coded.code_counts()
-    folds = partitions(coded, 3, seed=0)
+    book, coded, counts, folds, rng = cail_sample(data_dir, docs_per_domain)
     plan = []
     for draw in range(1 if quick else draws):
-        hidden = set()
-        for dom in categories(book):
-            cands = [c for c in book.children(dom) if counts[c] >= min_segments]
-            hidden |= set(rng.choice(cands, size=min(per_domain, len(cands)), replace=False).tolist())
+        hidden = hidden_draw(book, counts, rng, per_domain, min_segments)
         plan.append(("code", f"draw {draw}: " + " ".join(sorted(hidden)), frozenset(hidden)))
     plan += [("category", dom, frozenset(book.children(dom))) for dom in categories(book)[: 1 if quick else None]]
     runs = []
