@@ -223,10 +223,47 @@ def test_cuda_paths_agree(torch):
     head = torch.nn.Linear(64, 3)
     tokens = _random_tokens(n=500)
     ref = score(build_scorer(copy.deepcopy(model), copy.deepcopy(head)), tokens, device="cpu")
-    for kw in [dict(unpad=False), dict(unpad=True), dict(compile=True, unpad=False),
+    for kw in [dict(unpad=False), dict(unpad=True), dict(compile=True, unpad=False), dict(cuda_graphs=True),
+               dict(cuda_graphs=True, max_tokens=2048), dict(cuda_graphs=True, unpad=False),
                dict(compile=True, cuda_graphs=True)]:
         got = score(build_scorer(copy.deepcopy(model), copy.deepcopy(head)), tokens, device="cuda", **kw)
         np.testing.assert_allclose(got, ref, atol=5e-2, err_msg=str(kw))  # bf16
+    pairs = _random_tokens(n=300, types=True)
+    ref = score(build_scorer(copy.deepcopy(model), copy.deepcopy(head)), pairs, device="cpu")
+    got = score(build_scorer(copy.deepcopy(model), copy.deepcopy(head)), pairs, device="cuda", cuda_graphs=True)
+    np.testing.assert_allclose(got, ref, atol=5e-2)
+
+
+@pytest.mark.parametrize("types", [False, True])
+def test_fixed_shape_packed_batches_score_the_same(torch, types):
+    """Batches grown to a fixed shape for CUDA graphs (filler sequences, rows of length 0) give the real rows
+    the scores they get unpadded; checked on the CPU attention path."""
+    from autocode.backends.transformer.inference import build_scorer, collate, pad_packed, plan_batches
+
+    scorer = build_scorer(_tiny(torch, "bert"), torch.nn.Linear(32, 3)).eval()
+    tokens = _random_tokens(n=60, types=types)
+
+    def run(arrays):
+        L = max(int(arrays["max_len"]), 1)
+        lengths, cu = arrays["lengths"], arrays["cu_seqlens"]
+        pos = np.arange(L)
+        pad_index = np.where(pos[None, :] < lengths[:, None], cu[:-1, None] + pos[None, :], cu[-1])
+        seq_ids = np.repeat(np.arange(len(lengths)), lengths)
+        t = {k: torch.from_numpy(np.asarray(v)).long() for k, v in arrays.items() if k not in ("max_len", "rows")}
+        with torch.no_grad():
+            return scorer.forward_packed(t["input_ids"], t["positions"], t["cu_seqlens"], L,
+                                         torch.from_numpy(seq_ids), t["lengths"], t.get("token_type_ids"),
+                                         torch.from_numpy(pad_index)).numpy()
+
+    for batch in plan_batches(tokens.lengths, max_tokens=200, padded=False):
+        packed = collate(tokens, batch, packed=True)
+        fixed = pad_packed(packed, 256, len(batch.rows) + 12, max_len=32)
+        assert len(fixed["input_ids"]) == 256 and fixed["cu_seqlens"][-1] == 256
+        assert (fixed["lengths"] <= 32).all()
+        np.testing.assert_allclose(run(fixed)[: fixed["rows"]], run(packed), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="does not fit"):
+        pad_packed(collate(tokens, plan_batches(tokens.lengths, max_tokens=200, padded=False)[0], packed=True),
+                   100, 5, max_len=32)
 
 
 def test_cuda_graph_pool_warning_is_silenced(torch, monkeypatch):

@@ -212,7 +212,8 @@ def test_fit_and_predict_on_cuda(book, coded, tiny_dir):
     gpu = backend.fit(enc, Y).decision_function(enc)
     cpu = TransformerBackend(**{**backend.get_params(), "device": "cpu"})
     cpu.net_, cpu.n_codes_ = backend.net_, backend.n_codes_
-    np.testing.assert_allclose(gpu, cpu.decision_function(enc), atol=0.1)  # bf16 on the GPU
+    # bf16 on the GPU: logits of magnitude ~20 differ by up to ~3%
+    np.testing.assert_allclose(gpu, cpu.decision_function(enc), rtol=0.05, atol=0.2)
 
 
 def test_tokenised_corpus_is_cached(coded, tiny_dir, tmp_path):

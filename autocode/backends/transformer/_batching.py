@@ -21,7 +21,7 @@ import numpy as np
 from ..._files import atomic_write
 from ._chars import char_tokenizer
 
-__all__ = ["TokenizedTexts", "Batch", "tokenize", "plan_batches", "collate"]
+__all__ = ["TokenizedTexts", "Batch", "tokenize", "plan_batches", "collate", "token_buckets", "pad_packed"]
 
 
 # -- tokenising ---------------------------------------------------------------------------------------------
@@ -259,3 +259,58 @@ def collate(tokens: TokenizedTexts, batch: Batch, pad_id: int = 0, *, packed: bo
         tt[: len(rows)] = types[index]
         out["token_type_ids"] = tt
     return out
+
+
+def token_buckets(max_tokens: int, n: int = 3, smallest: int = 1024) -> list[int]:
+    """The fixed token counts of packed batches captured as CUDA graphs: ``max_tokens`` and a few quarters of it
+    (so that the last, short batches of a corpus do not run at the full size).
+
+    >>> token_buckets(65536)
+    [1024, 4096, 16384, 65536]
+    """
+    sizes = [max_tokens]
+    while len(sizes) < n + 1 and sizes[-1] // 4 >= smallest:
+        sizes.append(sizes[-1] // 4)
+    return sorted(set(sizes))
+
+
+def pad_packed(arrays: dict, n_tokens: int, n_rows: int, max_len: int, pad_id: int = 0) -> dict:
+    """A packed batch (:func:`collate` with ``packed=True``) grown to a fixed shape: exactly ``n_tokens`` tokens
+    and ``n_rows`` rows, for a CUDA graph captured at that shape.
+
+    The spare tokens form filler sequences of at most ``max_len`` pad tokens; the spare rows after them have
+    length 0. ``seq_ids`` maps every token to its row (for mean pooling); ``rows`` is the count of real rows,
+    whose scores are the first ``rows`` of the output.
+
+    >>> t = TokenizedTexts.from_lists([[5, 6, 7], [8]])
+    >>> b = pad_packed(collate(t, Batch(np.array([0, 1]), 4, 2), packed=True), 8, 5, max_len=3)
+    >>> b["input_ids"].tolist(), b["cu_seqlens"].tolist(), b["positions"].tolist()
+    ([5, 6, 7, 8, 0, 0, 0, 0], [0, 3, 4, 7, 8, 8], [0, 1, 2, 0, 0, 1, 2, 0])
+    """
+    T, R = len(arrays["input_ids"]), len(arrays["lengths"])
+    spare = n_tokens - T
+    fill = [max_len] * (spare // max_len) + ([spare % max_len] if spare % max_len else [])
+    if spare < 0 or R + len(fill) > n_rows:
+        raise ValueError(f"a batch of {T} tokens and {R} rows does not fit {n_tokens} tokens and {n_rows} rows")
+    lengths = np.zeros(n_rows, dtype=np.int32)
+    lengths[:R] = arrays["lengths"]
+    lengths[R : R + len(fill)] = fill
+    cu = np.zeros(n_rows + 1, dtype=np.int32)
+    np.cumsum(lengths, out=cu[1:])
+    ids = np.full(n_tokens, pad_id, dtype=np.int32)
+    ids[:T] = arrays["input_ids"]
+    out = {
+        "input_ids": ids,
+        "positions": (np.arange(n_tokens) - np.repeat(cu[:-1], lengths)).astype(np.int32),
+        "cu_seqlens": cu,
+        "lengths": lengths,
+        "seq_ids": np.repeat(np.arange(n_rows), lengths),
+        "max_len": max_len,
+        "rows": R,
+    }
+    if "token_type_ids" in arrays:
+        tt = np.zeros(n_tokens, dtype=np.int32)
+        tt[:T] = arrays["token_type_ids"]
+        out["token_type_ids"] = tt
+    return out
+

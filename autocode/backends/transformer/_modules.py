@@ -142,6 +142,7 @@ class Scorer(nn.Module):
         self.head = head
         self.pooling = pooling
         self.pad_id = encoder.config.pad_token_id or 0
+        self.graphs: dict = {}  # CUDA graphs captured by inference.score, by shape, kept between calls
 
     def forward(self, input_ids, lengths, token_type_ids=None):
         B, L = input_ids.shape
