@@ -38,8 +38,8 @@ CPU smoke test (128 segments; ``--shapes 2x64`` for a few seconds, as the test s
 
     python benchmarks/throughput.py --quick --device cpu
 
-Results go to ``results/throughput_<device type>.md`` and ``.json`` (one pair per device kind: ``cuda``,
-``cpu``), naming the machine, the commit and the command.
+Results go to ``results/throughput_<device type>[_compiled][_graphs].md`` and ``.json`` (``cuda``, ``cpu``),
+naming the machine, the commit and the command.
 """
 
 from __future__ import annotations
@@ -412,7 +412,8 @@ def main(argv=None) -> int:
     }
     finish(m)
     lines = header(f"Inference throughput ({device.type})", m) + to_markdown(report)
-    write_result(args.out_dir, f"throughput_{device.type}", m, lines, report)
+    stem = f"throughput_{device.type}" + ("_compiled" if args.compile else "") + ("_graphs" if args.cuda_graphs else "")
+    write_result(args.out_dir, stem, m, lines, report)
     return 0
 
 
