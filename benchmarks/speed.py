@@ -209,11 +209,20 @@ def end_to_end_markdown(res: dict) -> list[str]:
              "answers), documents of 40 segments, one JSON lines table; output CSV. The model: the default one "
              f"trained on {res['model_trained_on']}. Each command is a subprocess (BLAS at one thread); peak memory "
              "is the command's peak RSS. `predict_proba alone` scores the same segments after reading them "
-             "into memory (reading, model loading and writing not timed).", "",
-             "| segments | what | seconds | segments/s | peak RSS (MB) |", "|---:|---|---:|---:|---:|"]
+             "into memory (reading, model loading and writing not timed). `marginal segments/s`: the extra "
+             "segments over the extra seconds since the next smaller size of the same row, i.e. the rate once "
+             "start-up (loading Python, the model, the first batch) is paid: constant if the command is linear.", "",
+             "| segments | what | seconds | segments/s | marginal segments/s | peak RSS (MB) |",
+             "|---:|---|---:|---:|---:|---:|"]
+    previous: dict = {}
     for r in res["runs"]:
         rss = f"{r['peak_rss_mb']:,.0f}" if "peak_rss_mb" in r else ""
-        lines.append(f"| {r['segments']:,} | {r['what']} | {r['seconds']:.1f} | {r['segments_per_second']:,.0f} | {rss} |")
+        p = previous.get(r["what"])
+        marginal = (f"{(r['segments'] - p['segments']) / (r['seconds'] - p['seconds']):,.0f}"
+                    if p and r["seconds"] > p["seconds"] else "")
+        previous[r["what"]] = r
+        lines.append(f"| {r['segments']:,} | {r['what']} | {r['seconds']:.1f} | {r['segments_per_second']:,.0f} | "
+                     f"{marginal} | {rss} |")
     return [*lines, ""]
 
 
