@@ -35,7 +35,8 @@ CAIL hides codes of categories that keep others (the right answer is the hidden 
 ``results/saturation-grouping.*``.
 
 e5 vectors are cached on disk ($SATURATION_CACHE, default <tmp>/sat_cache/e5.npz): embedding both data sets takes
-about 10 minutes on 2 cores, and every scorer fit embeds the same segments again. The cache stands in for
+about 10 minutes on 2 cores, and every scorer fit embeds the same segments again. With $SATURATION_SIGNALS set
+to a folder, every run's raw signals, scores and labels are saved there too (one .npz per run). The cache stands in for
 ``autocode.backends.embedding.embed`` during the run and returns the vectors it would.
 
 Results: ``results/saturation.md``, ``.json`` and ``.png`` (``saturation-quick.*`` with ``--quick``).
@@ -214,6 +215,12 @@ def one_run(book, coded, train_docs, test_docs, hidden: frozenset, variants: dic
            "seconds_scorers": round(scorer_clock.wall, 1), "scores": {}}
     if res["n_pos"] == 0 or res["n_known"] == 0:
         return res
+    if os.environ.get("SATURATION_SIGNALS"):  # the raw signals of every run, for analyses outside this script
+        folder = Path(os.environ["SATURATION_SIGNALS"])
+        folder.mkdir(parents=True, exist_ok=True)
+        tag = hashlib.sha1(repr((sorted(hidden), sorted(test_docs))).encode()).hexdigest()[:10]
+        np.savez(folder / f"{tag}.npz", hidden=np.array(sorted(hidden)), eligible=el, pos=pos, known=known,
+                 **{f"score_{k}": v for k, v in score_of.items()})
     for name, sc in score_of.items():
         r = {}
         for neg_name, neg in (("coded", known), ("all", ~pos)):
