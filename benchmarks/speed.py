@@ -4,6 +4,8 @@
    training time with its tuning, calibration and thresholds (every core); pre-coding segments/s on one core
    (the process pinned to one CPU, BLAS/OpenMP at one thread), against the same model with the pure-Python jieba
    segmenter in the same run (the baseline); where pre-coding time goes, stage by stage, through public calls.
+1b. The default model on misleading-photos-dev (18 interviews): training, interview guide included, and
+   pre-coding the same interviews on one core (``--interviews``: this section alone).
 3. ``autocode precode`` end to end (``--sizes``; alone with ``--end-to-end``): the command run as a
    subprocess on synthetic corpora of 10,000, 100,000 (and 1,000,000) segments, one JSON lines table of
    documents of 40 segments drawn with replacement from cail2019-elements sentences and interviews-unlabeled
@@ -38,6 +40,7 @@ from pathlib import Path
 import numpy as np
 from _common import (
     CAIL,
+    INTERVIEWS,
     coding_model,
     finish,
     header,
@@ -112,6 +115,33 @@ def model_speed(book: ac.Codebook, coded: ac.CodedCorpus, base: dict) -> dict:
             lambda: model.predict_proba(segments))
     res["precode_stages_seconds"] = {k: round(v, 3) for k, v in stages.items()}
     return res
+
+
+def interview_speed(book: ac.Codebook, coded: ac.CodedCorpus, base: dict) -> dict:
+    """The default model on a whole interview study: training (the interview guide recovered from the
+    interviewers' turns, tuning included) and pre-coding the same interviews on one core, whole documents."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ac.AutocodeWarning)
+        train_s, model = best_of(lambda: coding_model(book, base).fit(coded))
+    segments = coded.segments
+    with one_core() as where:
+        model.suggest(segments)  # warm-up
+        t, _ = best_of(lambda: model.suggest(segments), repeat=2)
+    guide = getattr(model.backend_, "guide_", None)
+    res = {"segments": len(segments), "documents": len(coded.documents), "train_seconds": round(train_s, 2),
+           "precode_seconds": round(t, 3), "precode_segments_per_second": round(len(segments) / t),
+           "precode_affinity": where, "guide_sections": len(guide) if guide is not None else 0}
+    log(f"{INTERVIEWS}: train {train_s:.1f} s, pre-code (1 core) {len(segments) / t:,.0f} segments/s")
+    return res
+
+
+def interview_markdown(r: dict) -> list[str]:
+    return [f"## 1b. The default model on {INTERVIEWS}", "",
+            f"{r['segments']:,} turns in {r['documents']} interviews; interview guide recovered from the interviewers' "
+            f"turns ({r['guide_sections']} sections).", "", "| what | figure |", "|---|---|",
+            f"| training, all cores (guide, tuning, calibration and thresholds included) | {r['train_seconds']:.1f} s |",
+            f"| pre-coding the same interviews, 1 core (`model.suggest`, whole documents) | "
+            f"{r['precode_segments_per_second']:,} segments/s |", "", f"Pre-coding {r['precode_affinity']}.", ""]
 
 
 # -- 3. autocode precode end to end -----------------------------------------------------------------------------
@@ -332,6 +362,7 @@ def main(argv=None) -> int:
                     help="run the command with evidence only on corpora up to this size")
     ap.add_argument("--end-to-end", action="store_true", dest="end_to_end",
                     help="only section 3, written to speed-end-to-end.*")
+    ap.add_argument("--interviews", action="store_true", help="only section 1b, written to speed-interviews.*")
     args = ap.parse_args(argv)
     m = meta("speed.py", argv)
     book, coded = load(args.data_dir, CAIL)
@@ -342,10 +373,17 @@ def main(argv=None) -> int:
         lines = header("Pre-coding end to end on a CPU", m) + end_to_end_markdown(res["end_to_end"])
         write_result(args.out_dir, "speed-end-to-end", m, lines, res)
         return 0
+    ibook, icoded = load(args.data_dir, INTERVIEWS)
+    if args.interviews:
+        res = {"interviews": interview_speed(ibook, icoded, args.base)}
+        finish(m)
+        write_result(args.out_dir, "speed-interviews", m, header("Speed on interviews", m)
+                     + interview_markdown(res["interviews"]), res)
+        return 0
     if args.quick:
         docs = coded.documents[: max(6, len(coded.documents) // 8)]
         coded = coded.subset(rows_of(coded, set(docs)))
-    res = {"model": model_speed(book, coded, args.base)}
+    res = {"model": model_speed(book, coded, args.base), "interviews": interview_speed(ibook, icoded, args.base)}
     n, docs, resamples = (2_000, 40, 100) if args.quick else (20_000, 200, 1000)
     res["agreement_statistics"] = agreement_speed(n, docs, args.resamples or resamples, 1 if args.quick else 3)
     res["end_to_end"] = end_to_end(book, coded, args.base, args.data_dir, sizes, args.evidence_up_to)
@@ -355,7 +393,7 @@ def main(argv=None) -> int:
     finish(m)
     lines = header("Speed on a CPU" + (" (quick run)" if args.quick else ""), m)
     lines += [f"Model: `CodingModel(codebook)` with the library defaults, except {args.base}.", ""] if args.base else []
-    lines += markdown(res) + end_to_end_markdown(res["end_to_end"])
+    lines += markdown(res) + interview_markdown(res["interviews"]) + end_to_end_markdown(res["end_to_end"])
     write_result(args.out_dir, "speed-quick" if args.quick else "speed", m, lines, res)
     return 0
 
