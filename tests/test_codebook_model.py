@@ -100,6 +100,35 @@ def test_codebook_only_model_saves_and_loads(book, fake_e5, tmp_path):
     assert sum(k == "query" for k, _ in fake_e5) == n_query  # the code vectors were saved, not re-embedded
 
 
+def test_short_turns_are_ranked_but_never_suggested(book, fake_e5):
+    model = e5_model(book).fit()
+    texts = ["党组织嵌入", "党组织嵌入社区", "嗯，对。", ""]  # 5, 7, 2 and 0 letters
+    raw = model.decision_function(texts)
+    zs = standout(3)
+    assert np.isclose(raw[0].max(), -zs) and np.isclose(raw[2].max(), -zs) and np.allclose(raw[3], -zs)
+    assert raw[1].max() > -zs
+    full = CodingModel(book, "codebook.v1", backend_params={"encoder": "e5", "min_letters": 0}).fit()
+    unshifted = full.decision_function(texts[:1])[0]
+    assert unshifted.max() > -zs and np.allclose(raw[0] - raw[0].max(), unshifted - unshifted.max())
+    assert not model.predict(texts)[[0, 2, 3]].any()
+    assert model.suggest(texts).codes_for(1)
+
+
+def test_models_saved_before_min_letters_suggest_for_short_turns(book, fake_e5, tmp_path):
+    model = CodingModel(book, "codebook.v1", backend_params={"encoder": "e5", "min_letters": 0}).fit()
+    model.save(tmp_path / "m")
+    doc = json.loads((tmp_path / "m" / "model.json").read_text(encoding="utf-8"))
+    del doc["backend_params"]["min_letters"]  # as saved before the setting existed
+    (tmp_path / "m" / "model.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    from autocode.checksum import make_manifest
+
+    (tmp_path / "m" / "checksums.json").write_text(make_manifest(tmp_path / "m", ["model.json", "arrays.npz"]),
+                                                    encoding="utf-8")
+    again = CodingModel.load(tmp_path / "m")
+    assert again.backend_.min_letters == 0
+    assert np.allclose(again.decision_function(["党组织嵌入"]), model.decision_function(["党组织嵌入"]))
+
+
 def test_evidence_names_the_words_shared_with_the_code(book, fake_e5):
     model = e5_model(book).fit()
     ev = model.suggest(["居民在议事会参与讨论"], explain=True).evidence[(0, "council")]
@@ -153,6 +182,7 @@ def test_fit_without_data_needs_a_prior_backend(book):
 @pytest.mark.parametrize(("params", "message"), [
     ({"encoder": "bert"}, "encoder must be one of auto, e5, chars; got 'bert'"),
     ({"prior_weight": -1.0}, "prior_weight must be >= 0; got -1.0"),
+    ({"min_letters": -1}, "min_letters must be >= 0; got -1"),
 ])
 def test_bad_settings_are_named(book, params, message):
     with pytest.raises(ValueError, match=message):

