@@ -296,3 +296,65 @@ def test_codebook_only_model_precodes_to_a_table_and_a_qdpx(tmp_path, capsys):
 
     back = read_coded(tmp_path / "p.qdpx", precoded="keep")
     assert len(back) == 4 and "精准服务" in back.codings(back.coders[0])[3]  # read back without the codebook: names
+
+
+STUDY = ["社区里大家都说：党组织嵌入了", "社区里大家都说：议事会很热闹", "社区里大家都说：上门服务很好", "社区里都说好"]
+
+
+def test_transcripts_weigh_the_characters_by_the_study(book):
+    from autocode import Segment
+
+    plain = CodingModel(book, "codebook.v1", backend_params={"encoder": "chars"}).fit()
+    segs = [Segment(f"D{i}", "1", t) for i, t in enumerate(STUDY)]
+    study = CodingModel(book, "codebook.v1", backend_params={"encoder": "chars"}).fit(transcripts=segs)
+    assert plain.backend_.idf_texts_ == 0 and study.backend_.idf_texts_ == 4
+    vec = study.backend_.__dict__["_char_vectorizer_"]
+    # 社 is in every study text and one code text: it weighs less than 议, in one of each
+    assert vec.idf_[vec.vocabulary_["社"]] < vec.idf_[vec.vocabulary_["议"]]
+    assert not np.allclose(plain.decision_function(segs), study.decision_function(segs))
+    assert study.predict_proba(segs).argmax(axis=1)[:3].tolist() == [0, 1, 2]
+
+
+def test_study_weights_are_saved_with_the_model(book, tmp_path):
+    from autocode import Segment
+
+    segs = [Segment(f"D{i}", "1", t) for i, t in enumerate(STUDY)]
+    model = CodingModel(book, "codebook.v1", backend_params={"encoder": "chars"}).fit(transcripts=segs)
+    before = model.decision_function(STUDY)
+    model.save(tmp_path / "m")
+    again = CodingModel.load(tmp_path / "m")
+    assert again.backend_.idf_texts_ == 4 and np.allclose(again.decision_function(STUDY), before)
+    with np.load(tmp_path / "m" / "arrays.npz") as z:
+        arrays = dict(z)
+    arrays["backend/char_idf"] = arrays["backend/char_idf"][:3]
+    np.savez(tmp_path / "m" / "arrays.npz", **arrays)
+    from autocode.checksum import make_manifest
+
+    (tmp_path / "m" / "checksums.json").write_text(make_manifest(tmp_path / "m", ["model.json", "arrays.npz"]),
+                                                    encoding="utf-8")
+    with pytest.raises(ModelFileError, match=r"ValueError: 3 character IDF weights for \d+ terms"):
+        CodingModel.load(tmp_path / "m")
+
+
+def test_transcripts_are_only_for_the_codebook_only_model(book, coded):
+    with pytest.raises(AutocodeError, match="transcripts are for the codebook-only model"):
+        CodingModel(book, "codebook.v1", backend_params={"encoder": "chars"}).fit(coded, transcripts=["社区"])
+
+
+def test_cli_trains_from_the_codebook_and_the_study_transcripts(tmp_path, capsys):
+    path = tmp_path / "codebook.csv"
+    path.write_text("id,name,description,parent\nV,纵向引领,,\nparty,组织嵌入,党组织嵌入社区治理,V\n"
+                    "council,多元参与,居民通过议事会参与治理,V\n", encoding="utf-8")
+    (tmp_path / "t1.txt").write_text("访谈者：社区里怎么样？\n受访者：党组织嵌入了社区。\n", encoding="utf-8")
+    assert main(["train", "--codebook", str(path), "--transcripts", str(tmp_path / "t1.txt"),
+                 "--out", str(tmp_path / "m"), "--backend-param", "encoder=chars"]) == 0
+    assert CodingModel.load(tmp_path / "m").backend_.idf_texts_ == 2
+    (tmp_path / "empty.txt").write_text("\n", encoding="utf-8")
+    assert main(["train", "--codebook", str(path), "--transcripts", str(tmp_path / "empty.txt"),
+                 "--out", str(tmp_path / "m2"), "--backend-param", "encoder=chars"]) == 1
+    assert f"{tmp_path / 'empty.txt'}: The transcript is empty." in capsys.readouterr().err
+    coded = tmp_path / "coded.csv"
+    coded.write_text("document,segment,speaker,text,coder,codes\nD,1,B,党组织嵌入,E,party\n", encoding="utf-8")
+    assert main(["train", "--codebook", str(path), "--data", str(coded), "--transcripts", str(tmp_path / "t1.txt"),
+                 "--out", str(tmp_path / "m3")]) == 1
+    assert "--transcripts is for a model from the codebook alone" in capsys.readouterr().err

