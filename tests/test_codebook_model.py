@@ -308,7 +308,7 @@ def test_transcripts_weigh_the_characters_by_the_study(book):
     segs = [Segment(f"D{i}", "1", t) for i, t in enumerate(STUDY)]
     study = CodingModel(book, "codebook.v1", backend_params={"encoder": "chars"}).fit(transcripts=segs)
     assert plain.backend_.idf_texts_ == 0 and study.backend_.idf_texts_ == 4
-    vec = study.backend_.__dict__["_char_vectorizer_"]
+    vec = study.backend_.__dict__["_chars_vec"]
     # 社 is in every study text and one code text: it weighs less than 议, in one of each
     assert vec.idf_[vec.vocabulary_["社"]] < vec.idf_[vec.vocabulary_["议"]]
     assert not np.allclose(plain.decision_function(segs), study.decision_function(segs))

@@ -249,9 +249,9 @@ class CodebookBackend(TfidfBackend):
 
     def _char_vectors(self, texts: list[str]):
         tok = self.tokenizer
-        vec = self.__dict__.get("_char_vectorizer_")
+        vec = self.__dict__.get("_chars_vec")
         if vec is None:
-            vec = self.__dict__["_char_vectorizer_"] = self._char_vectorizer()
+            vec = self.__dict__["_chars_vec"] = self._char_vectorizer()
         if not texts:
             import scipy.sparse as sp
 
@@ -330,7 +330,7 @@ class CodebookBackend(TfidfBackend):
         self.learned_ = False
         self.__dict__.pop("code_vectors_", None)
         corpus = [t for t in self._prior_texts(inputs) if t.strip()] if inputs else []
-        self.__dict__["_char_vectorizer_"] = self._char_vectorizer(corpus)
+        self.__dict__["_chars_vec"] = self._char_vectorizer(corpus)
         self.idf_texts_ = len(corpus)
         enc = self.encode(Inputs([], [], []))
         del self.learned_
@@ -371,7 +371,7 @@ class CodebookBackend(TfidfBackend):
         meta = {**meta, "encoder": self.encoder_, "learned": bool(self.learned_)}
         arrays["weights"] = np.asarray(self.weights_, dtype=np.float64)
         if self.__dict__.get("idf_texts_"):  # the character view's IDF from the study's texts
-            vec = self.__dict__["_char_vectorizer_"]
+            vec = self.__dict__["_chars_vec"]
             meta["idf_texts"] = int(self.idf_texts_)
             meta["char_terms"] = sorted(vec.vocabulary_, key=vec.vocabulary_.get)
             arrays["char_idf"] = np.asarray(vec.idf_, dtype=np.float64)
@@ -402,7 +402,7 @@ class CodebookBackend(TfidfBackend):
                                   vocabulary=list(meta["char_terms"]))
             vec.fit(list(meta["char_terms"]))  # sets the vocabulary; the IDF is then the saved one
             vec.idf_ = idf
-            self.__dict__["_char_vectorizer_"] = vec
+            self.__dict__["_chars_vec"] = vec
         self.idf_texts_ = int(meta.get("idf_texts", 0))
         self.code_vectors_ = {"chars": self._char_vectors(list(self.code_texts))}
         for view in ("e5", "e5_category"):
