@@ -7,7 +7,7 @@ The codebook prior
     interviewer's question for an answer). The segment is compared with the codes in up to three views:
     e5 embeddings of the segment and of the code's text, e5 embeddings of the segment and of the code's
     category name, and TF-IDF vectors of character 1-3-grams of the segment and of the code's text
-    (Traditional/Simplified normalised, IDF from the code texts). In each view the cosine similarities of a
+    (Traditional/Simplified normalised). In each view the cosine similarities of a
     segment to the ``K`` codes become *relative* similarities (z-scores over the codes: how many standard
     deviations a code stands above the segment's mean; the character view's IDF from the code texts, or,
     when the study's transcripts are given at fitting, from their segments and the code texts, so that
@@ -178,8 +178,8 @@ class CodebookBackend(TfidfBackend):
     """Scores every code of the codebook, coded or not: :class:`~autocode.model.CodingModel` learns them all."""
 
     def __init__(self, code_texts: Sequence[str] = (), category_texts: Sequence[str] = (), encoder: str = "auto",
-                 prior_context: bool = True,
-                 prior_weight: float = 5.0, min_letters: int = MIN_QUESTION_CHARS, word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
+                 prior_context: bool = True, prior_weight: float = 5.0, min_letters: int = MIN_QUESTION_CHARS,
+                 word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
                  following_weight: float = FOLLOWING_WEIGHT, position_bins: int = 5,
                  position_weight: float = 0.3, C: float = 4.0, min_df: int = 2, max_features: int = 200_000,
                  script: str = "simplified", engine: str = "auto", tol: float = 1e-2, hierarchy: bool = True,
