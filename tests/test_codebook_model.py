@@ -315,6 +315,24 @@ def test_transcripts_weigh_the_characters_by_the_study(book):
     assert study.predict_proba(segs).argmax(axis=1)[:3].tolist() == [0, 1, 2]
 
 
+def test_a_code_like_every_segment_of_the_study_is_taken_down(book, fake_e5):
+    from autocode import Segment
+
+    # 19 of the study's 20 turns talk of 居民 and 议事会 (the "council" code's words), one also of 党组织
+    talk = [f"居民通过议事会参与第{n}次治理" for n in "一二三四五六七八九十百千万亿甲乙丙丁戊"]
+    study = [Segment(f"D{i}", "1", t) for i, t in enumerate([*talk, "居民通过议事会参与党组织"])]
+    plain = e5_model(book).fit()
+    hubbed = e5_model(book).fit(transcripts=study)
+    hubs = hubbed.backend_.hubs_
+    assert set(hubs) == {"e5", "chars"} and hubs["e5"].shape == (3,)
+    council = hubbed.codes_.index("council")
+    assert hubs["e5"].argmax() == council  # (the study's IDF already weighs its characters little)
+    last = study[-1:]
+    assert plain.decision_function(last)[0].argmax() == council
+    assert hubbed.decision_function(last)[0].argmax() == hubbed.codes_.index("party")
+    assert plain.backend_.__dict__.get("hubs_") == {}
+
+
 def test_study_weights_are_saved_with_the_model(book, tmp_path):
     from autocode import Segment
 
@@ -324,16 +342,20 @@ def test_study_weights_are_saved_with_the_model(book, tmp_path):
     model.save(tmp_path / "m")
     again = CodingModel.load(tmp_path / "m")
     assert again.backend_.idf_texts_ == 4 and np.allclose(again.decision_function(STUDY), before)
-    with np.load(tmp_path / "m" / "arrays.npz") as z:
-        arrays = dict(z)
-    arrays["backend/char_idf"] = arrays["backend/char_idf"][:3]
-    np.savez(tmp_path / "m" / "arrays.npz", **arrays)
+    assert set(again.backend_.hubs_) == {"chars"}  # the character encoder has no e5 view
     from autocode.checksum import make_manifest
 
-    (tmp_path / "m" / "checksums.json").write_text(make_manifest(tmp_path / "m", ["model.json", "arrays.npz"]),
-                                                    encoding="utf-8")
-    with pytest.raises(ModelFileError, match=r"ValueError: 3 character IDF weights for \d+ terms"):
-        CodingModel.load(tmp_path / "m")
+    with np.load(tmp_path / "m" / "arrays.npz") as z:
+        saved = dict(z)
+    for key, message in (("char_idf", r"3 character IDF weights for \d+ terms"),
+                         ("hub_chars", "2 chars hub similarities for 3 code texts")):
+        arrays = dict(saved)
+        arrays[f"backend/{key}"] = arrays[f"backend/{key}"][:3 if key == "char_idf" else 2]
+        np.savez(tmp_path / "m" / "arrays.npz", **arrays)
+        (tmp_path / "m" / "checksums.json").write_text(
+            make_manifest(tmp_path / "m", ["model.json", "arrays.npz"]), encoding="utf-8")
+        with pytest.raises(ModelFileError, match=f"ValueError: {message}"):
+            CodingModel.load(tmp_path / "m")
 
 
 def test_transcripts_are_only_for_the_codebook_only_model(book, coded):

@@ -7,11 +7,14 @@ The codebook prior
     interviewer's question for an answer). The segment is compared with the codes in up to three views:
     e5 embeddings of the segment and of the code's text, e5 embeddings of the segment and of the code's
     category name, and TF-IDF vectors of character 1-3-grams of the segment and of the code's text
-    (Traditional/Simplified normalised). In each view the cosine similarities of a
+    (Traditional/Simplified normalised; IDF from the code texts and, when the study's transcripts are given
+    at fitting, their segments, so that characters every answer uses weigh little). With the study's
+    transcripts, the e5 and character views also take off half of each code's *hub* similarity: its mean
+    similarity to the tenth of the study's segments most like it (``HUB_SHARE``), as CSLS does for nearest
+    neighbours across embedding spaces (Conneau et al. 2018), so that a code whose wording resembles
+    everything in the study does not come first everywhere. In each view the cosine similarities of a
     segment to the ``K`` codes become *relative* similarities (z-scores over the codes: how many standard
-    deviations a code stands above the segment's mean; the character view's IDF from the code texts, or,
-    when the study's transcripts are given at fitting, from their segments and the code texts, so that
-    characters every answer uses weigh little); the views' relative similarities are summed and made
+    deviations a code stands above the segment's mean); the views' relative similarities are summed and made
     relative again, ``z``. The prior's raw score is ``z - z*`` with ``z* = Φ⁻¹(1 - 1/K)``, a rule that looks
     at no coder's labels: a code is suggested when it stands out from the others as much as the most similar
     of ``K`` codes drawn by chance would only once in ``K`` segments. Without coded data the model's score is
@@ -58,6 +61,8 @@ from .tfidf import FOLLOWING_WEIGHT, Counts, TfidfBackend
 __all__ = ["CodebookBackend", "category_names", "code_texts", "relative_similarity"]
 
 ENCODERS = ("auto", "e5", "chars")
+HUB_SHARE = 0.1
+"""A code's hub similarity: its mean similarity to this share of the study's segments, those most like it."""
 
 
 def code_texts(codebook, codes: Sequence[str]) -> list[str]:
@@ -287,17 +292,38 @@ class CodebookBackend(TfidfBackend):
         return _Encoded(counts, vectors, codes, [tok.normalize(t) for t in inputs.texts], encoder, letters)
 
     # -- scoring ---------------------------------------------------------------------------------------------
-    def prior(self, encoded: _Encoded) -> np.ndarray:
-        """The prior's raw scores, ``z - z*`` (segments x codes): ``z`` the relative similarity of the views
-        summed (each view's own relative similarity), made relative again; a segment with fewer than
-        ``min_letters`` letters ``z - max(z) - z*``; an empty segment ``-z*``."""
-        total = np.zeros((len(encoded), len(self.code_texts)))
-        for view, C in encoded.code_vectors.items():
+    @staticmethod
+    def _similarities(encoded: _Encoded, code_vectors: dict):
+        """Each view's cosine similarities (segments x codes)."""
+        for view, C in code_vectors.items():
             V = encoded.vectors["chars" if view == "chars" else "e5"]
             if view == "chars":  # TF-IDF rows are L2-normalised already
-                S = np.asarray((V @ C.T).toarray(), dtype=np.float64)
+                yield view, np.asarray((V @ C.T).toarray(), dtype=np.float64)
             else:
-                S = _unit(np.asarray(V, dtype=np.float64)) @ _unit(np.asarray(C, dtype=np.float64)).T
+                yield view, _unit(np.asarray(V, dtype=np.float64)) @ _unit(np.asarray(C, dtype=np.float64)).T
+
+    def _hubs(self, study: _Encoded, code_vectors: dict) -> dict:
+        """Per view and code, the mean similarity of the code to its nearest ``HUB_SHARE`` of the study's
+        segments (those with ``min_letters`` letters); views ``e5`` and ``chars``."""
+        rows = (study.letters >= max(self.min_letters, 1)) & np.array([bool(t.strip()) for t in study.norms])
+        n = int(rows.sum())
+        if not n:
+            return {}
+        k = max(1, int(np.ceil(HUB_SHARE * n)))
+        sub = study.take_rows(np.flatnonzero(rows))
+        return {view: -np.sort(-S, axis=0)[:k].mean(axis=0)
+                for view, S in self._similarities(sub, code_vectors) if view in ("e5", "chars")}
+
+    def prior(self, encoded: _Encoded) -> np.ndarray:
+        """The prior's raw scores, ``z - z*`` (segments x codes): ``z`` the relative similarity of the views
+        summed (each view's own relative similarity, after half the code's hub similarity is taken off where
+        the study's transcripts gave one), made relative again; a segment with fewer than ``min_letters``
+        letters ``z - max(z) - z*``; an empty segment ``-z*``."""
+        total = np.zeros((len(encoded), len(self.code_texts)))
+        hubs = self.__dict__.get("hubs_") or {}
+        for view, S in self._similarities(encoded, encoded.code_vectors):
+            if view in hubs:
+                S = S - 0.5 * hubs[view]
             total += relative_similarity(S)
         zs = standout(total.shape[1])
         z = relative_similarity(total)
@@ -333,6 +359,8 @@ class CodebookBackend(TfidfBackend):
         self.__dict__["_chars_vec"] = self._char_vectorizer(corpus)
         self.idf_texts_ = len(corpus)
         enc = self.encode(Inputs([], [], []))
+        self.code_vectors_ = enc.code_vectors
+        self.hubs_ = self._hubs(self.encode(inputs), enc.code_vectors) if inputs else {}
         del self.learned_
         return self.fit(enc, np.zeros((0, len(self.code_texts)), dtype=bool))
 
@@ -375,6 +403,8 @@ class CodebookBackend(TfidfBackend):
             meta["idf_texts"] = int(self.idf_texts_)
             meta["char_terms"] = sorted(vec.vocabulary_, key=vec.vocabulary_.get)
             arrays["char_idf"] = np.asarray(vec.idf_, dtype=np.float64)
+        for view, hub in (self.__dict__.get("hubs_") or {}).items():
+            arrays[f"hub_{view}"] = np.asarray(hub, dtype=np.float64)
         if self.encoder_ == "e5":  # character vectors are rebuilt from the code texts
             for view in ("e5", "e5_category"):
                 if view in self.code_vectors_:
@@ -404,6 +434,13 @@ class CodebookBackend(TfidfBackend):
             vec.idf_ = idf
             self.__dict__["_chars_vec"] = vec
         self.idf_texts_ = int(meta.get("idf_texts", 0))
+        self.hubs_ = {}
+        for view in ("e5", "chars"):
+            if f"hub_{view}" in arrays:
+                hub = np.asarray(arrays[f"hub_{view}"], dtype=np.float64)
+                if hub.shape != (len(self.code_texts),):
+                    raise ValueError(f"{hub.size} {view} hub similarities for {len(self.code_texts)} code texts")
+                self.hubs_[view] = hub
         self.code_vectors_ = {"chars": self._char_vectors(list(self.code_texts))}
         for view in ("e5", "e5_category"):
             if f"code_vectors_{view}" in arrays:
