@@ -147,7 +147,8 @@ def run(args, interviews, cail, sizes, cail_sizes, draws: int) -> tuple[dict, li
     res, lines = {}, ["## Zero to trained: the codebook prior and the blend", "",
                       "k coded documents drawn at random (the seeds of section 2), the rest pre-coded. `codebook`: "
                       "`CodingModel(book, backend='codebook.v1').fit(transcripts=...)` with no coded data (the "
-                      "study's segments, uncoded, give its character view the IDF; the same model at every k, "
+                      "study's segments, uncoded, give its character view the IDF and each code's hub similarity; "
+                      "the same model at every k, "
                       "scored on that k's test documents); `blend`: `backend='codebook.v1'` fitted on the k "
                       "documents; `default`: today's default on the same k documents. Pooled kappa of the accepted "
                       "codes and recall@5 (share of the coder's applied codes among the model's 5 best-scored "
