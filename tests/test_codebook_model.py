@@ -202,8 +202,8 @@ def test_blend_weighs_the_prior_by_examples(book, coded, fake_e5, tmp_path):
         model = e5_model(book, n_splits=3, tune=False, target="E").fit(only_party)
     assert model.codes_ == book.leaves  # "service" has no example and is still scored by the prior
     n = np.array([model.train_counts_[c] + 1 for c in model.codes_])  # + the codebook's own row of each code
-    assert np.allclose(model.backend_.weights_, 5.0 / (5.0 + n))
-    assert model.train_counts_["service"] == 0 and model.backend_.weights_[2] == 5.0 / 6.0  # its codebook row
+    assert np.allclose(model.backend_.weights_, 1.0 / (1.0 + n))
+    assert model.train_counts_["service"] == 0 and model.backend_.weights_[2] == 1.0 / 2.0  # its codebook row
     assert model.suggest(["为特定人群上门服务"]).scores[0].argmax() == 2
     before = model.predict_proba(TEXTS)
     model.save(tmp_path / "m")

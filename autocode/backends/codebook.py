@@ -183,7 +183,7 @@ class CodebookBackend(TfidfBackend):
     """Scores every code of the codebook, coded or not: :class:`~autocode.model.CodingModel` learns them all."""
 
     def __init__(self, code_texts: Sequence[str] = (), category_texts: Sequence[str] = (), encoder: str = "auto",
-                 prior_context: bool = True, prior_weight: float = 5.0, min_letters: int = MIN_QUESTION_CHARS,
+                 prior_context: bool = True, prior_weight: float = 1.0, min_letters: int = MIN_QUESTION_CHARS,
                  word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
                  following_weight: float = FOLLOWING_WEIGHT, position_bins: int = 5,
                  position_weight: float = 0.3, C: float = 4.0, min_df: int = 2, max_features: int = 200_000,
