@@ -93,6 +93,10 @@ def _migrate_3(doc: dict) -> dict:
 _MIGRATIONS = {1: _migrate_1, 2: _migrate_2, 3: _migrate_3}
 """Saved format version -> the function that brings a document of that version one version forward."""
 
+_ADDED_PARAMS = {"codebook.v1": {"min_letters": 0}}
+"""Backend parameters added within the current format version, with the value that reproduces a model saved
+before them (``codebook.v1``: short turns suggested as any other)."""
+
 
 REDO = "Copy the model folder again or retrain."
 
@@ -197,6 +201,7 @@ def read_model_doc(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
     try:
         while doc["format_version"] < MODEL_FORMAT_VERSION:
             doc = _MIGRATIONS[doc["format_version"]](doc)
+        doc["backend_params"] = {**_ADDED_PARAMS.get(doc["backend"], {}), **doc["backend_params"]}
     except (KeyError, TypeError) as err:
         raise ModelFileError(f"{path}: the model files are inconsistent ({type(err).__name__}: {err}).") from None
     return doc, arrays

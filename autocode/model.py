@@ -230,15 +230,20 @@ class CodingModel(BaseEstimator):
         return [index[c] for c in cats]
 
     # -- learning ----------------------------------------------------------------------------------------
-    def fit(self, coded: CodedCorpus | None = None, *, review: Review | None = None) -> CodingModel:
+    def fit(self, coded: CodedCorpus | None = None, *, review: Review | None = None,
+            transcripts=None) -> CodingModel:
         """Learn from hand-coded segments and, optionally, a reviewer's decisions on suggestions (a
         :class:`~autocode.review.Review`, from :func:`autocode.read_review`): accepted suggestions and added
         codes are positives, rejected ones negatives, untouched ones left out of their code's training rows
         and of its calibration and threshold. With ``backend="codebook.v1"`` and no ``coded``, the model
         scores every leaf code from the codebook alone (uncalibrated: see
-        :mod:`autocode.backends.codebook`). Returns ``self``."""
+        :mod:`autocode.backends.codebook`), and ``transcripts`` (segments of the study, uncoded, e.g. from
+        :func:`autocode.read_transcripts`) give its character view the study's IDF. Returns ``self``."""
         if coded is None and review is None:
-            return self._fit_codebook_only()
+            return self._fit_codebook_only(transcripts)
+        if transcripts is not None:
+            raise AutocodeError("transcripts are for the codebook-only model (fit without coded data); with coded "
+                                "data, leave them out.")
         if not isinstance(coded, CodedCorpus):
             raise TypeError("fit expects a CodedCorpus (see autocode.read_coded).")
         for c in coded.used_codes():
@@ -301,7 +306,7 @@ class CodingModel(BaseEstimator):
         self.n_train_documents_ = len(set(doc_groups.tolist()))
         return self
 
-    def _fit_codebook_only(self) -> CodingModel:
+    def _fit_codebook_only(self, transcripts=None) -> CodingModel:
         backend = self._new_backend(self.codebook.leaves)
         if not getattr(backend, "codebook_prior", False):
             raise AutocodeError(f"The backend {backend.name!r} learns only from coded segments; give coded data, "
@@ -310,7 +315,8 @@ class CodingModel(BaseEstimator):
         self.codes_, self.rare_codes_, self.silent_roles_, self.tuning_ = self.codebook.leaves, {}, ["interviewer"], {}
         self._set_calibration(uncalibrated(len(self.codes_)))
         self.cv_summary_, self.oof_proba_, self.train_keys_ = {}, None, []
-        self.backend_ = backend.fit_prior()
+        segs = as_segments(transcripts) if transcripts is not None else []
+        self.backend_ = backend.fit_prior(make_inputs(segs) if segs else None)
         self.examples_ = choose_examples([], [], np.zeros((0, len(self.codes_)), bool), self.codes_, 0)
         self.n_train_segments_ = self.n_train_documents_ = 0
         self.train_counts_ = dict.fromkeys(self.codes_, 0)

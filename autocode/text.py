@@ -24,7 +24,7 @@ import threading
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["ChineseTokenizer", "default_engine", "normalize", "SPEAKER_PREFIX"]
+__all__ = ["ChineseTokenizer", "count_letters", "default_engine", "normalize", "SPEAKER_PREFIX"]
 
 _lock = threading.Lock()
 _jieba = None
@@ -95,6 +95,15 @@ def _get_opencc(config: str):
         conv = opencc.OpenCC(config if config.endswith(".json") else config)
         _opencc[config] = conv
     return conv
+
+
+def count_letters(text: str) -> int:
+    """Letters and digits in ``text`` (Unicode categories L and N: Chinese characters count one each).
+
+    >>> count_letters("嗯，对。OK 2")
+    5
+    """
+    return sum(1 for ch in text if unicodedata.category(ch)[0] in "LN")
 
 
 def normalize(text: str, script: str = "simplified") -> str:

@@ -92,7 +92,7 @@ def zero_to_trained(book, coded, base: dict, sizes, draws: int, prior: dict | No
     prior = {**PRIOR, **(prior or {})}
     points = []
     with quiet():
-        only = coding_model(book, base, prior).fit()
+        only = coding_model(book, base, prior).fit(transcripts=coded.segments)  # the study's text, no codes
         S0, A0 = full_scores(only, coded.segments, codes)
     for k in (0, *(k for k in sizes if 0 < k < len(coded.documents))):
         for d in range(draws if k else 1):
@@ -146,8 +146,10 @@ def run(args, interviews, cail, sizes, cail_sizes, draws: int) -> tuple[dict, li
     folder = Path(args.embedding_cache) if getattr(args, "embedding_cache", None) else None
     res, lines = {}, ["## Zero to trained: the codebook prior and the blend", "",
                       "k coded documents drawn at random (the seeds of section 2), the rest pre-coded. `codebook`: "
-                      "`CodingModel(book, backend='codebook.v1').fit()` with no coded data (the same model at every "
-                      "k, scored on that k's test documents); `blend`: `backend='codebook.v1'` fitted on the k "
+                      "`CodingModel(book, backend='codebook.v1').fit(transcripts=...)` with no coded data (the "
+                      "study's segments, uncoded, give its character view the IDF and each code's hub similarity; "
+                      "the same model at every k, "
+                      "scored on that k's test documents); `blend`: `backend='codebook.v1'` fitted on the k "
                       "documents; `default`: today's default on the same k documents. Pooled kappa of the accepted "
                       "codes and recall@5 (share of the coder's applied codes among the model's 5 best-scored "
                       "codes of the segment) over every leaf code, mean over draws; Δ: paired against the default "

@@ -100,6 +100,35 @@ def test_codebook_only_model_saves_and_loads(book, fake_e5, tmp_path):
     assert sum(k == "query" for k, _ in fake_e5) == n_query  # the code vectors were saved, not re-embedded
 
 
+def test_short_turns_are_ranked_but_never_suggested(book, fake_e5):
+    model = e5_model(book).fit()
+    texts = ["党组织嵌入", "党组织嵌入社区", "嗯，对。", ""]  # 5, 7, 2 and 0 letters
+    raw = model.decision_function(texts)
+    zs = standout(3)
+    assert np.isclose(raw[0].max(), -zs) and np.isclose(raw[2].max(), -zs) and np.allclose(raw[3], -zs)
+    assert raw[1].max() > -zs
+    full = CodingModel(book, "codebook.v1", backend_params={"encoder": "e5", "min_letters": 0}).fit()
+    unshifted = full.decision_function(texts[:1])[0]
+    assert unshifted.max() > -zs and np.allclose(raw[0] - raw[0].max(), unshifted - unshifted.max())
+    assert not model.predict(texts)[[0, 2, 3]].any()
+    assert model.suggest(texts).codes_for(1)
+
+
+def test_models_saved_before_min_letters_suggest_for_short_turns(book, fake_e5, tmp_path):
+    model = CodingModel(book, "codebook.v1", backend_params={"encoder": "e5", "min_letters": 0}).fit()
+    model.save(tmp_path / "m")
+    doc = json.loads((tmp_path / "m" / "model.json").read_text(encoding="utf-8"))
+    del doc["backend_params"]["min_letters"]  # as saved before the setting existed
+    (tmp_path / "m" / "model.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    from autocode.checksum import make_manifest
+
+    (tmp_path / "m" / "checksums.json").write_text(make_manifest(tmp_path / "m", ["model.json", "arrays.npz"]),
+                                                    encoding="utf-8")
+    again = CodingModel.load(tmp_path / "m")
+    assert again.backend_.min_letters == 0
+    assert np.allclose(again.decision_function(["党组织嵌入"]), model.decision_function(["党组织嵌入"]))
+
+
 def test_evidence_names_the_words_shared_with_the_code(book, fake_e5):
     model = e5_model(book).fit()
     ev = model.suggest(["居民在议事会参与讨论"], explain=True).evidence[(0, "council")]
@@ -153,6 +182,7 @@ def test_fit_without_data_needs_a_prior_backend(book):
 @pytest.mark.parametrize(("params", "message"), [
     ({"encoder": "bert"}, "encoder must be one of auto, e5, chars; got 'bert'"),
     ({"prior_weight": -1.0}, "prior_weight must be >= 0; got -1.0"),
+    ({"min_letters": -1}, "min_letters must be >= 0; got -1"),
 ])
 def test_bad_settings_are_named(book, params, message):
     with pytest.raises(ValueError, match=message):
@@ -172,8 +202,8 @@ def test_blend_weighs_the_prior_by_examples(book, coded, fake_e5, tmp_path):
         model = e5_model(book, n_splits=3, tune=False, target="E").fit(only_party)
     assert model.codes_ == book.leaves  # "service" has no example and is still scored by the prior
     n = np.array([model.train_counts_[c] + 1 for c in model.codes_])  # + the codebook's own row of each code
-    assert np.allclose(model.backend_.weights_, 5.0 / (5.0 + n))
-    assert model.train_counts_["service"] == 0 and model.backend_.weights_[2] == 5.0 / 6.0  # its codebook row
+    assert np.allclose(model.backend_.weights_, 1.0 / (1.0 + n))
+    assert model.train_counts_["service"] == 0 and model.backend_.weights_[2] == 1.0 / 2.0  # its codebook row
     assert model.suggest(["为特定人群上门服务"]).scores[0].argmax() == 2
     before = model.predict_proba(TEXTS)
     model.save(tmp_path / "m")
@@ -266,3 +296,87 @@ def test_codebook_only_model_precodes_to_a_table_and_a_qdpx(tmp_path, capsys):
 
     back = read_coded(tmp_path / "p.qdpx", precoded="keep")
     assert len(back) == 4 and "精准服务" in back.codings(back.coders[0])[3]  # read back without the codebook: names
+
+
+STUDY = ["社区里大家都说：党组织嵌入了", "社区里大家都说：议事会很热闹", "社区里大家都说：上门服务很好", "社区里都说好"]
+
+
+def test_transcripts_weigh_the_characters_by_the_study(book):
+    from autocode import Segment
+
+    plain = CodingModel(book, "codebook.v1", backend_params={"encoder": "chars"}).fit()
+    segs = [Segment(f"D{i}", "1", t) for i, t in enumerate(STUDY)]
+    study = CodingModel(book, "codebook.v1", backend_params={"encoder": "chars"}).fit(transcripts=segs)
+    assert plain.backend_.idf_texts_ == 0 and study.backend_.idf_texts_ == 4
+    vec = study.backend_.__dict__["_chars_vec"]
+    # 社 is in every study text and one code text: it weighs less than 议, in one of each
+    assert vec.idf_[vec.vocabulary_["社"]] < vec.idf_[vec.vocabulary_["议"]]
+    assert not np.allclose(plain.decision_function(segs), study.decision_function(segs))
+    assert study.predict_proba(segs).argmax(axis=1)[:3].tolist() == [0, 1, 2]
+
+
+def test_a_code_like_every_segment_of_the_study_is_taken_down(book, fake_e5):
+    from autocode import Segment
+
+    # 19 of the study's 20 turns talk of 居民 and 议事会 (the "council" code's words), one also of 党组织
+    talk = [f"居民通过议事会参与第{n}次治理" for n in "一二三四五六七八九十百千万亿甲乙丙丁戊"]
+    study = [Segment(f"D{i}", "1", t) for i, t in enumerate([*talk, "居民通过议事会参与党组织"])]
+    plain = e5_model(book).fit()
+    hubbed = e5_model(book).fit(transcripts=study)
+    hubs = hubbed.backend_.hubs_
+    assert set(hubs) == {"e5", "chars"} and hubs["e5"].shape == (3,)
+    council = hubbed.codes_.index("council")
+    assert hubs["e5"].argmax() == council  # (the study's IDF already weighs its characters little)
+    last = study[-1:]
+    assert plain.decision_function(last)[0].argmax() == council
+    assert hubbed.decision_function(last)[0].argmax() == hubbed.codes_.index("party")
+    assert plain.backend_.__dict__.get("hubs_") == {}
+
+
+def test_study_weights_are_saved_with_the_model(book, tmp_path):
+    from autocode import Segment
+
+    segs = [Segment(f"D{i}", "1", t) for i, t in enumerate(STUDY)]
+    model = CodingModel(book, "codebook.v1", backend_params={"encoder": "chars"}).fit(transcripts=segs)
+    before = model.decision_function(STUDY)
+    model.save(tmp_path / "m")
+    again = CodingModel.load(tmp_path / "m")
+    assert again.backend_.idf_texts_ == 4 and np.allclose(again.decision_function(STUDY), before)
+    assert set(again.backend_.hubs_) == {"chars"}  # the character encoder has no e5 view
+    from autocode.checksum import make_manifest
+
+    with np.load(tmp_path / "m" / "arrays.npz") as z:
+        saved = dict(z)
+    for key, message in (("char_idf", r"3 character IDF weights for \d+ terms"),
+                         ("hub_chars", "2 chars hub similarities for 3 code texts")):
+        arrays = dict(saved)
+        arrays[f"backend/{key}"] = arrays[f"backend/{key}"][:3 if key == "char_idf" else 2]
+        np.savez(tmp_path / "m" / "arrays.npz", **arrays)
+        (tmp_path / "m" / "checksums.json").write_text(
+            make_manifest(tmp_path / "m", ["model.json", "arrays.npz"]), encoding="utf-8")
+        with pytest.raises(ModelFileError, match=f"ValueError: {message}"):
+            CodingModel.load(tmp_path / "m")
+
+
+def test_transcripts_are_only_for_the_codebook_only_model(book, coded):
+    with pytest.raises(AutocodeError, match="transcripts are for the codebook-only model"):
+        CodingModel(book, "codebook.v1", backend_params={"encoder": "chars"}).fit(coded, transcripts=["社区"])
+
+
+def test_cli_trains_from_the_codebook_and_the_study_transcripts(tmp_path, capsys):
+    path = tmp_path / "codebook.csv"
+    path.write_text("id,name,description,parent\nV,纵向引领,,\nparty,组织嵌入,党组织嵌入社区治理,V\n"
+                    "council,多元参与,居民通过议事会参与治理,V\n", encoding="utf-8")
+    (tmp_path / "t1.txt").write_text("访谈者：社区里怎么样？\n受访者：党组织嵌入了社区。\n", encoding="utf-8")
+    assert main(["train", "--codebook", str(path), "--transcripts", str(tmp_path / "t1.txt"),
+                 "--out", str(tmp_path / "m"), "--backend-param", "encoder=chars"]) == 0
+    assert CodingModel.load(tmp_path / "m").backend_.idf_texts_ == 2
+    (tmp_path / "empty.txt").write_text("\n", encoding="utf-8")
+    assert main(["train", "--codebook", str(path), "--transcripts", str(tmp_path / "empty.txt"),
+                 "--out", str(tmp_path / "m2"), "--backend-param", "encoder=chars"]) == 1
+    assert f"{tmp_path / 'empty.txt'}: The transcript is empty." in capsys.readouterr().err
+    coded = tmp_path / "coded.csv"
+    coded.write_text("document,segment,speaker,text,coder,codes\nD,1,B,党组织嵌入,E,party\n", encoding="utf-8")
+    assert main(["train", "--codebook", str(path), "--data", str(coded), "--transcripts", str(tmp_path / "t1.txt"),
+                 "--out", str(tmp_path / "m3")]) == 1
+    assert "--transcripts is for a model from the codebook alone" in capsys.readouterr().err

