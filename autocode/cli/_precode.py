@@ -89,7 +89,7 @@ def add_rules(sub):
     p = sub.add_parser("rules", help="code by keyword, phrase and regular-expression rules",
                        description=RULES_HELP, formatter_class=Formatter)
     p.add_argument("--codebook", required=True, help="codebook CSV (its 'rules' column is used without --rules)")
-    p.add_argument("--rules", help="rules table: code,pattern[,kind,speaker]")
+    p.add_argument("--rules", help="rules table: code,pattern[,kind,speaker,heading]")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="transcripts or canonical tables")
     p.add_argument("--out", required=True, help="output: .csv, .xlsx, .jsonl or .qdpx")
     p.add_argument("--batch-size", type=int, default=2048, dest="batch_size",
