@@ -25,7 +25,7 @@ import numpy as np
 from .backends.base import Inputs
 from .corpus import Segment
 
-__all__ = ["stream_batches", "precode_files", "PrecodeSummary", "BATCH_SIZE"]
+__all__ = ["stream_batches", "precode_files", "apply_rules_files", "PrecodeSummary", "BATCH_SIZE"]
 
 BATCH_SIZE = 2048
 """Segments scored and written at a time by ``autocode precode`` (``--batch-size``)."""
@@ -79,6 +79,14 @@ class PrecodeSummary:
     path: Path
 
 
+def _progress(enabled: bool, total: int, batch_size: int, desc: str):
+    if not enabled or total <= batch_size:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="segment")
+
+
 def precode_files(model, inputs, out: str | Path, *, min_score: float | None = None, explain: bool = True,
                   top_k: int = 5, batch_size: int = BATCH_SIZE, progress: bool = False) -> PrecodeSummary:
     """Pre-code ``inputs`` (an :class:`~autocode.io.inputs.InputStream`) with a fitted ``model`` into ``out``
@@ -91,11 +99,7 @@ def precode_files(model, inputs, out: str | Path, *, min_score: float | None = N
     from .io.precoded import SuggestionWriter
 
     total = inputs.n_segments if inputs.counted else inputs.census()
-    bar = None
-    if progress and total > batch_size:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc="pre-coding", unit="segment")
+    bar = _progress(progress, total, batch_size, "pre-coding")
     n = n_with = 0
     try:
         with SuggestionWriter(out, top_k=top_k, documents=inputs.documents or None) as writer:
@@ -108,6 +112,52 @@ def precode_files(model, inputs, out: str | Path, *, min_score: float | None = N
                 n_with += int(sug.accepted.any(axis=1).sum())
                 if bar is not None:
                     bar.update(len(batch))
+    finally:
+        if bar is not None:
+            bar.close()
+    return PrecodeSummary(n, n_with, Path(out))
+
+
+def apply_rules_files(rules, inputs, out: str | Path, *, batch_size: int = BATCH_SIZE,
+                      progress: bool = False) -> PrecodeSummary:
+    """Code ``inputs`` (an :class:`~autocode.io.inputs.InputStream`) by coding ``rules`` (a
+    :class:`~autocode.rules.RuleSet`) into ``out`` (any format of :func:`autocode.io.write_suggestions`),
+    ``batch_size`` segments at a time.
+
+    Every input segment is written, in input order, with the codes whose rules matched it (``autocode rules``).
+    A rule looks at one segment only, so a batch is matched on its own. Memory holds one batch, the document
+    sizes and what the output format keeps until its end; the file is the one
+    :func:`~autocode.io.write_suggestions` writes from ``rules.apply(segments).suggestions()`` over all the
+    inputs, with the best ``min(3, codes with rules)`` codes listed per segment.
+    """
+    from .io.precoded import SuggestionWriter
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    total = inputs.n_segments if inputs.counted else inputs.census()
+    bar = _progress(progress, total, batch_size, "coding by rules")
+    top_k = min(3, len({r.code for r in rules.rules}))
+    n = n_with = 0
+    batch: list[Segment] = []
+
+    def flush(writer) -> None:
+        nonlocal n, n_with
+        matches = rules.apply(batch)
+        writer.write(matches.suggestions())
+        n += len(batch)
+        n_with += int(matches.matched.any(axis=1).sum())
+        if bar is not None:
+            bar.update(len(batch))
+        batch.clear()
+
+    try:
+        with SuggestionWriter(out, top_k=top_k, documents=inputs.documents or None) as writer:
+            for seg in inputs:
+                batch.append(seg)
+                if len(batch) == batch_size:
+                    flush(writer)
+            if batch or not n:
+                flush(writer)
     finally:
         if bar is not None:
             bar.close()

@@ -12,7 +12,6 @@ from ._common import (
     add_input_options,
     check_outputs,
     progress_enabled,
-    read_segments_of,
     say,
     speakers_of,
 )
@@ -90,9 +89,11 @@ def add_rules(sub):
     p = sub.add_parser("rules", help="code by keyword, phrase and regular-expression rules",
                        description=RULES_HELP, formatter_class=Formatter)
     p.add_argument("--codebook", required=True, help="codebook CSV (its 'rules' column is used without --rules)")
-    p.add_argument("--rules", help="rules table: code,pattern[,kind,speaker]")
+    p.add_argument("--rules", help="rules table: code,pattern[,kind,speaker,heading]")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="transcripts or canonical tables")
-    p.add_argument("--out", required=True, help="output: .csv, .jsonl or .qdpx")
+    p.add_argument("--out", required=True, help="output: .csv, .xlsx, .jsonl or .qdpx")
+    p.add_argument("--batch-size", type=int, default=2048, dest="batch_size",
+                   help="segments matched and written at a time: memory holds one batch, not the corpus")
     add_input_options(p)
     add_force(p)
     p.set_defaults(func=_cmd_rules)
@@ -100,9 +101,12 @@ def add_rules(sub):
 
 def _cmd_rules(args) -> int:
     from ..codebook import Codebook
-    from ..io import write_suggestions
+    from ..io.inputs import InputStream
     from ..rules import RuleSet, read_rules
+    from ..streaming import apply_rules_files
 
+    if args.batch_size < 1:
+        raise AutocodeError(f"--batch-size must be at least 1, got {args.batch_size}.")
     check_outputs(args, {"--out": [Path(args.out)]},
                    [args.codebook, *([args.rules] if args.rules else []), *input_paths(args.inputs)])
     book = Codebook.read_csv(args.codebook, encoding=args.encoding)
@@ -111,9 +115,13 @@ def _cmd_rules(args) -> int:
     if not len(rules):
         raise AutocodeError(f"{args.codebook}: no rules. Give --rules rules.csv, or a 'rules' column in the "
                             "codebook.")
-    segments, documents = read_segments_of(args, "to code")
-    matches = rules.apply(segments)
-    write_suggestions(args.out, matches.suggestions(), top_k=min(3, len(matches.codes)), documents=documents or None)
-    n_with = int(matches.matched.any(axis=1).sum())
-    say(args, f"{len(rules)} rule(s): {n_with} of {len(segments)} segments matched -> {args.out}")
+    inputs = InputStream(args.inputs, encoding=args.encoding, max_chars=args.max_chars, speakers=speakers_of(args),
+                         keep_documents=Path(args.out).suffix.lower() == ".qdpx")
+    n = inputs.census()
+    for line in inputs.layouts:
+        say(args, line)
+    if not n:
+        raise AutocodeError("The inputs hold no segments to code.")
+    done = apply_rules_files(rules, inputs, args.out, batch_size=args.batch_size, progress=progress_enabled(args))
+    say(args, f"{len(rules)} rule(s): {done.n_with_codes} of {done.n_segments} segments matched -> {args.out}")
     return 0

@@ -144,7 +144,8 @@ class InputStream:
         return read_documents(path, encoding=self.encoding)
 
     def _segment(self, doc: Document) -> list[Segment]:
-        return segment_text(doc.text, doc.name, max_chars=self.max_chars or None, speakers=self.speakers)
+        return segment_text(doc.text, doc.name, max_chars=self.max_chars or None, speakers=self.speakers,
+                            headings=doc.headings)
 
     def _count_table(self, n: int, path: Path) -> None:
         """Count a table's segments per document; a segment in several rows (one per coder) counts once, and

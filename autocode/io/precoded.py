@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import json
 from contextlib import ExitStack
+from itertools import islice
 from pathlib import Path
 
 from .._files import atomic_write
@@ -106,6 +107,31 @@ class SuggestionWriter:
                                      for rec in suggestions.records(self.top_k)))
         else:
             self._kept.append(suggestions)
+
+    def encode(self, suggestions: Suggestions):
+        """The rows of one batch as lines of JSON, one per segment, for :meth:`write_encoded` to write later
+        (maybe in another process: the parts of a sharded run, joined in input order). A ``.qdpx`` project is
+        written from all the suggestions at once and has no such lines."""
+        if self.suffix == ".qdpx":
+            raise FormatError("A .qdpx project is written from every suggestion at once, not in parts: write "
+                              ".csv, .xlsx or .jsonl here (or pre-code into .qdpx with one process).", self.path)
+        if self.suffix in (".jsonl", ".ndjson"):
+            return (json.dumps(rec, ensure_ascii=False) + "\n" for rec in suggestions.records(self.top_k))
+        return (json.dumps(row) + "\n" for row in precoded_rows(suggestions, self.top_k))
+
+    def write_encoded(self, lines) -> None:
+        """Write rows that :meth:`encode` gave (by a writer of the same format), a few thousand at a time: the
+        bytes :meth:`write` writes for their suggestions."""
+        if self.suffix == ".qdpx":
+            self.encode(None)  # refused, as in encode
+        lines = iter(lines)
+        while chunk := list(islice(lines, 4096)):
+            if self._csv is not None:
+                self._csv.writerows(map(json.loads, chunk))
+            elif self._xlsx is not None:
+                self._xlsx.add_rows(map(json.loads, chunk))
+            else:
+                self._file.writelines(chunk)
 
     def __exit__(self, *exc) -> bool:
         if exc[0] is None and self.suffix == ".qdpx":

@@ -12,6 +12,12 @@ COMPONENTS = ("model", "centroid", "knn", "new_code", "recurrence", "unexplained
 """The novelty signals, in the column order of :attr:`NoveltyScores.components`."""
 
 
+SIMILARITY_BLOCK = 1 << 23
+"""Entries of the segments x segments similarities that :func:`recurrence` holds at a time (a block of rows
+against every segment; with its masks and the top-k copy about 100 MB). Its time still grows with the square of
+the segments scored together."""
+
+
 def _topk_mean(sims: np.ndarray, k: int) -> np.ndarray:
     """Mean of the ``k`` largest values of each row (``-inf`` entries, i.e. excluded rows, are never among them
     while there are enough others)."""
@@ -51,12 +57,13 @@ def recurrence(Z: np.ndarray, docs: np.ndarray, ref: np.ndarray, k: int) -> np.n
         return out
     docs = np.asarray(docs)
     one_doc = len(np.unique(docs)) == 1
-    for s in range(0, len(Z), 2048):
-        S = Z[s : s + 2048] @ Z.T
+    rows = max(1, min(2048, SIMILARITY_BLOCK // len(Z)))  # the block and its masks stay small at any corpus size
+    for s in range(0, len(Z), rows):
+        S = Z[s : s + rows] @ Z.T
         exclude = np.arange(s, s + len(S))[:, None] == np.arange(len(Z))[None, :] if one_doc else (
-            docs[s : s + 2048, None] == docs[None, :])
+            docs[s : s + rows, None] == docs[None, :])
         near = _topk_mean(np.where(exclude, -np.inf, S), k) if len(Z) > 1 else np.zeros(len(S))
-        out[s : s + len(S)] = near - (1 - knn_distance(Z[s : s + 2048], ref, k))
+        out[s : s + len(S)] = near - (1 - knn_distance(Z[s : s + rows], ref, k))
     return out
 
 

