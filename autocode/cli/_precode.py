@@ -47,7 +47,6 @@ def add_precode(sub):
 
 
 def _cmd_precode(args) -> int:
-    from ..io.inputs import InputStream
     from ..model import CodingModel
     from ..streaming import precode_files
 
@@ -56,13 +55,7 @@ def _cmd_precode(args) -> int:
     check_outputs(args, {"--out": [Path(args.out)]}, [args.model, *input_paths(args.inputs)])
     model = CodingModel.load(args.model)
     model.set_params(progress=False)  # the stream shows its own progress
-    inputs = InputStream(args.inputs, encoding=args.encoding, max_chars=args.max_chars, speakers=speakers_of(args),
-                         keep_documents=Path(args.out).suffix.lower() == ".qdpx")
-    n = inputs.census()
-    for line in inputs.layouts:
-        say(args, line)
-    if not n:
-        raise AutocodeError("The inputs hold no segments to pre-code.")
+    inputs = _checked_inputs(args, "pre-code")
     done = precode_files(model, inputs, args.out, min_score=args.min_score, explain=not args.no_evidence,
                          top_k=args.top, batch_size=args.batch_size, progress=progress_enabled(args))
     say(args, f"pre-coded {done.n_segments} segments ({done.n_with_codes} with suggestions) -> {args.out}")
@@ -101,7 +94,6 @@ def add_rules(sub):
 
 def _cmd_rules(args) -> int:
     from ..codebook import Codebook
-    from ..io.inputs import InputStream
     from ..rules import RuleSet, read_rules
     from ..streaming import apply_rules_files
 
@@ -115,13 +107,22 @@ def _cmd_rules(args) -> int:
     if not len(rules):
         raise AutocodeError(f"{args.codebook}: no rules. Give --rules rules.csv, or a 'rules' column in the "
                             "codebook.")
+    inputs = _checked_inputs(args, "code")
+    done = apply_rules_files(rules, inputs, args.out, batch_size=args.batch_size, progress=progress_enabled(args))
+    say(args, f"{len(rules)} rule(s): {done.n_with_codes} of {done.n_segments} segments matched -> {args.out}")
+    return 0
+
+
+def _checked_inputs(args, verb: str):
+    """The command's inputs as an ``InputStream``, read once to check and count them (layouts reported)."""
+    from ..io.inputs import InputStream
+
     inputs = InputStream(args.inputs, encoding=args.encoding, max_chars=args.max_chars, speakers=speakers_of(args),
                          keep_documents=Path(args.out).suffix.lower() == ".qdpx")
     n = inputs.census()
     for line in inputs.layouts:
         say(args, line)
     if not n:
-        raise AutocodeError("The inputs hold no segments to code.")
-    done = apply_rules_files(rules, inputs, args.out, batch_size=args.batch_size, progress=progress_enabled(args))
-    say(args, f"{len(rules)} rule(s): {done.n_with_codes} of {done.n_segments} segments matched -> {args.out}")
-    return 0
+        raise AutocodeError(f"The inputs hold no segments to {verb}.")
+    return inputs
+
