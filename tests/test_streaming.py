@@ -129,34 +129,16 @@ def test_every_segment_comes_out_in_input_order(tmp_path, model, mixed):
                                                                      for s in segments]
 
 
-def test_memory_holds_a_batch_not_the_corpus(tmp_path, model, mixed, monkeypatch):
+def test_memory_holds_a_batch_not_the_corpus(tmp_path, model, mixed, batch_spy):
     """Counted: the writer gets one call per batch, and when it is called no more than a batch (and the one
     segment looked ahead) has been read and not yet written."""
     stream = InputStream(mixed)
     n = stream.census()
-    read = 0
-    original_iter = InputStream.__iter__
-
-    def counting_iter(self):
-        nonlocal read
-        for seg in original_iter(self):
-            read += 1
-            yield seg
-
-    calls = []
-    original_write = SuggestionWriter.write
-
-    def spying_write(self, sug):
-        calls.append((len(sug), read - sum(c[0] for c in calls)))
-        original_write(self, sug)
-
-    monkeypatch.setattr(InputStream, "__iter__", counting_iter)
-    monkeypatch.setattr(SuggestionWriter, "write", spying_write)
     done = precode_files(model, stream, tmp_path / "pre.csv", batch_size=5)
-    assert done.n_segments == n == read
-    assert len(calls) == -(-n // 5)
-    assert all(size <= 5 for size, _ in calls)
-    assert all(pending <= size + 1 for size, pending in calls)
+    assert done.n_segments == n == batch_spy.read
+    assert len(batch_spy.calls) == -(-n // 5)
+    assert all(size <= 5 for size, _ in batch_spy.calls)
+    assert all(pending <= size + 1 for size, pending in batch_spy.calls)
 
 
 def test_csv_and_jsonl_tables_are_read_without_holding_the_file(tmp_path, coded, monkeypatch):

@@ -16,7 +16,6 @@ from autocode import write_coded
 from autocode.cli import main
 from autocode.io import write_suggestions
 from autocode.io.inputs import InputStream, read_inputs
-from autocode.io.precoded import SuggestionWriter
 from autocode.rules import read_rules
 from autocode.streaming import apply_rules_files
 
@@ -112,33 +111,15 @@ def test_sections_of_a_word_transcript_reach_heading_rules(tmp_path, book, input
     assert list(InputStream(inputs[1])) == read_inputs(inputs[1])[0]
 
 
-def test_rules_memory_holds_a_batch_not_the_corpus(tmp_path, book, inputs, files, monkeypatch):
+def test_rules_memory_holds_a_batch_not_the_corpus(tmp_path, book, inputs, files, batch_spy):
     """Counted: one writer call per batch, and when it is called no more than that batch has been read and
     not yet written."""
     stream = InputStream(inputs)
     n = stream.census()
-    read = 0
-    original_iter = InputStream.__iter__
-
-    def counting_iter(self):
-        nonlocal read
-        for seg in original_iter(self):
-            read += 1
-            yield seg
-
-    calls = []
-    original_write = SuggestionWriter.write
-
-    def spying_write(self, sug):
-        calls.append((len(sug), read - sum(c[0] for c in calls)))
-        original_write(self, sug)
-
-    monkeypatch.setattr(InputStream, "__iter__", counting_iter)
-    monkeypatch.setattr(SuggestionWriter, "write", spying_write)
     done = apply_rules_files(read_rules(files[1], book), stream, tmp_path / "coded.csv", batch_size=5)
-    assert done.n_segments == n == read
-    assert [size for size, _ in calls] == [5] * (n // 5) + ([n % 5] if n % 5 else [])
-    assert all(pending == size for size, pending in calls)
+    assert done.n_segments == n == batch_spy.read
+    assert [size for size, _ in batch_spy.calls] == [5] * (n // 5) + ([n % 5] if n % 5 else [])
+    assert all(pending == size for size, pending in batch_spy.calls)
 
 
 def test_rules_batch_size_must_be_positive(tmp_path, book, inputs, files, capsys):
