@@ -238,12 +238,15 @@ class CodingModel(BaseEstimator):
         and of its calibration and threshold. With ``backend="codebook.v1"`` and no ``coded``, the model
         scores every leaf code from the codebook alone (uncalibrated: see
         :mod:`autocode.backends.codebook`), and ``transcripts`` (segments of the study, uncoded, e.g. from
-        :func:`autocode.read_transcripts`) give its character view the study's IDF. Returns ``self``."""
+        :func:`autocode.read_transcripts`) give its character view the study's IDF and each code's hub
+        similarity. With coded data, ``codebook.v1`` keeps the codebook alone where the blend does not beat it
+        (its ``fallback``), fitted then with ``transcripts`` (by default the coded segments). Returns ``self``."""
         if coded is None and review is None:
             return self._fit_codebook_only(transcripts)
-        if transcripts is not None:
-            raise AutocodeError("transcripts are for the codebook-only model (fit without coded data); with coded "
-                                "data, leave them out.")
+        if transcripts is not None and not getattr(
+                get_backend(self.backend) if isinstance(self.backend, str) else self.backend, "codebook_prior", False):
+            raise AutocodeError("transcripts are for the codebook.v1 backend (its codebook prior weighs the study's "
+                                "words); with another backend, leave them out.")
         if not isinstance(coded, CodedCorpus):
             raise TypeError("fit expects a CodedCorpus (see autocode.read_coded).")
         for c in coded.used_codes():
@@ -285,16 +288,26 @@ class CodingModel(BaseEstimator):
         n_docs = len(set(doc_groups.tolist()))
         candidates = self._candidates(proto, Y_all, groups) if n_docs >= 2 else [proto]
         encoded = candidates[-1].encode(inputs)  # the last candidate's encoding serves them all
+        fallback = getattr(proto, "codebook_prior", False) and proto.get_params().get("fallback", False)
         if n_docs < 2 or self.n_splits < 2:
-            warnings.warn(
-                "Fewer than 2 documents (or n_splits < 2): scores are not calibrated and thresholds default to "
-                "0.5. Code segments from more interviews for calibrated scores.",
-                AutocodeWarning,
-                stacklevel=2,
-            )
+            if not fallback:  # the fallback says what it keeps
+                warnings.warn(
+                    "Fewer than 2 documents (or n_splits < 2): scores are not calibrated and thresholds default to "
+                    "0.5. Code segments from more interviews for calibrated scores.",
+                    AutocodeWarning,
+                    stacklevel=2,
+                )
             best, oof, cal = proto, None, uncalibrated(len(self.codes_))
         else:
             best, oof, cal = self._tune(candidates, encoded, Y_all, Y, doc_groups, groups, known_all)
+        if fallback:
+            compared = self._blend_and_prior(best, encoded, oof, cal, Y, known, roles)
+            keep = "codebook alone" if compared.get("blend", -np.inf) <= compared["codebook alone"] else "blend"
+            if keep == "codebook alone":
+                self._keep_prior(segments, Y, compared, n_docs, transcripts)
+            self.tuning_["model"] = {"candidates": compared, "chosen": keep}
+            if keep == "codebook alone":
+                return self
         self._set_calibration(cal)
         self.oof_proba_ = None if oof is None else cal.proba(oof)
         self.train_keys_ = [s.key for s in segments]
@@ -321,6 +334,41 @@ class CodingModel(BaseEstimator):
         self.n_train_segments_ = self.n_train_documents_ = 0
         self.train_counts_ = dict.fromkeys(self.codes_, 0)
         return self
+
+    def _blend_and_prior(self, blend: Backend, encoded, oof: np.ndarray | None, cal: Calibration, Y: np.ndarray,
+                         known: np.ndarray | None, roles: np.ndarray) -> dict:
+        """Pooled kappa on the coded segments of the codebook prior at its own rule (``prior > 0``) and, with
+        out-of-fold scores, of the blend out of fold; each silencing the turns it would silence."""
+        mask = np.ones_like(Y) if known is None else known
+        silent = np.isin(roles, self.silent_roles_)[:, None]
+        prior_silent = np.isin(roles, [*self.silent_roles_, "interviewer"])[:, None]
+        prior = blend.prior(encoded.take_rows(np.arange(len(Y)))) > 0
+        out = {"codebook alone": round(float(cohen_kappa((prior & ~prior_silent)[mask], Y[mask])), 4)}
+        if oof is not None:
+            accepted = (cal.proba(oof) >= cal.thresholds) & ~silent
+            out["blend"] = round(float(cohen_kappa(accepted[mask], Y[mask])), 4)
+        return out
+
+    def _keep_prior(self, segments: Sequence[Segment], Y: np.ndarray, compared: dict, n_docs: int,
+                    transcripts=None) -> None:
+        """Become the codebook-only model fitted with ``transcripts`` (by default the coded ``segments``), where
+        the blend did not beat the prior (``compared``); the coded segments still give the evidence's examples."""
+        if "blend" in compared:
+            why = (f"the codebook prior blended with what was learned agrees with the coders less than the codebook "
+                   f"alone (pooled kappa {compared['blend']:.2f} out of fold, {compared['codebook alone']:.2f})")
+        else:
+            why = "nothing can be checked out of fold"
+        warnings.warn(f"With {n_docs} coded document(s) {why}: the model suggests from the codebook alone. Code "
+                      "more interviews and train again.", AutocodeWarning, stacklevel=3)
+        silent = self.silent_roles_
+        self._fit_codebook_only(segments if transcripts is None else transcripts)
+        self.silent_roles_ = sorted({*silent, *self.silent_roles_})
+        self.train_keys_ = [s.key for s in segments]
+        self.examples_ = choose_examples(self.train_keys_, [s.text for s in segments], Y, self.codes_,
+                                         self.keep_examples)
+        self.n_train_segments_ = len(segments)
+        self.n_train_documents_ = n_docs
+        self.train_counts_ = dict(zip(self.codes_, Y.sum(axis=0).tolist()))
 
     def _choose_codes(self, Y_book: np.ndarray, n_segments: int) -> None:
         """``codes_``: every code with at least ``min_examples`` coded segments; the rarer ones in

@@ -104,9 +104,11 @@ def zero_to_trained(book, coded, base: dict, sizes, draws: int, prior: dict | No
             for name, ov in (("blend", prior), ("default", {})):
                 if not k:
                     continue
+                study = {"transcripts": coded.segments} if name == "blend" else {}
                 with quiet():
-                    model = coding_model(book, base, ov, seed=d).fit(coded.subset(train))
-                points.append({"k": k, "draw": d, "model": name,
+                    model = coding_model(book, base, ov, seed=d).fit(coded.subset(train), **study)
+                kept = {"kept": model.tuning_["model"]["chosen"]} if "model" in model.tuning_ else {}
+                points.append({"k": k, "draw": d, "model": name, **kept,
                                **metrics(*full_scores(model, test.segments, codes), test, codes)})
         got = {m: np.mean([np.mean([p[c]["kappa"] for c in coded.coders]) for p in points
                            if p["k"] == k and p["model"] == m]) for m in ("codebook", "blend", "default")
@@ -128,7 +130,8 @@ def section(name: str, points: list[dict], coders: list[str], what: str = "docum
             rows = [p for p in at if p["model"] == m]
             if not rows:
                 continue
-            cells = [str(k), m]
+            kept = sum(r.get("kept") == "codebook alone" for r in rows)
+            cells = [str(k), f"{m} (codebook alone kept in {kept} of {len(rows)})" if kept else m]
             for c in coders:
                 cells += [fmt(float(np.mean([r[c]["kappa"] for r in rows]))),
                           fmt(float(np.mean([r[c]["recall5"] for r in rows])))]
@@ -150,7 +153,9 @@ def run(args, interviews, cail, sizes, cail_sizes, draws: int) -> tuple[dict, li
                       "study's segments, uncoded, give its character view the IDF and each code's hub similarity; "
                       "the same model at every k, "
                       "scored on that k's test documents); `blend`: `backend='codebook.v1'` fitted on the k "
-                      "documents; `default`: today's default on the same k documents. Pooled kappa of the accepted "
+                      "documents with the same transcripts (the codebook alone where the blend does not beat it on "
+                      "the k documents, its `fallback`); `default`: today's default on the same k documents. "
+                      "Pooled kappa of the accepted "
                       "codes and recall@5 (share of the coder's applied codes among the model's 5 best-scored "
                       "codes of the segment) over every leaf code, mean over draws; Δ: paired against the default "
                       "on the same draws, averaged over the coders, ± standard error.", ""]

@@ -182,7 +182,8 @@ def test_blend_weighs_the_prior_by_examples(book, coded, fake_e5, tmp_path):
         warnings.simplefilter("ignore", AutocodeWarning)
         only_party = coded.subset(np.array([bool(coded.codings("E")[i] & {"party", "council"})
                                             for i in range(len(coded))]))
-        model = e5_model(book, n_splits=3, tune=False, target="E").fit(only_party)
+        model = CodingModel(book, "codebook.v1", backend_params={"encoder": "e5", "fallback": False}, n_splits=3,
+                            tune=False, target="E").fit(only_party)
     assert model.codes_ == book.leaves  # "service" has no example and is still scored by the prior
     n = np.array([model.train_counts_[c] + 1 for c in model.codes_])  # + the codebook's own row of each code
     assert np.allclose(model.backend_.weights_, 1.0 / (1.0 + n))
@@ -341,9 +342,55 @@ def test_study_weights_are_saved_with_the_model(book, tmp_path):
             CodingModel.load(tmp_path / "m")
 
 
-def test_transcripts_are_only_for_the_codebook_only_model(book, coded):
-    with pytest.raises(AutocodeError, match="transcripts are for the codebook-only model"):
-        CodingModel(book, "codebook.v1", backend_params={"encoder": "chars"}).fit(coded, transcripts=["社区"])
+def test_transcripts_are_only_for_the_codebook_prior(book, coded):
+    with pytest.raises(AutocodeError, match="transcripts are for the codebook.v1 backend"):
+        CodingModel(book).fit(coded, transcripts=["社区"])
+
+
+def test_one_coded_document_keeps_the_codebook_alone(book, coded, fake_e5):
+    one = coded.subset(np.array([s.document == "D0" for s in coded.segments]))
+    transcripts = [s.text for s in coded.segments]
+    with pytest.warns(AutocodeWarning, match=r"With 1 coded document\(s\) nothing can be checked out of fold: the "
+                      r"model suggests from the codebook alone. Code more interviews and train again."):
+        model = e5_model(book, target="E").fit(one, transcripts=transcripts)
+    assert model.tuning_["model"]["chosen"] == "codebook alone"
+    assert list(model.tuning_["model"]["candidates"]) == ["codebook alone"]
+    assert not model.backend_.learned_ and np.all(model.backend_.weights_ == 1.0)
+    assert model.backend_.idf_texts_ == len(transcripts)  # the transcripts given, not only the coded segments
+    assert model.n_train_documents_ == 1 and model.n_train_segments_ == len(one)
+    assert model.train_counts_ == {"party": 2, "council": 2, "service": 2}
+    only = e5_model(book).fit(transcripts=transcripts)
+    assert np.allclose(model.predict_proba(TEXTS), only.predict_proba(TEXTS))
+    assert "interviewer" in model.silent_roles_
+
+
+def test_without_fallback_one_document_blends_uncalibrated(book, coded, fake_e5):
+    one = coded.subset(np.array([s.document == "D0" for s in coded.segments]))
+    with pytest.warns(AutocodeWarning, match="Fewer than 2 documents"):
+        model = CodingModel(book, "codebook.v1", backend_params={"encoder": "e5", "fallback": False}).fit(one)
+    assert model.backend_.learned_ and "model" not in model.tuning_
+
+
+def test_the_blend_is_kept_where_it_beats_the_codebook_out_of_fold(fake_e5):
+    # code texts that share no word with the segments: the prior ranks at random, the coded data teach the codes
+    from autocode import Code, Codebook, CodedCorpus, Segment
+
+    book = Codebook([Code("G", "甲"), Code("a", "乙丙", "丁戊", parent="G"), Code("b", "己庚", "辛壬", parent="G"),
+                     Code("c", "癸子", "丑寅", parent="G")])
+    words = {"a": ["苹果很甜", "香蕉很软"], "b": ["汽车很快", "火车很长"], "c": ["老师很好", "学生很多"]}
+    segs, codes = [], {}
+    for d in range(8):
+        for i, (code, sents) in enumerate(words.items()):
+            for k, text in enumerate(sents):
+                segs.append(Segment(f"D{d}", f"{i}{k}", text + "，" + sents[(d + k + 1) % 2]))
+                codes[(f"D{d}", f"{i}{k}")] = {code}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AutocodeWarning)
+        model = e5_model(book, n_splits=4).fit(CodedCorpus(segs, {"E": codes}))
+    got = model.tuning_["model"]
+    assert got["chosen"] == "blend" and got["candidates"]["blend"] > got["candidates"]["codebook alone"]
+    assert model.backend_.learned_
+    assert model.suggest(["苹果很甜"]).codes_for(0) == ["a"]
 
 
 def test_cli_trains_from_the_codebook_and_the_study_transcripts(tmp_path, capsys):
@@ -362,4 +409,11 @@ def test_cli_trains_from_the_codebook_and_the_study_transcripts(tmp_path, capsys
     coded.write_text("document,segment,speaker,text,coder,codes\nD,1,B,党组织嵌入,E,party\n", encoding="utf-8")
     assert main(["train", "--codebook", str(path), "--data", str(coded), "--transcripts", str(tmp_path / "t1.txt"),
                  "--out", str(tmp_path / "m3")]) == 1
-    assert "--transcripts is for a model from the codebook alone" in capsys.readouterr().err
+    assert ("--transcripts is for the codebook prior: a model from the codebook alone (train without --data) or "
+            "--backend codebook.v1; otherwise leave it out.") in capsys.readouterr().err
+    assert main(["train", "--codebook", str(path), "--data", str(coded), "--transcripts", str(tmp_path / "t1.txt"),
+                 "--backend", "codebook.v1", "--backend-param", "encoder=chars", "--out", str(tmp_path / "m4")]) == 0
+    assert CodingModel.load(tmp_path / "m4").backend_.idf_texts_ == 2
+    err = capsys.readouterr().err
+    assert "warning: With 1 coded document(s) nothing can be checked out of fold: the model suggests" in err
+    assert "model chosen by out-of-fold kappa: codebook alone (codebook alone -> kappa" in err

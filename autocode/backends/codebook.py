@@ -38,7 +38,16 @@ The blend
     ``w * prior + (1 - w) * learned`` with ``w = prior_weight / (prior_weight + n)`` for a code with ``n``
     positive training rows: a code with no example is scored by the codebook alone, one with many by what
     was learned. :class:`~autocode.model.CodingModel` then calibrates the blended scores out of fold as for
-    any backend, and learns every leaf code of the codebook (not only those with ``min_examples``).
+    any backend, and learns every leaf code of the codebook (not only those with ``min_examples``). With
+    ``use_codebook``, a code's name and description are one positive row of it, so the learned half counts
+    from the first fit.
+The fallback
+    A blend calibrated on a few coded interviews can agree with the coders less than the codebook alone: its
+    learned half and its thresholds are fitted on too little. With ``fallback`` (the default),
+    :class:`~autocode.model.CodingModel` compares the two on the coded segments, the blend out of fold and the
+    prior (which learned nothing from their codes) at its own rule, by pooled kappa, and keeps the blend only
+    where it is the better; otherwise the model is the codebook-only model, with the coded segments as the
+    study's transcripts. With one coded document nothing is out of fold, so the codebook-only model is kept.
 
 Evidence (``explain``): the segment's character n-grams (2-4) shared with the code's text, weighted by
 ``w``, plus the learned model's term contributions weighted by ``1 - w``.
@@ -171,6 +180,9 @@ class CodebookBackend(TfidfBackend):
     min_letters : int
         Segments with fewer letters (after the speaker label) are ranked but never suggested by the prior
         (see the module); 0 suggests for every segment.
+    fallback : bool
+        Let :class:`~autocode.model.CodingModel` keep the codebook prior alone where the blend does not beat it
+        on the coded segments (see the module).
     word_ngrams, char_ngrams, context_weight, following_weight, position_bins, position_weight, C, min_df,
     max_features, script, engine, tol, hierarchy, random_state, n_jobs
         The TF-IDF model's, as for :class:`~autocode.backends.tfidf.TfidfBackend`.
@@ -184,6 +196,7 @@ class CodebookBackend(TfidfBackend):
 
     def __init__(self, code_texts: Sequence[str] = (), category_texts: Sequence[str] = (), encoder: str = "auto",
                  prior_context: bool = True, prior_weight: float = 1.0, min_letters: int = MIN_QUESTION_CHARS,
+                 fallback: bool = True,
                  word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
                  following_weight: float = FOLLOWING_WEIGHT, position_bins: int = 5,
                  position_weight: float = 0.3, C: float = 4.0, min_df: int = 2, max_features: int = 200_000,
@@ -200,6 +213,7 @@ class CodebookBackend(TfidfBackend):
         self.prior_context = prior_context
         self.prior_weight = prior_weight
         self.min_letters = min_letters
+        self.fallback = fallback
         self.progress = progress
 
     def _check_params(self) -> None:

@@ -54,8 +54,9 @@ def add_train(sub):
                    help="the interview guide: its questions one per line (.txt/.md/.docx, or a .csv with a 问题 or "
                         "question column); where each turn stands in it becomes evidence for the codes")
     p.add_argument("--transcripts", nargs="+", metavar="INPUT",
-                   help="without --data: the study's transcripts (or tables, folders, projects), uncoded; the "
-                        "codebook-only model weighs characters by how rare they are in them")
+                   help="the study's transcripts (or tables, folders, projects), uncoded: the codebook prior "
+                        "weighs characters by how rare they are in them (without --data, or with --backend "
+                        "codebook.v1, whose model keeps the codebook alone where the blend does not beat it)")
     p.add_argument("--min-examples", type=int, default=3, help="codes with fewer coded segments are not learned")
     p.add_argument("--folds", type=int, default=5, help="grouped folds used to calibrate scores and thresholds")
     p.add_argument("--seed", type=int, default=0, help="random seed (folds, backend)")
@@ -93,9 +94,9 @@ def _cmd_train(args) -> int:
                    folder=True)
     if not args.data:
         return _train_from_codebook(args, params, out)
-    if args.transcripts:
-        raise AutocodeError("--transcripts is for a model from the codebook alone (train without --data); with "
-                            "--data, leave it out.")
+    if args.transcripts and args.backend != "codebook.v1":
+        raise AutocodeError("--transcripts is for the codebook prior: a model from the codebook alone (train without "
+                            "--data) or --backend codebook.v1; otherwise leave it out.")
     book, coded = read_training_data(args)
     say(args, f"read {coded}")
     rules = _rules(args, book)
@@ -110,7 +111,12 @@ def _cmd_train(args) -> int:
 
         review = read_review(args.review, precoded=args.precoded, codebook=book, encoding=args.encoding)
         say(args, f"read {review}")
-    model.fit(coded, review=review)
+    transcripts = None
+    if args.transcripts:
+        from ..io.inputs import read_inputs
+
+        transcripts, _ = read_inputs(args.transcripts, encoding=args.encoding, speakers=speakers_of(args))
+    model.fit(coded, review=review, transcripts=transcripts)
     save_model(model, args.out)  # first: a report line that fails cannot lose the fitted model
     say(args, f"learned {len(model.codes_)} codes from {model.n_train_segments_} segments "
                f"({model.n_train_documents_} documents); saved to {args.out}")
