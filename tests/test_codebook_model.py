@@ -347,7 +347,7 @@ def test_transcripts_are_only_for_the_codebook_prior(book, coded):
         CodingModel(book).fit(coded, transcripts=["社区"])
 
 
-def test_one_coded_document_keeps_the_codebook_alone(book, coded, fake_e5):
+def test_one_coded_document_keeps_the_codebook_alone(book, coded, fake_e5, tmp_path):
     one = coded.subset(np.array([s.document == "D0" for s in coded.segments]))
     transcripts = [s.text for s in coded.segments]
     with pytest.warns(AutocodeWarning, match=r"With 1 coded document\(s\) nothing can be checked out of fold: the "
@@ -362,6 +362,11 @@ def test_one_coded_document_keeps_the_codebook_alone(book, coded, fake_e5):
     only = e5_model(book).fit(transcripts=transcripts)
     assert np.allclose(model.predict_proba(TEXTS), only.predict_proba(TEXTS))
     assert "interviewer" in model.silent_roles_
+    ev = model.suggest(["党组织嵌入社区治理"], explain=True).evidence  # the coded segments are the examples shown
+    assert any(e.similar and all(x.document == "D0" for x in e.similar) for e in ev.values())
+    model.save(tmp_path / "m")
+    again = CodingModel.load(tmp_path / "m")
+    assert again.tuning_ == model.tuning_ and np.allclose(again.predict_proba(TEXTS), model.predict_proba(TEXTS))
 
 
 def test_without_fallback_one_document_blends_uncalibrated(book, coded, fake_e5):
