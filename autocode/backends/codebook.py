@@ -34,7 +34,9 @@ The encoders
     model keeps the encoder it used (``encoder_``).
 The blend
     With coded segments, the TF-IDF model (:class:`~autocode.backends.tfidf.TfidfBackend`, every setting
-    of it available here) is fitted as usual, and each code's raw score is
+    of it available here) is fitted as usual, the prior takes the study's words from :meth:`fit_study` (the
+    transcripts given to :class:`~autocode.model.CodingModel`, or its coded segments), and each code's raw
+    score is
     ``w * prior + (1 - w) * learned`` with ``w = prior_weight / (prior_weight + n)`` for a code with ``n``
     positive training rows: a code with no example is scored by the codebook alone, one with many by what
     was learned. :class:`~autocode.model.CodingModel` then calibrates the blended scores out of fold as for
