@@ -36,20 +36,15 @@ The blend
     With coded segments, the TF-IDF model (:class:`~autocode.backends.tfidf.TfidfBackend`, every setting
     of it available here) is fitted as usual, the prior takes the study's words from :meth:`fit_study` (the
     transcripts given to :class:`~autocode.model.CodingModel`, or its coded segments), and each code's raw
-    score is
-    ``w * prior + (1 - w) * learned`` with ``w = prior_weight / (prior_weight + n)`` for a code with ``n``
+    score is ``w * prior + (1 - w) * learned`` with ``w = prior_weight / (prior_weight + n)`` for a code with ``n``
     positive training rows: a code with no example is scored by the codebook alone, one with many by what
     was learned. :class:`~autocode.model.CodingModel` then calibrates the blended scores out of fold as for
     any backend, and learns every leaf code of the codebook (not only those with ``min_examples``). With
     ``use_codebook``, a code's name and description are one positive row of it, so the learned half counts
     from the first fit.
 The fallback
-    A blend calibrated on a few coded interviews can agree with the coders less than the codebook alone: its
-    learned half and its thresholds are fitted on too little. With ``fallback`` (the default),
-    :class:`~autocode.model.CodingModel` compares the two on the coded segments, the blend out of fold and the
-    prior (which learned nothing from their codes) at its own rule, by pooled kappa, and keeps the blend only
-    where it is the better; otherwise the model is the codebook-only model, with the coded segments as the
-    study's transcripts. With one coded document nothing is out of fold, so the codebook-only model is kept.
+    With ``fallback`` (default), :class:`~autocode.model.CodingModel` keeps the blend only where it beats the
+    codebook alone on the coded segments out of fold (never with one coded document; docs/methods.md).
 
 Evidence (``explain``): the segment's character n-grams (2-4) shared with the code's text, weighted by
 ``w``, plus the learned model's term contributions weighted by ``1 - w``.
@@ -135,9 +130,8 @@ def standout(n_codes: int) -> float:
 
 
 class _Study:
-    """What the study's transcripts gave the prior: the character vectorizer (IDF from the code texts and the
-    study's ``texts`` segments) and each code's hub similarity per view."""
-
+    """The study's words for the prior: the character vectorizer (IDF from the code texts and ``texts``
+    segments of the study) and each code's hub similarity per view."""
     def __init__(self, vectorizer=None, texts: int = 0, hubs: dict | None = None):
         self.vectorizer, self.texts, self.hubs = vectorizer, texts, dict(hubs or {})
 
@@ -391,22 +385,19 @@ class CodebookBackend(TfidfBackend):
         (see the module). ``None`` or no segment: the code texts alone."""
         self._check_params()
         corpus = [t for t in self._prior_texts(inputs) if t.strip()] if inputs else []
-        self.__dict__.pop("code_vectors_", None)
-        self.__dict__.pop("hubs_", None)
+        for key in ("code_vectors_", "hubs_"):
+            self.__dict__.pop(key, None)
         self.__dict__["_chars_vec"] = self._char_vectorizer(corpus)
         self.idf_texts_ = len(corpus)
         if not inputs:
             return self
-        learned = self.__dict__.pop("learned_", None)
-        self.learned_ = False  # the study's segments need no n-gram counts
+        self.learned_ = False  # the study's segments need no n-gram counts (fit_study precedes fit)
         study = self.encode(inputs)
         if "e5" in study.vectors:  # the coded segments, encoded again for training, are not embedded twice
             self.__dict__["_memo"] = dict(zip(self._prior_texts(inputs), study.vectors["e5"]))
         self.hubs_ = self._hubs(study, study.code_vectors)
         self.code_vectors_ = study.code_vectors
         del self.learned_
-        if learned is not None:
-            self.learned_ = learned
         return self
 
     def fit_prior(self, inputs: Inputs | None = None) -> CodebookBackend:
