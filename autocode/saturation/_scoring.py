@@ -312,7 +312,7 @@ class NoveltyScorer:
         desc_words = [content_words(self.tokenizer_, d) for d in descs]
         for train, test in grouped_folds(doc_e, self.n_splits, self.random_state):
             rt = train[ref[train]]
-            oof[test, 4] = recurrence(Z[test], doc_e[test], Z[rt], self.n_neighbors)
+            oof[test, 4] = recurrence(Z[test], doc_e[test], Z[rt], self.n_neighbors, self.random_state)
             stats = WordStats.from_segments([words[i] for i in train], coded_e[train], desc_words)
             oof[test, 5] = unexplained_words(stats, [words[i] for i in test])[0]
         self.words_ = WordStats.from_segments(words, coded_e, desc_words)
@@ -372,7 +372,7 @@ class NoveltyScorer:
                               + self.codable_intercept_)
         signals[:, 3] = codable * signals[:, 0]
         docs = np.array([s.document for s in segs], dtype=object)
-        signals[el, 4] = recurrence(Z[el], docs[el], self.reference_, self.n_neighbors)
+        signals[el, 4] = recurrence(Z[el], docs[el], self.reference_, self.n_neighbors, self.random_state)
         evidence: list[list[str]] = [[] for _ in range(n)]
         if self.words_ is not None:  # None: loaded from a format without word statistics
             score, words = unexplained_words(self.words_, [content_words(self.tokenizer_, segs[i].text) for i in el])
