@@ -51,3 +51,64 @@ def test_lsa_vectors_in_batches_are_the_same(coded, monkeypatch):
     assert np.array_equal(lsa.transform(texts), whole)
     assert max(calls) == 7 and sum(calls) == len(texts)
     assert lsa.transform([]).shape == (0, whole.shape[1])
+
+
+def _exact_recurrence(Z, docs, ref, k):
+    """The recurrence signal as defined, every segment against every other segment of the batch (the
+    computation before the sample, kept here as the reference)."""
+    S = Z @ Z.T
+    one_doc = len(np.unique(docs)) == 1
+    exclude = np.eye(len(Z), dtype=bool) if one_doc else docs[:, None] == docs[None, :]
+    S = np.where(exclude, -np.inf, S)
+    top = np.sort(S, axis=1)[:, -k:]
+    near = np.where(np.isfinite(top), top, 0.0).mean(axis=1)
+    far = np.sort(Z @ ref.T, axis=1)[:, -k:].mean(axis=1)
+    return near - far
+
+
+def _unit(rng, n, d=8):
+    Z = rng.standard_normal((n, d)).astype(np.float32)
+    return Z / np.linalg.norm(Z, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("n_docs", [1, 5])
+def test_recurrence_of_a_batch_within_the_sample_is_the_exact_one(n_docs):
+    rng = np.random.default_rng(1)
+    Z, ref = _unit(rng, 80), _unit(rng, 30)
+    docs = np.array([f"d{i % n_docs}" for i in range(80)])
+    assert len(Z) <= signals.RECURRENCE_SAMPLE
+    got = recurrence(Z, docs, ref, 3)
+    np.testing.assert_allclose(got, _exact_recurrence(Z, docs, ref, 3), rtol=0, atol=1e-6)
+    # the sample changes nothing below its size, whatever the seed
+    assert recurrence(Z, docs, ref, 3, random_state=7).tolist() == got.tolist()
+    assert signals.recurrence_sample(80).tolist() == list(range(80))
+
+
+@pytest.mark.parametrize("n_docs", [1, 6])
+def test_recurrence_of_a_larger_batch_compares_with_a_seeded_sample(monkeypatch, n_docs):
+    rng = np.random.default_rng(2)
+    Z, ref = _unit(rng, 90), _unit(rng, 30)
+    docs = np.array([f"d{i % n_docs}" for i in range(90)])
+    monkeypatch.setattr(signals, "RECURRENCE_SAMPLE", 25)
+    widths = []
+    original = signals._topk_mean
+
+    def spy(sims, k):
+        widths.append(sims.shape[1])
+        return original(sims, k)
+
+    monkeypatch.setattr(signals, "_topk_mean", spy)
+    got = recurrence(Z, docs, ref, 3, random_state=0)
+    sample = signals.recurrence_sample(90, 0)
+    assert len(sample) == 25 and len(set(sample.tolist())) == 25 and sample.tolist() == sorted(sample.tolist())
+    assert set(widths) == {25, 30}  # the sample and the training segments; never the whole batch
+    # the exact definition with the sample in place of the batch: own document (own row, for one document) left out
+    S = Z @ Z[sample].T
+    exclude = (np.arange(90)[:, None] == sample[None, :]) if n_docs == 1 else docs[:, None] == docs[sample][None, :]
+    top = np.sort(np.where(exclude, -np.inf, S), axis=1)[:, -3:]
+    near = np.where(np.isfinite(top), top, 0.0).mean(axis=1)
+    far = np.sort(Z @ ref.T, axis=1)[:, -3:].mean(axis=1)
+    np.testing.assert_allclose(got, near - far, rtol=0, atol=1e-6)
+    # the same seed gives the same figures; another seed another sample
+    assert recurrence(Z, docs, ref, 3, random_state=0).tolist() == got.tolist()
+    assert signals.recurrence_sample(90, 1).tolist() != sample.tolist()
