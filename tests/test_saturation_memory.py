@@ -112,3 +112,33 @@ def test_recurrence_of_a_larger_batch_compares_with_a_seeded_sample(monkeypatch,
     # the same seed gives the same figures; another seed another sample
     assert recurrence(Z, docs, ref, 3, random_state=0).tolist() == got.tolist()
     assert signals.recurrence_sample(90, 1).tolist() != sample.tolist()
+
+
+def test_the_models_scores_are_kept_as_best_code_and_score_a_batch_at_a_time(book, coded, monkeypatch):
+    """Scoring novelty keeps of the coding model's scores only each segment's best code and its score, computed
+    a batch of segments at a time (each with its neighbours across batch borders): the same as in one call."""
+    import autocode as ac
+    import autocode.saturation._scoring as scoring
+    from autocode.saturation import NoveltyScorer
+
+    model = ac.CodingModel(book, n_splits=3, random_state=0).fit(coded)
+    scorer = NoveltyScorer(space="lsa", n_splits=3).fit(model, coded)
+    segs = coded.segments
+    whole = scorer.score(model, segs)
+    P = model.predict_proba(segs)
+    assert whole.best_code == [model.codes_[j] for j in P.argmax(axis=1)]
+    assert whole.best_score.tolist() == P.max(axis=1).tolist()
+    seen = []
+    original = type(model).predict_proba
+
+    def spy(self, segments, *args, **kw):
+        seen.append(len(segments))
+        return original(self, segments, *args, **kw)
+
+    monkeypatch.setattr(scoring, "PROBA_BATCH", 5)
+    monkeypatch.setattr(type(model), "predict_proba", spy)
+    batched = scorer.score(model, segs)
+    assert max(seen) == 5 and sum(seen) == len(segs)
+    assert batched.best_code == whole.best_code and batched.best_score.tolist() == whole.best_score.tolist()
+    assert np.array_equal(batched.components, whole.components, equal_nan=True)
+    assert np.array_equal(batched.novelty, whole.novelty, equal_nan=True)

@@ -7,6 +7,7 @@ import math
 import threading
 from collections import Counter
 from collections.abc import Sequence
+from itertools import chain
 from pathlib import Path
 
 from ..text import SPEAKER_PREFIX, ChineseTokenizer, jieba_tokenizer
@@ -136,10 +137,9 @@ def key_phrases(groups: list[list[str]], background: list[str], tokenizer: Chine
     group_terms = [[terms(t) for t in g] for g in groups]
     df: Counter = Counter()
     n_texts = 0
-    for texts in [*group_terms, [terms(t) for t in background]]:
-        for ts in texts:
-            df.update(ts)
-            n_texts += 1
+    for ts in chain((ts for texts in group_terms for ts in texts), (terms(t) for t in background)):
+        df.update(ts)  # (the background's terms are counted, not kept)
+        n_texts += 1
     general = _general_idf({w for t in df for w in t})
     out = []
     for texts, raw in zip(group_terms, groups):

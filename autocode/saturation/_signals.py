@@ -77,8 +77,8 @@ def recurrence(Z: np.ndarray, docs: np.ndarray, ref: np.ndarray, k: int, random_
     out = np.zeros(len(Z))
     if len(Z) == 0:
         return out
-    docs = np.asarray(docs)
-    one_doc = len(np.unique(docs)) == 1
+    names, docs = np.unique(np.asarray(docs), return_inverse=True)  # documents as integers: cheap to compare
+    one_doc = len(names) == 1
     sample = recurrence_sample(len(Z), random_state)
     whole = len(sample) == len(Z)  # (then Z itself, not a copy: the same products as ever, to the last bit)
     S_ref, docs_ref = (Z, docs) if whole else (Z[sample], docs[sample])
