@@ -65,3 +65,14 @@ def test_masi_alpha_and_its_interval_match_the_resampled_units(n_docs):
         boot.append(masi_alpha([[col[i] for i in take] for col in sets]))
     lo, hi = np.quantile(boot, [0.1, 0.9])
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((lo, hi), abs=1e-12)
+
+
+def test_disagreements_found_a_block_of_segments_at_a_time_are_the_same(monkeypatch):
+    import autocode.reliability._disagreements as disagreements
+
+    corpus = _many_documents(10)
+    whole = list(measure_agreement(corpus).disagreements)
+    monkeypatch.setattr(disagreements, "BLOCK", 4)
+    blocked = measure_agreement(corpus).disagreements
+    assert len(whole) > 4 and list(blocked) == whole
+    assert {d["code"] for d in whole} == {"x", "y"} and all(d["applied_by"] and d["not_applied_by"] for d in whole)

@@ -283,17 +283,27 @@ def _document_sums(ux: np.ndarray, ucoded: np.ndarray, weight: np.ndarray, to_do
     return total
 
 
+def _of(units: Units, members: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """``ux`` and ``ucoded`` of the coders ``members`` (the arrays themselves, not copies, for all coders)."""
+    if members == list(range(units.ux.shape[0])):
+        return units.ux, units.ucoded
+    return units.ux[members], units.ucoded[members]
+
+
 def _figure_rows(units: Units, coders: list[str], models: list[str], groups: list[tuple[str, str, list[int]]],
                  boot: Resamples | None, confidence: float,
                  names: dict[str, str]) -> tuple[list[dict], list[str]]:
     """Every report row: per group, each statistic (pairs from the group of all coders only) per code, pooled
     and macro; then MASI alpha per group. Returns the rows and notes on figures not computed."""
     to_doc = units.to_doc().tocsc()  # sliced by columns (blocks of units) below
-    applied = (to_doc @ (units.weight[:, None] * units.ux.any(axis=0))).sum(axis=0)
+    # units (weighted) any coder applied each code to, a block of units at a time (whole-number sums: exact)
+    applied = np.zeros(len(units.codes))
+    for s in range(0, units.ux.shape[1], UNIT_BLOCK):
+        applied += units.weight[s:s + UNIT_BLOCK] @ units.ux[:, s:s + UNIT_BLOCK].any(axis=0)
     pairs = _pair_series(coders, models)
     rows: list[dict] = []
     for name, kind, members in groups:
-        sums = _document_sums(units.ux[members], units.ucoded[members], units.weight, to_doc)
+        sums = _document_sums(*_of(units, members), units.weight, to_doc)
         figures = _GroupFigures(sums, boot, confidence)
         for stat in figures.code:
             if stat in PAIR_STATISTICS:
@@ -306,7 +316,7 @@ def _figure_rows(units: Units, coders: list[str], models: list[str], groups: lis
                 rows += figures.rows(stat, label, series_kind, pair, units.codes, names, applied)
     notes = []
     for name, kind, members in groups:
-        row, note = masi_row(units.ux[members], units.ucoded[members], units.weight, to_doc, boot, confidence,
+        row, note = masi_row(*_of(units, members), units.weight, to_doc, boot, confidence,
                              name, kind)
         rows.append(row)
         if note:
