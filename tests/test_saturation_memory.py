@@ -114,15 +114,26 @@ def test_recurrence_of_a_larger_batch_compares_with_a_seeded_sample(monkeypatch,
     assert signals.recurrence_sample(90, 1).tolist() != sample.tolist()
 
 
+_FITTED: dict = {}
+
+
+def _fitted(book, coded):
+    """A model and an LSA scorer on the conftest corpus, fitted once per session (deterministic)."""
+    if not _FITTED:
+        import autocode as ac
+        from autocode.saturation import NoveltyScorer
+
+        model = ac.CodingModel(book, n_splits=3, random_state=0).fit(coded)
+        _FITTED["fitted"] = (model, NoveltyScorer(space="lsa", n_splits=3).fit(model, coded))
+    return _FITTED["fitted"]
+
+
 def test_the_models_scores_are_kept_as_best_code_and_score_a_batch_at_a_time(book, coded, monkeypatch):
     """Scoring novelty keeps of the coding model's scores only each segment's best code and its score, computed
     a batch of segments at a time (each with its neighbours across batch borders): the same as in one call."""
-    import autocode as ac
     import autocode.saturation._scoring as scoring
-    from autocode.saturation import NoveltyScorer
 
-    model = ac.CodingModel(book, n_splits=3, random_state=0).fit(coded)
-    scorer = NoveltyScorer(space="lsa", n_splits=3).fit(model, coded)
+    model, scorer = _fitted(book, coded)
     segs = coded.segments
     whole = scorer.score(model, segs)
     P = model.predict_proba(segs)
@@ -142,3 +153,41 @@ def test_the_models_scores_are_kept_as_best_code_and_score_a_batch_at_a_time(boo
     assert batched.best_code == whole.best_code and batched.best_score.tolist() == whole.best_score.tolist()
     assert np.array_equal(batched.components, whole.components, equal_nan=True)
     assert np.array_equal(batched.novelty, whole.novelty, equal_nan=True)
+
+
+def test_key_phrases_count_a_weighted_background_as_its_copies():
+    from autocode.saturation import key_phrases
+    from autocode.text import ChineseTokenizer
+
+    groups = [["小程序可以预约办证", "这个小程序老人不会用"], ["合唱队每周排练", "合唱队去区里比赛"]]
+    background = ["社区开会商量事情", "物业管理小区", "小程序很方便"]
+    tok = ChineseTokenizer()
+    copies = key_phrases(groups, background * 3, tok)
+    assert key_phrases(groups, background, tok, background_weight=3.0) == copies
+    assert key_phrases(groups, background, tok) != copies  # (the weight matters: 小程序 is less distinctive)
+
+
+def test_candidates_are_named_against_a_seeded_sample_of_a_large_background(book, coded, monkeypatch):
+    """Naming candidates tags at most BACKGROUND_SAMPLE segments outside them, each standing for its share."""
+    import autocode.saturation._candidates as candidates
+    from autocode.saturation import propose_codes
+
+    model, scorer = _fitted(book, coded)
+    scores = scorer.score(model, coded.segments)
+    calls = []
+    original = candidates.key_phrases
+
+    def spy(groups, background, tokenizer, k, background_weight=1.0):
+        calls.append((len(background), background_weight, sum(map(len, groups))))
+        return original(groups, background, tokenizer, k, background_weight=background_weight)
+
+    monkeypatch.setattr(candidates, "key_phrases", spy)
+    level = min(0.95, float(np.nanmedian(scores.novelty)))  # about half the segments to review, half outside
+    whole = propose_codes(scores, book, scorer, review=level, min_size=1)
+    assert calls and calls[0][1] == 1.0
+    n_outside = calls[0][0]
+    assert n_outside == int(scores.eligible.sum()) - calls[0][2] > 4
+    monkeypatch.setattr(candidates, "BACKGROUND_SAMPLE", 4)
+    sampled = propose_codes(scores, book, scorer, review=level, min_size=1)
+    assert calls[1] == (4, n_outside / 4, calls[0][2])
+    assert [c.members for c in sampled] == [c.members for c in whole]  # the groups do not change, only names may

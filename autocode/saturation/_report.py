@@ -457,9 +457,11 @@ def report_from_scores(scores: NoveltyScores, codebook: Codebook, scorer: Novelt
     rows = [r["index"] for r in rep.review_rows()]
     # the scorer's own evidence (words no code accounts for, weighed against the training talk) where it has
     # some; otherwise the terms of the segment found in none of the model's kept examples and code texts
-    fallback = dict(zip(rows, unexplained_terms([scores.segments[i].text for i in rows], list(known),
-                                                 scorer.tokenizer_)))
+    # (the tagger is run only on the segments the scorer left without evidence)
     words = scores.evidence if len(scores.evidence) == len(scores.segments) else []
+    bare = [i for i in rows if not (words and words[i])]
+    fallback = dict(zip(bare, unexplained_terms([scores.segments[i].text for i in bare], list(known),
+                                                 scorer.tokenizer_)))
     rep.unexplained = {i: (list(words[i]) if words and words[i] else fallback[i]) for i in rows}
     return rep
 
