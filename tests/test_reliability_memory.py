@@ -76,3 +76,46 @@ def test_disagreements_found_a_block_of_segments_at_a_time_are_the_same(monkeypa
     blocked = measure_agreement(corpus).disagreements
     assert len(whole) > 4 and list(blocked) == whole
     assert {d["code"] for d in whole} == {"x", "y"} and all(d["applied_by"] and d["not_applied_by"] for d in whole)
+
+
+def test_coded_tables_are_read_one_row_at_a_time(tmp_path, monkeypatch):
+    """read_coded reads each table twice, a row at a time (its columns and coders, then its rows), and never
+    holds a file's rows; the corpus is the same as ever, and a clash names the first row of the segment."""
+    import json
+
+    import autocode.io.table as table
+    from autocode import read_coded
+    from autocode.exceptions import FormatError
+
+    path = tmp_path / "coded.jsonl"
+    rows = [{"document": "P1", "segment": str(i), "text": f"文字{i}", "coder": c, "codes": "x" if (i + k) % 2 else ""}
+            for i in range(1, 6) for k, c in enumerate(("E", "A"))]
+    rows.append({"document": "P1", "segment": "9", "text": "没人编码"})  # nobody coded it (named coders above)
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    whole = read_coded(path)
+    alive, most = [0], [0]
+    original = table._iter_rows
+
+    def counting(*args, **kw):
+        for row in original(*args, **kw):
+            alive[0] += 1
+            most[0] = max(most[0], alive[0])
+            yield row
+            alive[0] -= 1  # the reader asks for the next row only when done with this one
+
+    def whole_file(*args, **kw):
+        raise AssertionError("read_coded held a whole file's rows")
+
+    monkeypatch.setattr(table, "_iter_rows", counting)
+    monkeypatch.setattr(table, "_read_rows", whole_file)
+    streamed = read_coded(path)
+    assert most[0] == 1
+    assert streamed.coders == whole.coders == ["E", "A"] and streamed.segments == whole.segments
+    assert [streamed.codings(c) for c in streamed.coders] == [whole.codings(c) for c in whole.coders]
+    assert streamed.codings("E")[-1] is None  # the uncoded segment: no coding, not an empty one
+    path.write_text(path.read_text(encoding="utf-8")
+                    + json.dumps({"document": "P1", "segment": "2", "text": "别的", "coder": "B", "codes": ""},
+                                 ensure_ascii=False) + "\n", encoding="utf-8")
+    with pytest.raises(FormatError, match=r"coded\.jsonl, line 12: Segment P1/2 has a different text than at "
+                                          r".*coded\.jsonl, line 3\."):
+        read_coded(path)
