@@ -20,6 +20,9 @@ def test_resamples_in_blocks_are_the_draws_of_one_array():
         assert max(len(b) for b in blocks) == min(size, 30)
         assert np.array_equal(np.vstack(blocks), whole)
     assert bootstrap_weights(11, 0, random_state=4) is None
+    # without a seed, every pass over the blocks (one per group of coders) still draws the same resamples
+    unseeded = Resamples(11, 30, random_state=None)
+    assert np.array_equal(np.vstack(list(unseeded.blocks(7))), np.vstack(list(unseeded.blocks(30))))
 
 
 @pytest.mark.parametrize("level", ["segment", "character"])

@@ -31,6 +31,13 @@ class Resamples:
     n_bootstrap: int
     random_state: int | None = 0
 
+    def __post_init__(self):
+        if not isinstance(self.random_state, (int, np.integer)):
+            # None (or a Generator): one seed fixed now, so that every pass over the blocks (one per group of
+            # coders) draws the same resamples
+            seed = int(np.random.default_rng(self.random_state).integers(2**63))
+            object.__setattr__(self, "random_state", seed)
+
     def blocks(self, size: int | None = None) -> Iterator[np.ndarray]:
         """``(b, n_documents)`` counts of each document in each resample of the next block."""
         size = BOOTSTRAP_BLOCK if size is None else size
