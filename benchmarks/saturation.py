@@ -73,6 +73,7 @@ from _common import (
 from sklearn.metrics import adjusted_rand_score, roc_auc_score
 
 import autocode.backends.embedding as embedding
+import autocode.saturation._signals as signals
 from autocode.saturation import (
     COMPONENTS,
     NoveltyScorer,
@@ -525,6 +526,9 @@ def main(argv=None) -> int:
     ap.add_argument("--single-codes", type=int, default=7, help="interview codes hidden one at a time")
     ap.add_argument("--folds", type=int, default=3, choices=[1, 2, 3], help="how many of the 3 folds to run")
     ap.add_argument("--only", choices=["interviews", "cail"])
+    ap.add_argument("--recurrence-sample", type=int, default=None, dest="recurrence_sample", metavar="N",
+                    help="compare each segment's recurrence with a seeded sample of N segments of its batch "
+                         "(autocode.saturation._signals.RECURRENCE_SAMPLE; default: the library's)")
     ap.add_argument("--grouping-only", action="store_true",
                     help="only the candidate codes' grouping and category placement, no model (one --space)")
     args = ap.parse_args(argv)
@@ -545,7 +549,10 @@ def main(argv=None) -> int:
     variants = {n: VARIANTS[n] for n in chosen if args.space in ("both", VARIANTS[n][0])}
     if not variants:
         raise SystemExit("No variant left in that space: choose --variants in it.")
-    m = meta("saturation.py", argv, variants={n: list(v) for n, v in variants.items()}, base=args.base)
+    m = meta("saturation.py", argv, variants={n: list(v) for n, v in variants.items()}, base=args.base,
+             recurrence_sample=args.recurrence_sample or signals.RECURRENCE_SAMPLE)
+    if args.recurrence_sample:
+        signals.RECURRENCE_SAMPLE = args.recurrence_sample
     uses_e5 = any(v[0] == "e5" for v in variants.values())
     cache = EmbeddingCache(Path(os.environ.get("SATURATION_CACHE", Path(tempfile.gettempdir()) / "sat_cache")) / "e5.npz")
     results = []

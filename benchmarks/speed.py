@@ -6,12 +6,17 @@
    segmenter in the same run (the baseline); where pre-coding time goes, stage by stage, through public calls.
 1b. The default model on misleading-photos-dev (18 interviews): training, interview guide included, and
    pre-coding the same interviews on one core (``--interviews``: this section alone).
-3. ``autocode precode`` end to end (``--sizes``; alone with ``--end-to-end``): the command run as a
-   subprocess on synthetic corpora of 10,000, 100,000 (and 1,000,000) segments, one JSON lines table of
-   documents of 40 segments drawn with replacement from cail2019-elements sentences and interviews-unlabeled
-   answers; wall time and peak memory (RSS) of the command, with and without evidence, beside the scoring
-   alone (``CodingModel.predict_proba`` on the same segments, read into memory, in a subprocess too). The
-   model: the default one trained on a quarter of CAIL's documents.
+3. The commands end to end (``--sizes``; alone with ``--end-to-end``; ``--commands`` chooses among
+   ``precode,rules,saturation,agree``): each run as a subprocess on synthetic corpora of 10,000, 100,000 (and
+   1,000,000) segments, one JSON lines table of documents of 40 segments drawn with replacement from
+   cail2019-elements sentences and interviews-unlabeled answers; wall time and peak memory (RSS) of the
+   command. ``autocode precode`` with and without evidence, beside the scoring alone
+   (``CodingModel.predict_proba`` on the same segments, read into memory, in a subprocess too); ``autocode
+   rules`` with keyword rules written from the codebook's names; ``autocode saturation`` (LSA space, the
+   scorer fitted once on the model's training data and saved beside it; CSV report); ``autocode agree`` on a
+   table of two coders per segment (a drawn CAIL sentence keeps its coders' codes, other texts none; the
+   second coder drops or adds a code on 10 % of the segments; 1,000 bootstrap resamples; Markdown report).
+   The model: the default one trained on a quarter of CAIL's documents.
 2. Agreement statistics with bootstrap intervals (``measure_agreement``) on synthetic data: 20,000 segments in
    200 documents x 60 codes x 3 coders, 1,000 resamples of documents, one core; against a naive Python loop over
    resamples x codes with sklearn, krippendorff and statsmodels (a few resamples run, times scaled).
@@ -19,6 +24,7 @@
     python benchmarks/speed.py            # ~8 min on 2 cores (training on all of CAIL: ~5 min)
     python benchmarks/speed.py --quick    # ~20 s: 1/8 of CAIL, 2,000 synthetic segments, 100 resamples
     nice python benchmarks/speed.py --end-to-end --sizes 10000,100000   # section 3 alone: results/speed-end-to-end.*
+    nice python benchmarks/speed.py --end-to-end --commands saturation,agree --sizes 10000
 
 Results: ``results/speed.md`` and ``.json`` (``speed-quick.*`` with ``--quick``; ``speed-end-to-end.*`` with
 ``--end-to-end``).
@@ -47,6 +53,7 @@ from _common import (
     load,
     log,
     meta,
+    name_rules,
     one_core,
     parser,
     rows_of,
@@ -55,6 +62,7 @@ from _common import (
 
 import autocode as ac
 from autocode.model import make_inputs
+from autocode.saturation import NoveltyScorer
 from autocode.text import ChineseTokenizer
 
 
@@ -176,14 +184,28 @@ def text_pool(data_dir: Path, coded: ac.CodedCorpus) -> list[str]:
     return texts
 
 
-def synthetic_corpus(path: Path, pool: list[str], n: int, seed: int = 0, per_doc: int = 40) -> Path:
-    """``n`` segments drawn with replacement from ``pool``, in documents of ``per_doc``, as a JSON lines table."""
+def synthetic_corpus(path: Path, pool: list[str], n: int, seed: int = 0, per_doc: int = 40,
+                     codes: list[list[str]] | None = None, n_codes: list[str] | None = None) -> Path:
+    """``n`` segments drawn with replacement from ``pool``, in documents of ``per_doc``, as a JSON lines table.
+
+    With ``codes`` (the codes of the first ``len(codes)`` texts of the pool; the others have none): a coded table
+    of two coders, ``E`` with the drawn text's codes and ``A`` the same except on 10 % of the segments, where
+    A drops one of them or adds one of ``n_codes``."""
     rng = np.random.default_rng(seed)
     with open(path, "w", encoding="utf-8") as f:
         for start in range(0, n, 100_000):
-            for i, k in zip(range(start, min(n, start + 100_000)), rng.integers(0, len(pool), min(n - start, 100_000))):
-                f.write(json.dumps({"document": f"S{i // per_doc:06d}", "segment": str(i % per_doc + 1),
-                                    "speaker": "participant", "text": pool[k]}, ensure_ascii=False) + "\n")
+            m = min(n - start, 100_000)
+            flip, pick = rng.random(m) < 0.1, rng.integers(0, max(len(n_codes or ()), 1), m)
+            for j, (i, k) in enumerate(zip(range(start, start + m), rng.integers(0, len(pool), m))):
+                row = {"document": f"S{i // per_doc:06d}", "segment": str(i % per_doc + 1),
+                       "speaker": "participant", "text": pool[k]}
+                if codes is None:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    continue
+                e = codes[k] if k < len(codes) else []
+                a = (e[1:] if e else [n_codes[pick[j]]]) if flip[j] else e
+                for coder, got in (("E", e), ("A", a)):
+                    f.write(json.dumps({**row, "coder": coder, "codes": ";".join(got)}, ensure_ascii=False) + "\n")
     return path
 
 
@@ -197,8 +219,11 @@ def measured(cmd: list[str], env: dict) -> dict:
     return res
 
 
+COMMANDS = ("precode", "rules", "saturation", "agree")
+
+
 def end_to_end(book: ac.Codebook, coded: ac.CodedCorpus, base: dict, data_dir: Path, sizes: list[int],
-               evidence_up_to: int) -> dict:
+               evidence_up_to: int, commands: tuple[str, ...] = COMMANDS) -> dict:
     # a quarter of CAIL's documents is plenty of model for timing; a small corpus is used whole
     docs = coded.documents[::4] if len(coded.documents) >= 100 else coded.documents
     train = coded.subset(rows_of(coded, set(docs)))
@@ -206,42 +231,75 @@ def end_to_end(book: ac.Codebook, coded: ac.CodedCorpus, base: dict, data_dir: P
         warnings.simplefilter("ignore", ac.AutocodeWarning)
         model = coding_model(book, base).fit(train)
     pool = text_pool(data_dir, coded)
+    pool_codes = [sorted(c or ()) for c in coded.target_codings("union")]  # the CAIL sentences open the pool
     threads = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     env = {**os.environ, **threads, "PYTHONPATH": str(Path(ac.__file__).resolve().parents[1])}
     res: dict = {"model_trained_on": f"{len(train):,} segments in {len(docs)} documents of {CAIL}",
-                 "pool": len(pool), "runs": []}
+                 "pool": len(pool), "commands": list(commands), "runs": []}
     with tempfile.TemporaryDirectory(prefix="autocode-speed-") as tmp:
         folder = model.save(Path(tmp) / "model")
+        if "saturation" in commands:  # the LSA scorer, fitted once and saved beside the model
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ac.AutocodeWarning)
+                NoveltyScorer(space="lsa", random_state=model.random_state).fit(model, train).save(folder)
+        rules = Path(tmp) / "rules.csv"
+        with open(rules, "w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["code", "pattern", "kind"])
+            w.writerows([r.code, r.pattern, r.kind] for r in name_rules(book).rules)
+        book.write_csv(Path(tmp) / "codebook.csv")
+        cli = [sys.executable, "-m", "autocode.cli", "-q"]
         for n in sizes:
             corpus = synthetic_corpus(Path(tmp) / f"corpus-{n}.jsonl", pool, n)
-            precode = [sys.executable, "-m", "autocode.cli", "-q", "precode", "--model", str(folder), str(corpus),
-                       "--out", str(Path(tmp) / "out.csv"), "--force"]
-            runs = {"precode --no-evidence": measured([*precode, "--no-evidence"], env)}
-            if n <= evidence_up_to:
-                runs["precode (with evidence)"] = measured(precode, env)
-            t = time.perf_counter()
-            scoring = subprocess.run([sys.executable, "-c", _SCORING, str(folder), str(corpus)], env=env,
-                                     capture_output=True, text=True, check=True)
-            runs["predict_proba alone (in memory)"] = {"seconds": float(scoring.stderr.strip().splitlines()[-1]),
-                                                       "whole_process_seconds": time.perf_counter() - t}
+            runs = {}
+            if "precode" in commands:
+                precode = [*cli, "precode", "--model", str(folder), str(corpus), "--out", str(Path(tmp) / "out.csv"),
+                           "--force"]
+                runs["precode --no-evidence"] = measured([*precode, "--no-evidence"], env)
+                if n <= evidence_up_to:
+                    runs["precode (with evidence)"] = measured(precode, env)
+                t = time.perf_counter()
+                scoring = subprocess.run([sys.executable, "-c", _SCORING, str(folder), str(corpus)], env=env,
+                                         capture_output=True, text=True, check=True)
+                runs["predict_proba alone (in memory)"] = {"seconds": float(scoring.stderr.strip().splitlines()[-1]),
+                                                           "whole_process_seconds": time.perf_counter() - t}
+            if "rules" in commands:
+                runs["rules"] = measured([*cli, "rules", "--codebook", str(Path(tmp) / "codebook.csv"), "--rules",
+                                          str(rules), str(corpus), "--out", str(Path(tmp) / "rules.csv.out.csv"),
+                                          "--force"], env)
+            if "saturation" in commands:
+                runs["saturation (LSA, .csv report)"] = measured(
+                    [*cli, "saturation", "--model", str(folder), str(corpus), "--out",
+                     str(Path(tmp) / "saturation.csv"), "--force"], env)
+            corpus.unlink()
+            if "agree" in commands:
+                table = synthetic_corpus(Path(tmp) / f"coded-{n}.jsonl", pool, n, codes=pool_codes,
+                                         n_codes=list(model.codes_))
+                runs["agree (2 coders, 1,000 resamples, .md report)"] = measured(
+                    [*cli, "agree", str(table), "--out", str(Path(tmp) / "agree.md"), "--force"], env)
+                table.unlink()
             for what, r in runs.items():
                 r["segments_per_second"] = n / r["seconds"]
                 res["runs"].append({"segments": n, "what": what, **r})
                 log(f"{n:,} segments, {what}: {n / r['seconds']:,.0f} segments/s"
                     + (f", peak {r['peak_rss_mb']:,.0f} MB" if "peak_rss_mb" in r else ""))
-            corpus.unlink()
     return res
 
 
 def end_to_end_markdown(res: dict) -> list[str]:
-    lines = ["## 3. `autocode precode` end to end", "",
+    lines = ["## 3. The commands end to end", "",
              f"Synthetic corpora drawn from a pool of {res['pool']:,} texts (CAIL sentences and interviews-unlabeled "
              "answers), documents of 40 segments, one JSON lines table; output CSV. The model: the default one "
              f"trained on {res['model_trained_on']}. Each command is a subprocess (BLAS at one thread); peak memory "
              "is the command's peak RSS. `predict_proba alone` scores the same segments after reading them "
              "into memory (reading, model loading and writing not timed). `marginal segments/s`: the extra "
              "segments over the extra seconds since the next smaller size of the same row, i.e. the rate once "
-             "start-up (loading Python, the model, the first batch) is paid: constant if the command is linear.", "",
+             "start-up (loading Python, the model, the first batch) is paid: constant if the command is linear. "
+             "`rules`: keyword rules written from the codebook's code names. `saturation`: the LSA novelty scorer, "
+             "fitted once on the model's training data and saved beside it; the report as CSV. `agree`: a table of "
+             "two coders per segment (the CAIL sentences drawn keep their codes, the other texts have none; the "
+             "second coder drops or adds a code on 10% of the segments), 1,000 bootstrap resamples, a Markdown "
+             "report.", "",
              "| segments | what | seconds | segments/s | marginal segments/s | peak RSS (MB) |",
              "|---:|---|---:|---:|---:|---:|"]
     previous: dict = {}
@@ -360,6 +418,8 @@ def main(argv=None) -> int:
                          "2000 with --quick)")
     ap.add_argument("--evidence-up-to", type=int, default=100_000, dest="evidence_up_to",
                     help="run the command with evidence only on corpora up to this size")
+    ap.add_argument("--commands", type=lambda v: tuple(x.strip() for x in v.split(",")), default=COMMANDS,
+                    help=f"commands run end to end, among {','.join(COMMANDS)} (default all)")
     ap.add_argument("--end-to-end", action="store_true", dest="end_to_end",
                     help="only section 3, written to speed-end-to-end.*")
     ap.add_argument("--interviews", action="store_true", help="only section 1b, written to speed-interviews.*")
@@ -368,9 +428,10 @@ def main(argv=None) -> int:
     book, coded = load(args.data_dir, CAIL)
     sizes = args.sizes or ([2_000] if args.quick else [10_000, 100_000])
     if args.end_to_end:
-        res = {"end_to_end": end_to_end(book, coded, args.base, args.data_dir, sizes, args.evidence_up_to)}
+        res = {"end_to_end": end_to_end(book, coded, args.base, args.data_dir, sizes, args.evidence_up_to,
+                                        args.commands)}
         finish(m)
-        lines = header("Pre-coding end to end on a CPU", m) + end_to_end_markdown(res["end_to_end"])
+        lines = header("The commands end to end on a CPU", m) + end_to_end_markdown(res["end_to_end"])
         write_result(args.out_dir, "speed-end-to-end", m, lines, res)
         return 0
     ibook, icoded = load(args.data_dir, INTERVIEWS)
@@ -386,7 +447,7 @@ def main(argv=None) -> int:
     res = {"model": model_speed(book, coded, args.base), "interviews": interview_speed(ibook, icoded, args.base)}
     n, docs, resamples = (2_000, 40, 100) if args.quick else (20_000, 200, 1000)
     res["agreement_statistics"] = agreement_speed(n, docs, args.resamples or resamples, 1 if args.quick else 3)
-    res["end_to_end"] = end_to_end(book, coded, args.base, args.data_dir, sizes, args.evidence_up_to)
+    res["end_to_end"] = end_to_end(book, coded, args.base, args.data_dir, sizes, args.evidence_up_to, args.commands)
     # flat keys kept for readers of earlier speed.json files
     res.update({k: res["model"][k] for k in ("train_seconds", "precode_segments_per_second",
                                              "precode_segments_per_second_jieba", "precode_stages_seconds")})

@@ -154,9 +154,12 @@ def test_speed_benchmark_quick_run(data_dir, tmp_path):
     assert res["agreement_statistics"]["seconds"]["measure_agreement end to end"] > 0
     assert "segments/s" in report
     runs = {r["what"]: r for r in res["end_to_end"]["runs"]}
-    assert set(runs) == {"precode --no-evidence", "precode (with evidence)", "predict_proba alone (in memory)"}
+    commands = ["rules", "saturation (LSA, .csv report)", "agree (2 coders, 1,000 resamples, .md report)"]
+    assert set(runs) == {"precode --no-evidence", "precode (with evidence)", "predict_proba alone (in memory)",
+                         *commands}
     assert all(r["segments"] == 2000 and r["segments_per_second"] > 0 for r in runs.values())
-    assert runs["precode --no-evidence"]["peak_rss_mb"] > 0
+    assert all(runs[w]["peak_rss_mb"] > 0 for w in ("precode --no-evidence", *commands))
+    assert "| 2,000 | saturation (LSA, .csv report) |" in report
 
 
 @pytest.mark.slow

@@ -148,8 +148,11 @@ def iter_table_segments(path: str | Path, *, encoding: str | None = None) -> Ite
                        _int_or_none(row.get("start")), _int_or_none(row.get("end"))), loc)
 
 
-def _iter_rows(path: Path, encoding: str | None, required: tuple[str, ...]) -> Iterator[dict]:
-    """:func:`_read_rows` one row at a time (a JSON lines file's columns are checked at its end)."""
+def _iter_rows(path: Path, encoding: str | None, required: tuple[str, ...], *, header_out: list[str] | None = None,
+               allow_empty: bool = False) -> Iterator[dict]:
+    """:func:`_read_rows` one row at a time (a JSON lines file's columns are checked at its end). ``header_out``: a
+    list the columns are put in (a JSON lines file's, the keys of all its rows, at its end); ``allow_empty``:
+    a table with a header and no rows gives no rows instead of an error."""
     if not path.exists():
         raise FormatError("File not found. Check the path.", path)
     if path.is_dir():
@@ -174,6 +177,8 @@ def _iter_rows(path: Path, encoding: str | None, required: tuple[str, ...]) -> I
         if blank:
             raise FormatError(empty, path)
         _check_columns(list(header), required, path)
+        if isinstance(header_out, list):
+            header_out.extend(header)
     else:
         from ._tabular import iter_records
 
@@ -184,6 +189,8 @@ def _iter_rows(path: Path, encoding: str | None, required: tuple[str, ...]) -> I
                     raise FormatError(empty, path)
                 names = [_ALIASES.get(h.strip().lower(), h.strip().lower()) for h in fields]
                 _check_columns(names, required, path)
+                if isinstance(header_out, list):
+                    header_out.extend(names)
                 continue
             row = dict(zip(names, fields))
             row["_row"] = rowno
@@ -191,7 +198,7 @@ def _iter_rows(path: Path, encoding: str | None, required: tuple[str, ...]) -> I
             yield row
         if names is None:
             raise FormatError(empty, path)
-    if not n:
+    if not n and not allow_empty:
         raise FormatError("No rows below the header.", path)
 
 
@@ -257,18 +264,22 @@ def read_coded(
     roles = _roles(speakers)
     required = ("document", "segment", "text", "codes") if require_codes else ("document", "segment", "text")
     segments: dict[tuple[str, str], Segment] = {}
-    where: dict[tuple[str, str], str] = {}
+    where: dict[tuple[str, str], tuple[int, int]] = {}  # segment -> (file, row) where it first stands
     codings: dict[str, dict[tuple[str, str], set[str]]] = {}
     machine: dict[str, str] = {}  # pre-coded coder -> the file it came from
-    for path in paths:
-        header, rows = _read_rows(path, encoding, required)
+    for k_path, path in enumerate(paths):
+        # two passes, one row at a time (the rows are never held): the columns and whether any row names a
+        # coder, then the rows
+        header, named = _scan(path, encoding, required)
+        rows = _iter_rows(path, encoding, required, allow_empty=True)
+        jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
         precoded_file = ("scores" in header and "max_score" in header) or "suggestions" in header
         default_coder = coder or (path.stem if len(paths) > 1 and "coder" not in header else DEFAULT_CODER)
         # In a file with named coders, a row with neither coder nor codes is a segment nobody coded (as
         # write_coded writes it), not a coding by a coder called "coder".
-        named = coder is None and any((r.get("coder") or "").strip() for r in rows)
+        named = coder is None and named
         for row in rows:
-            loc = f"row {row['_row']}" if path.suffix.lower() not in (".jsonl", ".ndjson") else f"line {row['_row']}"
+            loc = f"line {row['_row']}" if jsonl else f"row {row['_row']}"
             doc = (row.get("document") or "").strip()
             seg = (row.get("segment") or "").strip()
             if not doc or not seg:
@@ -279,17 +290,19 @@ def read_coded(
                 )
             text = row.get("text") or ""
             key = (doc, seg)
-            speaker = (row.get("speaker") or "").strip()
-            new = Segment(doc, seg, text, roles.get(speaker) or speaker,
-                          _int_or_none(row.get("start")), _int_or_none(row.get("end")),
-                          (row.get("section") or "").strip())
             old = segments.get(key)
             if old is None:
-                segments[key] = new
-                where[key] = f"{path}, {loc}"
+                speaker = (row.get("speaker") or "").strip()
+                segments[key] = Segment(doc, seg, text, roles.get(speaker) or speaker,
+                                        _int_or_none(row.get("start")), _int_or_none(row.get("end")),
+                                        (row.get("section") or "").strip())
+                where[key] = (k_path, row["_row"])  # (formatted only for an error message)
             elif old.text != text:
+                k_first, row_first = where[key]
+                first = paths[k_first]
+                at = f"line {row_first}" if first.suffix.lower() in (".jsonl", ".ndjson") else f"row {row_first}"
                 raise FormatError(
-                    f"Segment {doc}/{seg} has a different text than at {where[key]}. Rows of the same segment "
+                    f"Segment {doc}/{seg} has a different text than at {first}, {at}. Rows of the same segment "
                     "(one per coder) must carry the same text.",
                     path,
                     loc,
@@ -323,6 +336,15 @@ def read_coded(
     if precoded == "exclude":
         corpus = _without_precoded(corpus, machine, include, paths[0])
     return corpus
+
+
+def _scan(path: Path, encoding: str | None, required: tuple[str, ...]) -> tuple[list[str], bool]:
+    """A table's columns (checked) and whether any of its rows names a coder, read one row at a time."""
+    header: list[str] = []
+    named = False
+    for row in _iter_rows(path, encoding, required, header_out=header, allow_empty=True):
+        named = named or bool((row.get("coder") or "").strip())
+    return header, named
 
 
 def _without_precoded(corpus: CodedCorpus, machine: dict[str, str], include: set[str], path) -> CodedCorpus:

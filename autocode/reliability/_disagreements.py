@@ -10,6 +10,9 @@ from ..corpus import CodedCorpus
 
 __all__ = ["Disagreements", "disagreement_counts", "disagreements_by_code"]
 
+BLOCK = 16_384
+"""Segments whose codes are compared at a time to find the disagreements."""
+
 
 class Disagreements(Sequence):
     """The segments where coders who coded them differ on a code, grouped by code, built row by row on access.
@@ -34,11 +37,13 @@ class Disagreements(Sequence):
     def __init__(self, corpus: CodedCorpus, coders: list[str], x: np.ndarray, coded: np.ndarray,
                  codes: list[str]):
         n_coded = coded.sum(axis=0)
-        applied = x & coded[:, :, None]
-        pos = applied.sum(axis=0)  # (N, C)
-        differ = (pos > 0) & (pos < n_coded[:, None]) & (n_coded[:, None] >= 2)
+        differ = np.zeros(x.shape[1:], dtype=bool)  # (N, C)
+        for s in range(0, x.shape[1], BLOCK):  # a block of segments at a time: no per-segment count arrays
+            pos = (x[:, s:s + BLOCK] & coded[:, s:s + BLOCK, None]).sum(axis=0, dtype=np.int32)
+            k = n_coded[s:s + BLOCK, None]
+            differ[s:s + BLOCK] = (pos > 0) & (pos < k) & (k >= 2)
         self._code, self._seg = np.nonzero(differ.T)  # grouped by code, segments in corpus order
-        self._applied = applied[:, self._seg, self._code]
+        self._applied = x[:, self._seg, self._code] & coded[:, self._seg]
         self._coded = coded[:, self._seg]
         self._segments, self._coders, self._codes = corpus.segments, list(coders), list(codes)
 

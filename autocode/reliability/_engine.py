@@ -18,7 +18,7 @@ import numpy as np
 from ..agreement import AgreementError, AgreementSums
 from ..corpus import CodedCorpus
 from ..exceptions import AutocodeWarning
-from ._bootstrap import bootstrap_weights, percentile_interval
+from ._bootstrap import Resamples, percentile_interval
 from ._disagreements import Disagreements
 from ._masi import masi_row
 from ._report import PAIR_STATISTICS, AgreementReport, make_row
@@ -107,8 +107,8 @@ def measure_agreement(
                   "width. Code two or more interviews for intervals."]
         warnings.warn(single[0], AutocodeWarning, stacklevel=2)
         n_bootstrap = 0
-    boot_w = bootstrap_weights(len(units.docs), n_bootstrap, random_state)
-    rows, notes = _figure_rows(units, coders, models, groups, boot_w, confidence, names)
+    boot = Resamples(len(units.docs), n_bootstrap, random_state) if n_bootstrap else None
+    rows, notes = _figure_rows(units, coders, models, groups, boot, confidence, names)
     notes = single + notes
     return AgreementReport(
         level=level, by=by if isinstance(by, str) else f"depth {by}", coders=list(coders), models=models,
@@ -224,14 +224,16 @@ def _take(a: np.ndarray, pair: int | None) -> np.ndarray:
 class _GroupFigures:
     """One group's statistics per code and pooled over codes, and their bootstrap distributions."""
 
-    def __init__(self, doc_sums: AgreementSums, boot_w: np.ndarray | None, confidence: float):
+    def __init__(self, doc_sums: AgreementSums, boot: Resamples | None, confidence: float):
         self.total = doc_sums.sum(axis=0)  # (codes, ...)
         self.code = _statistics(self.total)
         self.pooled = _statistics(self.total.sum(axis=0))
         self.confidence = confidence
         self.boot = None
-        if boot_w is not None:
-            self.boot = doc_sums.reweight(boot_w)  # (B, codes, ...)
+        if boot is not None:  # (B, codes, ...): the resamples' sums, a block of resample weights at a time
+            parts = [doc_sums.reweight(w) for w in boot.blocks()]
+            self.boot = AgreementSums(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])
+                                         for f in fields(AgreementSums)})
             self.boot_code = _statistics(self.boot)
             self.boot_pooled = _statistics(self.boot.sum(axis=1))
 
@@ -266,31 +268,43 @@ code and coder pair) then hold a block of units, not the corpus. A corpus of at 
 block."""
 
 
-def _document_sums(ratings: np.ndarray, weight: np.ndarray, to_doc) -> AgreementSums:
-    """:meth:`AgreementSums.from_ratings` summed into documents, :data:`UNIT_BLOCK` units at a time."""
-    n, block = ratings.shape[1], UNIT_BLOCK
+def _document_sums(ux: np.ndarray, ucoded: np.ndarray, weight: np.ndarray, to_doc) -> AgreementSums:
+    """:meth:`AgreementSums.from_ratings` of the one-hot ratings ([absent, present] where coded) of the
+    decisions ``ux`` (coders, units, codes), summed into documents :data:`UNIT_BLOCK` units at a time (the
+    ratings are built a block at a time too)."""
+    n, block = ux.shape[1], UNIT_BLOCK
     total = None
     for s in range(0, max(n, 1), block):
-        part = AgreementSums.from_ratings(ratings[:, s:s + block], weight[s:s + block], into=to_doc[:, s:s + block])
+        x = ux[:, s:s + block]
+        ratings = np.stack([ucoded[:, s:s + block, None] & ~x, x], axis=-1)
+        part = AgreementSums.from_ratings(ratings, weight[s:s + block, None], into=to_doc[:, s:s + block])
         total = part if total is None else AgreementSums(**{f.name: getattr(total, f.name) + getattr(part, f.name)
                                                             for f in fields(AgreementSums)})
     return total
 
 
+def _of(units: Units, members: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """``ux`` and ``ucoded`` of the coders ``members`` (the arrays themselves, not copies, for all coders)."""
+    if members == list(range(units.ux.shape[0])):
+        return units.ux, units.ucoded
+    return units.ux[members], units.ucoded[members]
+
+
 def _figure_rows(units: Units, coders: list[str], models: list[str], groups: list[tuple[str, str, list[int]]],
-                 boot_w: np.ndarray | None, confidence: float,
+                 boot: Resamples | None, confidence: float,
                  names: dict[str, str]) -> tuple[list[dict], list[str]]:
     """Every report row: per group, each statistic (pairs from the group of all coders only) per code, pooled
     and macro; then MASI alpha per group. Returns the rows and notes on figures not computed."""
     to_doc = units.to_doc().tocsc()  # sliced by columns (blocks of units) below
-    # one-hot ratings (coders, units, codes, 2): [absent, present] where coded
-    ratings = np.stack([units.ucoded[:, :, None] & ~units.ux, units.ux], axis=-1)
-    applied = (to_doc @ (units.weight[:, None] * units.ux.any(axis=0))).sum(axis=0)
+    # units (weighted) any coder applied each code to, a block of units at a time (whole-number sums: exact)
+    applied = np.zeros(len(units.codes))
+    for s in range(0, units.ux.shape[1], UNIT_BLOCK):
+        applied += units.weight[s:s + UNIT_BLOCK] @ units.ux[:, s:s + UNIT_BLOCK].any(axis=0)
     pairs = _pair_series(coders, models)
     rows: list[dict] = []
     for name, kind, members in groups:
-        sums = _document_sums(ratings[members], units.weight[:, None], to_doc)
-        figures = _GroupFigures(sums, boot_w, confidence)
+        sums = _document_sums(*_of(units, members), units.weight, to_doc)
+        figures = _GroupFigures(sums, boot, confidence)
         for stat in figures.code:
             if stat in PAIR_STATISTICS:
                 if kind != "all":
@@ -302,7 +316,7 @@ def _figure_rows(units: Units, coders: list[str], models: list[str], groups: lis
                 rows += figures.rows(stat, label, series_kind, pair, units.codes, names, applied)
     notes = []
     for name, kind, members in groups:
-        row, note = masi_row(units.ux[members], units.ucoded[members], units.weight, to_doc, boot_w, confidence,
+        row, note = masi_row(*_of(units, members), units.weight, to_doc, boot, confidence,
                              name, kind)
         rows.append(row)
         if note:

@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..agreement import masi_distances
-from ._bootstrap import percentile_interval
+from ._bootstrap import Resamples, percentile_interval
 from ._report import make_row
 
 __all__ = ["MASI_MAX_SETS", "masi_row"]
@@ -18,7 +18,7 @@ MASI_MAX_SETS = 3000
 
 
 def masi_row(ux: np.ndarray, ucoded: np.ndarray, weight: np.ndarray, to_doc: sp.csr_matrix,
-             boot_w: np.ndarray | None, confidence: float, coders: str, kind: str) -> tuple[dict, str | None]:
+             boot: Resamples | None, confidence: float, coders: str, kind: str) -> tuple[dict, str | None]:
     """The pooled ``masi_alpha`` report row of one group of coders, with its bootstrap interval, and a note
     when it is not computed.
 
@@ -30,8 +30,8 @@ def masi_row(ux: np.ndarray, ucoded: np.ndarray, weight: np.ndarray, to_doc: sp.
         What each unit counts for.
     to_doc : (documents x units) matrix
         Sums units into documents.
-    boot_w : ndarray (resamples, documents) or None
-        Bootstrap resample weights of the documents.
+    boot : Resamples or None
+        The bootstrap resamples of the documents.
     confidence : float
         Coverage of the percentile interval.
     coders, kind : str
@@ -58,22 +58,31 @@ def masi_row(ux: np.ndarray, ucoded: np.ndarray, weight: np.ndarray, to_doc: sp.
     coder_unit = np.nonzero(take)
     marg_units = sp.csr_matrix((weight[coder_unit[1]], (coder_unit[1], vals[take])), shape=(n_units, n_sets))
     doc_do = to_doc @ do
-    doc_marg = (to_doc @ marg_units).toarray()  # (docs, sets)
-    # expected disagreement of a resample w (weights over documents): (w M) delta (w M)' = w G w' with
-    # G = M delta M' (docs x docs), so resamples cost docs^2 each, not sets^2
-    gram = (doc_marg @ delta) @ doc_marg.T
-    n_doc = doc_marg.sum(axis=1)
+    doc_marg = (to_doc @ marg_units).tocsr()  # (docs, sets)
+    n_doc = np.asarray(doc_marg.sum(axis=1)).ravel()
+    if len(doc_do) <= n_sets:
+        # expected disagreement of a resample w (weights over documents): (w M) delta (w M)' = w G w' with
+        # G = M delta M' (docs x docs), so resamples cost docs^2 each, not sets^2
+        dense = doc_marg.toarray()
+        gram = (dense @ delta) @ dense.T
+
+        def expected(w: np.ndarray) -> np.ndarray:
+            return ((w @ gram) * w).sum(axis=-1)
+    else:  # more documents than sets: (w M) delta (w M)' directly, sets^2 per resample and no docs x docs matrix
+        def expected(w: np.ndarray) -> np.ndarray:
+            wm = np.asarray((doc_marg.T @ w.T).T)
+            return ((wm @ delta) * wm).sum(axis=-1)
 
     def alpha(w: np.ndarray) -> np.ndarray:
         n = w @ n_doc
-        de = ((w @ gram) * w).sum(axis=-1)
+        de = expected(w)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = 1.0 - (n - 1) * (w @ doc_do) / de
         return np.where(n >= 2, np.where(de > 0, out, 1.0), np.nan)
 
     value = alpha(np.ones(len(doc_do)))
     lo = hi = None
-    if boot_w is not None:
-        lo, hi = percentile_interval(alpha(boot_w.astype(np.float64)), confidence)
+    if boot is not None:
+        lo, hi = percentile_interval(boot.map(lambda w: alpha(w.astype(np.float64))), confidence)
     row = make_row("pooled", "", "", "masi_alpha", coders, kind, value, lo, hi, float(weight[ok].sum()), applied)
     return row, None

@@ -121,10 +121,11 @@ def review_rows(report: SaturationReport) -> list[dict]:
     out = []
     with np.errstate(invalid="ignore"):
         rows = np.flatnonzero(s.eligible & (np.nan_to_num(s.novelty, nan=-1.0) >= report.review_level))
+    novel = s.novel  # (a property computed over every segment: once, not per row)
     for i in rows:
         seg = s.segments[i]
         out.append({"index": int(i), "document": seg.document, "segment": seg.segment,
-                    "novelty": round(float(s.novelty[i]), 4), "level": "novel" if s.novel[i] else "review",
+                    "novelty": round(float(s.novelty[i]), 4), "level": "novel" if novel[i] else "review",
                     "candidate": cand.get(int(i), ""), "nearest_code": s.nearest_code[i],
                     "best_code": s.best_code[i], "best_score": round(float(s.best_score[i]), 4),
                     "unexplained": list(report.unexplained.get(int(i), [])), "text": seg.text})

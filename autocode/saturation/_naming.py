@@ -112,14 +112,15 @@ def _general_idf(terms: set[str]) -> dict[str, float]:
 
 
 def key_phrases(groups: list[list[str]], background: list[str], tokenizer: ChineseTokenizer,
-                k: int = 5) -> list[list[tuple[str, float]]]:
+                k: int = 5, background_weight: float = 1.0) -> list[list[tuple[str, float]]]:
     """The ``k`` most distinctive terms (:func:`terms_of`) of each group of texts, with their weights.
 
     A term's weight in a group is the share of the group's texts that contain it (a name says what the members
     share), times its IDF over the texts outside the group (the other groups and ``background``, the other
     segments of the same interviews: terms common there rank low), times its IDF in jieba's
     general-language table relative to the median (for a phrase, that of its rarest word: words common in any
-    Chinese text rank low). The best term comes first, then the best terms of members that no term chosen so
+    Chinese text rank low). ``background_weight``: how many segments each background text stands for (a
+    sample of a larger background). The best term comes first, then the best terms of members that no term chosen so
     far covers, then the rest by weight. Terms are returned as the speakers wrote them
     (Traditional characters stay Traditional); a term inside or around one already chosen is skipped, so a
     phrase and its words are not both listed.
@@ -136,10 +137,17 @@ def key_phrases(groups: list[list[str]], background: list[str], tokenizer: Chine
     group_terms = [[terms(t) for t in g] for g in groups]
     df: Counter = Counter()
     n_texts = 0
-    for texts in [*group_terms, [terms(t) for t in background]]:
-        for ts in texts:
+    for ts in (ts for texts in group_terms for ts in texts):
+        df.update(ts)
+        n_texts += 1
+    for t in background:  # (the background's terms are counted, not kept)
+        ts = terms(t)
+        if background_weight == 1:
             df.update(ts)
-            n_texts += 1
+        else:
+            for term in ts:
+                df[term] += background_weight
+        n_texts += background_weight
     general = _general_idf({w for t in df for w in t})
     out = []
     for texts, raw in zip(group_terms, groups):

@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -257,20 +257,23 @@ class SaturationReport:
 
     def records(self) -> list[dict]:
         """One dict per segment: document, segment, speaker, text, eligible, novelty, candidate, nearest code."""
+        return list(self.iter_records())
+
+    def iter_records(self) -> Iterator[dict]:
+        """:meth:`records` one at a time (the CSV is written from them without holding them all)."""
         cand = self.candidate_of()
         names = {c.id: c.name for c in self.candidates}
         s = self.scores
-        out = []
+        novel = s.novel
         for i, seg in enumerate(s.segments):
             nov = s.novelty[i]
-            out.append({
+            yield {
                 "document": seg.document, "segment": seg.segment, "speaker": seg.speaker, "text": seg.text,
                 "eligible": bool(s.eligible[i]), "novelty": None if np.isnan(nov) else round(float(nov), 4),
-                "novel": bool(s.novel[i]), "candidate": cand.get(i, ""), "candidate_name": names.get(cand.get(i), ""),
+                "novel": bool(novel[i]), "candidate": cand.get(i, ""), "candidate_name": names.get(cand.get(i), ""),
                 "best_code": s.best_code[i], "best_score": round(float(s.best_score[i]), 4),
                 "nearest_code": s.nearest_code[i], "unexplained": list(self.unexplained.get(i, [])),
-            })
-        return out
+            }
 
     def to_csv(self, path: str | Path) -> Path:
         """One row per segment in the canonical columns ``document,segment,speaker,text,coder,codes`` (coder
@@ -283,7 +286,7 @@ class SaturationReport:
         with atomic_write(path, encoding="utf-8-sig", newline="") as f:  # a BOM, as on every CSV autocode writes
             w = csv.writer(f)
             w.writerow(cols)
-            for r in self.records():
+            for r in self.iter_records():
                 w.writerow([r["document"], r["segment"], r["speaker"], r["text"], "autocode-saturation",
                             r["candidate"], "" if r["novelty"] is None else r["novelty"], int(r["novel"]),
                             r["candidate_name"], r["best_code"], r["best_score"], r["nearest_code"],
@@ -433,12 +436,15 @@ def report_from_scores(scores: NoveltyScores, codebook: Codebook, scorer: Novelt
     per, cum = [], 0
     from scipy.stats import binomtest
 
+    # per document, counted in one pass (not one pass over the segments per document)
+    n_seg = np.bincount(doc_of, minlength=len(docs)) if len(doc_of) else np.zeros(len(docs), dtype=int)
+    n_elig = np.bincount(doc_of, weights=scores.eligible, minlength=len(docs)) if len(doc_of) else n_seg
+    n_novel = np.bincount(doc_of, weights=novel, minlength=len(docs)) if len(doc_of) else n_seg
     for i, d in enumerate(docs):
-        rows = doc_of == i
-        n_el, n_nov = int(scores.eligible[rows].sum()), int(novel[rows].sum())
+        n_el, n_nov = int(n_elig[i]), int(n_novel[i])
         cum += len(first_seen[d])
         p = binomtest(n_nov, n_el, 1 - threshold, alternative="greater").pvalue if n_el else 1.0
-        per.append({"document": d, "segments": int(rows.sum()), "eligible": n_el, "novel": n_nov,
+        per.append({"document": d, "segments": int(n_seg[i]), "eligible": n_el, "novel": n_nov,
                     "share_novel": n_nov / n_el if n_el else 0.0, "new_candidates": first_seen[d],
                     "cumulative": cum, "p_excess": float(p)})
     if not scores.eligible.any():
@@ -451,9 +457,11 @@ def report_from_scores(scores: NoveltyScores, codebook: Codebook, scorer: Novelt
     rows = [r["index"] for r in rep.review_rows()]
     # the scorer's own evidence (words no code accounts for, weighed against the training talk) where it has
     # some; otherwise the terms of the segment found in none of the model's kept examples and code texts
-    fallback = dict(zip(rows, unexplained_terms([scores.segments[i].text for i in rows], list(known),
-                                                 scorer.tokenizer_)))
+    # (the tagger is run only on the segments the scorer left without evidence)
     words = scores.evidence if len(scores.evidence) == len(scores.segments) else []
+    bare = [i for i in rows if not (words and words[i])]
+    fallback = dict(zip(bare, unexplained_terms([scores.segments[i].text for i in bare], list(known),
+                                                 scorer.tokenizer_)))
     rep.unexplained = {i: (list(words[i]) if words and words[i] else fallback[i]) for i in rows}
     return rep
 

@@ -312,7 +312,7 @@ class NoveltyScorer:
         desc_words = [content_words(self.tokenizer_, d) for d in descs]
         for train, test in grouped_folds(doc_e, self.n_splits, self.random_state):
             rt = train[ref[train]]
-            oof[test, 4] = recurrence(Z[test], doc_e[test], Z[rt], self.n_neighbors)
+            oof[test, 4] = recurrence(Z[test], doc_e[test], Z[rt], self.n_neighbors, self.random_state)
             stats = WordStats.from_segments([words[i] for i in train], coded_e[train], desc_words)
             oof[test, 5] = unexplained_words(stats, [words[i] for i in test])[0]
         self.words_ = WordStats.from_segments(words, coded_e, desc_words)
@@ -360,10 +360,10 @@ class NoveltyScorer:
         el = np.flatnonzero(eligible)
         Z = np.zeros((n, self.prototypes_.shape[1]), dtype=np.float32)
         Z[el] = self._embed([segs[i].text for i in el])
-        P = model.predict_proba(segs) if n else np.zeros((0, len(self.codes_)))
+        best, best_score = _best_codes(model, segs)
         sims = Z[el] @ self.prototypes_.T
         signals = np.full((n, len(COMPONENTS)), np.nan)
-        signals[:, 0] = 1 - P.max(axis=1) if P.shape[1] else 1.0
+        signals[:, 0] = 1 - best_score if len(self.codes_) else 1.0
         signals[el, 1] = 1 - sims.max(axis=1) if len(el) else 0.0
         signals[el, 2] = knn_distance(Z[el], self.reference_, self.n_neighbors)
         codable = np.full(n, np.nan)
@@ -372,7 +372,7 @@ class NoveltyScorer:
                               + self.codable_intercept_)
         signals[:, 3] = codable * signals[:, 0]
         docs = np.array([s.document for s in segs], dtype=object)
-        signals[el, 4] = recurrence(Z[el], docs[el], self.reference_, self.n_neighbors)
+        signals[el, 4] = recurrence(Z[el], docs[el], self.reference_, self.n_neighbors, self.random_state)
         evidence: list[list[str]] = [[] for _ in range(n)]
         if self.words_ is not None:  # None: loaded from a format without word statistics
             score, words = unexplained_words(self.words_, [content_words(self.tokenizer_, segs[i].text) for i in el])
@@ -384,14 +384,13 @@ class NoveltyScorer:
         at_least = len(cal) - np.searchsorted(cal, combined - 1e-12, side="left")
         p = np.full(n, np.nan)
         p[el] = (1 + at_least[el]) / (len(cal) + 1)
-        best = P.argmax(axis=1) if n else np.zeros(0, dtype=int)
         nearest = [""] * n
         for i, j in zip(el, sims.argmax(axis=1) if len(el) else []):
             nearest[i] = self.codes_[j]
         return NoveltyScores(
             segments=segs, novelty=1 - p, p_value=p, components=signals, eligible=eligible, embedding=Z,
             nearest_code=nearest, best_code=[self.codes_[j] for j in best],
-            best_score=P.max(axis=1) if n else np.zeros(0), codable=codable, evidence=evidence,
+            best_score=best_score, codable=codable, evidence=evidence,
             threshold=threshold,
         )
 
@@ -420,6 +419,33 @@ class NoveltyScorer:
         fitted = (f", space={self.space_!r}, {len(self.codes_)} codes, {self.n_calibration_} calibration segments"
                   if hasattr(self, "codes_") else "")
         return f"NoveltyScorer(components={list(self.components)}{fitted})"
+
+
+PROBA_BATCH = 2048
+"""Segments scored by the coding model at a time while scoring novelty: of their scores only the best code and
+its score are kept, not the segments x codes matrix."""
+
+
+def _best_codes(model, segs: list[Segment]) -> tuple[np.ndarray, np.ndarray]:
+    """The index of each segment's best code (``model.codes_``) and its calibrated score, scored
+    :data:`PROBA_BATCH` segments at a time (each with its neighbours and place in its document, as in one call;
+    batches of whole documents for a model with an interview guide)."""
+    from collections import Counter
+
+    from ..streaming import stream_batches
+
+    best, score = np.zeros(len(segs), dtype=int), np.zeros(len(segs))
+    if not segs or not len(model.codes_):
+        return best, score
+    whole = bool(len(getattr(model.backend_, "guide_", None) or ()))
+    sizes = Counter(s.document for s in segs)
+    start = 0
+    for batch, inputs in stream_batches(segs, sizes, PROBA_BATCH, whole_documents=whole):
+        P = model.predict_proba(batch, inputs=inputs)
+        best[start : start + len(batch)] = P.argmax(axis=1)
+        score[start : start + len(batch)] = P.max(axis=1)
+        start += len(batch)
+    return best, score
 
 
 def novelty_scores(model, segments, *, coded: CodedCorpus | None = None, scorer: NoveltyScorer | None = None,

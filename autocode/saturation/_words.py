@@ -10,6 +10,7 @@ talk included) none.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -24,12 +25,13 @@ TOP_WORDS = 3
 
 
 def content_words(tokenizer: ChineseTokenizer, text: str) -> list[str]:
-    """The distinct content words of ``text`` in order (two characters or more, not numbers).
+    """The distinct content words of ``text`` in order (two characters or more, not numbers), interned: the
+    words of many segments share one string per word, so holding them costs a pointer per word.
 
     >>> content_words(ChineseTokenizer(), "B: 我们做了小程序，小程序很好用")
     ['我们', '程序']
     """
-    return list(dict.fromkeys(w for w in tokenizer.words(text) if len(w) >= 2 and not w.isdigit()))
+    return list(dict.fromkeys(sys.intern(w) for w in tokenizer.words(text) if len(w) >= 2 and not w.isdigit()))
 
 
 class WordStats:

@@ -1,0 +1,124 @@
+"""Agreement on large corpora: the bootstrap draws and uses its resample weights a block of resamples at a time,
+and MASI alpha over many documents avoids a documents x documents matrix; the figures are those of one block."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autocode.reliability._bootstrap as bootstrap
+import autocode.reliability._engine as engine
+from autocode import CodedCorpus, Segment, measure_agreement
+from autocode.agreement import masi_alpha
+from autocode.reliability._bootstrap import Resamples, bootstrap_weights
+
+
+def test_resamples_in_blocks_are_the_draws_of_one_array():
+    whole = bootstrap_weights(11, 30, random_state=4)
+    for size in (1, 7, 30, 64):
+        blocks = list(Resamples(11, 30, random_state=4).blocks(size))
+        assert max(len(b) for b in blocks) == min(size, 30)
+        assert np.array_equal(np.vstack(blocks), whole)
+    assert bootstrap_weights(11, 0, random_state=4) is None
+    # without a seed, every pass over the blocks (one per group of coders) still draws the same resamples
+    unseeded = Resamples(11, 30, random_state=None)
+    assert np.array_equal(np.vstack(list(unseeded.blocks(7))), np.vstack(list(unseeded.blocks(30))))
+
+
+@pytest.mark.parametrize("level", ["segment", "character"])
+def test_bootstrap_a_block_of_resamples_at_a_time_gives_the_same_report(coded, monkeypatch, level):
+    whole = measure_agreement(coded, n_bootstrap=50, random_state=0, level=level).rows
+    shapes = []
+    original = engine.AgreementSums.reweight
+
+    def spy(self, weights):
+        shapes.append(np.shape(weights))
+        return original(self, weights)
+
+    monkeypatch.setattr(bootstrap, "BOOTSTRAP_BLOCK", 7)
+    monkeypatch.setattr(engine.AgreementSums, "reweight", spy)
+    blocked = measure_agreement(coded, n_bootstrap=50, random_state=0, level=level).rows
+    assert shapes and max(s[0] for s in shapes) == 7 and sum(s[0] for s in shapes) % 50 == 0
+    assert [list(r.items()) for r in blocked] == [list(r.items()) for r in whole]
+
+
+def _many_documents(n_docs: int) -> CodedCorpus:
+    segs = [Segment(f"D{d:02d}", str(i), "文字" * (i + 1)) for d in range(n_docs) for i in range(3)]
+    rng = np.random.default_rng(5)
+    truth = rng.random((len(segs), 2)) < 0.4
+    codings = {}
+    for name, noise in (("E", 0.1), ("A", 0.2)):
+        y = truth ^ (rng.random(truth.shape) < noise)
+        codings[name] = {s.key: {c for c, on in zip(("x", "y"), row) if on} for s, row in zip(segs, y)}
+    return CodedCorpus(segs, codings)
+
+
+@pytest.mark.parametrize("n_docs", [3, 40])  # fewer documents than code sets (4 at most), and more
+def test_masi_alpha_and_its_interval_match_the_resampled_units(n_docs):
+    corpus = _many_documents(n_docs)
+    report = measure_agreement(corpus, n_bootstrap=20, random_state=2, confidence=0.8)
+    row = report.row("masi_alpha", coders="E+A")
+    sets = [corpus.codings(c) for c in ("E", "A")]
+    assert row["value"] == pytest.approx(masi_alpha(sets), abs=1e-12)
+    # each resample: the units of every document repeated as often as the document is drawn
+    doc = np.repeat(np.arange(n_docs), 3)
+    boot = []
+    for w in bootstrap_weights(n_docs, 20, random_state=2):
+        take = np.concatenate([np.flatnonzero(doc == d).repeat(k) for d, k in enumerate(w)])
+        boot.append(masi_alpha([[col[i] for i in take] for col in sets]))
+    lo, hi = np.quantile(boot, [0.1, 0.9])
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((lo, hi), abs=1e-12)
+
+
+def test_disagreements_found_a_block_of_segments_at_a_time_are_the_same(monkeypatch):
+    import autocode.reliability._disagreements as disagreements
+
+    corpus = _many_documents(10)
+    whole = list(measure_agreement(corpus).disagreements)
+    monkeypatch.setattr(disagreements, "BLOCK", 4)
+    blocked = measure_agreement(corpus).disagreements
+    assert len(whole) > 4 and list(blocked) == whole
+    assert {d["code"] for d in whole} == {"x", "y"} and all(d["applied_by"] and d["not_applied_by"] for d in whole)
+
+
+def test_coded_tables_are_read_one_row_at_a_time(tmp_path, monkeypatch):
+    """read_coded reads each table twice, a row at a time (its columns and coders, then its rows), and never
+    holds a file's rows; the corpus is the same as ever, and a clash names the first row of the segment."""
+    import json
+
+    import autocode.io.table as table
+    from autocode import read_coded
+    from autocode.exceptions import FormatError
+
+    path = tmp_path / "coded.jsonl"
+    rows = [{"document": "P1", "segment": str(i), "text": f"文字{i}", "coder": c, "codes": "x" if (i + k) % 2 else ""}
+            for i in range(1, 6) for k, c in enumerate(("E", "A"))]
+    rows.append({"document": "P1", "segment": "9", "text": "没人编码"})  # nobody coded it (named coders above)
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    whole = read_coded(path)
+    alive, most = [0], [0]
+    original = table._iter_rows
+
+    def counting(*args, **kw):
+        for row in original(*args, **kw):
+            alive[0] += 1
+            most[0] = max(most[0], alive[0])
+            yield row
+            alive[0] -= 1  # the reader asks for the next row only when done with this one
+
+    def whole_file(*args, **kw):
+        raise AssertionError("read_coded held a whole file's rows")
+
+    monkeypatch.setattr(table, "_iter_rows", counting)
+    monkeypatch.setattr(table, "_read_rows", whole_file)
+    streamed = read_coded(path)
+    assert most[0] == 1
+    assert streamed.coders == whole.coders == ["E", "A"] and streamed.segments == whole.segments
+    assert [streamed.codings(c) for c in streamed.coders] == [whole.codings(c) for c in whole.coders]
+    assert streamed.codings("E")[-1] is None  # the uncoded segment: no coding, not an empty one
+    path.write_text(path.read_text(encoding="utf-8")
+                    + json.dumps({"document": "P1", "segment": "2", "text": "别的", "coder": "B", "codes": ""},
+                                 ensure_ascii=False) + "\n", encoding="utf-8")
+    with pytest.raises(FormatError, match=r"coded\.jsonl, line 12: Segment P1/2 has a different text than at "
+                                          r".*coded\.jsonl, line 3\."):
+        read_coded(path)
