@@ -16,7 +16,7 @@
    200 documents x 60 codes x 3 coders, 1,000 resamples of documents, one core; against a naive Python loop over
    resamples x codes with sklearn, krippendorff and statsmodels (a few resamples run, times scaled).
 
-    python benchmarks/speed.py            # ~8 min on 2 cores (training on all of CAIL: ~5 min)
+    python benchmarks/speed.py            # ~5 min on 2 cores (training on all of CAIL: ~2 min)
     python benchmarks/speed.py --quick    # ~20 s: 1/8 of CAIL, 2,000 synthetic segments, 100 resamples
     nice python benchmarks/speed.py --end-to-end --sizes 10000,100000   # section 3 alone: results/speed-end-to-end.*
 
