@@ -67,6 +67,8 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "tune-sample-500": ({"tune_segments": 500}, "tuning candidates compared on a document sample of max(500, n/6) "
                         "segments (the fraction the size rule samples on all of CAIL), the chosen one then "
                         "cross-validated on all"),
+    "tune-all": ({"tune_segments": None}, "tuning candidates compared on every segment, however many (the default "
+                 "samples above 4,000)"),
     "no-context": ({"backend_params": {"context_weight": 0.0}}, "no features of the preceding turn / sentence"),
     "no-following": ({"backend_params": {"following_weight": 0.0}}, "no features of the following turn"),
     "no-position": ({"backend_params": {"position_bins": 0}}, "no feature for where the segment stands"),
