@@ -42,7 +42,7 @@ ARRAYS = "arrays.npz"
 META = "model.json"
 
 SETTINGS = ("target", "min_examples", "n_splits", "random_state", "threshold_metric", "threshold_prior",
-            "calibration_prior", "use_codebook", "min_silent_segments", "tune", "keep_examples")
+            "calibration_prior", "use_codebook", "min_silent_segments", "tune", "keep_examples", "tune_segments")
 """The CodingModel parameters saved with a model (the rest, like ``progress``, are settings of a run)."""
 
 # Settings and backend parameters that format-1 files may lack, with the value that reproduces such a model.
@@ -96,6 +96,10 @@ _MIGRATIONS = {1: _migrate_1, 2: _migrate_2, 3: _migrate_3}
 _ADDED_PARAMS = {"codebook.v1": {"min_letters": 0}}
 """Backend parameters added within the current format version, with the value that reproduces a model saved
 before them (``codebook.v1``: short turns suggested as any other)."""
+
+_ADDED_SETTINGS = {"tune_segments": None}
+"""CodingModel settings added within the current format version, with the value that reproduces a model saved
+before them (tuning candidates compared on every segment)."""
 
 
 REDO = "Copy the model folder again or retrain."
@@ -202,6 +206,7 @@ def read_model_doc(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
         while doc["format_version"] < MODEL_FORMAT_VERSION:
             doc = _MIGRATIONS[doc["format_version"]](doc)
         doc["backend_params"] = {**_ADDED_PARAMS.get(doc["backend"], {}), **doc["backend_params"]}
+        doc["settings"] = {**_ADDED_SETTINGS, **doc["settings"]}
     except (KeyError, TypeError) as err:
         raise ModelFileError(f"{path}: the model files are inconsistent ({type(err).__name__}: {err}).") from None
     return doc, arrays

@@ -22,7 +22,7 @@ import numpy as np
 
 from .agreement import cohen_kappa
 
-__all__ = ["NEVER", "Calibration", "best_threshold", "calibrate", "platt", "shrinkage", "sigmoid"]
+__all__ = ["NEVER", "Calibration", "best_threshold", "calibrate", "platt", "platt_columns", "shrinkage", "sigmoid"]
 
 NEVER = 1.01
 """Threshold of a code the model could not learn out of fold: above every score, so it is never suggested."""
@@ -53,29 +53,65 @@ def platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Fit p = sigmoid(a * s + b) to out-of-fold scores (Platt 1999, with his target smoothing).
 
     Scores that are anti-correlated with the labels, or flat, give ``a = 0`` and the base rate's log-odds.
+
+    >>> a, b = platt(np.array([2.0, 1.0, -1.0, -2.0, 0.5]), np.array([True, True, False, False, False]))
+    >>> a > 0
+    True
     """
-    from scipy.optimize import minimize
-
-    y = np.asarray(y, dtype=bool)
-    n_pos, n_neg = y.sum(), (~y).sum()
-    t = np.where(y, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
     s = np.asarray(scores, dtype=np.float64)
+    coef = platt_columns(s[:, None], np.asarray(y, dtype=bool)[:, None])
+    return float(coef[0, 0]), float(coef[0, 1])
 
-    def loss(ab):
-        z = ab[0] * s + ab[1]
-        # log(1 + exp(z)) - t z, stable
-        return np.sum(np.logaddexp(0, z) - t * z) + 1e-6 * ab[0] ** 2
 
-    def grad(ab):
-        z = ab[0] * s + ab[1]
-        r = 1 / (1 + np.exp(-z)) - t
-        return np.array([np.sum(r * s) + 2e-6 * ab[0], np.sum(r)])
+def platt_columns(scores: np.ndarray, Y: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
+    """:func:`platt` of every column of ``scores`` (segments x codes) against the same column of ``Y``, on the
+    rows where ``known`` is true (default all): (a, b) per column, shape (codes, 2).
 
-    res = minimize(loss, x0=np.array([1.0, 0.0]), jac=grad, method="L-BFGS-B")
-    a, b = res.x
-    if not np.isfinite(a) or a <= 0:
-        return 0.0, float(np.log((n_pos + 1) / (n_neg + 1)))
-    return float(a), float(b)
+    Newton's method on every column at once (the loss of each column is convex in its two parameters), with
+    step halving where a step does not lower a column's loss; a column stops when its Newton decrement (how much the step would lower its
+    loss) is below 1e-12 of the loss, or no step lowers it (or after 100 steps).
+    """
+    S = np.asarray(scores, dtype=np.float64)
+    Y = np.asarray(Y, dtype=bool)
+    W = np.ones(Y.shape) if known is None else np.asarray(known, dtype=np.float64)
+    n_pos = (W * Y).sum(axis=0)
+    n_neg = W.sum(axis=0) - n_pos
+    T = np.where(Y, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+    S = S * (W > 0)  # unknown rows: weight 0, and a finite score
+
+    def loss(a, b, cols):
+        Z = S[:, cols] * a + b
+        return (W[:, cols] * (np.logaddexp(0, Z) - T[:, cols] * Z)).sum(axis=0) + 1e-6 * a**2
+
+    a, b = np.ones(S.shape[1]), np.zeros(S.shape[1])
+    f = loss(a, b, slice(None))
+    act = np.arange(S.shape[1])  # the columns not yet at their minimum
+    for _ in range(100):
+        s, w, t = S[:, act], W[:, act], T[:, act]
+        P = 1 / (1 + np.exp(-np.clip(s * a[act] + b[act], -500, 500)))
+        R, Q = w * (P - t), w * P * (1 - P)
+        ga, gb = (R * s).sum(axis=0) + 2e-6 * a[act], R.sum(axis=0)
+        haa, hab, hbb = (Q * s * s).sum(axis=0) + 2e-6, (Q * s).sum(axis=0), Q.sum(axis=0) + 1e-12
+        det = np.maximum(haa * hbb - hab**2, 1e-300)
+        da, db = (hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det
+        going = ga * da + gb * db >= 1e-12 * (1 + np.abs(f[act]))  # Newton decrement above rounding
+        act, da, db = act[going], da[going], db[going]
+        if not act.size:
+            break
+        step = np.ones(act.size)
+        for _ in range(40):  # halve the step of the columns whose loss would rise
+            f_new = loss(a[act] - step * da, b[act] - step * db, act)
+            worse = ~(f_new <= f[act])
+            if not worse.any():
+                break
+            step = np.where(worse, step / 2, step)
+        step = np.where(worse, 0.0, step)
+        a[act], b[act], f[act] = a[act] - step * da, b[act] - step * db, np.where(worse, f[act], f_new)
+        act = act[~worse]  # no step lowers the loss (within rounding): at the minimum
+    known_rows = W > 0
+    constant = np.where(known_rows, S, -np.inf).max(axis=0) <= np.where(known_rows, S, np.inf).min(axis=0)
+    flat = ~np.isfinite(a) | (a <= 0) | constant
+    return np.stack([np.where(flat, 0.0, a), np.where(flat, np.log((n_pos + 1) / (n_neg + 1)), b)], axis=1)
 
 
 def best_threshold(p: np.ndarray, y: np.ndarray, metric: str = "kappa") -> tuple[float, float]:
@@ -167,10 +203,8 @@ def calibrate(oof: np.ndarray, Y: np.ndarray, *, calibration_prior: float, thres
     n_pos = Y.sum(axis=0)
     pooled = np.array(platt(oof[K], Y[K]))
     own_weight = shrinkage(n_pos, calibration_prior)
-    coef = np.zeros((k, 2))
-    for j in range(k):
-        own = np.array(platt(oof[K[:, j], j], Y[K[:, j], j])) if own_weight[j] > 0 else pooled
-        coef[j] = own_weight[j] * own + (1 - own_weight[j]) * pooled
+    own = platt_columns(oof, Y, K) if (own_weight > 0).any() else np.tile(pooled, (k, 1))
+    coef = own_weight[:, None] * own + (1 - own_weight[:, None]) * pooled
     P = sigmoid(oof * coef[:, 0] + coef[:, 1])
     t_global, _ = best_threshold(P[K], Y[K], metric)
     own_weight = shrinkage(n_pos, threshold_prior)

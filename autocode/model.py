@@ -41,19 +41,19 @@ from sklearn.base import BaseEstimator, clone
 
 from . import _persistence
 from .agreement import cohen_kappa
-from .backends.base import Backend, Inputs, get_backend, relative_positions, rule_tokens
+from .backends.base import Backend, Inputs, get_backend, relative_positions, rule_tokens, take_rows
 from .backends.codebook import category_names, code_texts
 from .calibration import Calibration, calibrate, uncalibrated
 from .codebook import Codebook
 from .corpus import CodedCorpus, Segment, as_segments
 from .exceptions import AutocodeError, AutocodeWarning, NotFittedError
 from .explain import Evidence, choose_examples, example_index, similar_examples, word_evidence
-from .folds import out_of_fold_decisions
+from .folds import out_of_fold_decisions, out_of_fold_decisions_many
 from .review import Review, merge_review
 from .segment import speaker_role
 from .suggestion import Suggestions
 
-__all__ = ["CodingModel", "make_inputs"]
+__all__ = ["CodingModel", "make_inputs", "tuning_sample"]
 
 
 def make_inputs(segments: Sequence[Segment], rules=None) -> Inputs:
@@ -76,6 +76,31 @@ def make_inputs(segments: Sequence[Segment], rules=None) -> Inputs:
         found = rules.apply(segments)
         matched = [rule_tokens(found.codes_for(i)) for i in range(len(texts))]
     return Inputs(texts, contexts, roles, groups, relative_positions(groups), following, matched)
+
+
+def tuning_sample(groups: np.ndarray, min_segments: int | None, n_candidates: int, n_splits: int,
+                  random_state: int | None) -> np.ndarray | None:
+    """The rows (sorted) of a seeded sample of whole documents holding at least ``max(min_segments, n /
+    n_candidates)`` of the ``n`` segments and at least ``2 * n_splits`` documents, for comparing tuning
+    candidates; ``None`` (every row) when that is all of them or ``min_segments`` is ``None``.
+
+    >>> groups = np.repeat(np.arange(40), 100)  # 40 documents of 100 segments
+    >>> len(tuning_sample(groups, 1000, 6, 5, 0)), tuning_sample(groups, 5000, 6, 5, 0)
+    (1000, None)
+    """
+    n = len(groups)
+    if min_segments is None:
+        return None
+    want = max(int(min_segments), -(-n // max(n_candidates, 1)))
+    if want >= n:
+        return None
+    docs, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    order = np.random.default_rng(random_state).permutation(len(docs))
+    taken = np.cumsum(sizes[order])
+    k = max(int(np.searchsorted(taken, want)) + 1, 2 * n_splits)
+    if k >= len(docs):
+        return None
+    return np.flatnonzero(np.isin(inverse, order[:k]))
 
 
 class CodingModel(BaseEstimator):
@@ -112,7 +137,13 @@ class CodingModel(BaseEstimator):
         Choose the settings the backend marks as data-dependent (``Backend.tunable``; for ``tfidf.v1`` the
         weight of the preceding turn, 0, 0.5 or 1) by pooled out-of-fold kappa on the training data itself.
         Settings given in ``backend_params`` are never changed. Costs one round of out-of-fold fits per
-        candidate.
+        candidate (see ``tune_segments``).
+    tune_segments : int or None
+        With more training segments than this, the candidates of ``tune`` are compared on a seeded sample of
+        whole documents holding about ``max(tune_segments, n / number of candidates)`` of the ``n`` segments, so
+        that tuning costs about one round of out-of-fold fits on all of them; the setting chosen is then
+        cross-validated on every segment for its calibration and thresholds. ``None``: compared on every
+        segment (one round per candidate).
     keep_examples : int
         Up to this many coded segments per code (document, segment id and text) are kept with the model, so
         that a suggestion can name the coded segments most like it (:meth:`explain`). The saved model then
@@ -125,6 +156,11 @@ class CodingModel(BaseEstimator):
         TF-IDF backends' ``rules_weight`` they are features of the model too. Saved with the model.
     progress : bool
         Show progress bars.
+    n_jobs : int or None
+        Worker processes fitting the out-of-fold folds of every tuning candidate at once, for backends that
+        allow it (the TF-IDF ones); ``None``: one per core for 2,000 training segments or more
+        (:data:`autocode.folds.MIN_PARALLEL_ROWS`), else all in this process; -1: one per core. The model is the
+        same whatever the number. A setting of the machine: not saved.
 
     Attributes
     ----------
@@ -141,7 +177,8 @@ class CodingModel(BaseEstimator):
     cv_summary_ : dict
         Out-of-fold precision, recall and F1 per code at the chosen thresholds.
     tuning_ : dict
-        With ``tune``: per tuned setting, the pooled out-of-fold kappa of each candidate and the value chosen.
+        With ``tune``: per tuned setting, the pooled out-of-fold kappa of each candidate and the value chosen
+        (and ``segments``, the size of the sample they were compared on, when ``tune_segments`` drew one).
     global_threshold_ : float or None
         The one threshold best over all codes pooled, towards which each code's threshold is shrunk (``None``
         for a model that could not be cross-validated, and for models saved by autocode 0.1).
@@ -166,7 +203,7 @@ class CodingModel(BaseEstimator):
                  backend_params: dict | None = None, threshold_metric: str = "kappa", threshold_prior: float = 100.0,
                  calibration_prior: float = 30.0, use_codebook: bool = True, min_silent_segments: int = 10,
                  tune: bool = True, keep_examples: int = 100, rules=None, progress: bool = False,
-                 name: str | None = None):
+                 name: str | None = None, tune_segments: int | None = 4000, n_jobs: int | None = None):
         self.codebook = codebook
         self.backend = backend
         self.target = target
@@ -180,10 +217,12 @@ class CodingModel(BaseEstimator):
         self.use_codebook = use_codebook
         self.min_silent_segments = min_silent_segments
         self.tune = tune
+        self.tune_segments = tune_segments
         self.keep_examples = keep_examples
         self.rules = rules
         self.progress = progress
         self.name = name
+        self.n_jobs = n_jobs
 
     def clone(self) -> CodingModel:
         """An unfitted copy with the same settings (``sklearn.base.clone``)."""
@@ -443,20 +482,31 @@ class CodingModel(BaseEstimator):
 
     def _tune(self, candidates: list[Backend], encoded, Y_all: np.ndarray, Y: np.ndarray, doc_groups: np.ndarray,
               groups: list[int], known_all: np.ndarray | None = None) -> tuple[Backend, np.ndarray, Calibration]:
-        """The candidate with the best pooled out-of-fold kappa, its out-of-fold raw scores and calibration;
-        ``tuning_`` records the kappa of each value of each tuned setting."""
+        """The candidate with the best pooled out-of-fold kappa (on a sample of documents for a large corpus:
+        ``tune_segments``), its out-of-fold raw scores on every segment and calibration; ``tuning_`` records
+        the kappa of each value of each tuned setting."""
+        def oof_and_calibration(bs, rows=None):  # per backend: out-of-fold scores, calibration, labels
+            if rows is None:
+                enc, y_all, docs, k_all = encoded, Y_all, doc_groups, known_all
+            else:  # the sampled segments, then the codebook's own rows
+                take = np.concatenate([rows, np.arange(len(Y), len(Y_all))])
+                enc, y_all, docs = take_rows(encoded, take), Y_all[take], doc_groups[rows]
+                k_all = None if known_all is None else known_all[take]
+            oofs = out_of_fold_decisions_many(bs, enc, y_all, docs, n_splits=self.n_splits, code_groups=groups,
+                                              random_state=self.random_state, progress=self.progress, known=k_all,
+                                              n_jobs=self.n_jobs)
+            known, y = None if k_all is None else k_all[: len(docs)], y_all[: len(docs)]
+            return [(oof, self._calibrate(oof, y, known), known, y) for oof in oofs]
+
+        if len(candidates) == 1:
+            [(oof, cal, _, _)] = oof_and_calibration(candidates)
+            return candidates[0], oof, cal
         tuned = [k for k in candidates[0].tunable if len({str(c.get_params()[k]) for c in candidates}) > 1]
+        rows = tuning_sample(doc_groups, self.tune_segments, len(candidates), self.n_splits, self.random_state)
         best = None
-        for b in candidates:
-            oof = out_of_fold_decisions(b, encoded, Y_all, doc_groups, n_splits=self.n_splits,
-                                        random_state=self.random_state, code_groups=groups, progress=self.progress,
-                                        known=known_all)
-            known = None if known_all is None else known_all[: len(Y)]
-            cal = self._calibrate(oof, Y, known)
-            if len(candidates) == 1:
-                return b, oof, cal
-            mask = np.ones_like(Y) if known is None else known
-            kappa = cohen_kappa((cal.proba(oof) >= cal.thresholds)[mask], Y[mask])
+        for b, (oof, cal, known, y) in zip(candidates, oof_and_calibration(candidates, rows)):
+            mask = np.ones_like(y) if known is None else known
+            kappa = cohen_kappa((cal.proba(oof) >= cal.thresholds)[mask], y[mask])
             for key in tuned:  # per value of a setting: the best kappa of the candidates with it
                 value = b.get_params()[key]
                 tried = self.tuning_.setdefault(key, {"candidates": {}})["candidates"]
@@ -466,6 +516,10 @@ class CodingModel(BaseEstimator):
         _, b, oof, cal = best
         for key in self.tuning_:
             self.tuning_[key]["chosen"] = b.get_params()[key]
+            if rows is not None:
+                self.tuning_[key]["segments"] = len(rows)
+        if rows is not None:  # the chosen setting, cross-validated on every segment
+            [(oof, cal, _, _)] = oof_and_calibration([b])
         return b, oof, cal
 
     def _calibrate(self, oof: np.ndarray, Y: np.ndarray, known: np.ndarray | None = None) -> Calibration:
@@ -506,7 +560,8 @@ class CodingModel(BaseEstimator):
         inputs, Y_all = self._training_rows(segs, Y)
         proto = self.backend_.clone()  # the fitted backend's settings (e.g. a tuned context weight), unfitted
         raw = out_of_fold_decisions(proto, proto.encode(inputs), Y_all, groups, n_splits=folds,
-                                    random_state=self.random_state, code_groups=self.code_groups_)
+                                    random_state=self.random_state, code_groups=self.code_groups_,
+                                    n_jobs=self.n_jobs)
         return Calibration(self.calibration_, self.thresholds_).proba(raw)
 
     # -- predicting ----------------------------------------------------------------------------------------

@@ -64,6 +64,11 @@ MODEL = "model"  # the model's coder name in the tables
 # name -> (CodingModel overrides, what it changes); "backend_params" entries are merged into the default's
 VARIANTS: dict[str, tuple[dict, str]] = {
     "no-tuning": ({"tune": False}, "tune=False: context weight and category-first scoring not chosen per corpus"),
+    "tune-sample-500": ({"tune_segments": 500}, "tuning candidates compared on a document sample of max(500, n/6) "
+                        "segments (the fraction the size rule samples on all of CAIL), the chosen one then "
+                        "cross-validated on all"),
+    "tune-all": ({"tune_segments": None}, "tuning candidates compared on every segment, however many (the default "
+                 "samples above 4,000)"),
     "no-context": ({"backend_params": {"context_weight": 0.0}}, "no features of the preceding turn / sentence"),
     "no-following": ({"backend_params": {"following_weight": 0.0}}, "no features of the following turn"),
     "no-position": ({"backend_params": {"position_bins": 0}}, "no feature for where the segment stands"),

@@ -21,7 +21,7 @@
    200 documents x 60 codes x 3 coders, 1,000 resamples of documents, one core; against a naive Python loop over
    resamples x codes with sklearn, krippendorff and statsmodels (a few resamples run, times scaled).
 
-    python benchmarks/speed.py            # ~8 min on 2 cores (training on all of CAIL: ~5 min)
+    python benchmarks/speed.py            # ~5 min on 2 cores (training on all of CAIL: ~2 min)
     python benchmarks/speed.py --quick    # ~20 s: 1/8 of CAIL, 2,000 synthetic segments, 100 resamples
     nice python benchmarks/speed.py --end-to-end --sizes 10000,100000   # section 3 alone: results/speed-end-to-end.*
     nice python benchmarks/speed.py --end-to-end --commands saturation,agree --sizes 10000
@@ -61,6 +61,7 @@ from _common import (
 )
 
 import autocode as ac
+from autocode.folds import MIN_PARALLEL_ROWS
 from autocode.model import make_inputs
 from autocode.saturation import NoveltyScorer
 from autocode.text import ChineseTokenizer
@@ -83,6 +84,10 @@ def model_speed(book: ac.Codebook, coded: ac.CodedCorpus, base: dict) -> dict:
         res["train_seconds"], model = best_of(lambda: coding_model(book, base).fit(coded))
     res["train_folds"], res["codes_learned"] = model.n_splits, len(model.codes_)
     res["tuning_candidates"] = int(np.prod([len(t.get("candidates", {})) or 1 for t in model.tuning_.values()]))
+    res["tuning_segments"] = next((t["segments"] for t in model.tuning_.values() if "segments" in t), len(coded))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    res["fold_processes"] = (1 if model.n_jobs is None and len(coded) < MIN_PARALLEL_ROWS
+                             else cores if model.n_jobs is None or model.n_jobs < 0 else model.n_jobs)
     log(f"train: {res['train_seconds']:.1f} s for {len(coded)} segments")
 
     segments = coded.segments
@@ -394,8 +399,12 @@ def markdown(res: dict) -> list[str]:
         f"## 1. The default model on {CAIL}", "",
         f"{md['segments']:,} segments in {md['documents']} documents, {md['codes']} codes ({md['codes_learned']} "
         "learned).", "", "| what | figure |", "|---|---|",
-        f"| training, all cores ({md['tuning_candidates']} tuning candidate(s) x {md['train_folds']} grouped folds "
-        f"+ final fit, calibration and thresholds included) | {md['train_seconds']:.1f} s |",
+        f"| training ({md['tuning_candidates']} tuning candidate(s) x {md['train_folds']} grouped folds on "
+        f"{md.get('tuning_segments', md['segments']):,} segments"
+        + (f", the chosen one x {md['train_folds']} folds on all" if md.get("tuning_segments", md["segments"])
+           < md["segments"] else "")
+        + f", final fit, calibration and thresholds included; folds in {md.get('fold_processes', 1)} "
+        f"process(es)) | {md['train_seconds']:.1f} s |",
         f"| pre-coding, 1 core (`model.suggest`) | {md['precode_segments_per_second']:,} segments/s |",
         f"| pre-coding, 1 core, pure-Python jieba (baseline, same run) | "
         f"{md['precode_segments_per_second_jieba']:,} segments/s |", "",

@@ -120,6 +120,10 @@ class Backend(BaseEstimator):
     candidate values, in increasing order of what ``encode`` computes; every combination is tried (the
     encoding made with the largest values must serve every candidate)."""
 
+    parallel_fits: ClassVar[bool] = False
+    """Whether out-of-fold fits may run in worker processes (:func:`autocode.folds.out_of_fold_decisions_many`):
+    for backends whose fit is cheap to start and light on memory (not one that loads a neural network)."""
+
     machine_params: ClassVar[tuple[str, ...]] = ()
     """Parameters that are settings of the machine (threads, progress bars), not of the model: not saved."""
 

@@ -157,6 +157,7 @@ class TfidfBackend(Backend):
     chooses both by out-of-fold kappa."""
 
     machine_params = ("n_jobs",)
+    parallel_fits = True
 
     def __init__(self, word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
                  following_weight: float = FOLLOWING_WEIGHT, position_bins: int = 5,
