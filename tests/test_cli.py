@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 import pytest
 
@@ -48,6 +49,18 @@ def trained(files, _model_cache):
         assert main(["-q", "train", "--codebook", str(files / "codebook.csv"), "--data", str(files / "coded.csv"),
                      "--folds", "3", "--out", str(folder)]) == 0
     return folder
+
+
+def test_train_compares_tuning_candidates_on_a_sample(files, tmp_path, capsys):
+    args = ["train", "--codebook", str(files / "codebook.csv"), "--data", str(files / "coded.csv"), "--folds", "2"]
+    assert main([*args, "--tune-segments", "10", "--out", str(tmp_path / "m")]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"context_weight chosen by out-of-fold kappa: .*, compared on (\d+) of the 48 segments\)", err)
+    assert 10 <= int(re.search(r"compared on (\d+) of", err).group(1)) < 48
+    assert main([*args, "--tune-segments", "0", "--out", str(tmp_path / "m2")]) == 0
+    assert "compared on" not in capsys.readouterr().err
+    assert main([*args, "--tune-segments", "-1", "--out", str(tmp_path / "m3")]) == 1
+    assert _error_line(capsys, "train").endswith("--tune-segments must be 0 (every segment) or more; got -1.")
 
 
 def _error_line(capsys, command):

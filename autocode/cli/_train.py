@@ -64,6 +64,9 @@ def add_train(sub):
                    help="keep the backend's data-dependent settings (tfidf: context weight 1, category-first "
                         "scoring on) at their defaults instead of choosing them by out-of-fold kappa (several "
                         "times faster training)")
+    p.add_argument("--tune-segments", type=int, default=4000, dest="tune_segments", metavar="N",
+                   help="above N training segments, compare the tuning candidates on a sample of whole documents "
+                        "(about N segments; default 4000; 0 = on every segment)")
     p.add_argument("--encoding", help="encoding of the input files (default: detect UTF-8, GB18030/GBK or Big5)")
     p.add_argument("--rules", help="coding rules table (code,pattern[,kind,speaker,heading]) to save with the model "
                                    "(default: the codebook CSV's 'rules' column, if it has one)")
@@ -80,6 +83,8 @@ def _cmd_train(args) -> int:
     from ..exceptions import AutocodeError
     from ..model import CodingModel
 
+    if args.tune_segments < 0:
+        raise AutocodeError(f"--tune-segments must be 0 (every segment) or more; got {args.tune_segments}.")
     params = backend_params(args)
     if args.guide:
         from ..guide import GUIDE_WEIGHT, read_guide
@@ -104,7 +109,8 @@ def _cmd_train(args) -> int:
         say(args, f"read {rules}")
     model = CodingModel(book, args.backend or "tfidf.v1", target=args.target, min_examples=args.min_examples,
                         n_splits=args.folds, random_state=args.seed, backend_params=params,
-                        tune=not args.no_tune, rules=rules, progress=progress_enabled(args))
+                        tune=not args.no_tune, tune_segments=args.tune_segments or None, rules=rules,
+                        progress=progress_enabled(args))
     review = None
     if args.review:
         from ..io.review import read_review
@@ -122,7 +128,8 @@ def _cmd_train(args) -> int:
                f"({model.n_train_documents_} documents); saved to {args.out}")
     for key, t in model.tuning_.items():
         tried = ", ".join(f"{v} -> kappa {k:.3f}" for v, k in t["candidates"].items())
-        say(args, f"{key} chosen by out-of-fold kappa: {t['chosen']} ({tried})")
+        sample = f", compared on {t['segments']} of the {model.n_train_segments_} segments" if "segments" in t else ""
+        say(args, f"{key} chosen by out-of-fold kappa: {t['chosen']} ({tried}{sample})")
     if model.rare_codes_:
         say(args, f"not learned (too few examples): {', '.join(model.rare_codes_)}")
     return 0
