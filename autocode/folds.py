@@ -14,7 +14,7 @@ import numpy as np
 from .backends.base import Backend, take_rows
 from .exceptions import AutocodeError
 
-__all__ = ["MIN_PARALLEL_ROWS", "grouped_folds", "out_of_fold_decisions", "out_of_fold_decisions_many"]
+__all__ = ["MIN_PARALLEL_ROWS", "grouped_folds", "out_of_fold_decisions", "out_of_fold_decisions_many", "tuning_sample"]
 
 MIN_PARALLEL_ROWS = 2000
 """Rows from which ``n_jobs=None`` fits folds in worker processes: below, a TF-IDF fold fits in about a second,
@@ -119,3 +119,28 @@ def _workers(n_jobs: int | None, n_tasks: int, n_rows: int) -> int:
         except AttributeError:  # not on Linux
             n_jobs = os.cpu_count() or 1
     return max(1, min(int(n_jobs), n_tasks))
+
+
+def tuning_sample(groups: np.ndarray, min_segments: int | None, n_candidates: int, n_splits: int,
+                  random_state: int | None) -> np.ndarray | None:
+    """The rows (sorted) of a seeded sample of whole documents holding at least ``max(min_segments, n /
+    n_candidates)`` of the ``n`` segments and at least ``2 * n_splits`` documents, for comparing tuning
+    candidates; ``None`` (every row) when that is all of them or ``min_segments`` is ``None``.
+
+    >>> groups = np.repeat(np.arange(40), 100)  # 40 documents of 100 segments
+    >>> len(tuning_sample(groups, 1000, 6, 5, 0)), tuning_sample(groups, 5000, 6, 5, 0)
+    (1000, None)
+    """
+    n = len(groups)
+    if min_segments is None:
+        return None
+    want = max(int(min_segments), -(-n // max(n_candidates, 1)))
+    if want >= n:
+        return None
+    docs, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    order = np.random.default_rng(random_state).permutation(len(docs))
+    taken = np.cumsum(sizes[order])
+    k = max(int(np.searchsorted(taken, want)) + 1, 2 * n_splits)
+    if k >= len(docs):
+        return None
+    return np.flatnonzero(np.isin(inverse, order[:k]))

@@ -48,12 +48,12 @@ from .codebook import Codebook
 from .corpus import CodedCorpus, Segment, as_segments
 from .exceptions import AutocodeError, AutocodeWarning, NotFittedError
 from .explain import Evidence, choose_examples, example_index, similar_examples, word_evidence
-from .folds import out_of_fold_decisions, out_of_fold_decisions_many
+from .folds import out_of_fold_decisions, out_of_fold_decisions_many, tuning_sample
 from .review import Review, merge_review
 from .segment import speaker_role
 from .suggestion import Suggestions
 
-__all__ = ["CodingModel", "make_inputs", "tuning_sample"]
+__all__ = ["CodingModel", "make_inputs"]
 
 
 def make_inputs(segments: Sequence[Segment], rules=None) -> Inputs:
@@ -77,30 +77,6 @@ def make_inputs(segments: Sequence[Segment], rules=None) -> Inputs:
         matched = [rule_tokens(found.codes_for(i)) for i in range(len(texts))]
     return Inputs(texts, contexts, roles, groups, relative_positions(groups), following, matched)
 
-
-def tuning_sample(groups: np.ndarray, min_segments: int | None, n_candidates: int, n_splits: int,
-                  random_state: int | None) -> np.ndarray | None:
-    """The rows (sorted) of a seeded sample of whole documents holding at least ``max(min_segments, n /
-    n_candidates)`` of the ``n`` segments and at least ``2 * n_splits`` documents, for comparing tuning
-    candidates; ``None`` (every row) when that is all of them or ``min_segments`` is ``None``.
-
-    >>> groups = np.repeat(np.arange(40), 100)  # 40 documents of 100 segments
-    >>> len(tuning_sample(groups, 1000, 6, 5, 0)), tuning_sample(groups, 5000, 6, 5, 0)
-    (1000, None)
-    """
-    n = len(groups)
-    if min_segments is None:
-        return None
-    want = max(int(min_segments), -(-n // max(n_candidates, 1)))
-    if want >= n:
-        return None
-    docs, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
-    order = np.random.default_rng(random_state).permutation(len(docs))
-    taken = np.cumsum(sizes[order])
-    k = max(int(np.searchsorted(taken, want)) + 1, 2 * n_splits)
-    if k >= len(docs):
-        return None
-    return np.flatnonzero(np.isin(inverse, order[:k]))
 
 
 class CodingModel(BaseEstimator):

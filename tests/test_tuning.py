@@ -14,8 +14,8 @@ from autocode.backends.base import Backend
 from autocode.backends.tfidf import TfidfBackend
 from autocode.calibration import calibrate, platt, platt_columns
 from autocode.checksum import make_manifest
-from autocode.folds import MIN_PARALLEL_ROWS, out_of_fold_decisions, out_of_fold_decisions_many
-from autocode.model import make_inputs, tuning_sample
+from autocode.folds import MIN_PARALLEL_ROWS, out_of_fold_decisions, out_of_fold_decisions_many, tuning_sample
+from autocode.model import make_inputs
 
 NEW = [Segment("N1", "1", "社区党支部组织党员开展志愿服务。", "受访者"),
        Segment("N1", "2", "居民议事会上大家投票决定停车位。", "受访者")]
