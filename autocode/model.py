@@ -78,7 +78,6 @@ def make_inputs(segments: Sequence[Segment], rules=None) -> Inputs:
     return Inputs(texts, contexts, roles, groups, relative_positions(groups), following, matched)
 
 
-
 class CodingModel(BaseEstimator):
     """Learns a codebook's open codes from hand-coded segments and suggests them for new segments.
 
@@ -302,10 +301,11 @@ class CodingModel(BaseEstimator):
         proto = self._new_backend()
         n_docs = len(set(doc_groups.tolist()))
         candidates = self._candidates(proto, Y_all, groups) if n_docs >= 2 else [proto]
-        if getattr(proto, "codebook_prior", False):  # the study's words for its prior: transcripts or these
+        prior = getattr(proto, "codebook_prior", False)
+        if prior:  # the study's words for its prior: the transcripts, or these segments
             candidates[-1].fit_study(make_inputs(as_segments(transcripts) if transcripts is not None else segments))
         encoded = candidates[-1].encode(inputs)  # the last candidate's encoding serves them all
-        fallback = getattr(proto, "codebook_prior", False) and proto.get_params().get("fallback", False)
+        fallback = prior and proto.get_params().get("fallback", False)
         if n_docs < 2 or self.n_splits < 2:
             if not fallback:  # the fallback says what it keeps
                 warnings.warn(
@@ -319,12 +319,9 @@ class CodingModel(BaseEstimator):
             best, oof, cal = self._tune(candidates, encoded, Y_all, Y, doc_groups, groups, known_all)
         if fallback:
             compared = self._blend_and_prior(best, encoded, oof, cal, Y, known, roles)
-            keep = "codebook alone" if compared.get("blend", -np.inf) <= compared["codebook alone"] else "blend"
-            if keep == "codebook alone":
-                self._keep_prior(segments, Y, compared, n_docs, transcripts)
-            self.tuning_["model"] = {"candidates": compared, "chosen": keep}
-            if keep == "codebook alone":
-                return self
+            if compared.get("blend", -np.inf) <= compared["codebook alone"]:
+                return self._keep_prior(segments, Y, compared, n_docs, candidates[-1])
+            self.tuning_["model"] = {"candidates": compared, "chosen": "blend"}
         self._set_calibration(cal)
         self.oof_proba_ = None if oof is None else cal.proba(oof)
         self.train_keys_ = [s.key for s in segments]
@@ -336,8 +333,10 @@ class CodingModel(BaseEstimator):
         self.n_train_documents_ = len(set(doc_groups.tolist()))
         return self
 
-    def _fit_codebook_only(self, transcripts=None) -> CodingModel:
-        backend = self._new_backend(self.codebook.leaves)
+    def _fit_codebook_only(self, transcripts=None, studied: Backend | None = None) -> CodingModel:
+        """The codebook-only model, from ``transcripts`` or from a ``studied`` backend that took the study's
+        words already (:meth:`~autocode.backends.codebook.CodebookBackend.fit_study`)."""
+        backend = self._new_backend(self.codebook.leaves) if studied is None else studied
         if not getattr(backend, "codebook_prior", False):
             raise AutocodeError(f"The backend {backend.name!r} learns only from coded segments; give coded data, "
                                 "or backend='codebook.v1' for a model from the codebook alone.")
@@ -345,8 +344,11 @@ class CodingModel(BaseEstimator):
         self.codes_, self.rare_codes_, self.silent_roles_, self.tuning_ = self.codebook.leaves, {}, ["interviewer"], {}
         self._set_calibration(uncalibrated(len(self.codes_)))
         self.cv_summary_, self.oof_proba_, self.train_keys_ = {}, None, []
-        segs = as_segments(transcripts) if transcripts is not None else []
-        self.backend_ = backend.fit_prior(make_inputs(segs) if segs else None)
+        if studied is not None:
+            self.backend_ = studied.prior_only()
+        else:
+            segs = as_segments(transcripts) if transcripts is not None else []
+            self.backend_ = backend.fit_prior(make_inputs(segs) if segs else None)
         self.examples_ = choose_examples([], [], np.zeros((0, len(self.codes_)), bool), self.codes_, 0)
         self.n_train_segments_ = self.n_train_documents_ = 0
         self.train_counts_ = dict.fromkeys(self.codes_, 0)
@@ -367,9 +369,9 @@ class CodingModel(BaseEstimator):
         return out
 
     def _keep_prior(self, segments: Sequence[Segment], Y: np.ndarray, compared: dict, n_docs: int,
-                    transcripts=None) -> None:
-        """Become the codebook-only model fitted with ``transcripts`` (by default the coded ``segments``), where
-        the blend did not beat the prior (``compared``); the coded segments still give the evidence's examples."""
+                    studied: Backend) -> CodingModel:
+        """Become the codebook-only model on the study ``studied`` took, where the blend did not beat the prior
+        (``compared``); the coded segments still give the evidence's examples."""
         if "blend" in compared:
             why = (f"the codebook prior blended with what was learned agrees with the coders less than the codebook "
                    f"alone (pooled kappa {compared['blend']:.2f} out of fold, {compared['codebook alone']:.2f})")
@@ -378,14 +380,16 @@ class CodingModel(BaseEstimator):
         warnings.warn(f"With {n_docs} coded document(s) {why}: the model suggests from the codebook alone. Code "
                       "more interviews and train again.", AutocodeWarning, stacklevel=3)
         silent = self.silent_roles_
-        self._fit_codebook_only(segments if transcripts is None else transcripts)
+        self._fit_codebook_only(studied=studied)
         self.silent_roles_ = sorted({*silent, *self.silent_roles_})
+        self.tuning_["model"] = {"candidates": compared, "chosen": "codebook alone"}
         self.train_keys_ = [s.key for s in segments]
         self.examples_ = choose_examples(self.train_keys_, [s.text for s in segments], Y, self.codes_,
                                          self.keep_examples)
         self.n_train_segments_ = len(segments)
         self.n_train_documents_ = n_docs
         self.train_counts_ = dict(zip(self.codes_, Y.sum(axis=0).tolist()))
+        return self
 
     def _choose_codes(self, Y_book: np.ndarray, n_segments: int) -> None:
         """``codes_``: every code with at least ``min_examples`` coded segments; the rarer ones in

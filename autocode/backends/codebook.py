@@ -380,9 +380,8 @@ class CodebookBackend(TfidfBackend):
         return self
 
     def fit_study(self, inputs: Inputs | None) -> CodebookBackend:
-        """Take the study's segments (``inputs``, uncoded): the character view's IDF and each code's hub
-        similarity, carried by the encodings this backend makes next and adopted by the backends fitted on them
-        (see the module). ``None`` or no segment: the code texts alone."""
+        """Take the study's segments (``inputs``, uncoded; ``None``: none): the character view's IDF and each
+        code's hub similarity, carried by this backend's next encodings into the backends fitted on them."""
         self._check_params()
         corpus = [t for t in self._prior_texts(inputs) if t.strip()] if inputs else []
         for key in ("code_vectors_", "hubs_"):
@@ -401,9 +400,11 @@ class CodebookBackend(TfidfBackend):
         return self
 
     def fit_prior(self, inputs: Inputs | None = None) -> CodebookBackend:
-        """The codebook-only model: no coded segment, every code scored by the prior alone; ``inputs`` (the
-        study's segments, uncoded) give the character view its IDF and the codes their hub similarities."""
-        self.fit_study(inputs)
+        """The codebook-only model (every code scored by the prior alone) with ``inputs`` as the study."""
+        return self.fit_study(inputs).prior_only()
+
+    def prior_only(self) -> CodebookBackend:
+        """The codebook-only model on the study this backend took last (:meth:`fit_study`)."""
         self.learned_ = False
         enc = self.encode(Inputs([], [], []))
         del self.learned_
