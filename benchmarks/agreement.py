@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 from _common import (
@@ -533,7 +534,7 @@ def main(argv=None) -> int:
     ap.add_argument("--prior", type=parse_settings, default={}, metavar="KEY=VALUE[+...]",
                     help="settings of the codebook.v1 models of --only learning-curve (e.g. backend.encoder=chars)")
     ap.add_argument("--embedding-cache", help="a folder keeping e5 vectors between runs (codebook.v1), one .npz "
-                    "per data set")
+                    "per data set (learning-curve) or for the variants")
     args = ap.parse_args(argv)
     quick = args.quick
     if args.only == "learning-curve":
@@ -618,7 +619,10 @@ def only_variants(args, argv) -> int:
         cbook, call = load(args.data_dir, CAIL)
         ccoded = sample_documents(call, args.cail_docs if args.cail_docs is not None else (60 if args.quick else 150))
         cail = (cbook, ccoded, [cross_validation(cbook, ccoded, args.base, {}, 3, s) for s in seeds])
-    res = {"variants": run_variants(args.base, variants, seeds, interviews, cail)}
+    from _from_zero import EmbeddingCache  # e5 vectors of codebook.v1 variants kept between runs
+
+    with EmbeddingCache(Path(args.embedding_cache) / "e5-variants.npz" if args.embedding_cache else None):
+        res = {"variants": run_variants(args.base, variants, seeds, interviews, cail)}
     finish(m)
     stem = args.name or ("agreement-variants-quick" if args.quick else "agreement-variants")
     write_result(args.out_dir, stem, m, header("Variants of the default model, paired", m)

