@@ -76,10 +76,10 @@ import autocode.backends.embedding as embedding
 import autocode.saturation._signals as signals
 from autocode.saturation import (
     COMPONENTS,
+    NoveltyScorer,
     calibrate_cut,
     calibrate_join,
     centre_rows,
-    NoveltyScorer,
     cluster_embeddings,
     code_categories,
     code_spread,
@@ -301,12 +301,12 @@ def grouping_run(book, coded, train_docs, test_docs, hidden: frozenset, space: s
             truth = book.ancestor_at(major, book.category_depth)
             placed.append({"new": new, "right": bool(new) if expect_new else (not new and cat == truth),
                            "right_category": cat == truth})
-        mean = lambda key: float(np.mean([p[key] for p in placed])) if placed else float("nan")  # noqa: E731
         out.update({f"{prefix}groups": int(len(np.unique(cluster))), f"{prefix}groups_min2": len(placed),
-                    f"{prefix}purity": purity(label, cluster), f"{prefix}ari": float(adjusted_rand_score(label, cluster)),
-                    f"{prefix}cut": float(distance), f"{prefix}join_similarity": float(thr),
-                    f"{prefix}placed_new": mean("new"), f"{prefix}placed_right": mean("right"),
-                    f"{prefix}nearest_category_right": mean("right_category")})
+                    f"{prefix}purity": purity(label, cluster),
+                    f"{prefix}ari": float(adjusted_rand_score(label, cluster)),
+                    f"{prefix}cut": float(distance), f"{prefix}join_similarity": float(thr)})
+        for key, name in (("new", "placed_new"), ("right", "placed_right"), ("right_category", "nearest_category_right")):
+            out[prefix + name] = float(np.mean([p[key] for p in placed])) if placed else float("nan")
     return out
 
 
