@@ -6,7 +6,10 @@ Format versions: 2 kept the SHA-256 of ``novelty.npz`` in ``novelty.json`` (whic
 read); 3 lists both files in ``checksums.json`` and is refused without it; 4 adds the ``recurrence`` and
 ``unexplained`` signals (their calibration columns), the training word statistics and the length feature of
 P(coded) (``codable_length``). Formats 2 and 3 still load and score their chosen signals as before (P(coded) from
-the embedding only); they have no word statistics, so their scores carry no evidence.
+the embedding only); they have no word statistics, so their scores carry no evidence. Format 4 files may also hold
+the centred space of the candidate codes (``centre`` and ``group_prototypes`` in ``novelty.npz``,
+``join_similarity`` in ``novelty.json``; the cut stays ``cluster_distance``); a file without them, which readers
+before them ignore, groups and places candidates in the scorer's own space as those readers did.
 """
 
 from __future__ import annotations
