@@ -6,10 +6,10 @@ known codes and asking what would have recovered them:
 
 - :func:`calibrate_cut`: random sets of a few known codes, their segments clustered by average linkage; the cut
   (a cosine distance) whose groups agree best with those codes (adjusted Rand index, mean over the sets).
-- :func:`calibrate_join`: the centre of a few segments of a known code is compared with the other codes: with its
-  own category's codes (as if the code were new but its category known: it should join) and with the other
-  categories' codes (as if its whole category were new: it should not); the cosine that tells the two apart
-  best (balanced accuracy).
+- :func:`calibrate_join`: the centre of a few segments of a known code is compared with the other codes: with all
+  of them (as if the code were new but its category known: it should join) and with the other categories'
+  codes only (as if its whole category were new: it should not); the cosine that tells the two apart best
+  (balanced accuracy).
 
 Both work in the centred space (:func:`centre_rows`): the scorer's unit vectors less the mean of its training
 segments, renormalised. e5 vectors share a large common direction (any two Chinese sentences have a cosine near
@@ -110,9 +110,10 @@ def calibrate_join(X: np.ndarray, Y: np.ndarray, prototypes: np.ndarray, categor
                    random_state: int | None = 0, size: int = JOIN_SIZE, draws: int = JOIN_DRAWS) -> float:
     """The cosine a candidate needs to join a category, learned by hiding the study's own codes.
 
-    For each code with a category and two segments, ``draws`` centres of ``size`` of its segments (unit rows of
-    ``X``; codes ``Y``) are compared with the other codes' ``prototypes``: the nearest code of its own category
-    gives a cosine at which a candidate should join, the nearest code of another category one at which it
+    For each code with a category, a sibling code and two segments, ``draws`` centres of ``size`` of its
+    segments (unit rows of ``X``; codes ``Y``) are compared with the other codes' ``prototypes``, as
+    :func:`place` compares a candidate: the nearest of all the other codes gives a cosine at which a candidate
+    should join (the code hidden, its category known), the nearest code of another category one at which it
     should not (its whole category hidden). The threshold is the cosine that sorts the two best (balanced
     accuracy; the midpoint between the two values it falls between). NaN without two categories of which one
     has two codes.
@@ -140,7 +141,7 @@ def calibrate_join(X: np.ndarray, Y: np.ndarray, prototypes: np.ndarray, categor
             centre = np.asarray(X[pick]).mean(axis=0)
             centre = centre / (np.linalg.norm(centre) or 1.0)
             sims = prototypes @ centre
-            join.append(float(sims[own].max()))
+            join.append(float(sims[np.arange(len(cats)) != j].max()))
             new.append(float(sims[other].max()))
     if not join:
         return float("nan")
