@@ -157,3 +157,15 @@ def test_scorer_saved_before_centring_groups_as_it_did(fitted_lsa, tmp_path):
 
     bar = join_similarity(old.prototypes_, code_categories(old.codes_, book))
     assert cands and cands[0].join_similarity == round(bar, 4)
+
+
+def test_report_says_how_candidates_are_cut_and_placed(fitted_lsa):
+    from autocode.saturation import report_from_scores
+
+    book, model, scorer = fitted_lsa
+    new = ["小区的垃圾分类站总是很脏", "垃圾分类以后每天要按时投放垃圾", "垃圾分类督导员检查大家有没有分对"]
+    s = scorer.score(model, [ac.Segment("N", str(i), t, "受访者") for i, t in enumerate(new)])
+    concepts, categories, _ = report_from_scores(s, book, scorer, n_clusters=1, review=min(0.5, s.threshold)).answers()
+    assert "as finely as the study's own codes are grouped (the cut that best recovers them)" in concepts.rests_on
+    assert (f"cosine at least {scorer.join_similarity_:.2f}: the bar that best tells, among the existing codes, a "
+            "code hidden from its category from a whole category hidden" in categories.rests_on)
