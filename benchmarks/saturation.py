@@ -77,6 +77,9 @@ import autocode.saturation._signals as signals
 from autocode.saturation import (
     COMPONENTS,
     NoveltyScorer,
+    calibrate_cut,
+    calibrate_join,
+    centre_rows,
     cluster_embeddings,
     code_categories,
     code_spread,
@@ -238,7 +241,9 @@ def one_run(book, coded, train_docs, test_docs, hidden: frozenset, variants: dic
 def grouping_run(book, coded, train_docs, test_docs, hidden: frozenset, space: str, expect_new: bool) -> dict:
     """``--grouping-only``: the held-out positives clustered as ``propose_codes`` does, without a model or scorer;
     each group of 2+ placed in a category or proposed as a new one (right: a new category when ``expect_new``,
-    else the category of the group's most frequent hidden code)."""
+    else the category of the group's most frequent hidden code). Two methods on the same segments: the default
+    (centred space, cut and join threshold calibrated on the known codes, as ``NoveltyScorer.fit`` does) and the
+    previous one (``prev_``: the scorer's own space, cut at ``code_spread``, joined at ``join_similarity``)."""
     from sklearn.preprocessing import normalize
 
     target = coded.target_codings("union")
@@ -250,7 +255,8 @@ def grouping_run(book, coded, train_docs, test_docs, hidden: frozenset, space: s
     Y = Y[:, Y.any(axis=0)]
     lengths = np.array([content_length(s.text) for s in train.segments])
     min_chars = max(2, int(np.floor(np.percentile(lengths[Y.any(axis=1)], 5))))  # the scorer's "auto" rule
-    calib = eligible_mask(train.segments, min_chars=min_chars) & Y.any(axis=1)
+    eligible = eligible_mask(train.segments, min_chars=min_chars)
+    calib = eligible & Y.any(axis=1)
     ttarget = test.target_codings("union")
     pos = np.flatnonzero(eligible_mask(test.segments, min_chars=min_chars)
                          & np.array([bool(c and (c & hidden)) for c in ttarget]))
@@ -266,29 +272,42 @@ def grouping_run(book, coded, train_docs, test_docs, hidden: frozenset, space: s
         lsa = LSA(100, 20_000, "simplified")
         lsa.fit_transform(train.texts, 0)
         embed = lsa.transform
-    Z = embed([train.segments[i].text for i in np.flatnonzero(calib)])
-    D = embed([d or " " for d in descs]) * np.array([[1.0 if d else 0.0] for d in descs], dtype=np.float32)
-    P = normalize(Y[calib].T.astype(np.float32) @ Z + D)  # the scorer's code prototypes
+    Z_all = embed([train.segments[i].text for i in np.flatnonzero(eligible)])  # the scorer's reference segments
+    Z = Z_all[calib[eligible]]
+    has = np.array([[1.0 if d else 0.0] for d in descs], dtype=np.float32)
+    D = embed([d or " " for d in descs]) * has
+    Yc = Y[calib]
     Zp = embed([test.segments[i].text for i in pos])
-    cluster = cluster_embeddings(Zp, code_spread(Z, Y[calib]))
     cats = code_categories(codes, book)
-    thr = join_similarity(P, cats)
-    placed = []
-    for k in np.unique(cluster):
-        m = np.flatnonzero(cluster == k)
-        if len(m) < 2:
-            continue
-        cat, _, new = place(normalize(Zp[m].mean(axis=0, keepdims=True))[0], P, cats, thr)
-        major = max(set(label[i] for i in m), key=[label[i] for i in m].count)
-        truth = book.ancestor_at(major, book.category_depth)
-        placed.append({"new": new, "right": bool(new) if expect_new else (not new and cat == truth),
-                       "right_category": cat == truth})
-    return {"n_pos": int(len(pos)), "hidden_codes_present": len(set(label)), "groups": int(len(np.unique(cluster))),
-            "groups_min2": len(placed), "purity": purity(label, cluster),
-            "ari": float(adjusted_rand_score(label, cluster)), "join_similarity": thr,
-            "placed_new": float(np.mean([p["new"] for p in placed])) if placed else float("nan"),
-            "placed_right": float(np.mean([p["right"] for p in placed])) if placed else float("nan"),
-            "nearest_category_right": float(np.mean([p["right_category"] for p in placed])) if placed else float("nan")}
+    out = {"n_pos": int(len(pos)), "hidden_codes_present": len(set(label))}
+    centre = Z_all.mean(axis=0)
+    Zc = centre_rows(Z, centre)
+    Pc = normalize(Yc.T.astype(np.float32) @ Zc + centre_rows(D, centre) * has)
+    cut = calibrate_cut(Zc, Yc, 0)
+    join = calibrate_join(Zc, Yc, Pc, cats, 0)
+    P = normalize(Yc.T.astype(np.float32) @ Z + D)  # the scorer's code prototypes
+    methods = {"": (centre_rows(Zp, centre), Pc, cut if np.isfinite(cut) else code_spread(Zc, Yc),
+                    join if np.isfinite(join) else join_similarity(Pc, cats)),
+               "prev_": (Zp, P, code_spread(Z, Yc), join_similarity(P, cats))}
+    for prefix, (X, protos, distance, thr) in methods.items():
+        cluster = cluster_embeddings(X, distance)
+        placed = []
+        for k in np.unique(cluster):
+            m = np.flatnonzero(cluster == k)
+            if len(m) < 2:
+                continue
+            cat, _, new = place(normalize(X[m].mean(axis=0, keepdims=True))[0], protos, cats, thr)
+            major = max(set(label[i] for i in m), key=[label[i] for i in m].count)
+            truth = book.ancestor_at(major, book.category_depth)
+            placed.append({"new": new, "right": bool(new) if expect_new else (not new and cat == truth),
+                           "right_category": cat == truth})
+        out.update({f"{prefix}groups": int(len(np.unique(cluster))), f"{prefix}groups_min2": len(placed),
+                    f"{prefix}purity": purity(label, cluster),
+                    f"{prefix}ari": float(adjusted_rand_score(label, cluster)),
+                    f"{prefix}cut": float(distance), f"{prefix}join_similarity": float(thr)})
+        for key, name in (("new", "placed_new"), ("right", "placed_right"), ("right_category", "nearest_category_right")):
+            out[prefix + name] = float(np.mean([p[key] for p in placed])) if placed else float("nan")
+    return out
 
 
 def grouping_interviews(data_dir, space: str, quick: bool) -> dict:
@@ -326,17 +345,31 @@ def grouping_markdown(results: list[dict], space: str) -> list[str]:
     keys = ("ari", "purity", "groups", "hidden_codes_present", "placed_new", "placed_right", "nearest_category_right")
     L = [f"Space: {space}. No coding model or scorer is fitted, so its settings (tune, backend) do not apply. Per "
          "run, the held-out segments of the hidden codes (as if detection were perfect) clustered "
-         "as `propose_codes` does; ARI and purity against the hidden code; each group of 2+ placed by "
-         "`join_similarity`/`place`. 'right': a new category where a whole code group was hidden (interviews), the "
-         "hidden code's category where other codes of it were kept (CAIL). Mean ± standard error over runs.", "",
-         "| data | runs | " + " | ".join(keys) + " |", "|---" * (2 + len(keys)) + "|"]
+         "as `propose_codes` does; ARI and purity against the hidden code; each group of 2+ placed in a category "
+         "or proposed as a new one. 'right': a new category where a whole code group was hidden (interviews), the "
+         "hidden code's category where other codes of it were kept (CAIL). Mean ± standard error over runs. "
+         "'default': the centred space, the cut and the join threshold calibrated on the known codes "
+         "(`calibrate_cut`, `calibrate_join`, as `NoveltyScorer.fit` does); 'previous': the scorer's own space, "
+         "cut at `code_spread`, joined at `join_similarity`. Δ: paired difference default - previous, ± standard "
+         "error (runs where the default was higher / lower).", "",
+         "| data | method | runs | " + " | ".join(keys) + " |", "|---" * (3 + len(keys)) + "|"]
     for res in results:
         runs = [r for r in res["runs"] if "ari" in r]
+        for label, prefix in (("default", ""), ("previous", "prev_")):
+            cells = []
+            for k in keys:
+                key = k if k == "hidden_codes_present" else prefix + k
+                v = np.array([r[key] for r in runs if np.isfinite(r[key])], dtype=float)
+                cells.append(f"{v.mean():.3f} ± {v.std(ddof=1) / np.sqrt(len(v)):.3f}" if len(v) > 1 else "n/a")
+            L.append(f"| {res['data']} | {label} | {len(runs)} | " + " | ".join(cells) + " |")
         cells = []
         for k in keys:
-            v = np.array([r[k] for r in runs if np.isfinite(r[k])], dtype=float)
-            cells.append(f"{v.mean():.3f} ± {v.std(ddof=1) / np.sqrt(len(v)):.3f}" if len(v) > 1 else "n/a")
-        L.append(f"| {res['data']} | {len(runs)} | " + " | ".join(cells) + " |")
+            pairs = [(r[k], r["prev_" + k]) for r in runs if k != "hidden_codes_present"
+                     and np.isfinite(r[k]) and np.isfinite(r["prev_" + k])]
+            d = np.array([a - b for a, b in pairs], dtype=float)
+            cells.append(f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(len(d)):.3f} ({(d > 0).sum()}/{(d < 0).sum()})"
+                         if len(d) > 1 else "")
+        L.append(f"| {res['data']} | Δ | {len(runs)} | " + " | ".join(cells) + " |")
     return [*L, ""]
 
 

@@ -49,13 +49,13 @@ aside and check that coding them yields no new codes. This package does the firs
    segments shorter than ``min_chars`` letters or digits. By default ``min_chars`` is the 5th percentile of the
    length of the coded training segments: shorter than 95% of what the coders chose to code ("嗯", "對啊").
 3. :func:`propose_codes` groups the segments to review (novelty at least a review level, 0.8 in the report):
-   average-linkage clustering on cosine distance in the scorer's space, cut where groups become looser than the
-   loosest existing codes (the 90th percentile over codes of the mean pairwise distance between a code's
-   segments, :func:`code_spread`). A group of at least ``min_size`` segments with one novel member is a
+   average-linkage clustering on cosine distance in the scorer's space, centred on the training segments'
+   mean (:func:`centre_rows`), cut where groups best recover random sets of the study's own codes
+   (:func:`calibrate_cut`). A group of at least ``min_size`` segments with one novel member is a
    candidate new code; one without is a group to review. It is named by its most distinctive whole words and
    noun phrases (:func:`key_phrases`: jieba's part-of-speech tags, never character n-grams), quoted by the
-   members nearest its centre, and placed in the category of its nearest code when it is as near to that code
-   as existing codes are to their nearest sibling (:func:`join_similarity`), else proposed as a new category.
+   members nearest its centre, and placed in the category of its nearest code when it is nearer than a bar
+   learned by hiding the study's own codes (:func:`calibrate_join`), else proposed as a new category.
 4. :func:`saturation_report` answers the three questions first (new concepts? new categories? new relations?,
    :class:`Answer`), lists every segment to review with the words no code accounts for
    (:func:`unexplained_terms`), and walks through the interviews in order: per interview the share of novel
@@ -65,7 +65,8 @@ aside and check that coding them yields no new codes. This package does the firs
 
 Modules: ``_space`` (the LSA space and the e5 embedding), ``_eligibility`` (which segments are scored),
 ``_signals`` (the signals' arithmetic), ``_scoring`` (:class:`NoveltyScorer`, :class:`NoveltyScores`),
-``_persist`` (the scorer's files), ``_candidates`` (clustering, categories, :class:`CandidateCode`), ``_naming``
+``_persist`` (the scorer's files), ``_grouping`` (the cut and the category bar, learned from the study's codes),
+``_candidates`` (clustering, categories, :class:`CandidateCode`), ``_naming``
 (key phrases, unexplained words), ``_answers`` (the three questions), ``_report`` and ``_html``
 (:class:`SaturationReport` and its formats), ``_relations`` (links between categories). Import from ``autocode.saturation``.
 
@@ -103,6 +104,7 @@ from ._candidates import (
     propose_codes,
 )
 from ._eligibility import content_length, eligible_mask, too_short
+from ._grouping import calibrate_cut, calibrate_join, centre_rows
 from ._naming import key_phrases, unexplained_terms
 from ._relations import RelationReport, category_relations
 from ._report import SaturationReport, report_from_scores, saturation_report
@@ -123,6 +125,9 @@ __all__ = [
     "report_from_scores",
     "cluster_embeddings",
     "code_spread",
+    "calibrate_cut",
+    "calibrate_join",
+    "centre_rows",
     "COMPONENTS",
     "Answer",
     "join_similarity",

@@ -60,8 +60,8 @@ def concepts(report: SaturationReport) -> Answer:
     short = report.n_short
     rests = (f"Novelty of each answer against the coded training segments: novel = at least {report.threshold:.2f}, "
              f"i.e. less typical than {report.threshold:.0%} of the segments the coders coded. Candidate codes group "
-             f"the segments at novelty >= {report.review_level:.2f} that are as alike as the members of an existing "
-             f"code; a candidate needs {report.min_size} segments, one of them novel.")
+             f"the segments at novelty >= {report.review_level:.2f}, as finely as the study's own codes are grouped "
+             f"(the cut that best recovers them); a candidate needs {report.min_size} segments, one of them novel.")
     if short:
         rests += (f" {short} answer(s) shorter than {report.min_chars} letters were not scored (the 5th percentile of "
                   "coded answers' length); read them yourself.")
@@ -76,10 +76,10 @@ def categories(report: SaturationReport) -> Answer:
         return Answer("New categories?", "not checked", "Not checked: the codebook has no categories.",
                       "A candidate joins a category or starts a new one by how near it is to the category's codes.")
     thr = next((c.join_similarity for c in report.candidates if np.isfinite(c.join_similarity)), float("nan"))
-    rests = ("A candidate joins the category of its nearest code when it is as near to that code as existing codes "
-             "are to their nearest sibling (cosine at least "
-             + (f"{thr:.2f}, " if np.isfinite(thr) else "")
-             + "the 10th percentile over existing codes); otherwise it would start a new category.")
+    rests = ("A candidate joins the category of its nearest code when it is near enough to it (cosine at least "
+             + (f"{thr:.2f}: " if np.isfinite(thr) else "")
+             + "the bar that best tells, among the existing codes, a code hidden from its category from a whole "
+             "category hidden); otherwise it would start a new category.")
     if not cands:
         return Answer("New categories?", "no", "No: there is no candidate new code, so no new category.", rests)
     new = [c for c in cands if c.new_category]

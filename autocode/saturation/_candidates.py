@@ -1,6 +1,7 @@
-"""Candidate new codes: segments to review grouped by average-linkage clustering, cut where groups become looser
-than the existing codes; named by their most distinctive whole words and phrases (:mod:`._naming`), placed in the
-category whose codes they are as near to as sibling codes are to each other, or proposed as a new category."""
+"""Candidate new codes: segments to review grouped by average-linkage clustering in the centred space, cut where
+groups best recover the study's own codes (:mod:`._grouping`); named by their most distinctive whole words and
+phrases (:mod:`._naming`), placed in the category of their nearest code when nearer than a bar learned by hiding
+the study's own codes, or proposed as a new category."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import scipy.sparse as sp
 
 from ..codebook import Codebook
 from ..exceptions import AutocodeError
+from ._grouping import centre_rows
 from ._naming import key_phrases
 
 if TYPE_CHECKING:
@@ -37,16 +39,17 @@ class CandidateCode:
     documents : list of str
         Documents the members come from, in interview order.
     category : str or None
-        The codebook category the candidate is nearest to (``category_similarity``: the cosine between the
-        candidate's centre and the nearest code prototype of that category); None when the codebook has no
-        categories.
+        The codebook category the candidate is nearest to (``category_similarity``: the cosine, in the centred
+        space, between the candidate's centre and the nearest code prototype of that category); None when the
+        codebook has no categories.
     nearest_codes : list of (str, float)
         Existing codes nearest to the candidate, with their cosine: check they do not already cover it.
     new_category : bool
-        True when the candidate is less near to every category than existing codes are to their own category
+        True when the candidate is less near to every category than a candidate needs to join one
         (``category_similarity < join_similarity``): it would start a new category.
     join_similarity : float
-        The cosine a candidate needs to join a category (:func:`join_similarity`); NaN without categories.
+        The cosine a candidate needs to join a category (the scorer's ``join_similarity_``, learned by
+        :func:`calibrate_join`; :func:`join_similarity` without it); NaN without categories.
     n_novel : int
         Members at or above the novelty cut; the others reached only the review level. A candidate without a
         novel member is a group to review, not evidence of a new concept.
@@ -234,7 +237,8 @@ def propose_codes(scores: NoveltyScores, codebook: Codebook, scorer: NoveltyScor
     idx = np.flatnonzero(to_review | scores.novel)
     if len(idx) == 0:
         return []
-    labels = cluster_embeddings(scores.embedding[idx], scorer.cluster_distance_, n_clusters)
+    E = centre_rows(scores.embedding[idx], getattr(scorer, "centre_", None))  # the rows of idx, centred
+    labels = cluster_embeddings(E, scorer.cluster_distance_, n_clusters)
     doc_pos = {d: i for i, d in enumerate(dict.fromkeys(s.document for s in scores.segments))}
     # the members of each label (in label order, members in segment order), in one sort over the segments
     lab, counts = np.unique(labels, return_counts=True)
@@ -260,14 +264,18 @@ def propose_codes(scores: NoveltyScores, codebook: Codebook, scorer: NoveltyScor
     from sklearn.preprocessing import normalize
 
     cats = code_categories(scorer.codes_, codebook)
-    threshold = join_similarity(scorer.prototypes_, cats)
+    P = getattr(scorer, "group_prototypes_", scorer.prototypes_)
+    threshold = getattr(scorer, "join_similarity_", float("nan"))
+    if not np.isfinite(threshold):  # no category to learn from, or a scorer saved before it was learned
+        threshold = join_similarity(P, cats)
     out = []
     for k, (members, kt) in enumerate(zip(groups, terms), start=1):
-        centre = normalize(scores.embedding[members].mean(axis=0, keepdims=True))[0]
-        order = np.argsort(-(scores.embedding[members] @ centre), kind="stable")
-        sims = scorer.prototypes_ @ centre
+        rows = E[np.searchsorted(idx, members)]
+        centre = normalize(rows.mean(axis=0, keepdims=True))[0]
+        order = np.argsort(-(rows @ centre), kind="stable")
+        sims = P @ centre
         near = np.argsort(-sims, kind="stable")[:3]
-        cat, cat_sim, new_cat = place(centre, scorer.prototypes_, cats, threshold)
+        cat, cat_sim, new_cat = place(centre, P, cats, threshold)
         docs = sorted({scores.segments[i].document for i in members}, key=doc_pos.get)
         out.append(CandidateCode(
             id=f"NEW{k}", name="·".join(t for t, _ in kt[:3]) or f"NEW{k}",

@@ -6,7 +6,10 @@ Format versions: 2 kept the SHA-256 of ``novelty.npz`` in ``novelty.json`` (whic
 read); 3 lists both files in ``checksums.json`` and is refused without it; 4 adds the ``recurrence`` and
 ``unexplained`` signals (their calibration columns), the training word statistics and the length feature of
 P(coded) (``codable_length``). Formats 2 and 3 still load and score their chosen signals as before (P(coded) from
-the embedding only); they have no word statistics, so their scores carry no evidence.
+the embedding only); they have no word statistics, so their scores carry no evidence. Format 4 files may also hold
+the centred space of the candidate codes (``centre`` and ``group_prototypes`` in ``novelty.npz``,
+``join_similarity`` in ``novelty.json``; the cut stays ``cluster_distance``); a file without them, which readers
+before them ignore, groups and places candidates in the scorer's own space as those readers did.
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ def save_scorer(scorer: NoveltyScorer, path: str | Path) -> Path:
     arrays = {"prototypes": scorer.prototypes_, "reference": scorer.reference_,
               "calibration_signals": scorer.calibration_signals_,
               "calibration_combined": scorer.calibration_combined_, "codable_weights": scorer.codable_weights_}
+    if scorer.centre_ is not None:
+        arrays.update(centre=scorer.centre_, group_prototypes=scorer.group_prototypes_)
     doc_lsa = {}
     if scorer.space_ == "lsa":
         arrays["components"] = scorer.lsa_.components
@@ -68,6 +73,7 @@ def save_scorer(scorer: NoveltyScorer, path: str | Path) -> Path:
         "params": _saved_params(scorer), "space": scorer.space_, "codes": scorer.codes_,
         "min_chars": scorer.min_chars_, "n_calibration": scorer.n_calibration_,
         "cluster_distance": scorer.cluster_distance_, "codable_intercept": scorer.codable_intercept_,
+        "join_similarity": scorer.join_similarity_ if np.isfinite(scorer.join_similarity_) else None,
         "model_fingerprint": scorer.model_fingerprint_, **doc_lsa,
         "length_scale": list(scorer.length_scale_),
         "words": {"df": scorer.words_.df, "n": scorer.words_.n, "explained": sorted(scorer.words_.explained)},
@@ -160,6 +166,13 @@ def load_scorer(cls: type[NoveltyScorer], path: str | Path) -> NoveltyScorer:
         scorer.min_chars_ = int(doc["min_chars"])
         scorer.n_calibration_ = int(doc["n_calibration"])
         scorer.cluster_distance_ = float(doc["cluster_distance"])
+        # candidate codes in the centred space; a scorer saved without it groups in its own space as it did
+        scorer.centre_ = arrays["centre"] if "centre" in arrays else None
+        scorer.group_prototypes_ = arrays["group_prototypes"] if "centre" in arrays else scorer.prototypes_
+        join = doc.get("join_similarity")
+        scorer.join_similarity_ = float("nan") if join is None else float(join)
+        if scorer.group_prototypes_.shape != scorer.prototypes_.shape:
+            raise ValueError("group prototypes do not match the codes")
         scorer.model_fingerprint_ = str(doc["model_fingerprint"])
         if scorer.prototypes_.shape[0] != len(scorer.codes_):
             raise ValueError("prototypes do not match the codes")

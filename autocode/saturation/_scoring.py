@@ -14,8 +14,9 @@ from ..calibration import sigmoid
 from ..corpus import CodedCorpus, Segment, as_segments
 from ..exceptions import AutocodeError, MissingDependencyError, NotFittedError
 from ..text import ChineseTokenizer
-from ._candidates import code_spread
+from ._candidates import code_categories, code_spread
 from ._eligibility import content_length, eligible_mask
+from ._grouping import calibrate_cut, calibrate_join, centre_rows
 from ._persist import load_scorer, save_scorer
 from ._signals import COMPONENTS, knn_distance, logistic, model_fingerprint, prototypes, recurrence
 from ._space import E5_DIM, LSA, e5_available, embed_e5
@@ -143,9 +144,18 @@ class NoveltyScorer:
         The length rule in force.
     n_calibration_ : int
         Coded, eligible training segments the novelty is calibrated on.
+    centre_ : ndarray or None
+        The mean vector of the reference segments; candidate codes are grouped and placed in the centred space
+        (:func:`~autocode.saturation._grouping.centre_rows`). None for a scorer saved before it existed.
     cluster_distance_ : float
-        The 90th percentile over codes of the mean pairwise cosine distance between a code's segments: about
-        how loose the loosest existing codes are, where clusters of novel segments are cut (:func:`code_spread`).
+        Where clusters of segments to review are cut (average linkage, cosine distance in the centred space): the
+        cut that best recovers random sets of the study's own codes from their segments (:func:`calibrate_cut`;
+        :func:`code_spread` when too few codes have two segments).
+    group_prototypes_ : ndarray (n_codes, n_dims)
+        The code prototypes in the centred space, which candidates are placed by.
+    join_similarity_ : float
+        The cosine a candidate needs to join a category, learned by hiding the study's own codes
+        (:func:`calibrate_join`); NaN without two categories (then :func:`join_similarity`).
     calibration_signals_ : ndarray (n_calibration_, 4)
         The out-of-fold signals of the calibration segments, and ``calibration_combined_`` their combined values
         (:meth:`combine_signals`), sorted.
@@ -323,7 +333,14 @@ class NoveltyScorer:
         self.codes_ = codes
         self.n_calibration_ = int(calib.sum())
         self.model_fingerprint_ = model_fingerprint(model)
-        self.cluster_distance_ = code_spread(Z[calib_e], Ye[calib_e])
+        # candidate codes: cut and placed in the centred space, as the study's own codes would be (._grouping)
+        self.centre_ = self.reference_.mean(axis=0)
+        Zc, Yc = centre_rows(Z[calib_e], self.centre_), Ye[calib_e]
+        self.group_prototypes_ = prototypes(Zc, Yc, centre_rows(D, self.centre_) * has_desc)
+        cut = calibrate_cut(Zc, Yc, self.random_state)
+        self.cluster_distance_ = cut if np.isfinite(cut) else code_spread(Zc, Yc)
+        self.join_similarity_ = calibrate_join(Zc, Yc, self.group_prototypes_, code_categories(codes, book),
+                                               self.random_state)
         self.calibration_combined_ = np.sort(self.combine_signals(self.calibration_signals_))
         return self
 
