@@ -67,7 +67,8 @@ Modules: ``_space`` (the LSA space and the e5 embedding), ``_eligibility`` (whic
 ``_signals`` (the signals' arithmetic), ``_scoring`` (:class:`NoveltyScorer`, :class:`NoveltyScores`),
 ``_persist`` (the scorer's files), ``_candidates`` (clustering, categories, :class:`CandidateCode`), ``_naming``
 (key phrases, unexplained words), ``_answers`` (the three questions), ``_report`` and ``_html``
-(:class:`SaturationReport` and its formats), ``_relations`` (links between categories). Import from ``autocode.saturation``.
+(:class:`SaturationReport` and its formats), ``_stream`` and ``_spill`` (:func:`stream_saturation`: a corpus of
+any size read a batch at a time, as ``autocode saturation`` does), ``_relations`` (links between categories). Import from ``autocode.saturation``.
 
 Example
 -------
@@ -108,6 +109,7 @@ from ._relations import RelationReport, category_relations
 from ._report import SaturationReport, report_from_scores, saturation_report
 from ._scoring import NoveltyScorer, NoveltyScores, novelty_scores
 from ._signals import COMPONENTS
+from ._stream import StreamedScores, stream_saturation
 from ._words import WordStats, unexplained_words
 
 __all__ = [
@@ -121,6 +123,8 @@ __all__ = [
     "propose_codes",
     "saturation_report",
     "report_from_scores",
+    "stream_saturation",
+    "StreamedScores",
     "cluster_embeddings",
     "code_spread",
     "COMPONENTS",
