@@ -92,6 +92,7 @@ class CodedCorpus:
             self._index[seg.key] = i
         self.codebook = codebook
         self._codings: dict[str, list[frozenset[str] | None]] = {}
+        shared: dict[frozenset[str], frozenset[str]] = {}  # one object per distinct set of codes: a pointer a segment
         for coder, per_seg in (codings or {}).items():
             column: list[frozenset[str] | None] = [None] * len(self.segments)
             for key, codes in per_seg.items():
@@ -104,7 +105,7 @@ class CodedCorpus:
                             raise CodebookError(
                                 f"Coder {coder!r}, segment {key}: {codebook.unknown_message(c)}"
                             )
-                column[self._index[key]] = codes
+                column[self._index[key]] = shared.setdefault(codes, codes)
             self._codings[str(coder)] = column
 
     def __len__(self) -> int:
@@ -239,12 +240,15 @@ class CodedCorpus:
             raise AutocodeError("Rolling codes up to categories needs a codebook.")
         book = self.codebook
         codings = {}
+        done: dict[frozenset[str], frozenset[str]] = {}  # each distinct set of codes rolled up once
         for coder, col in self._codings.items():
             per = {}
             for i, codes in enumerate(col):
                 if codes is None:
                     continue
-                per[self.segments[i].key] = book.rollup(codes) if depth is None else book.at_depth(codes, depth)
+                if codes not in done:
+                    done[codes] = frozenset(book.rollup(codes) if depth is None else book.at_depth(codes, depth))
+                per[self.segments[i].key] = done[codes]
             codings[coder] = per
         return CodedCorpus(self.segments, codings, codebook=book)
 
