@@ -108,6 +108,39 @@ class CodedCorpus:
                 column[self._index[key]] = shared.setdefault(codes, codes)
             self._codings[str(coder)] = column
 
+    @classmethod
+    def from_columns(cls, segments: Sequence[Segment], columns: Mapping[str, Sequence[frozenset[str] | None]],
+                     codebook=None, index: dict[tuple[str, str], int] | None = None) -> CodedCorpus:
+        """A corpus from each coder's codes per segment (``None``: not coded), aligned with ``segments``: no
+        mapping by key is built (what a reader of millions of segments uses). ``index``: the key -> position of
+        ``segments`` when the caller has it.
+
+        >>> segs = [Segment("P1", "1", "你好"), Segment("P1", "2", "再见")]
+        >>> CodedCorpus.from_columns(segs, {"E": [frozenset({"a"}), None]}).codings("E")
+        [frozenset({'a'}), None]
+        """
+        self = cls([] if index is not None else segments, None, codebook)
+        if index is not None:
+            self.segments, self._index = list(segments), index
+        shared: dict[frozenset[str], frozenset[str]] = {}
+        for coder, col in columns.items():
+            if len(col) != len(self.segments):
+                raise AutocodeError(f"Coder {coder!r} has {len(col)} codings for {len(self.segments)} segments.")
+            column: list[frozenset[str] | None] = [None] * len(self.segments)
+            for i, codes in enumerate(col):
+                if codes is None:
+                    continue
+                codes = frozenset(codes)
+                if codes not in shared:
+                    for c in codes if codebook is not None else ():
+                        if c not in codebook:
+                            raise CodebookError(f"Coder {coder!r}, segment {self.segments[i].key}: "
+                                                f"{codebook.unknown_message(c)}")
+                    shared[codes] = codes
+                column[i] = shared[codes]
+            self._codings[str(coder)] = column
+        return self
+
     def __len__(self) -> int:
         return len(self.segments)
 

@@ -22,6 +22,7 @@ import json
 import re
 import sys
 import warnings
+from array import array
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -292,9 +293,10 @@ def read_coded(
         return corpus
     roles = _roles(speakers)
     required = ("document", "segment", "text", "codes") if require_codes else ("document", "segment", "text")
-    segments: dict[tuple[str, str], Segment] = {}
-    where: dict[tuple[str, str], tuple[int, int]] = {}  # segment -> (file, row) where it first stands
-    codings: dict[str, dict[tuple[str, str], set[str]]] = {}
+    index: dict[tuple[str, str], int] = {}
+    segments: list[Segment] = []
+    where = array("q")  # per segment: the file and row where it first stands, the hash of its text
+    codings: dict[str, list[frozenset[str] | None]] = {}  # coder -> per segment
     machine: dict[str, str] = {}  # pre-coded coder -> the file it came from
     shared: dict[frozenset[str], frozenset[str]] = {}
     for k_path, path in enumerate(paths):
@@ -319,17 +321,18 @@ def read_coded(
                     loc,
                 )
             text = row.get("text") or ""
+            doc = sys.intern(doc)  # (documents, speakers and sections repeat: one string object each)
             key = (doc, seg)
-            old = segments.get(key)
-            if old is None:
+            i = index.get(key)
+            if i is None:
+                i = index[key] = len(segments)
                 speaker = (row.get("speaker") or "").strip()
-                # (documents, speakers and sections repeat: one string object each)
-                segments[key] = Segment(sys.intern(doc), seg, text if texts else "",
-                                        sys.intern(roles.get(speaker) or speaker), _int_or_none(row.get("start")),
-                                        _int_or_none(row.get("end")), sys.intern((row.get("section") or "").strip()))
-                where[key] = (k_path, row["_row"], hash(text))  # (formatted only for an error message)
-            elif where[key][2] != hash(text) or (texts and old.text != text):
-                k_first, row_first, _ = where[key]
+                segments.append(Segment(doc, seg, text if texts else "", sys.intern(roles.get(speaker) or speaker),
+                                        _int_or_none(row.get("start")), _int_or_none(row.get("end")),
+                                        sys.intern((row.get("section") or "").strip())))
+                where.extend((k_path, row["_row"], hash(text)))  # (formatted only for an error message)
+            elif where[3 * i + 2] != hash(text) or (texts and segments[i].text != text):
+                k_first, row_first = where[3 * i], where[3 * i + 1]
                 first = paths[k_first]
                 at = f"line {row_first}" if first.suffix.lower() in (".jsonl", ".ndjson") else f"row {row_first}"
                 raise FormatError(
@@ -352,8 +355,9 @@ def read_coded(
                     codes = [codebook.resolve(c) for c in codes]
                 except CodebookError as err:
                     raise CodebookError(f"{path}, {loc}: {err} Add it to the codebook or correct the id.") from None
-            per = codings.setdefault(name, {})
-            if key in per and set(codes) != per[key]:
+            per = codings.setdefault(name, [])
+            per.extend([None] * (len(segments) - len(per)))
+            if per[i] is not None and set(codes) != per[i]:
                 raise FormatError(
                     f"Coder {name!r} has two rows for segment {doc}/{seg} with different codes. "
                     "Keep one row per segment per coder.",
@@ -361,10 +365,13 @@ def read_coded(
                     loc,
                 )
             codes = frozenset(codes)
-            per[key] = shared.setdefault(codes, codes)  # one object per distinct set of codes
+            per[i] = shared.setdefault(codes, codes)  # one object per distinct set of codes
     if not segments:
         raise FormatError("No rows below the header.", paths[0])
-    corpus = CodedCorpus(list(segments.values()), codings, codebook=codebook)
+    for per in codings.values():
+        per.extend([None] * (len(segments) - len(per)))
+    del where
+    corpus = CodedCorpus.from_columns(segments, codings, codebook=codebook, index=index)
     if precoded == "exclude":
         corpus = _without_precoded(corpus, machine, include, paths[0])
     return corpus
