@@ -103,6 +103,8 @@ class StreamedScores:
         self.key: dict[str, float] = {}
         self.batch_words: Counter = Counter()
         self.known: list[str] = []
+        self.n_short = 0
+        """Participants' segments too short to be scored."""
 
     def __len__(self) -> int:
         return len(self.novelty)
@@ -217,7 +219,7 @@ def score_stream(model, scorer, inputs, *, threshold: float = 0.95, batch_size: 
     doc_index = {d: k for k, d in enumerate(sc.documents)}
     whole = bool(len(getattr(model.backend_, "guide_", None) or ()))
     has_codes, has_words = bool(len(model.codes_)), scorer.words_ is not None
-    sc.n_short, start = 0, 0
+    start = 0
     for batch, batch_inputs in stream_batches(inputs, inputs.sizes, batch_size, whole_documents=whole):
         end = start + len(batch)
         sc.doc[start:end] = [doc_index[s.document] for s in batch]
