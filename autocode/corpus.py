@@ -31,7 +31,7 @@ DEFAULT_CODER = "coder"
 """Name given to the coder of a table whose ``coder`` column is empty or absent."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Segment:
     """One unit of coding.
 
