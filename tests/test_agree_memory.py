@@ -7,7 +7,7 @@ import pytest
 
 from autocode import CodedCorpus, Segment, read_coded, write_coded
 from autocode.cli import main
-from autocode.exceptions import FormatError
+from autocode.exceptions import AutocodeError, CodebookError, FormatError
 from autocode.io.table import read_texts
 from autocode.reliability import measure_agreement
 
@@ -58,3 +58,15 @@ def test_agree_reads_the_texts_again_for_the_disagreements(tmp_path, monkeypatch
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
     assert (tmp_path / "a.csv").read_text(encoding="utf-8-sig") == report.disagreements_csv()
     assert len(report.disagreements) == 36  # every 7th segment, on both codes
+
+
+def test_corpus_from_columns(book):
+    segs = [Segment("P1", "1", "你好"), Segment("P1", "2", "再见")]
+    code = book.ids[-1]
+    corpus = CodedCorpus.from_columns(segs, {"E": [{code}, None], "A": [frozenset({code}), set()]}, codebook=book)
+    assert corpus.codings("E") == [frozenset({code}), None] and corpus.codings("E")[0] is corpus.codings("A")[0]
+    assert corpus.coders == ["E", "A"] and corpus.segments == segs
+    with pytest.raises(AutocodeError, match=r"Coder 'E' has 1 codings for 2 segments\."):
+        CodedCorpus.from_columns(segs, {"E": [None]})
+    with pytest.raises(CodebookError, match=r"Coder 'E', segment \('P1', '2'\): .*nope"):
+        CodedCorpus.from_columns(segs, {"E": [None, {"nope"}]}, codebook=book)
