@@ -155,3 +155,19 @@ def test_cli_saturation_batch_size(fitted, book, coded, tmp_path, capsys):  # no
     empty.write_text("访谈者：\n受访者：\n", encoding="utf-8")  # labels, no words
     assert main(["saturation", "--model", str(folder), str(empty), "--out", str(tmp_path / "e.csv")]) == 1
     assert "The inputs hold no segments to check." in capsys.readouterr().err
+
+
+def test_streamed_errors(fitted, tmp_path):  # noqa: F811
+    model, scorer = fitted
+    table = _table(tmp_path / "h.csv", _corpus(3))
+    with pytest.raises(ac.AutocodeError, match=r"batch_size must be at least 1, got 0\."):
+        stream_saturation(model, InputStream(table), scorer=scorer, batch_size=0)
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    with pytest.raises(ac.AutocodeError, match=r"min_size must be at least 1, got 0\."):
+        stream_saturation(model, InputStream(table), scorer=scorer, min_size=0, folder=spill)
+    assert not any(spill.iterdir())  # the temporary folder is removed on an error too
+    with pytest.raises(ac.AutocodeError, match=r"threshold must be between 0 and 1 \(e\.g\. 0\.95\), got 2"):
+        stream_saturation(model, InputStream(table), scorer=scorer, threshold=2)
+    with pytest.raises(ac.AutocodeError, match=r"Novelty needs the coded segments the model learned from"):
+        stream_saturation(model, InputStream(table))
