@@ -171,3 +171,11 @@ def test_streamed_errors(fitted, tmp_path):  # noqa: F811
         stream_saturation(model, InputStream(table), scorer=scorer, threshold=2)
     with pytest.raises(ac.AutocodeError, match=r"Novelty needs the coded segments the model learned from"):
         stream_saturation(model, InputStream(table))
+
+
+def test_streamed_progress_bar(fitted, tmp_path, capsys):  # noqa: F811
+    model, scorer = fitted
+    table = _table(tmp_path / "h.csv", _corpus(3))
+    report = stream_saturation(model, InputStream(table), scorer=scorer, batch_size=5, progress=True)
+    report.scores.close()
+    assert "scoring novelty" in capsys.readouterr().err

@@ -91,7 +91,7 @@ def _cmd_saturation(args) -> int:
         say(args, f"novelty scorer fitted on {scorer.n_calibration_} coded segments; saved in {args.model}")
     else:
         scorer = NoveltyScorer.load(args.model)
-        scorer.set_params(progress=progress_enabled(args))
+    scorer.set_params(progress=False)  # (one bar over the batches, not one per batch)
     inputs = InputStream(args.inputs, encoding=args.encoding, max_chars=args.max_chars, speakers=speakers_of(args),
                          keep_documents=Path(args.out).suffix.lower() == ".qdpx")
     n = inputs.census()
@@ -101,7 +101,7 @@ def _cmd_saturation(args) -> int:
         raise AutocodeError("The inputs hold no segments to check.")
     report = stream_saturation(model, inputs, coded=coded, scorer=scorer, threshold=args.threshold,
                                min_size=args.min_size, n_clusters=args.clusters, review=args.review,
-                               batch_size=args.batch_size)
+                               batch_size=args.batch_size, progress=progress_enabled(args))
     try:
         written = report.save(args.out, documents=inputs.documents or None)
     finally:

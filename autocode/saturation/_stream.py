@@ -203,11 +203,12 @@ class StreamedScores:
 
 
 def score_stream(model, scorer, inputs, *, threshold: float = 0.95, batch_size: int = BATCH_SIZE,
-                 held_out: dict | None = None, folder: str | Path | None = None) -> StreamedScores:
+                 held_out: dict | None = None, folder: str | Path | None = None, progress: bool = False
+                 ) -> StreamedScores:
     """Steps 1 and 2 (see the module): the :class:`StreamedScores` of ``inputs`` (an
     :class:`~autocode.io.inputs.InputStream`, counted). ``held_out``: a dict filled with the model's pre-coding
     of the segments without their texts (``"segments"``, ``"codings"``; for the relations between
-    categories)."""
+    categories). ``progress``: a progress bar over the segments scored (a corpus of more than one batch)."""
     from ..streaming import stream_batches
 
     scorer.check_scoring(model, threshold)
@@ -220,37 +221,48 @@ def score_stream(model, scorer, inputs, *, threshold: float = 0.95, batch_size: 
     whole = bool(len(getattr(model.backend_, "guide_", None) or ()))
     has_codes, has_words = bool(len(model.codes_)), scorer.words_ is not None
     start = 0
-    for batch, batch_inputs in stream_batches(inputs, inputs.sizes, batch_size, whole_documents=whole):
-        end = start + len(batch)
-        sc.doc[start:end] = [doc_index[s.document] for s in batch]
-        if has_codes:
-            if held_out is not None:
-                sug = model.suggest(batch, inputs=batch_inputs)
-                P = sug.scores
-                held_out.setdefault("segments", []).extend(replace(s, text="") for s in batch)
-                held_out.setdefault("codings", {}).update({s.key: set(sug.codes_for(i)) for i, s in enumerate(batch)})
-            else:
-                P = model.predict_proba(batch, inputs=batch_inputs)
-            sc.best[start:end], sc.best_score[start:end] = P.argmax(axis=1), P.max(axis=1)
-        signals[start:end, 0] = 1 - sc.best_score[start:end] if len(scorer.codes_) else 1.0
-        el = eligible_mask(batch, min_chars=scorer.min_chars_, exclude_roles=scorer.exclude_roles)
-        sc.n_short += int(too_short(batch, min_chars=scorer.min_chars_, exclude_roles=scorer.exclude_roles).sum())
-        sc.eligible[start:end] = el
-        rows = np.flatnonzero(el)
-        texts = [batch[i].text for i in rows]
-        Z = scorer.embed(texts) if len(rows) else np.zeros((0, sc.spill.dim), dtype=np.float32)
-        at = start + rows
-        if len(rows):
-            sims = Z @ scorer.prototypes_.T
-            signals[at, 1] = 1 - sims.max(axis=1)
-            sc.nearest[at] = sims.argmax(axis=1)
-            signals[at, 2] = knn_distance(Z, scorer.reference_, scorer.n_neighbors)
-            log_len = np.log(np.array([content_length(t) for t in texts], dtype=float) + 1.0)
-            codable = sigmoid(scorer.codable_features(Z, log_len) @ scorer.codable_weights_
-                              + scorer.codable_intercept_)
-            signals[at, 3] = codable * signals[at, 0]
-        sc.spill.add(Z, [content_words(scorer.tokenizer_, t) for t in texts] if has_words else [[]] * len(rows))
-        start = end
+    bar = None
+    if progress and n > batch_size:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, desc="scoring novelty", unit="segment")
+    try:
+        for batch, batch_inputs in stream_batches(inputs, inputs.sizes, batch_size, whole_documents=whole):
+            end = start + len(batch)
+            if bar is not None:
+                bar.update(len(batch))
+            sc.doc[start:end] = [doc_index[s.document] for s in batch]
+            if has_codes:
+                if held_out is not None:
+                    sug = model.suggest(batch, inputs=batch_inputs)
+                    P = sug.scores
+                    held_out.setdefault("segments", []).extend(replace(s, text="") for s in batch)
+                    held_out.setdefault("codings", {}).update({s.key: set(sug.codes_for(i)) for i, s in enumerate(batch)})
+                else:
+                    P = model.predict_proba(batch, inputs=batch_inputs)
+                sc.best[start:end], sc.best_score[start:end] = P.argmax(axis=1), P.max(axis=1)
+            signals[start:end, 0] = 1 - sc.best_score[start:end] if len(scorer.codes_) else 1.0
+            el = eligible_mask(batch, min_chars=scorer.min_chars_, exclude_roles=scorer.exclude_roles)
+            sc.n_short += int(too_short(batch, min_chars=scorer.min_chars_, exclude_roles=scorer.exclude_roles).sum())
+            sc.eligible[start:end] = el
+            rows = np.flatnonzero(el)
+            texts = [batch[i].text for i in rows]
+            Z = scorer.embed(texts) if len(rows) else np.zeros((0, sc.spill.dim), dtype=np.float32)
+            at = start + rows
+            if len(rows):
+                sims = Z @ scorer.prototypes_.T
+                signals[at, 1] = 1 - sims.max(axis=1)
+                sc.nearest[at] = sims.argmax(axis=1)
+                signals[at, 2] = knn_distance(Z, scorer.reference_, scorer.n_neighbors)
+                log_len = np.log(np.array([content_length(t) for t in texts], dtype=float) + 1.0)
+                codable = sigmoid(scorer.codable_features(Z, log_len) @ scorer.codable_weights_
+                                  + scorer.codable_intercept_)
+                signals[at, 3] = codable * signals[at, 0]
+            sc.spill.add(Z, [content_words(scorer.tokenizer_, t) for t in texts] if has_words else [[]] * len(rows))
+            start = end
+    finally:
+        if bar is not None:
+            bar.close()
     sc.spill.finish()
     _novelty(sc, signals)
     return sc
@@ -416,12 +428,12 @@ def held_out_corpus(held_out: dict, model) -> CodedCorpus:
 def stream_saturation(model, inputs, *, scorer=None, coded: CodedCorpus | None = None, threshold: float = 0.95,
                       min_size: int = 2, n_clusters: int | None = None, review: float | None = 0.8,
                       relations_unit: str | None = "answer", batch_size: int = BATCH_SIZE,
-                      folder: str | Path | None = None):
+                      folder: str | Path | None = None, progress: bool = False):
     """:func:`saturation_report` of ``inputs`` (an :class:`~autocode.io.inputs.InputStream`) read a batch at a
     time (see the module): the same report, whose segments to review list at most :data:`REVIEW_LISTED` (the
     most novel; :attr:`SaturationReport.n_review` counts them all) and whose CSV and ``.qdpx`` read the inputs
     again. ``folder``: where the temporary spill goes (default: the system's temporary folder); the report's
-    ``scores.close()`` removes it.
+    ``scores.close()`` removes it. ``progress``: a progress bar over the segments scored.
 
     """
     import warnings
@@ -440,7 +452,7 @@ def stream_saturation(model, inputs, *, scorer=None, coded: CodedCorpus | None =
     want = bool(coded is not None and relations_unit and relations_apply(model))
     held_out: dict | None = {} if want else None
     sc = score_stream(model, scorer, inputs, threshold=threshold, batch_size=batch_size, held_out=held_out,
-                      folder=folder)
+                      folder=folder, progress=progress)
     try:
         level = None if review is None else min(float(review), threshold)
         sc.known = known_texts(model)
