@@ -31,7 +31,7 @@ DEFAULT_CODER = "coder"
 """Name given to the coder of a table whose ``coder`` column is empty or absent."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Segment:
     """One unit of coding.
 
@@ -92,6 +92,7 @@ class CodedCorpus:
             self._index[seg.key] = i
         self.codebook = codebook
         self._codings: dict[str, list[frozenset[str] | None]] = {}
+        shared: dict[frozenset[str], frozenset[str]] = {}  # one object per distinct set of codes: a pointer a segment
         for coder, per_seg in (codings or {}).items():
             column: list[frozenset[str] | None] = [None] * len(self.segments)
             for key, codes in per_seg.items():
@@ -104,8 +105,41 @@ class CodedCorpus:
                             raise CodebookError(
                                 f"Coder {coder!r}, segment {key}: {codebook.unknown_message(c)}"
                             )
-                column[self._index[key]] = codes
+                column[self._index[key]] = shared.setdefault(codes, codes)
             self._codings[str(coder)] = column
+
+    @classmethod
+    def from_columns(cls, segments: Sequence[Segment], columns: Mapping[str, Sequence[frozenset[str] | None]],
+                     codebook=None, index: dict[tuple[str, str], int] | None = None) -> CodedCorpus:
+        """A corpus from each coder's codes per segment (``None``: not coded), aligned with ``segments``: no
+        mapping by key is built (what a reader of millions of segments uses). ``index``: the key -> position of
+        ``segments`` when the caller has it.
+
+        >>> segs = [Segment("P1", "1", "你好"), Segment("P1", "2", "再见")]
+        >>> CodedCorpus.from_columns(segs, {"E": [frozenset({"a"}), None]}).codings("E")
+        [frozenset({'a'}), None]
+        """
+        self = cls([] if index is not None else segments, None, codebook)
+        if index is not None:
+            self.segments, self._index = list(segments), index
+        shared: dict[frozenset[str], frozenset[str]] = {}
+        for coder, col in columns.items():
+            if len(col) != len(self.segments):
+                raise AutocodeError(f"Coder {coder!r} has {len(col)} codings for {len(self.segments)} segments.")
+            column: list[frozenset[str] | None] = [None] * len(self.segments)
+            for i, codes in enumerate(col):
+                if codes is None:
+                    continue
+                codes = frozenset(codes)
+                if codes not in shared:
+                    for c in codes if codebook is not None else ():
+                        if c not in codebook:
+                            raise CodebookError(f"Coder {coder!r}, segment {self.segments[i].key}: "
+                                                f"{codebook.unknown_message(c)}")
+                    shared[codes] = codes
+                column[i] = shared[codes]
+            self._codings[str(coder)] = column
+        return self
 
     def __len__(self) -> int:
         return len(self.segments)
@@ -239,12 +273,15 @@ class CodedCorpus:
             raise AutocodeError("Rolling codes up to categories needs a codebook.")
         book = self.codebook
         codings = {}
+        done: dict[frozenset[str], frozenset[str]] = {}  # each distinct set of codes rolled up once
         for coder, col in self._codings.items():
             per = {}
             for i, codes in enumerate(col):
                 if codes is None:
                     continue
-                per[self.segments[i].key] = book.rollup(codes) if depth is None else book.at_depth(codes, depth)
+                if codes not in done:
+                    done[codes] = frozenset(book.rollup(codes) if depth is None else book.at_depth(codes, depth))
+                per[self.segments[i].key] = done[codes]
             codings[coder] = per
         return CodedCorpus(self.segments, codings, codebook=book)
 

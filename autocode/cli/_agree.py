@@ -56,6 +56,8 @@ def add_agree(sub):
 def _cmd_agree(args) -> int:
     from ..codebook import Codebook
     from ..io import read_coded
+    from ..io.inputs import TABLES
+    from ..io.table import read_texts
     from ..reliability import measure_agreement
 
     outputs = {"--out": report_files(args.out)}
@@ -69,10 +71,14 @@ def _cmd_agree(args) -> int:
         book = read_qdc(args.codebook)  # a REFI-QDA codebook (or a project's codebook)
     elif args.codebook:
         book = Codebook.read_csv(args.codebook, encoding=args.encoding)
-    coded = read_coded(args.files, codebook=book, encoding=args.encoding)
+    # the segments' texts are read again for the disagreements listed (a table's), unless their lengths count
+    coded = read_coded(args.files, codebook=book, encoding=args.encoding, texts=args.level == "character")
     report = measure_agreement(coded, coders=args.coders, models=args.models, by=args.by, level=args.level,
                                uncoded="drop" if args.drop_uncoded else "keep", n_bootstrap=args.bootstrap,
                                confidence=args.confidence, random_state=args.seed)
+    tables = [Path(f) for f in args.files]
+    if args.level != "character" and all(p.suffix.lower() in TABLES for p in tables):
+        report.disagreements.read_texts_with(lambda keys: read_texts(tables, keys, encoding=args.encoding))
     report.write(args.out)
     if args.disagreements:
         report.write_disagreements(args.disagreements)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..exceptions import AutocodeError
 from ..io.inputs import input_paths
 from ._common import (
     Formatter,
@@ -11,7 +12,6 @@ from ._common import (
     add_input_options,
     check_outputs,
     progress_enabled,
-    read_segments_of,
     report_files,
     say,
     speakers_of,
@@ -59,6 +59,9 @@ def add_saturation(sub):
                    help="segments a candidate code needs (default 2)")
     p.add_argument("--clusters", type=int, help="group the novel segments into this many candidates (default: "
                                                 "cut where groups become looser than the existing codes)")
+    p.add_argument("--batch-size", type=int, default=2048, dest="batch_size",
+                   help="segments read and scored at a time: memory holds a batch and a few numbers per segment, "
+                        "not the corpus")
     add_input_options(p)
     add_force(p)
     p.set_defaults(func=_cmd_saturation)
@@ -66,8 +69,12 @@ def add_saturation(sub):
 
 def _cmd_saturation(args) -> int:
     from ..io import read_coded
+    from ..io.inputs import InputStream
     from ..model import CodingModel
-    from ..saturation import NoveltyScorer, saturation_report
+    from ..saturation import NoveltyScorer, stream_saturation
+
+    if args.batch_size < 1:
+        raise AutocodeError(f"--batch-size must be at least 1, got {args.batch_size}.")
 
     check_outputs(args, {"--out": report_files(args.out, csv_codebook=True)},
                    [args.model, *(args.data or []), *input_paths(args.inputs)])
@@ -84,11 +91,21 @@ def _cmd_saturation(args) -> int:
         say(args, f"novelty scorer fitted on {scorer.n_calibration_} coded segments; saved in {args.model}")
     else:
         scorer = NoveltyScorer.load(args.model)
-        scorer.set_params(progress=progress_enabled(args))
-    segments, documents = read_segments_of(args, "to check")
-    report = saturation_report(model, segments, coded=coded, scorer=scorer, threshold=args.threshold,
-                               min_size=args.min_size, n_clusters=args.clusters, review=args.review)
-    written = report.save(args.out, documents=documents or None)
+    scorer.set_params(progress=False)  # (one bar over the batches, not one per batch)
+    inputs = InputStream(args.inputs, encoding=args.encoding, max_chars=args.max_chars, speakers=speakers_of(args),
+                         keep_documents=Path(args.out).suffix.lower() == ".qdpx")
+    n = inputs.census()
+    for line in inputs.layouts:
+        say(args, line)
+    if not n:
+        raise AutocodeError("The inputs hold no segments to check.")
+    report = stream_saturation(model, inputs, coded=coded, scorer=scorer, threshold=args.threshold,
+                               min_size=args.min_size, n_clusters=args.clusters, review=args.review,
+                               batch_size=args.batch_size, progress=progress_enabled(args))
+    try:
+        written = report.save(args.out, documents=inputs.documents or None)
+    finally:
+        report.scores.close()
     for a in report.answers():
         say(args, f"{a.question} {a.answer}")
     say(args, f"report -> {', '.join(map(str, written))}")

@@ -20,7 +20,9 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sys
 import warnings
+from array import array
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -30,7 +32,7 @@ from ..exceptions import AutocodeWarning, CodebookError, FormatError
 from ._tabular import EXCEL_SUFFIXES, read_records
 from .transcript import decode_bytes
 
-__all__ = ["read_coded", "read_segments", "read_rows", "write_coded", "write_table", "split_codes",
+__all__ = ["read_coded", "read_segments", "read_rows", "read_texts", "write_coded", "write_table", "split_codes",
            "CANONICAL_COLUMNS"]
 
 CANONICAL_COLUMNS = ("document", "segment", "speaker", "text", "coder", "codes")
@@ -148,6 +150,29 @@ def iter_table_segments(path: str | Path, *, encoding: str | None = None) -> Ite
                        _int_or_none(row.get("start")), _int_or_none(row.get("end"))), loc)
 
 
+def read_texts(paths: str | Path | Iterable[str | Path], keys, *, encoding: str | None = None
+               ) -> dict[tuple[str, str], str]:
+    """The texts of the segments ``keys`` (``(document, segment)``) in canonical tables, read one row at a time:
+    what a corpus read with ``read_coded(..., texts=False)`` shows where it lists a segment.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = p.write_text("document,segment,text\\nP1,1,你好\\nP1,2,再见\\n", encoding="utf-8")
+    >>> read_texts(p, {("P1", "2")})
+    {('P1', '2'): '再见'}
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    wanted, out = set(keys), {}
+    for path in paths:
+        if not wanted - out.keys():
+            break
+        for seg, _ in iter_table_segments(path, encoding=encoding):
+            if seg.key in wanted:
+                out.setdefault(seg.key, seg.text)
+    return out
+
+
 def _iter_rows(path: Path, encoding: str | None, required: tuple[str, ...], *, header_out: list[str] | None = None,
                allow_empty: bool = False) -> Iterator[dict]:
     """:func:`_read_rows` one row at a time (a JSON lines file's columns are checked at its end). ``header_out``: a
@@ -212,6 +237,7 @@ def read_coded(
     precoded: str = "keep",
     include_coders: Iterable[str] = (),
     speakers=None,
+    texts: bool = True,
 ) -> CodedCorpus:
     """Read hand-coded segments from one or more canonical tables (``.csv``, ``.tsv``, ``.xlsx`` or ``.jsonl``),
     or from a REFI-QDA project (``.qdpx``) or QualCoder database (``.qda``/``.sqlite``).
@@ -241,6 +267,10 @@ def read_coded(
         Speaker labels and their roles (``{"A": "interviewer"}`` or ``"A=interviewer,B=participant"``): a
         project's sources are segmented with them (see :func:`~autocode.segment.segment_text`); in a table, a
         ``speaker`` that is a label given a role is read as that role.
+    texts : bool
+        Keep the segments' texts (default). False: the segments of tables carry an empty text, so that a corpus
+        of millions of segments fits in memory for agreement (rows of a segment are still checked to carry the
+        same text; a project's sources keep theirs).
     """
     if precoded not in ("keep", "exclude"):
         raise ValueError(f"precoded must be 'keep' or 'exclude', got {precoded!r}.")
@@ -263,10 +293,12 @@ def read_coded(
         return corpus
     roles = _roles(speakers)
     required = ("document", "segment", "text", "codes") if require_codes else ("document", "segment", "text")
-    segments: dict[tuple[str, str], Segment] = {}
-    where: dict[tuple[str, str], tuple[int, int]] = {}  # segment -> (file, row) where it first stands
-    codings: dict[str, dict[tuple[str, str], set[str]]] = {}
+    index: dict[tuple[str, str], int] = {}
+    segments: list[Segment] = []
+    where = array("q")  # per segment: the file and row where it first stands, the hash of its text
+    codings: dict[str, list[frozenset[str] | None]] = {}  # coder -> per segment
     machine: dict[str, str] = {}  # pre-coded coder -> the file it came from
+    shared: dict[frozenset[str], frozenset[str]] = {}
     for k_path, path in enumerate(paths):
         # two passes, one row at a time (the rows are never held): the columns and whether any row names a
         # coder, then the rows
@@ -289,16 +321,18 @@ def read_coded(
                     loc,
                 )
             text = row.get("text") or ""
+            doc = sys.intern(doc)  # (documents, speakers and sections repeat: one string object each)
             key = (doc, seg)
-            old = segments.get(key)
-            if old is None:
+            i = index.get(key)
+            if i is None:
+                i = index[key] = len(segments)
                 speaker = (row.get("speaker") or "").strip()
-                segments[key] = Segment(doc, seg, text, roles.get(speaker) or speaker,
+                segments.append(Segment(doc, seg, text if texts else "", sys.intern(roles.get(speaker) or speaker),
                                         _int_or_none(row.get("start")), _int_or_none(row.get("end")),
-                                        (row.get("section") or "").strip())
-                where[key] = (k_path, row["_row"])  # (formatted only for an error message)
-            elif old.text != text:
-                k_first, row_first = where[key]
+                                        sys.intern((row.get("section") or "").strip())))
+                where.extend((k_path, row["_row"], hash(text)))  # (formatted only for an error message)
+            elif where[3 * i + 2] != hash(text) or (texts and segments[i].text != text):
+                k_first, row_first = where[3 * i], where[3 * i + 1]
                 first = paths[k_first]
                 at = f"line {row_first}" if first.suffix.lower() in (".jsonl", ".ndjson") else f"row {row_first}"
                 raise FormatError(
@@ -321,18 +355,23 @@ def read_coded(
                     codes = [codebook.resolve(c) for c in codes]
                 except CodebookError as err:
                     raise CodebookError(f"{path}, {loc}: {err} Add it to the codebook or correct the id.") from None
-            per = codings.setdefault(name, {})
-            if key in per and set(codes) != per[key]:
+            per = codings.setdefault(name, [])
+            per.extend([None] * (len(segments) - len(per)))
+            if per[i] is not None and set(codes) != per[i]:
                 raise FormatError(
                     f"Coder {name!r} has two rows for segment {doc}/{seg} with different codes. "
                     "Keep one row per segment per coder.",
                     path,
                     loc,
                 )
-            per[key] = set(codes)
+            codes = frozenset(codes)
+            per[i] = shared.setdefault(codes, codes)  # one object per distinct set of codes
     if not segments:
         raise FormatError("No rows below the header.", paths[0])
-    corpus = CodedCorpus(list(segments.values()), codings, codebook=codebook)
+    for per in codings.values():
+        per.extend([None] * (len(segments) - len(per)))
+    del where
+    corpus = CodedCorpus.from_columns(segments, codings, codebook=codebook, index=index)
     if precoded == "exclude":
         corpus = _without_precoded(corpus, machine, include, paths[0])
     return corpus

@@ -46,6 +46,28 @@ class Disagreements(Sequence):
         self._applied = x[:, self._seg, self._code] & coded[:, self._seg]
         self._coded = coded[:, self._seg]
         self._segments, self._coders, self._codes = corpus.segments, list(coders), list(codes)
+        self._source = None
+        self._texts: dict[int, str] = {}
+
+    def read_texts_with(self, source) -> None:
+        """Take the texts of the segments listed from ``source`` (a function: set of segment keys -> dict key ->
+        text), for a corpus read without its texts (``read_coded(..., texts=False)``): asked once per
+        :data:`BLOCK` disagreements read in order, and once for :meth:`by_code`."""
+        self._source = source
+
+    def _fetch(self, items: range | list[int]) -> None:
+        """Ask the source for the texts of the segments of disagreements ``items`` (and keep only those)."""
+        if self._source is None:
+            return
+        rows = {int(self._seg[i]) for i in items}
+        got = self._source({self._segments[j].key for j in rows})
+        self._texts = {j: got.get(self._segments[j].key, "") for j in rows}
+
+    def __iter__(self):
+        for s in range(0, len(self), BLOCK):
+            self._fetch(range(s, min(s + BLOCK, len(self))))
+            for i in range(s, min(s + BLOCK, len(self))):
+                yield self[i]
 
     def __len__(self) -> int:
         return len(self._code)
@@ -60,7 +82,7 @@ class Disagreements(Sequence):
         seg = self._segments[self._seg[i]]
         y, d = self._applied[:, i], self._coded[:, i]
         return {"code": self._codes[self._code[i]], "document": seg.document, "segment": seg.segment,
-                "speaker": seg.speaker, "text": seg.text,
+                "speaker": seg.speaker, "text": self._texts.get(int(self._seg[i]), seg.text),
                 "applied_by": [c for c, a, k in zip(self._coders, y, d) if a and k],
                 "not_applied_by": [c for c, a, k in zip(self._coders, y, d) if k and not a]}
 
@@ -68,6 +90,8 @@ class Disagreements(Sequence):
         """Code -> its disagreements (at most ``limit`` each), in code order."""
         out: dict[str, list[dict]] = {}
         codes, starts, counts = np.unique(self._code, return_index=True, return_counts=True)
+        self._fetch([k for s, n in zip(starts.tolist(), counts.tolist())
+                     for k in range(s, s + (n if limit is None else min(n, limit)))])
         for j, s, n in zip(codes.tolist(), starts.tolist(), counts.tolist()):
             out[self._codes[j]] = [self[k] for k in range(s, s + (n if limit is None else min(n, limit)))]
         return out

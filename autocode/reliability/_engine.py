@@ -262,10 +262,10 @@ class _GroupFigures:
         return out
 
 
-UNIT_BLOCK = 16_384
+UNIT_BLOCK = 4096
 """Units whose ratings are summed into their documents at a time: the sums' float arrays (several per unit,
-code and coder pair) then hold a block of units, not the corpus. A corpus of at most this many units is one
-block."""
+code and coder pair; about 50 MB for 4,096 units of 46 codes) then hold a block of units, not the corpus. A
+corpus of at most this many units is one block; the sums are of whole numbers, the same whatever the block."""
 
 
 def _document_sums(ux: np.ndarray, ucoded: np.ndarray, weight: np.ndarray, to_doc) -> AgreementSums:

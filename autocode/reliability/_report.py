@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import write_bytes, write_text
+from .._files import atomic_write, write_bytes, write_text
 from ..agreement import AgreementError
 from ..exceptions import FormatError
 from ._disagreements import disagreement_counts, disagreements_by_code
@@ -280,16 +280,21 @@ class AgreementReport:
     def disagreements_csv(self) -> str:
         """The disagreements as CSV: code, document, segment, speaker, text, applied_by, not_applied_by."""
         buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
+        self._write_disagreements(buf)
+        return buf.getvalue()
+
+    def _write_disagreements(self, f) -> None:
+        w = csv.writer(f, lineterminator="\n")
         cols = ("code", "document", "segment", "speaker", "text", "applied_by", "not_applied_by")
         w.writerow(cols)
         for d in self.disagreements:
             w.writerow([";".join(d[c]) if isinstance(d[c], list) else d[c] for c in cols])
-        return buf.getvalue()
 
     def write_disagreements(self, path: str | Path) -> Path:
-        """Write every disagreement as CSV (UTF-8 with BOM, so Excel shows the Chinese text)."""
-        return write_text(path, self.disagreements_csv(), encoding="utf-8-sig")
+        """Write every disagreement as CSV (UTF-8 with BOM, so Excel shows the Chinese text), a row at a time."""
+        with atomic_write(Path(path), encoding="utf-8-sig", newline="") as f:
+            self._write_disagreements(f)
+        return Path(path)
 
     def write(self, path: str | Path) -> Path:
         """Write the report; the format follows the suffix: ``.md`` (plus a ``.png`` beside it), ``.html``,

@@ -68,7 +68,8 @@ Modules: ``_space`` (the LSA space and the e5 embedding), ``_eligibility`` (whic
 ``_persist`` (the scorer's files), ``_grouping`` (the cut and the category bar, learned from the study's codes),
 ``_candidates`` (clustering, categories, :class:`CandidateCode`), ``_naming``
 (key phrases, unexplained words), ``_answers`` (the three questions), ``_report`` and ``_html``
-(:class:`SaturationReport` and its formats), ``_relations`` (links between categories). Import from ``autocode.saturation``.
+(:class:`SaturationReport` and its formats), ``_stream`` and ``_spill`` (:func:`stream_saturation`: a corpus of
+any size read a batch at a time, as ``autocode saturation`` does), ``_relations`` (links between categories). Import from ``autocode.saturation``.
 
 Example
 -------
@@ -110,6 +111,7 @@ from ._relations import RelationReport, category_relations
 from ._report import SaturationReport, report_from_scores, saturation_report
 from ._scoring import NoveltyScorer, NoveltyScores, novelty_scores
 from ._signals import COMPONENTS
+from ._stream import StreamedScores, stream_saturation
 from ._words import WordStats, unexplained_words
 
 __all__ = [
@@ -123,6 +125,8 @@ __all__ = [
     "propose_codes",
     "saturation_report",
     "report_from_scores",
+    "stream_saturation",
+    "StreamedScores",
     "cluster_embeddings",
     "code_spread",
     "calibrate_cut",

@@ -112,15 +112,54 @@ def answers(report: SaturationReport) -> list[Answer]:
     return [concepts(report), categories(report), relations(report)]
 
 
-def review_rows(report: SaturationReport) -> list[dict]:
-    """Every segment at the review level or above, in interview order: document, segment, novelty, ``level``
-    ("novel" at the cut, else "review"), candidate, nearest code, best model code
+def evidence_points(report: SaturationReport) -> list[str]:
+    """Plain-language points for and against saturation (:meth:`SaturationReport.evidence`)."""
+    pts = []
+    docs = report.per_document
+    n = len(docs)
+    expected = 1 - report.threshold
+    total_elig = sum(d["eligible"] for d in docs)
+    total_novel = sum(d["novel"] for d in docs)
+    share = total_novel / total_elig if total_elig else 0.0
+    supported = [c for c in report.candidates if c.supported]
+    if not supported:
+        pts.append(f"For saturation: no candidate code (a group of at least {report.min_size} segments to review, "
+                   f"one of them novel) across {n} interview(s).")
+    else:
+        last_new = max(i for i, d in enumerate(docs) if d["new_candidates"])
+        quiet = n - 1 - last_new
+        if quiet > 0:
+            pts.append(f"For saturation: the last {quiet} interview(s) brought no new candidate code "
+                       f"(the last new one came in interview {last_new + 1}, {docs[last_new]['document']}).")
+        else:
+            pts.append(f"Against saturation: the last interview ({docs[-1]['document']}) brought "
+                       f"{len(docs[-1]['new_candidates'])} new candidate code(s).")
+        pts.append(f"{len(supported)} candidate code(s) in all; review each: a candidate may be a known "
+                   "code said in new words, talk outside the study's questions, or a new concept.")
+    verdict = ("no more than" if share <= expected else "somewhat more than" if share <= 2 * expected
+               else "clearly more than")
+    pts.append(f"{total_novel} of {total_elig} eligible segments ({share:.1%}) are novel at {report.threshold:.2f}; "
+               f"{expected:.0%} would be expected by chance if they were like the coded segments: {verdict} "
+               "expected.")
+    excess = [d["document"] for d in docs if d["p_excess"] < 0.01]
+    if excess:
+        pts.append("Interviews with clearly more novel segments than expected (binomial p < 0.01): "
+                   + ", ".join(excess) + ".")
+    if report.relations is not None:
+        pts.append(report.relations.summary())
+    return pts
+
+
+def review_rows(report: SaturationReport, rows=None) -> list[dict]:
+    """Every segment at the review level or above (or those of ``rows``), in interview order: document, segment,
+    novelty, ``level`` ("novel" at the cut, else "review"), candidate, nearest code, best model code
     and score, the words no code accounts for, and the text."""
     s = report.scores
     cand = report.candidate_of()
     out = []
-    with np.errstate(invalid="ignore"):
-        rows = np.flatnonzero(s.eligible & (np.nan_to_num(s.novelty, nan=-1.0) >= report.review_level))
+    if rows is None:
+        with np.errstate(invalid="ignore"):
+            rows = np.flatnonzero(s.eligible & (np.nan_to_num(s.novelty, nan=-1.0) >= report.review_level))
     novel = s.novel  # (a property computed over every segment: once, not per row)
     for i in rows:
         seg = s.segments[i]

@@ -44,6 +44,8 @@ def report_html(self: SaturationReport) -> str:
     review = (("<table><tr><th>interview</th><th>segment</th><th>novelty</th><th>candidate</th><th>nearest code</th>"
                f"<th>best code (score)</th><th>words no code accounts for</th><th>text</th></tr>{review}</table>")
               if review else f"<p>No segment reaches novelty {self.review_level:.2f}.</p>")
+    if self.review_more():
+        review = f"<p>{esc(self.review_more())}</p>{review}"
     answers = "".join(f"<li><b>{esc(a.question)}</b> {esc(a.answer)}<br><i>Rests on:</i> {esc(a.rests_on)}</li>"
                       for a in self.answers())
     img = base64.b64encode(self.plot_png()).decode()

@@ -21,13 +21,16 @@ from .._version import __version__
 from ..codebook import Code, Codebook
 from ..corpus import CodedCorpus
 from ..exceptions import AutocodeError, AutocodeWarning
-from ._answers import Answer, answers, review_rows
+from ._answers import Answer, answers, evidence_points, review_rows
 from ._candidates import CandidateCode, code_categories, propose_codes
 from ._eligibility import too_short
 from ._html import RELATIONS_NOTE, report_html
 from ._naming import unexplained_terms
 from ._relations import RelationReport, category_relations
 from ._scoring import NoveltyScorer, NoveltyScores, fitted_scorer
+
+REVIEW_LISTED = 1000
+"""Segments to review a streamed report lists (the most novel; every one is in its CSV)."""
 
 
 @dataclass
@@ -56,6 +59,9 @@ class SaturationReport:
         The scorer's length rule, and the participants' segments shorter than it (not scored).
     has_categories : bool
         Whether the model's codes fall in categories (the "new categories?" question applies).
+    review_listed, n_review : list of dict or None, int or None
+        For a corpus scored a batch at a time (:func:`stream_saturation`): the rows of :meth:`review_rows`
+        listed (at most :data:`REVIEW_LISTED`, the most novel) and how many segments reach the review level.
     """
 
     scores: NoveltyScores
@@ -70,6 +76,8 @@ class SaturationReport:
     min_chars: int = 0
     n_short: int = 0
     has_categories: bool = True
+    review_listed: list[dict] | None = None
+    n_review: int | None = None
 
     def __post_init__(self):
         if self.review_level is None:
@@ -84,8 +92,15 @@ class SaturationReport:
         return answers(self)
 
     def review_rows(self) -> list[dict]:
-        """Every segment at :attr:`review_level` or above, with its novelty, candidate and evidence."""
-        return review_rows(self)
+        """Every segment at :attr:`review_level` or above, with its novelty, candidate and evidence (those of
+        :attr:`review_listed` when set)."""
+        return review_rows(self) if self.review_listed is None else self.review_listed
+
+    def review_more(self) -> str:
+        """A line saying how many segments to review the report does not list ("" when it lists them all)."""
+        more = (self.n_review or 0) - len(self.review_listed or ())
+        return (f"{more:,} more segment(s) reach novelty {self.review_level:.2f}; the {len(self.review_listed):,} "
+                "most novel are listed. Every segment is in the CSV report (--out REPORT.csv)." if more > 0 else "")
 
     def candidate_of(self) -> dict[int, str]:
         """Segment index -> candidate id."""
@@ -93,40 +108,7 @@ class SaturationReport:
 
     def evidence(self) -> list[str]:
         """Plain-language points for and against saturation."""
-        pts = []
-        docs = self.per_document
-        n = len(docs)
-        expected = 1 - self.threshold
-        total_elig = sum(d["eligible"] for d in docs)
-        total_novel = sum(d["novel"] for d in docs)
-        share = total_novel / total_elig if total_elig else 0.0
-        supported = [c for c in self.candidates if c.supported]
-        if not supported:
-            pts.append(f"For saturation: no candidate code (a group of at least {self.min_size} segments to review, "
-                       f"one of them novel) across {n} interview(s).")
-        else:
-            last_new = max(i for i, d in enumerate(docs) if d["new_candidates"])
-            quiet = n - 1 - last_new
-            if quiet > 0:
-                pts.append(f"For saturation: the last {quiet} interview(s) brought no new candidate code "
-                           f"(the last new one came in interview {last_new + 1}, {docs[last_new]['document']}).")
-            else:
-                pts.append(f"Against saturation: the last interview ({docs[-1]['document']}) brought "
-                           f"{len(docs[-1]['new_candidates'])} new candidate code(s).")
-            pts.append(f"{len(supported)} candidate code(s) in all; review each: a candidate may be a known "
-                       "code said in new words, talk outside the study's questions, or a new concept.")
-        verdict = ("no more than" if share <= expected else "somewhat more than" if share <= 2 * expected
-                   else "clearly more than")
-        pts.append(f"{total_novel} of {total_elig} eligible segments ({share:.1%}) are novel at {self.threshold:.2f}; "
-                   f"{expected:.0%} would be expected by chance if they were like the coded segments: {verdict} "
-                   "expected.")
-        excess = [d["document"] for d in docs if d["p_excess"] < 0.01]
-        if excess:
-            pts.append("Interviews with clearly more novel segments than expected (binomial p < 0.01): "
-                       + ", ".join(excess) + ".")
-        if self.relations is not None:
-            pts.append(self.relations.summary())
-        return pts
+        return evidence_points(self)
 
     # -- outputs ---------------------------------------------------------------------------------------------
     def plot_png(self) -> bytes:
@@ -204,6 +186,7 @@ class SaturationReport:
         rows = self.review_rows()
         if not rows:
             return [f"No segment reaches novelty {self.review_level:.2f}.", ""]
+        more = [self.review_more(), ""] if self.review_more() else []
         label = self.codebook.label
         out = ["| interview | segment | novelty | candidate | nearest code | best code (score) | words no code accounts "
                "for | text |", "|---|---|---|---|---|---|---|---|"]
@@ -214,7 +197,7 @@ class SaturationReport:
                 label(r["nearest_code"]) if r["nearest_code"] else "-",
                 f"{label(r['best_code'])} ({r['best_score']:.2f})", "、".join(r["unexplained"]) or "-",
                 r["text"])) + " |")
-        return [*out, ""]
+        return [*more, *out, ""]
 
     def intro(self) -> str:
         """The report's opening sentence: what was scored and what novel means."""
@@ -260,7 +243,11 @@ class SaturationReport:
         return list(self.iter_records())
 
     def iter_records(self) -> Iterator[dict]:
-        """:meth:`records` one at a time (the CSV is written from them without holding them all)."""
+        """:meth:`records` one at a time (the CSV is written from them without holding them all; a streamed
+        corpus is read again a batch at a time)."""
+        if hasattr(self.scores, "iter_records"):
+            yield from self.scores.iter_records(self)
+            return
         cand = self.candidate_of()
         names = {c.id: c.name for c in self.candidates}
         s = self.scores
@@ -343,6 +330,8 @@ class SaturationReport:
             ) from None
         from ..suggestion import Suggestions
 
+        if hasattr(self.scores, "write_qdpx"):
+            return self.scores.write_qdpx(self, path, documents)
         book = self.candidate_codebook()
         ids = [c.id for c in self.candidates]
         scores = np.zeros((len(self.scores), len(ids)))
@@ -407,13 +396,18 @@ def saturation_report(model, segments, *, coded: CodedCorpus | None = None, scor
     if len(scores) == 0:
         raise AutocodeError("There are no segments to check. Give the held-out interviews' transcripts or tables.")
     relations = None
-    if coded is not None and relations_unit:
-        relations = _relations(model, coded, scores.segments, relations_unit)
-    known = [t for ex in getattr(model, "examples_", {}).get("segments", []) for t in ex[2:3]]
-    known += [x for c in model.codes_ if c in model.codebook for x in (model.codebook[c].name,
-                                                                      model.codebook[c].description)]
+    if coded is not None and relations_unit and relations_apply(model):
+        relations = held_out_relations(model, coded, model.suggest(scores.segments).to_corpus(), relations_unit)
     return report_from_scores(scores, model.codebook, scorer, min_size=min_size, n_clusters=n_clusters,
-                              review=review, known=known, relations=relations)
+                              review=review, known=known_texts(model), relations=relations)
+
+
+def known_texts(model) -> list[str]:
+    """The texts whose words the codes account for: the model's kept coded examples, its codes' names and
+    descriptions (a segment to review without the scorer's evidence lists its terms found in none of them)."""
+    known = [t for ex in getattr(model, "examples_", {}).get("segments", []) for t in ex[2:3]]
+    return known + [x for c in model.codes_ if c in model.codebook for x in (model.codebook[c].name,
+                                                                            model.codebook[c].description)]
 
 
 def report_from_scores(scores: NoveltyScores, codebook: Codebook, scorer: NoveltyScorer, *, min_size: int = 2,
@@ -465,16 +459,19 @@ def report_from_scores(scores: NoveltyScores, codebook: Codebook, scorer: Novelt
     rep.unexplained = {i: (list(words[i]) if words and words[i] else fallback[i]) for i in rows}
     return rep
 
-def _relations(model, coded: CodedCorpus, segments, unit: str) -> RelationReport | None:
-    """Links between categories: the coded interviews pre-coded out of fold against the held-out ones
-    pre-coded, both at the model's thresholds (None when the learned codes fall in fewer than 2 categories)."""
+def relations_apply(model) -> bool:
+    """Whether the model's learned codes fall in at least 2 categories (else no relations to compare)."""
     book = model.codebook
-    if len({book.ancestor_at(c, book.category_depth) for c in model.codes_}) < 2:
-        return None
+    return len({book.ancestor_at(c, book.category_depth) for c in model.codes_}) >= 2
+
+
+def held_out_relations(model, coded: CodedCorpus, held_out: CodedCorpus, unit: str) -> RelationReport:
+    """Links between categories: the coded interviews pre-coded out of fold against the held-out ones
+    pre-coded (``held_out``: ``model.suggest(segments).to_corpus()``), both at the model's thresholds."""
+    book = model.codebook
     train = coded.subset(coded.coded_mask(model.target))
     Y = train.labels(model.codes_, model.target)
     accepted = model.out_of_fold_proba(train.segments, Y, n_splits=5) >= model.thresholds_
     before = CodedCorpus(train.segments, {"model": {
         s.key: {c for c, a in zip(model.codes_, row) if a} for s, row in zip(train.segments, accepted)}})
-    after = model.suggest(segments).to_corpus()
-    return category_relations(before, after, book, unit=unit)
+    return category_relations(before, held_out, book, unit=unit)

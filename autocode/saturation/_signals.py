@@ -78,18 +78,33 @@ def recurrence(Z: np.ndarray, docs: np.ndarray, ref: np.ndarray, k: int, random_
     if len(Z) == 0:
         return out
     names, docs = np.unique(np.asarray(docs), return_inverse=True)  # documents as integers: cheap to compare
-    one_doc = len(names) == 1
     sample = recurrence_sample(len(Z), random_state)
     whole = len(sample) == len(Z)  # (then Z itself, not a copy: the same products as ever, to the last bit)
     S_ref, docs_ref = (Z, docs) if whole else (Z[sample], docs[sample])
-    rows = max(1, min(2048, SIMILARITY_BLOCK // len(sample)))  # the block and its masks stay small at any size
+    rows = recurrence_rows(len(sample))
     for s in range(0, len(Z), rows):
-        S = Z[s : s + rows] @ S_ref.T
-        exclude = np.arange(s, s + len(S))[:, None] == sample[None, :] if one_doc else (
-            docs[s : s + rows, None] == docs_ref[None, :])
-        near = _topk_mean(np.where(exclude, -np.inf, S), k) if len(Z) > 1 else np.zeros(len(S))
-        out[s : s + len(S)] = near - (1 - knn_distance(Z[s : s + rows], ref, k))
+        out[s : s + rows] = recurrence_block(Z[s : s + rows], docs[s : s + rows], s, S_ref, docs_ref, sample,
+                                             len(names) == 1, ref, k, len(Z))
     return out
+
+
+def recurrence_rows(n_sample: int) -> int:
+    """Rows of a batch :func:`recurrence` compares with the sample at a time (the block and its masks stay
+    small at any size)."""
+    return max(1, min(2048, SIMILARITY_BLOCK // max(n_sample, 1)))
+
+
+def recurrence_block(Zb: np.ndarray, docs_b: np.ndarray, start: int, S_ref: np.ndarray, docs_ref: np.ndarray,
+                     sample: np.ndarray, one_doc: bool, ref: np.ndarray, k: int, n: int) -> np.ndarray:
+    """:func:`recurrence` of the rows ``start, start + 1, ...`` (``Zb``, their documents ``docs_b`` as integers)
+    of a batch of ``n`` rows whose :func:`recurrence_sample` rows are ``sample`` (vectors ``S_ref``, documents
+    ``docs_ref``); ``one_doc``: the batch holds one document. A batch scored block by block
+    (:data:`recurrence_rows` rows at a time) gets the values :func:`recurrence` gives it whole."""
+    S = Zb @ S_ref.T
+    exclude = np.arange(start, start + len(S))[:, None] == sample[None, :] if one_doc else (
+        docs_b[:, None] == docs_ref[None, :])
+    near = _topk_mean(np.where(exclude, -np.inf, S), k) if n > 1 else np.zeros(len(S))
+    return near - (1 - knn_distance(Zb, ref, k))
 
 
 def prototypes(Z: np.ndarray, Y: np.ndarray, desc: np.ndarray) -> np.ndarray:

@@ -64,10 +64,13 @@ class WordStats:
         """Keyness of each unexplained word of the batch ``words`` (one list per segment): the log ratio of its
         smoothed share of batch segments to its share of training segments; and the batch document frequencies."""
         batch = Counter(w for ws in words for w in ws)
-        nb = len(words)
-        key = {w: float(np.log((k + 0.5) / (nb + 1)) - np.log((self.df.get(w, 0) + 0.5) / (self.n + 1)))
-               for w, k in batch.items() if w not in self.explained}
-        return key, batch
+        return self.keyness_of(batch, len(words)), batch
+
+    def keyness_of(self, batch: Counter, nb: int) -> dict[str, float]:
+        """:meth:`keyness` from the batch's document frequencies ``batch`` (word -> segments of the batch that
+        contain it) and its number of segments ``nb`` (a batch read a part at a time counts them as it goes)."""
+        return {w: float(np.log((k + 0.5) / (nb + 1)) - np.log((self.df.get(w, 0) + 0.5) / (self.n + 1)))
+                for w, k in batch.items() if w not in self.explained}
 
 
 def unexplained_words(stats: WordStats, words: Sequence[Sequence[str]], n_evidence: int = 5
@@ -82,6 +85,13 @@ def unexplained_words(stats: WordStats, words: Sequence[Sequence[str]], n_eviden
     ([2.62, 2.62, 0.0], [['程序'], ['程序', '平台'], []])
     """
     key, batch = stats.keyness(words)
+    return unexplained_scores(key, batch, words, n_evidence)
+
+
+def unexplained_scores(key: dict[str, float], batch: Counter, words: Sequence[Sequence[str]], n_evidence: int = 5
+                       ) -> tuple[np.ndarray, list[list[str]]]:
+    """:func:`unexplained_words` of some segments of a batch, given the keyness and document frequencies of the
+    whole batch (:meth:`WordStats.keyness`): a batch scored a part at a time gets the values it gets whole."""
     score = np.zeros(len(words))
     evidence: list[list[str]] = []
     for i, ws in enumerate(words):
