@@ -12,7 +12,7 @@ from test_saturation import fitted, held_out  # noqa: F401 (a fixture)
 
 import autocode as ac
 from autocode.io.inputs import InputStream
-from autocode.saturation import saturation_report, stream_saturation
+from autocode.saturation import centre_rows, saturation_report, stream_saturation
 
 
 def _table(path, segs):
@@ -91,6 +91,8 @@ def test_beyond_the_clustered_sample_the_others_join_the_nearest_group(fitted, t
     original = ac.saturation.cluster_embeddings
     monkeypatch.setattr("autocode.saturation._candidates.cluster_embeddings",
                         lambda X, d, k=None, m=None: original(X, d, k, max_clustered=small))
+    # a tighter cut than the one learned from these few codes, so that there are groups to join
+    monkeypatch.setattr(scorer, "cluster_distance_", scorer.cluster_distance_ / 2)
     whole = saturation_report(model, segs, scorer=scorer, review=0.5)
     streamed = stream_saturation(model, InputStream(_table(tmp_path / "h.csv", segs)), scorer=scorer, review=0.5,
                                  batch_size=16)
@@ -99,7 +101,7 @@ def test_beyond_the_clustered_sample_the_others_join_the_nearest_group(fitted, t
         keys = ("id", "members", "documents", "n_novel", "category", "nearest_codes")
         assert [{k: getattr(c, k) for k in keys} for c in streamed.candidates] == [
             {k: getattr(c, k) for k in keys} for c in whole.candidates]
-        Z = whole.scores.embedding
+        Z = centre_rows(whole.scores.embedding, scorer.centre_)  # the space groups are formed in
         for a, b in zip(streamed.candidates, whole.candidates):  # the quotes: as near the centre (to rounding:
             centre = Z[b.members].mean(axis=0)  # the centre is summed a block at a time)
             centre /= np.linalg.norm(centre)

@@ -10,17 +10,14 @@ per segment, not the corpus.
 2. Novelty, from the spill a block at a time: the ``recurrence`` signal against the seeded sample of the
    eligible segments (:func:`~autocode.saturation._signals.recurrence_sample`, read back from the spill), the
    ``unexplained`` signal from the whole corpus's word counts, the combined statistic, the conformal p-value.
-3. Candidate codes: the segments to review clustered as :func:`propose_codes` does (at most
-   :data:`MAX_CLUSTERED` at once; beyond, that evenly spaced sample, the others joining the nearest group
-   centre); one read of the inputs collects the texts that name the candidates, their quotes, the background
-   sample and the segments the report lists (at most :data:`REVIEW_LISTED`).
+3. Candidate codes: the segments to review grouped and placed as :func:`propose_codes` does (at most
+   :data:`MAX_CLUSTERED` at once, then the others join the nearest group); one read of the inputs collects
+   the texts that name them, quotes, the background sample and the listed segments (:data:`REVIEW_LISTED`).
 4. Writing: the CSV (and a ``.qdpx``) read the inputs once more, a batch at a time.
 
-Scores, novelty, candidate labels and names are those :func:`saturation_report` gives for the same segments in one
-call (a corpus of at most 2,048 segments is one batch: the same to the last bit; larger ones may differ in the
-last bits of a float where BLAS sums a block differently). Beyond :data:`MAX_CLUSTERED` segments to review, a
-candidate is named from its members in the clustered sample (not all of them) and its centre is summed a block
-at a time.
+Results are those :func:`saturation_report` gives in one call (to the last bit for a corpus of one batch; larger
+ones may differ in a float's last bits). Beyond :data:`MAX_CLUSTERED` segments to review, a candidate is named
+from its members in the clustered sample and its centre is summed a block at a time.
 """
 
 from __future__ import annotations
@@ -44,6 +41,7 @@ from ._candidates import (
     place,
 )
 from ._eligibility import content_length, eligible_mask, too_short
+from ._grouping import centre_rows
 from ._naming import key_phrases, unexplained_terms
 from ._signals import knn_distance, recurrence_block, recurrence_rows, recurrence_sample
 from ._spill import SPILL_BLOCK, Spill
@@ -316,14 +314,18 @@ def propose_streamed(sc: StreamedScores, codebook, *, min_size: int = 2, n_clust
         _keep_texts(sc, np.asarray(also, dtype=np.int64))
         return []
     pos = (np.cumsum(sc.eligible) - 1)[idx]  # rows of the spill
+
+    def take(rows):  # vectors of the spill in the grouping space (centred, as propose_codes groups)
+        return centre_rows(spill.take(rows), getattr(scorer, "centre_", None))
+
     X = None
     if len(idx) <= MAX_CLUSTERED:
-        X = spill.take(pos)
+        X = take(pos)
         labels = cluster_embeddings(X, scorer.cluster_distance_, n_clusters)
         named = idx
     else:  # as cluster_embeddings does, the vectors of the others read back a block at a time
         sample = np.unique(np.linspace(0, len(idx) - 1, MAX_CLUSTERED).round().astype(int))
-        Xs = spill.take(pos[sample])
+        Xs = take(pos[sample])
         labels = np.empty(len(idx), dtype=int)
         labels[sample] = cluster_embeddings(Xs, scorer.cluster_distance_, n_clusters)
         found = np.unique(labels[sample])
@@ -331,7 +333,7 @@ def propose_streamed(sc: StreamedScores, codebook, *, min_size: int = 2, n_clust
         rest = np.setdiff1d(np.arange(len(idx)), sample)
         for s in range(0, len(rest), MAX_CLUSTERED):
             r = rest[s : s + MAX_CLUSTERED]
-            labels[r] = found[(spill.take(pos[r]) @ centres.T).argmax(axis=1)]
+            labels[r] = found[(take(pos[r]) @ centres.T).argmax(axis=1)]
         named = idx[sample]
     _, counts = np.unique(labels, return_counts=True)
     members = np.split(idx[np.argsort(labels, kind="stable")], np.cumsum(counts)[:-1])
@@ -349,18 +351,21 @@ def propose_streamed(sc: StreamedScores, codebook, *, min_size: int = 2, n_clust
         rng = np.random.default_rng(scorer.random_state)
         weight = len(outside) / BACKGROUND_SAMPLE
         outside = np.sort(rng.choice(outside, BACKGROUND_SAMPLE, replace=False))
-    centres, quotes = _centres_and_quotes(sc, idx, pos, X, groups, n_quotes)
+    centres, quotes = _centres_and_quotes(sc, idx, pos, X, groups, n_quotes, take)
     naming = [np.intersect1d(m, named) for m in groups]
     _keep_texts(sc, np.concatenate([*naming, outside, *quotes, np.asarray(also, dtype=np.int64)]))
     terms = key_phrases([[sc.held[i].text for i in m] for m in naming], [sc.held[i].text for i in outside],
                         scorer.tokenizer_, n_terms, background_weight=weight)
     cats = code_categories(scorer.codes_, codebook)
-    threshold = join_similarity(scorer.prototypes_, cats)
+    P = getattr(scorer, "group_prototypes_", scorer.prototypes_)
+    threshold = getattr(scorer, "join_similarity_", float("nan"))
+    if not np.isfinite(threshold):  # as propose_codes: no category to learn from, or a scorer saved before
+        threshold = join_similarity(P, cats)
     out = []
     for k, (m, kt, centre, q) in enumerate(zip(groups, terms, centres, quotes), start=1):
-        sims = scorer.prototypes_ @ centre
+        sims = P @ centre
         near = np.argsort(-sims, kind="stable")[:3]
-        cat, cat_sim, new_cat = place(centre, scorer.prototypes_, cats, threshold)
+        cat, cat_sim, new_cat = place(centre, P, cats, threshold)
         out.append(CandidateCode(
             id=f"NEW{k}", name="·".join(t for t, _ in kt[:3]) or f"NEW{k}",
             key_terms=[(t, round(w, 4)) for t, w in kt], members=[int(i) for i in m], quotes=[int(i) for i in q],
@@ -374,9 +379,9 @@ def propose_streamed(sc: StreamedScores, codebook, *, min_size: int = 2, n_clust
     return out
 
 
-def _centres_and_quotes(sc: StreamedScores, idx, pos, X, groups, n_quotes):
+def _centres_and_quotes(sc: StreamedScores, idx, pos, X, groups, n_quotes, take):
     """Each group's centre (the normalised mean of its members' vectors) and its ``n_quotes`` members nearest
-    it (the vectors held, or read back from the spill twice: sums, then similarities)."""
+    it (the vectors held, or read back with ``take`` twice: sums, then similarities)."""
     from sklearn.preprocessing import normalize
 
     if X is not None:
@@ -394,12 +399,12 @@ def _centres_and_quotes(sc: StreamedScores, idx, pos, X, groups, n_quotes):
     for s in range(0, len(idx), SPILL_BLOCK):
         g = group_of[idx[s : s + SPILL_BLOCK]]
         keep = g >= 0
-        np.add.at(sums, g[keep], sc.spill.take(pos[s : s + SPILL_BLOCK])[keep])
+        np.add.at(sums, g[keep], take(pos[s : s + SPILL_BLOCK])[keep])
     centres = normalize((sums / np.array([len(m) for m in groups])[:, None]).astype(np.float32))
     best = [(np.zeros(0), np.zeros(0, dtype=np.int64)) for _ in groups]
     for s in range(0, len(idx), SPILL_BLOCK):
         rows, g = idx[s : s + SPILL_BLOCK], group_of[idx[s : s + SPILL_BLOCK]]
-        sims = np.einsum("ij,ij->i", sc.spill.take(pos[s : s + SPILL_BLOCK]), centres[np.maximum(g, 0)])
+        sims = np.einsum("ij,ij->i", take(pos[s : s + SPILL_BLOCK]), centres[np.maximum(g, 0)])
         for k in np.unique(g[g >= 0]):
             sel = g == k
             v, i = np.concatenate([best[k][0], sims[sel]]), np.concatenate([best[k][1], rows[sel]])
