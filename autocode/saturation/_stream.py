@@ -1,12 +1,10 @@
-"""The saturation check of a corpus of any size (``autocode saturation``): the held-out segments are read from the
-inputs a batch at a time, in passes, so that memory holds a batch, the model and the scorer, and a few numbers
-per segment, not the corpus.
+"""The saturation check of a corpus of any size (``autocode saturation``): the held-out segments are read a batch
+at a time, in passes; memory holds a batch, the model, the scorer and a few numbers per segment.
 
-1. Scoring (one read of the inputs, each batch with its model inputs as in one call,
-   :func:`autocode.streaming.stream_batches`): per segment whether it is eligible, its document, the model's
-   best code and score, the nearest code, the ``model``, ``centroid``, ``knn`` and ``new_code`` signals. The
-   vectors and content words of the eligible segments go to a temporary folder (:class:`Spill`); the words'
-   document frequencies over the whole corpus are counted.
+1. Scoring (one read of the inputs, :func:`autocode.streaming.stream_batches`): per segment whether it is
+   eligible, its document, best code and score, nearest code, the ``model``, ``centroid``, ``knn`` and
+   ``new_code`` signals; the eligible segments' vectors and content words go to a temporary folder
+   (:class:`Spill`) and the words' document frequencies are counted.
 2. Novelty, from the spill a block at a time: the ``recurrence`` signal against the seeded sample of the
    eligible segments (:func:`~autocode.saturation._signals.recurrence_sample`, read back from the spill), the
    ``unexplained`` signal from the whole corpus's word counts, the combined statistic, the conformal p-value.
