@@ -173,3 +173,17 @@ def add_backend_options(p) -> None:
     p.add_argument("--backend-param", dest="backend_param", action="append", metavar="KEY=VALUE",
                    help="a backend setting, repeatable, e.g. --backend-param epochs=5 --backend-param C=8 "
                         "(values are read as JSON, else as text)")
+
+
+def checked_inputs(args, verb: str):
+    """The command's inputs as an ``InputStream``, read once to check and count them (layouts reported)."""
+    from ..io.inputs import InputStream
+
+    inputs = InputStream(args.inputs, encoding=args.encoding, max_chars=args.max_chars, speakers=speakers_of(args),
+                         keep_documents=Path(args.out).suffix.lower() == ".qdpx")
+    n = inputs.census()
+    for line in inputs.layouts:
+        say(args, line)
+    if not n:
+        raise AutocodeError(f"The inputs hold no segments to {verb}.")
+    return inputs

@@ -11,9 +11,9 @@ from ._common import (
     add_force,
     add_input_options,
     check_outputs,
+    checked_inputs,
     progress_enabled,
     say,
-    speakers_of,
 )
 
 PRECODE_HELP = """\
@@ -55,7 +55,7 @@ def _cmd_precode(args) -> int:
     check_outputs(args, {"--out": [Path(args.out)]}, [args.model, *input_paths(args.inputs)])
     model = CodingModel.load(args.model)
     model.set_params(progress=False)  # the stream shows its own progress
-    inputs = _checked_inputs(args, "pre-code")
+    inputs = checked_inputs(args, "pre-code")
     done = precode_files(model, inputs, args.out, min_score=args.min_score, explain=not args.no_evidence,
                          top_k=args.top, batch_size=args.batch_size, progress=progress_enabled(args))
     say(args, f"pre-coded {done.n_segments} segments ({done.n_with_codes} with suggestions) -> {args.out}")
@@ -107,22 +107,7 @@ def _cmd_rules(args) -> int:
     if not len(rules):
         raise AutocodeError(f"{args.codebook}: no rules. Give --rules rules.csv, or a 'rules' column in the "
                             "codebook.")
-    inputs = _checked_inputs(args, "code")
+    inputs = checked_inputs(args, "code")
     done = apply_rules_files(rules, inputs, args.out, batch_size=args.batch_size, progress=progress_enabled(args))
     say(args, f"{len(rules)} rule(s): {done.n_with_codes} of {done.n_segments} segments matched -> {args.out}")
     return 0
-
-
-def _checked_inputs(args, verb: str):
-    """The command's inputs as an ``InputStream``, read once to check and count them (layouts reported)."""
-    from ..io.inputs import InputStream
-
-    inputs = InputStream(args.inputs, encoding=args.encoding, max_chars=args.max_chars, speakers=speakers_of(args),
-                         keep_documents=Path(args.out).suffix.lower() == ".qdpx")
-    n = inputs.census()
-    for line in inputs.layouts:
-        say(args, line)
-    if not n:
-        raise AutocodeError(f"The inputs hold no segments to {verb}.")
-    return inputs
-

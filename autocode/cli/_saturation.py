@@ -11,6 +11,7 @@ from ._common import (
     add_force,
     add_input_options,
     check_outputs,
+    checked_inputs,
     progress_enabled,
     report_files,
     say,
@@ -69,7 +70,6 @@ def add_saturation(sub):
 
 def _cmd_saturation(args) -> int:
     from ..io import read_coded
-    from ..io.inputs import InputStream
     from ..model import CodingModel
     from ..saturation import NoveltyScorer, stream_saturation
 
@@ -92,13 +92,7 @@ def _cmd_saturation(args) -> int:
     else:
         scorer = NoveltyScorer.load(args.model)
     scorer.set_params(progress=False)  # (one bar over the batches, not one per batch)
-    inputs = InputStream(args.inputs, encoding=args.encoding, max_chars=args.max_chars, speakers=speakers_of(args),
-                         keep_documents=Path(args.out).suffix.lower() == ".qdpx")
-    n = inputs.census()
-    for line in inputs.layouts:
-        say(args, line)
-    if not n:
-        raise AutocodeError("The inputs hold no segments to check.")
+    inputs = checked_inputs(args, "check")
     report = stream_saturation(model, inputs, coded=coded, scorer=scorer, threshold=args.threshold,
                                min_size=args.min_size, n_clusters=args.clusters, review=args.review,
                                batch_size=args.batch_size, progress=progress_enabled(args))

@@ -410,6 +410,28 @@ def known_texts(model) -> list[str]:
                                                                             model.codebook[c].description)]
 
 
+def document_curve(doc_of: np.ndarray, eligible: np.ndarray, novel: np.ndarray, docs: list[str],
+                   first_seen: dict[str, list[str]], threshold: float) -> list[dict]:
+    """Per document (``doc_of``: each segment's index in ``docs``), in order: its segments, eligible and novel
+    ones, the candidate codes first seen in it and their running total, and the binomial p-value of more novel
+    segments than the ``1 - threshold`` expected by chance (counted in one pass over the segments)."""
+    from scipy.stats import binomtest
+
+    n = len(docs)
+    n_seg = np.bincount(doc_of, minlength=n) if len(doc_of) else np.zeros(n, dtype=int)
+    n_elig = np.bincount(doc_of, weights=eligible, minlength=n) if len(doc_of) else n_seg
+    n_novel = np.bincount(doc_of, weights=novel, minlength=n) if len(doc_of) else n_seg
+    per, cum = [], 0
+    for i, d in enumerate(docs):
+        n_el, n_nov = int(n_elig[i]), int(n_novel[i])
+        cum += len(first_seen[d])
+        p = binomtest(n_nov, n_el, 1 - threshold, alternative="greater").pvalue if n_el else 1.0
+        per.append({"document": d, "segments": int(n_seg[i]), "eligible": n_el, "novel": n_nov,
+                    "share_novel": n_nov / n_el if n_el else 0.0, "new_candidates": first_seen[d],
+                    "cumulative": cum, "p_excess": float(p)})
+    return per
+
+
 def report_from_scores(scores: NoveltyScores, codebook: Codebook, scorer: NoveltyScorer, *, min_size: int = 2,
                        n_clusters: int | None = None, review: float | None = 0.8, known: Sequence[str] = (),
                        relations: RelationReport | None = None) -> SaturationReport:
@@ -427,20 +449,7 @@ def report_from_scores(scores: NoveltyScores, codebook: Codebook, scorer: Novelt
             first_seen[min(c.documents, key=pos.get)].append(c.id)
     doc_of = np.array([pos[s.document] for s in scores.segments])
     novel = scores.novel
-    per, cum = [], 0
-    from scipy.stats import binomtest
-
-    # per document, counted in one pass (not one pass over the segments per document)
-    n_seg = np.bincount(doc_of, minlength=len(docs)) if len(doc_of) else np.zeros(len(docs), dtype=int)
-    n_elig = np.bincount(doc_of, weights=scores.eligible, minlength=len(docs)) if len(doc_of) else n_seg
-    n_novel = np.bincount(doc_of, weights=novel, minlength=len(docs)) if len(doc_of) else n_seg
-    for i, d in enumerate(docs):
-        n_el, n_nov = int(n_elig[i]), int(n_novel[i])
-        cum += len(first_seen[d])
-        p = binomtest(n_nov, n_el, 1 - threshold, alternative="greater").pvalue if n_el else 1.0
-        per.append({"document": d, "segments": int(n_seg[i]), "eligible": n_el, "novel": n_nov,
-                    "share_novel": n_nov / n_el if n_el else 0.0, "new_candidates": first_seen[d],
-                    "cumulative": cum, "p_excess": float(p)})
+    per = document_curve(doc_of, scores.eligible, novel, docs, first_seen, threshold)
     if not scores.eligible.any():
         warnings.warn(AutocodeWarning("No segment is eligible (all are the interviewer's or shorter than "
                       f"{scorer.min_chars_} characters); nothing was checked."), stacklevel=3)

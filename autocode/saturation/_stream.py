@@ -441,11 +441,16 @@ def stream_saturation(model, inputs, *, scorer=None, coded: CodedCorpus | None =
     """
     import warnings
 
-    from scipy.stats import binomtest
-
     from ..exceptions import AutocodeWarning
     from ._answers import review_rows
-    from ._report import REVIEW_LISTED, SaturationReport, held_out_relations, known_texts, relations_apply
+    from ._report import (
+        REVIEW_LISTED,
+        SaturationReport,
+        document_curve,
+        held_out_relations,
+        known_texts,
+        relations_apply,
+    )
     from ._scoring import fitted_scorer
 
     scorer = fitted_scorer(model, coded, scorer)
@@ -471,17 +476,7 @@ def stream_saturation(model, inputs, *, scorer=None, coded: CodedCorpus | None =
         for c in cands:
             if c.supported:
                 first_seen[c.documents[0]].append(c.id)
-        n_seg = np.bincount(sc.doc, minlength=len(docs))
-        n_elig = np.bincount(sc.doc, weights=sc.eligible, minlength=len(docs))
-        n_novel = np.bincount(sc.doc, weights=sc.novel, minlength=len(docs))
-        per, cum = [], 0
-        for i, d in enumerate(docs):
-            n_el, n_nov = int(n_elig[i]), int(n_novel[i])
-            cum += len(first_seen[d])
-            p = binomtest(n_nov, n_el, 1 - threshold, alternative="greater").pvalue if n_el else 1.0
-            per.append({"document": d, "segments": int(n_seg[i]), "eligible": n_el, "novel": n_nov,
-                        "share_novel": n_nov / n_el if n_el else 0.0, "new_candidates": first_seen[d],
-                        "cumulative": cum, "p_excess": float(p)})
+        per = document_curve(sc.doc, sc.eligible, sc.novel, docs, first_seen, threshold)
         if not sc.eligible.any():
             warnings.warn(AutocodeWarning("No segment is eligible (all are the interviewer's or shorter than "
                           f"{scorer.min_chars_} characters); nothing was checked."), stacklevel=2)
