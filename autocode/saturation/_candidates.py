@@ -203,6 +203,44 @@ def cluster_embeddings(X, distance: float, n_clusters: int | None = None, max_cl
     return algo.fit_predict(D)
 
 
+def background_rows(eligible: np.ndarray, groups: list[np.ndarray], scorer) -> tuple[np.ndarray, float]:
+    """The eligible segments in no group, against which the groups' phrases are weighed: all of them, or a
+    sample of :data:`BACKGROUND_SAMPLE` (seeded with the scorer's), each standing for ``weight`` segments."""
+    in_group = np.zeros(len(eligible), dtype=bool)
+    for m in groups:
+        in_group[m] = True
+    outside = np.flatnonzero(eligible & ~in_group)
+    if len(outside) <= BACKGROUND_SAMPLE:
+        return outside, 1.0
+    rng = np.random.default_rng(scorer.random_state)
+    return np.sort(rng.choice(outside, BACKGROUND_SAMPLE, replace=False)), len(outside) / BACKGROUND_SAMPLE
+
+
+def placed_candidates(groups, terms, centres, quotes, documents, novel: np.ndarray, scorer: NoveltyScorer,
+                      codebook: Codebook) -> list[CandidateCode]:
+    """The candidate codes of ``groups`` (members), each with its key ``terms``, unit ``centre`` in the grouping
+    space, ``quotes`` and ``documents``: nearest codes, and the category it would join or a new one."""
+    cats = code_categories(scorer.codes_, codebook)
+    P = getattr(scorer, "group_prototypes_", scorer.prototypes_)
+    threshold = getattr(scorer, "join_similarity_", float("nan"))
+    if not np.isfinite(threshold):  # no category to learn from, or a scorer saved before it was learned
+        threshold = join_similarity(P, cats)
+    out = []
+    for k, (members, kt, centre, q, docs) in enumerate(zip(groups, terms, centres, quotes, documents), start=1):
+        sims = P @ centre
+        near = np.argsort(-sims, kind="stable")[:3]
+        cat, cat_sim, new_cat = place(centre, P, cats, threshold)
+        out.append(CandidateCode(
+            id=f"NEW{k}", name="·".join(t for t, _ in kt[:3]) or f"NEW{k}",
+            key_terms=[(t, round(w, 4)) for t, w in kt], members=[int(i) for i in members],
+            quotes=[int(i) for i in q], documents=docs, category=cat, category_similarity=cat_sim,
+            nearest_codes=[(scorer.codes_[j], round(float(sims[j]), 4)) for j in near], new_category=new_cat,
+            join_similarity=round(threshold, 4) if np.isfinite(threshold) else threshold,
+            n_novel=int(novel[members].sum()),
+        ))
+    return out
+
+
 def propose_codes(scores: NoveltyScores, codebook: Codebook, scorer: NoveltyScorer, *, min_size: int = 2,
                   n_clusters: int | None = None, n_terms: int = 5, n_quotes: int = 3,
                   review: float | None = None) -> list[CandidateCode]:
@@ -249,40 +287,17 @@ def propose_codes(scores: NoveltyScores, codebook: Codebook, scorer: NoveltyScor
                                min(doc_pos[scores.segments[i].document] for i in m)))
     if not groups:
         return []
-    in_group = np.zeros(len(scores), dtype=bool)
-    for m in groups:
-        in_group[m] = True
-    outside = np.flatnonzero(scores.eligible & ~in_group)
-    weight = 1.0
-    if len(outside) > BACKGROUND_SAMPLE:  # a seeded sample, each standing for len(outside) / sample segments
-        rng = np.random.default_rng(scorer.random_state)
-        weight = len(outside) / BACKGROUND_SAMPLE
-        outside = np.sort(rng.choice(outside, BACKGROUND_SAMPLE, replace=False))
+    outside, weight = background_rows(scores.eligible, groups, scorer)
     terms = key_phrases([[scores.segments[i].text for i in m] for m in groups],
                         [scores.segments[i].text for i in outside], scorer.tokenizer_, n_terms,
                         background_weight=weight)
     from sklearn.preprocessing import normalize
 
-    cats = code_categories(scorer.codes_, codebook)
-    P = getattr(scorer, "group_prototypes_", scorer.prototypes_)
-    threshold = getattr(scorer, "join_similarity_", float("nan"))
-    if not np.isfinite(threshold):  # no category to learn from, or a scorer saved before it was learned
-        threshold = join_similarity(P, cats)
-    out = []
-    for k, (members, kt) in enumerate(zip(groups, terms), start=1):
+    centres, quotes = [], []
+    for members in groups:
         rows = E[np.searchsorted(idx, members)]
         centre = normalize(rows.mean(axis=0, keepdims=True))[0]
-        order = np.argsort(-(rows @ centre), kind="stable")
-        sims = P @ centre
-        near = np.argsort(-sims, kind="stable")[:3]
-        cat, cat_sim, new_cat = place(centre, P, cats, threshold)
-        docs = sorted({scores.segments[i].document for i in members}, key=doc_pos.get)
-        out.append(CandidateCode(
-            id=f"NEW{k}", name="·".join(t for t, _ in kt[:3]) or f"NEW{k}",
-            key_terms=[(t, round(w, 4)) for t, w in kt], members=[int(i) for i in members],
-            quotes=[int(members[i]) for i in order[:n_quotes]], documents=docs, category=cat,
-            category_similarity=cat_sim, nearest_codes=[(scorer.codes_[j], round(float(sims[j]), 4)) for j in near],
-            new_category=new_cat, join_similarity=round(threshold, 4) if np.isfinite(threshold) else threshold,
-            n_novel=int(novel[members].sum()),
-        ))
-    return out
+        centres.append(centre)
+        quotes.append(members[np.argsort(-(rows @ centre), kind="stable")[:n_quotes]])
+    documents = [sorted({scores.segments[i].document for i in m}, key=doc_pos.get) for m in groups]
+    return placed_candidates(groups, terms, centres, quotes, documents, novel, scorer, codebook)

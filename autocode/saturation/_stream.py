@@ -30,13 +30,12 @@ from ..calibration import sigmoid
 from ..corpus import CodedCorpus, Segment
 from ..exceptions import AutocodeError
 from ._candidates import (
-    BACKGROUND_SAMPLE,
     MAX_CLUSTERED,
     CandidateCode,
+    background_rows,
     cluster_embeddings,
     code_categories,
-    join_similarity,
-    place,
+    placed_candidates,
 )
 from ._eligibility import content_length, eligible_mask, too_short
 from ._grouping import centre_rows
@@ -340,38 +339,14 @@ def propose_streamed(sc: StreamedScores, codebook, *, min_size: int = 2, n_clust
     if not groups:
         _keep_texts(sc, np.asarray(also, dtype=np.int64))
         return []
-    in_group = np.zeros(len(sc), dtype=bool)
-    for m in groups:
-        in_group[m] = True
-    outside = np.flatnonzero(sc.eligible & ~in_group)
-    weight = 1.0
-    if len(outside) > BACKGROUND_SAMPLE:
-        rng = np.random.default_rng(scorer.random_state)
-        weight = len(outside) / BACKGROUND_SAMPLE
-        outside = np.sort(rng.choice(outside, BACKGROUND_SAMPLE, replace=False))
+    outside, weight = background_rows(sc.eligible, groups, scorer)
     centres, quotes = _centres_and_quotes(sc, idx, pos, X, groups, n_quotes, take)
     naming = [np.intersect1d(m, named) for m in groups]
     _keep_texts(sc, np.concatenate([*naming, outside, *quotes, np.asarray(also, dtype=np.int64)]))
     terms = key_phrases([[sc.held[i].text for i in m] for m in naming], [sc.held[i].text for i in outside],
                         scorer.tokenizer_, n_terms, background_weight=weight)
-    cats = code_categories(scorer.codes_, codebook)
-    P = getattr(scorer, "group_prototypes_", scorer.prototypes_)
-    threshold = getattr(scorer, "join_similarity_", float("nan"))
-    if not np.isfinite(threshold):  # as propose_codes: no category to learn from, or a scorer saved before
-        threshold = join_similarity(P, cats)
-    out = []
-    for k, (m, kt, centre, q) in enumerate(zip(groups, terms, centres, quotes), start=1):
-        sims = P @ centre
-        near = np.argsort(-sims, kind="stable")[:3]
-        cat, cat_sim, new_cat = place(centre, P, cats, threshold)
-        out.append(CandidateCode(
-            id=f"NEW{k}", name="·".join(t for t, _ in kt[:3]) or f"NEW{k}",
-            key_terms=[(t, round(w, 4)) for t, w in kt], members=[int(i) for i in m], quotes=[int(i) for i in q],
-            documents=[sc.documents[d] for d in np.unique(sc.doc[m])], category=cat, category_similarity=cat_sim,
-            nearest_codes=[(scorer.codes_[j], round(float(sims[j]), 4)) for j in near], new_category=new_cat,
-            join_similarity=round(threshold, 4) if np.isfinite(threshold) else threshold,
-            n_novel=int(novel[m].sum()),
-        ))
+    documents = [[sc.documents[d] for d in np.unique(sc.doc[m])] for m in groups]
+    out = placed_candidates(groups, terms, centres, quotes, documents, novel, scorer, codebook)
     keep = {int(i) for i in np.concatenate([*quotes, np.asarray(also, dtype=np.int64)])}
     sc.held = {i: s for i, s in sc.held.items() if i in keep}
     return out
