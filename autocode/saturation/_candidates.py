@@ -216,6 +216,20 @@ def background_rows(eligible: np.ndarray, groups: list[np.ndarray], scorer) -> t
     return np.sort(rng.choice(outside, BACKGROUND_SAMPLE, replace=False)), len(outside) / BACKGROUND_SAMPLE
 
 
+def centres_and_quotes(E: np.ndarray, idx: np.ndarray, groups, n_quotes: int) -> tuple[list, list]:
+    """Each group's centre (the normalised mean of its members' rows of ``E``, whose rows are the segments
+    ``idx``) and its ``n_quotes`` members nearest it."""
+    from sklearn.preprocessing import normalize
+
+    centres, quotes = [], []
+    for members in groups:
+        rows = E[np.searchsorted(idx, members)]
+        centre = normalize(rows.mean(axis=0, keepdims=True))[0]
+        centres.append(centre)
+        quotes.append(members[np.argsort(-(rows @ centre), kind="stable")[:n_quotes]])
+    return centres, quotes
+
+
 def placed_candidates(groups, terms, centres, quotes, documents, novel: np.ndarray, scorer: NoveltyScorer,
                       codebook: Codebook) -> list[CandidateCode]:
     """The candidate codes of ``groups`` (members), each with its key ``terms``, unit ``centre`` in the grouping
@@ -291,13 +305,6 @@ def propose_codes(scores: NoveltyScores, codebook: Codebook, scorer: NoveltyScor
     terms = key_phrases([[scores.segments[i].text for i in m] for m in groups],
                         [scores.segments[i].text for i in outside], scorer.tokenizer_, n_terms,
                         background_weight=weight)
-    from sklearn.preprocessing import normalize
-
-    centres, quotes = [], []
-    for members in groups:
-        rows = E[np.searchsorted(idx, members)]
-        centre = normalize(rows.mean(axis=0, keepdims=True))[0]
-        centres.append(centre)
-        quotes.append(members[np.argsort(-(rows @ centre), kind="stable")[:n_quotes]])
+    centres, quotes = centres_and_quotes(E, idx, groups, n_quotes)
     documents = [sorted({scores.segments[i].document for i in m}, key=doc_pos.get) for m in groups]
     return placed_candidates(groups, terms, centres, quotes, documents, novel, scorer, codebook)

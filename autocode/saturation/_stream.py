@@ -33,6 +33,7 @@ from ._candidates import (
     MAX_CLUSTERED,
     CandidateCode,
     background_rows,
+    centres_and_quotes,
     cluster_embeddings,
     code_categories,
     placed_candidates,
@@ -358,13 +359,7 @@ def _centres_and_quotes(sc: StreamedScores, idx, pos, X, groups, n_quotes, take)
     from sklearn.preprocessing import normalize
 
     if X is not None:
-        centres, quotes = [], []
-        for m in groups:
-            Xm = X[np.searchsorted(idx, m)]
-            centre = normalize(Xm.mean(axis=0, keepdims=True))[0]
-            centres.append(centre)
-            quotes.append(m[np.argsort(-(Xm @ centre), kind="stable")[:n_quotes]])
-        return centres, quotes
+        return centres_and_quotes(X, idx, groups, n_quotes)
     group_of = np.full(len(sc), -1, dtype=np.int64)
     for k, m in enumerate(groups):
         group_of[m] = k
