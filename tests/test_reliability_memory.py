@@ -122,3 +122,38 @@ def test_coded_tables_are_read_one_row_at_a_time(tmp_path, monkeypatch):
     with pytest.raises(FormatError, match=r"coded\.jsonl, line 12: Segment P1/2 has a different text than at "
                                           r".*coded\.jsonl, line 3\."):
         read_coded(path)
+
+
+def test_code_sets_numbered_a_block_of_units_at_a_time_give_the_same_masi_alpha(monkeypatch):
+    """MASI alpha numbers the coders' sets of codes a block of units at a time (the packed bits of a block, not
+    the corpus's, are sorted): the same figures, to the last bit, as one block."""
+    import autocode.reliability._masi as masi
+
+    corpus = _many_documents(40)
+    whole = measure_agreement(corpus, n_bootstrap=20, random_state=2).row("masi_alpha", coders="E+A")
+    monkeypatch.setattr(masi, "SET_BLOCK", 5)
+    blocked = measure_agreement(corpus, n_bootstrap=20, random_state=2).row("masi_alpha", coders="E+A")
+    assert blocked == whole
+    sets, ids = masi._set_ids(np.array([[[1, 0], [0, 0], [1, 1]], [[1, 0], [0, 1], [0, 0]]], dtype=bool),
+                              np.array([[True, True, True], [True, True, False]]))
+    assert sets.tolist() == [[0], [64], [128], [192]]  # np.unique's order of the packed bits
+    assert ids.tolist() == [[2, 0, 3], [2, 1, 0]]
+
+
+def test_documents_whose_segments_are_apart_are_summed_whole(monkeypatch):
+    """A document's segments need not be next to each other: each block of units is summed into the documents
+    it touches, and the report is that of one block."""
+    corpus = _many_documents(6)
+    order = sorted(corpus.segments, key=lambda s: (s.segment, s.document))  # D00/0, D01/0, ..., D00/1, ...
+    mixed = CodedCorpus(order, {c: {s.key: corpus.codings(c)[corpus.segments.index(s)] for s in order}
+                                for c in corpus.coders})
+    whole = measure_agreement(mixed, n_bootstrap=30, random_state=1).rows
+    monkeypatch.setattr(engine, "UNIT_BLOCK", 4)
+    blocked = measure_agreement(mixed, n_bootstrap=30, random_state=1).rows
+    for a, b in zip(whole, blocked, strict=True):
+        for k in a:
+            if isinstance(a[k], float):
+                assert b[k] == pytest.approx(a[k], abs=1e-12, nan_ok=True), k
+            else:
+                assert b[k] == a[k], k
+    assert measure_agreement(mixed).n_documents == 6

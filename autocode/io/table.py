@@ -227,6 +227,11 @@ def _iter_rows(path: Path, encoding: str | None, required: tuple[str, ...], *, h
         raise FormatError("No rows below the header.", path)
 
 
+SEGMENT_IDS_SHARED = 100_000
+"""Distinct segment ids held once each by :func:`read_coded` (turn numbers repeat in every document); past this
+many, further ids are kept as read."""
+
+
 def read_coded(
     paths: str | Path | Iterable[str | Path],
     *,
@@ -295,6 +300,7 @@ def read_coded(
     required = ("document", "segment", "text", "codes") if require_codes else ("document", "segment", "text")
     index: dict[tuple[str, str], int] = {}
     segments: list[Segment] = []
+    seg_ids: dict[str, str] = {}
     where = array("q")  # per segment: the file and row where it first stands, the hash of its text
     codings: dict[str, list[frozenset[str] | None]] = {}  # coder -> per segment
     machine: dict[str, str] = {}  # pre-coded coder -> the file it came from
@@ -322,6 +328,8 @@ def read_coded(
                 )
             text = row.get("text") or ""
             doc = sys.intern(doc)  # (documents, speakers and sections repeat: one string object each)
+            # segment ids repeat across documents (turn numbers): one string object each, up to a bound
+            seg = seg_ids.get(seg) or (seg_ids.setdefault(seg, seg) if len(seg_ids) < SEGMENT_IDS_SHARED else seg)
             key = (doc, seg)
             i = index.get(key)
             if i is None:

@@ -14,6 +14,7 @@ from itertools import combinations
 from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..agreement import AgreementError, AgreementSums
 from ..corpus import CodedCorpus
@@ -268,18 +269,25 @@ code and coder pair; about 50 MB for 4,096 units of 46 codes) then hold a block 
 corpus of at most this many units is one block; the sums are of whole numbers, the same whatever the block."""
 
 
-def _document_sums(ux: np.ndarray, ucoded: np.ndarray, weight: np.ndarray, to_doc) -> AgreementSums:
+def _document_sums(ux: np.ndarray, ucoded: np.ndarray, weight: np.ndarray, unit_doc: np.ndarray,
+                   n_docs: int) -> AgreementSums:
     """:meth:`AgreementSums.from_ratings` of the one-hot ratings ([absent, present] where coded) of the
-    decisions ``ux`` (coders, units, codes), summed into documents :data:`UNIT_BLOCK` units at a time (the
-    ratings are built a block at a time too)."""
+    decisions ``ux`` (coders, units, codes), summed into the documents ``unit_doc`` :data:`UNIT_BLOCK` units at
+    a time: the ratings of a block and its sums over the documents it touches are held, then added into the
+    documents' sums (one array per field, the corpus's documents x codes)."""
     n, block = ux.shape[1], UNIT_BLOCK
     total = None
     for s in range(0, max(n, 1), block):
         x = ux[:, s:s + block]
         ratings = np.stack([ucoded[:, s:s + block, None] & ~x, x], axis=-1)
-        part = AgreementSums.from_ratings(ratings, weight[s:s + block, None], into=to_doc[:, s:s + block])
-        total = part if total is None else AgreementSums(**{f.name: getattr(total, f.name) + getattr(part, f.name)
-                                                            for f in fields(AgreementSums)})
+        docs, local = np.unique(unit_doc[s:s + block], return_inverse=True)
+        into = sp.csr_matrix((np.ones(len(local)), (local, np.arange(len(local)))), shape=(len(docs), len(local)))
+        part = AgreementSums.from_ratings(ratings, weight[s:s + block, None], into=into)
+        if total is None:
+            total = AgreementSums(**{f.name: np.zeros((n_docs, *getattr(part, f.name).shape[1:]))
+                                     for f in fields(AgreementSums)})
+        for f in fields(AgreementSums):
+            getattr(total, f.name)[docs] += getattr(part, f.name)
     return total
 
 
@@ -295,7 +303,6 @@ def _figure_rows(units: Units, coders: list[str], models: list[str], groups: lis
                  names: dict[str, str]) -> tuple[list[dict], list[str]]:
     """Every report row: per group, each statistic (pairs from the group of all coders only) per code, pooled
     and macro; then MASI alpha per group. Returns the rows and notes on figures not computed."""
-    to_doc = units.to_doc().tocsc()  # sliced by columns (blocks of units) below
     # units (weighted) any coder applied each code to, a block of units at a time (whole-number sums: exact)
     applied = np.zeros(len(units.codes))
     for s in range(0, units.ux.shape[1], UNIT_BLOCK):
@@ -303,7 +310,7 @@ def _figure_rows(units: Units, coders: list[str], models: list[str], groups: lis
     pairs = _pair_series(coders, models)
     rows: list[dict] = []
     for name, kind, members in groups:
-        sums = _document_sums(*_of(units, members), units.weight, to_doc)
+        sums = _document_sums(*_of(units, members), units.weight, units.unit_doc, len(units.docs))
         figures = _GroupFigures(sums, boot, confidence)
         for stat in figures.code:
             if stat in PAIR_STATISTICS:
@@ -316,7 +323,7 @@ def _figure_rows(units: Units, coders: list[str], models: list[str], groups: lis
                 rows += figures.rows(stat, label, series_kind, pair, units.codes, names, applied)
     notes = []
     for name, kind, members in groups:
-        row, note = masi_row(*_of(units, members), units.weight, to_doc, boot, confidence,
+        row, note = masi_row(*_of(units, members), units.weight, units.unit_doc, len(units.docs), boot, confidence,
                              name, kind)
         rows.append(row)
         if note:

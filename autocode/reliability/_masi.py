@@ -16,8 +16,46 @@ __all__ = ["MASI_MAX_SETS", "masi_row"]
 MASI_MAX_SETS = 3000
 """More distinct label sets than this: no MASI alpha (its distance matrix grows with the square)."""
 
+SET_BLOCK = 65536
+"""Units whose sets of codes are numbered at a time (their packed bits and sort held, not the corpus's)."""
 
-def masi_row(ux: np.ndarray, ucoded: np.ndarray, weight: np.ndarray, to_doc: sp.csr_matrix,
+
+def _document_margins(vals: np.ndarray, take: np.ndarray, weight: np.ndarray, unit_doc: np.ndarray,
+                      n_docs: int, n_sets: int) -> sp.csr_matrix:
+    """(documents x sets): the weighted count of each set of codes among the pairable values (coder ``i``'s
+    set ``vals[i, u]`` of unit ``u`` where ``take[i, u]``) of each document, summed :data:`SET_BLOCK` units at a
+    time."""
+    total = sp.csr_matrix((n_docs, n_sets))
+    for s in range(0, vals.shape[1], SET_BLOCK):
+        coder, unit = np.nonzero(take[:, s:s + SET_BLOCK])
+        unit += s
+        total = total + sp.csr_matrix((weight[unit], (unit_doc[unit], vals[coder, unit])), shape=(n_docs, n_sets))
+    return total
+
+
+def _set_ids(ux: np.ndarray, ucoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(sets, ids)``: the distinct sets of codes the coders applied, as packed bits in ``np.unique``'s
+    (byte-wise) order, and each coder's set per unit as an index into them (0 where the coder did not code the
+    unit), numbered :data:`SET_BLOCK` units at a time. Stops counting past :data:`MASI_MAX_SETS` sets (``ids``
+    then unused)."""
+    m, n_units, n_codes = ux.shape
+    number: dict[bytes, int] = {}
+    ids = np.zeros((m, n_units), dtype=np.int64)
+    for s in range(0, n_units, SET_BLOCK):
+        packed = np.packbits(ux[:, s:s + SET_BLOCK], axis=-1)
+        block, inv = np.unique(packed.reshape(-1, packed.shape[-1]), axis=0, return_inverse=True)
+        local = np.array([number.setdefault(row.tobytes(), len(number)) for row in block], dtype=np.int64)
+        ids[:, s:s + SET_BLOCK] = local[inv.ravel()].reshape(m, -1)
+        if len(number) > MASI_MAX_SETS:
+            break
+    keys = sorted(number)  # bytes sort as np.unique sorts rows of uint8
+    order = np.empty(len(keys), dtype=np.int64)
+    order[[number[k] for k in keys]] = np.arange(len(keys))
+    sets = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), (n_codes + 7) // 8)
+    return sets, np.where(ucoded, order[ids], 0)
+
+
+def masi_row(ux: np.ndarray, ucoded: np.ndarray, weight: np.ndarray, unit_doc: np.ndarray, n_docs: int,
              boot: Resamples | None, confidence: float, coders: str, kind: str) -> tuple[dict, str | None]:
     """The pooled ``masi_alpha`` report row of one group of coders, with its bootstrap interval, and a note
     when it is not computed.
@@ -28,8 +66,10 @@ def masi_row(ux: np.ndarray, ucoded: np.ndarray, weight: np.ndarray, to_doc: sp.
         The group's codes per unit, and which units each coder coded.
     weight : ndarray (units,)
         What each unit counts for.
-    to_doc : (documents x units) matrix
-        Sums units into documents.
+    unit_doc : ndarray of int (units,)
+        The document of each unit (an index below ``n_docs``).
+    n_docs : int
+        The number of documents.
     boot : Resamples or None
         The bootstrap resamples of the documents.
     confidence : float
@@ -38,15 +78,12 @@ def masi_row(ux: np.ndarray, ucoded: np.ndarray, weight: np.ndarray, to_doc: sp.
         The group's name (``"E+A"``) and kind (``"humans"``, ``"all"``), for the row.
     """
     m, n_units, n_codes = ux.shape
-    packed = np.packbits(ux, axis=-1).reshape(m * n_units, -1)
-    uniq, inv = np.unique(packed, axis=0, return_inverse=True)
+    uniq, vals = _set_ids(ux, ucoded)
     n_sets = len(uniq)
     applied = float((weight * ux.any(axis=(0, 2))).sum())
     if n_sets > MASI_MAX_SETS:
-        note = (f"MASI alpha is not computed: the coders used {n_sets} distinct sets of codes (more than "
-                f"{MASI_MAX_SETS}).")
+        note = (f"MASI alpha is not computed: the coders used more than {MASI_MAX_SETS} distinct sets of codes.")
         return make_row("pooled", "", "", "masi_alpha", coders, kind, np.nan, None, None, 0.0, applied), note
-    vals = np.where(ucoded, inv.reshape(m, n_units), 0)
     delta = masi_distances(np.unpackbits(uniq, axis=1)[:, :n_codes].astype(bool))
     r = ucoded.sum(axis=0)
     ok = r >= 2
@@ -54,11 +91,8 @@ def masi_row(ux: np.ndarray, ucoded: np.ndarray, weight: np.ndarray, to_doc: sp.
     for i, j in combinations(range(m), 2):
         do += 2 * delta[vals[i], vals[j]] * (ucoded[i] & ucoded[j])
     do = np.where(ok, do / np.maximum(r - 1, 1), 0.0) * weight
-    take = ucoded & ok
-    coder_unit = np.nonzero(take)
-    marg_units = sp.csr_matrix((weight[coder_unit[1]], (coder_unit[1], vals[take])), shape=(n_units, n_sets))
-    doc_do = to_doc @ do
-    doc_marg = (to_doc @ marg_units).tocsr()  # (docs, sets)
+    doc_do = np.bincount(unit_doc, weights=do, minlength=n_docs)
+    doc_marg = _document_margins(vals, ucoded & ok, weight, unit_doc, n_docs, n_sets)  # (docs, sets)
     n_doc = np.asarray(doc_marg.sum(axis=1)).ravel()
     if len(doc_do) <= n_sets:
         # expected disagreement of a resample w (weights over documents): (w M) delta (w M)' = w G w' with

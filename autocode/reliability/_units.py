@@ -51,11 +51,6 @@ class Units:
     unit_doc: np.ndarray
     docs: list[str]
 
-    def to_doc(self) -> sp.csr_matrix:
-        """The (documents x units) indicator matrix that sums units into their documents."""
-        n = len(self.unit_doc)
-        return sp.csr_matrix((np.ones(n), (self.unit_doc, np.arange(n))), shape=(len(self.docs), n))
-
     def drop_uncoded(self) -> None:
         """Weight 0 for the units no coder applied any code to."""
         self.weight = self.weight * self.ux.any(axis=(0, 2))
