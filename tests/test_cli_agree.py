@@ -46,6 +46,24 @@ def test_markdown_report_from_a_table_with_a_coder_column(coded, coded_csv, tmp_
     assert f"pooled Cohen's kappa: E~A {expected:.3f}" in capsys.readouterr().err
 
 
+def test_a_terminal_is_told_the_stages_of_a_long_run(coded, coded_csv, tmp_path, capsys, monkeypatch):
+    import sys
+
+    out = tmp_path / "report.md"
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["agree", str(coded_csv), "--bootstrap", "50", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    n_disagreements = len(measure_agreement(coded).disagreements)
+    assert err.splitlines()[:3] == [
+        f"reading {coded_csv} ...",
+        f"{len(coded)} segments in {len(coded.documents)} documents, coders E, A; measuring agreement (50 bootstrap "
+        "resamples of the documents) ...",
+        f"{n_disagreements} disagreements; their texts are read again from the table as they are written ...",
+    ]
+    assert main(["-q", "agree", str(coded_csv), "--bootstrap", "50", "--out", str(out), "--force"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_one_file_per_coder_and_csv_output(coded, tmp_path):
     for coder in coded.coders:  # no coder column: the file name names the coder
         with open(tmp_path / f"{coder}.csv", "w", encoding="utf-8", newline="") as f:

@@ -10,6 +10,7 @@ from ._common import (
     check_outputs,
     report_files,
     say,
+    say_stage,
 )
 
 AGREE_HELP = """\
@@ -72,12 +73,17 @@ def _cmd_agree(args) -> int:
     elif args.codebook:
         book = Codebook.read_csv(args.codebook, encoding=args.encoding)
     # the segments' texts are read again for the disagreements listed (a table's), unless their lengths count
+    say_stage(args, f"reading {', '.join(str(f) for f in args.files)} ...")
     coded = read_coded(args.files, codebook=book, encoding=args.encoding, texts=args.level == "character")
+    say_stage(args, f"{len(coded):,} segments in {len(coded.documents):,} documents, coders "
+                    f"{', '.join(coded.coders)}; measuring agreement ({args.bootstrap:,} bootstrap resamples of the documents) ...")
     report = measure_agreement(coded, coders=args.coders, models=args.models, by=args.by, level=args.level,
                                uncoded="drop" if args.drop_uncoded else "keep", n_bootstrap=args.bootstrap,
                                confidence=args.confidence, random_state=args.seed)
     tables = [Path(f) for f in args.files]
     if args.level != "character" and all(p.suffix.lower() in TABLES for p in tables):
+        say_stage(args, f"{len(report.disagreements):,} disagreements; their texts are read again from the table as "
+                        "they are written ...")
         report.disagreements.read_texts_with(lambda keys: read_texts(tables, keys, encoding=args.encoding))
     report.write(args.out)
     if args.disagreements:

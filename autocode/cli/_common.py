@@ -26,6 +26,12 @@ def progress_enabled(args) -> bool:
     return not getattr(args, "quiet", False)
 
 
+def say_stage(args, msg: str) -> None:
+    """A stage of a long command as it starts, on a terminal only (a log or a pipe gets the result lines)."""
+    if not getattr(args, "quiet", False) and sys.stderr.isatty():
+        print(msg, file=sys.stderr, flush=True)
+
+
 def say(args, msg: str) -> None:
     if not getattr(args, "quiet", False):
         print(msg, file=sys.stderr)
