@@ -168,8 +168,17 @@ def score_pairs(net: PairScorer, pairs: np.ndarray, seg_states, code_states, bat
     return out
 
 
+def _length_batches(lengths: np.ndarray, batch_size: int, rng) -> np.ndarray:
+    """A permutation of the pairs whose consecutive ``batch_size`` runs hold segments of similar length (sorted
+    with a little noise, batches in random order), so that batches carry little padding."""
+    noisy = lengths * rng.uniform(0.8, 1.25, size=len(lengths))
+    order = np.argsort(noisy, kind="stable")
+    batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    return np.concatenate([batches[i] for i in rng.permutation(len(batches))]) if batches else order
+
+
 def train_pairs(net: PairScorer, pairs: np.ndarray, labels: np.ndarray, seg_states, code_states, *, epochs: int,
-                learning_rate: float, batch_size: int, seed: int, probe_pairs: int = 1024, device=None) -> list[dict]:
+                learning_rate: float, batch_size: int, seed: int, probe_pairs: int = 512, device=None) -> list[dict]:
     """Start the head as a logistic regression on the features of up to ``probe_pairs`` training pairs, then
     train the net with binary cross-entropy (AdamW, linear warm-up over the first tenth of the steps and decay;
     the head at ten times ``learning_rate``). Returns the mean loss of each epoch."""
@@ -200,8 +209,9 @@ def train_pairs(net: PairScorer, pairs: np.ndarray, labels: np.ndarray, seg_stat
                              {"params": list(net.head.parameters()), "lr": 10 * learning_rate}], weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
     net.train()
+    lengths = np.array([len(seg_states[i]) for i in pairs[:, 0]], dtype=np.float64)
     for epoch in range(int(epochs)):
-        order = rng.permutation(len(pairs))
+        order = _length_batches(lengths, batch_size, rng)
         total = 0.0
         for s, batch in enumerate(pair_batches(pairs[order], seg_states, code_states, batch_size, device)):
             rows = torch.from_numpy(order[s * batch_size : s * batch_size + len(batch[0])]).to(device)

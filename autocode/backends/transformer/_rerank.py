@@ -20,8 +20,8 @@ Training pairs
     ``epochs`` passes.
 The score
     A candidate's raw score is the TF-IDF score plus ``rerank_weight * s * (logit - m)``: ``logit`` the
-    cross-encoder's, ``m`` its mean over the training pairs, ``s`` the ratio of the standard deviations of the
-    candidates' out-of-fold TF-IDF scores and of the logits over those pairs (a fixed blend on one scale); a code
+    cross-encoder's, ``m`` its mean over the training pairs (up to ``SCALE_PAIRS`` of them), ``s`` the ratio of
+    the standard deviations of the candidates' out-of-fold TF-IDF scores and of the logits over those pairs (a fixed blend on one scale); a code
     outside the candidates gets the segment's lowest candidate adjustment (the cross-encoder ranks it no
     higher than its worst candidate). :class:`~autocode.model.CodingModel` calibrates and thresholds the
     result out of fold as for every backend.
@@ -59,6 +59,8 @@ STATE_FORMAT = "autocode-rerank"
 STATE_FORMAT_VERSION = 1
 CANDIDATE_FOLDS = 3
 """Folds (grouped by document) of the TF-IDF models that choose the training pairs' candidates."""
+SCALE_PAIRS = 1024
+"""Training pairs (drawn at random) whose logits and TF-IDF scores give the blend's scale."""
 E5_PREFIXES = ("passage: ", "query: ")
 """What e5 was trained with before a passage (the segment) and a query (the code's text)."""
 _TFIDF_PARAMS = tuple(p for p in inspect.signature(TfidfBackend.__init__).parameters if p != "self")
@@ -315,8 +317,9 @@ class RerankBackend(TfidfBackend):
         self.history_ = train_pairs(net, pairs, labels, encoded.states, self._code_states(), epochs=int(self.epochs),
                                     learning_rate=float(self.learning_rate), batch_size=int(self.batch_size),
                                     seed=seed, device=self._device())
-        logits = score_pairs(net, pairs, encoded.states, self._code_states(), device=self._device())
-        base = scores[pairs[:, 0], pairs[:, 1]]
+        sample = pairs[np.random.default_rng(seed).permutation(len(pairs))[:SCALE_PAIRS]]
+        logits = score_pairs(net, sample, encoded.states, self._code_states(), device=self._device())
+        base = scores[sample[:, 0], sample[:, 1]]
         self.logit_mean_ = float(logits.mean())
         self.scale_ = float(self.rerank_weight) * float(base.std()) / max(float(logits.std()), 1e-6)
         self.net_ = net.to("cpu")
