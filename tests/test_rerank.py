@@ -203,3 +203,38 @@ def test_pair_scores_do_not_depend_on_the_batch(tiny_dir, book, coded):
     one = score_pairs(net, pairs, enc.states, b._code_states(), batch_size=1)
     many = score_pairs(net, pairs, enc.states, b._code_states(), batch_size=64)
     np.testing.assert_allclose(one, many, atol=1e-5)
+
+
+def test_cli_train_and_precode(book, coded, tiny_dir, tmp_path):
+    import csv
+
+    from autocode.cli import main
+    from autocode.io import write_coded
+
+    book.write_csv(tmp_path / "codebook.csv")
+    write_coded(tmp_path / "coded.csv", coded)
+    rc = main(["-q", "train", "--backend", "rerank", "--model-name", str(tiny_dir), "--backend-param", "epochs=1",
+               "--backend-param", "joint_layers=1", "--codebook", str(tmp_path / "codebook.csv"), "--data",
+               str(tmp_path / "coded.csv"), "--folds", "2", "--out", str(tmp_path / "model")])
+    assert rc == 0
+    assert (tmp_path / "model" / "reranker.safetensors").is_file()
+    (tmp_path / "new.csv").write_text("document,segment,speaker,text\nN1,1,受访者,党员志愿者帮助老人\n"
+                                      "N1,2,受访者,居民代表提出新的建议\n", encoding="utf-8")
+    rc = main(["-q", "precode", "--model", str(tmp_path / "model"), str(tmp_path / "new.csv"), "--out",
+               str(tmp_path / "out.csv")])
+    assert rc == 0
+    with open(tmp_path / "out.csv", encoding="utf-8") as f:
+        assert [r["text"] for r in csv.DictReader(f)] == ["党员志愿者帮助老人", "居民代表提出新的建议"]
+
+
+def test_untrained_cross_encoder_saves_and_loads_as_the_tfidf_model(tiny_dir, book, coded, tmp_path):
+    b = RerankBackend(code_texts=code_texts(book, ["party"]), model_name=str(tiny_dir), **FAST)
+    enc = b.encode(make_inputs(coded.segments))
+    b.fit(enc, np.ones((len(coded), 1), dtype=bool))
+    assert b.save_files(tmp_path) == []
+    meta, arrays = b.get_state()
+    loaded = RerankBackend.from_state(b.params, json.loads(json.dumps(meta)), arrays)
+    loaded.load_files(tmp_path)
+    assert loaded.net_ is None
+    np.testing.assert_allclose(loaded.decision_function(loaded.encode(make_inputs(coded.segments))),
+                               b.decision_function(enc), atol=1e-6)

@@ -341,6 +341,10 @@ class RerankBackend(TfidfBackend):
         np.put_along_axis(out, cand, np.take_along_axis(base, cand, axis=1) + adjust, axis=1)
         return out
 
+    def term_contributions(self, encoded: _Encoded, code: int, rows=None) -> list[dict] | None:
+        """The TF-IDF model's term contributions (the cross-encoder's adjustment is not split into terms)."""
+        return super().term_contributions(encoded.counts, code, rows)
+
     # -- saving ------------------------------------------------------------------------------------------------
     def get_state(self):
         meta, arrays = super().get_state()
