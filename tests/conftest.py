@@ -114,3 +114,15 @@ def torch():
     torch.set_num_threads(1)
     yield torch
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Tiny models run fastest on one thread (and do not spin against other processes on a busy CI box): a module
+    of them asks for this with ``pytestmark = pytest.mark.usefixtures("torch_one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

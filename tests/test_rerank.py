@@ -28,14 +28,7 @@ FAST = {"epochs": 3, "learning_rate": 1e-3, "batch_size": 8, "candidates": 2, "j
 CODES = ["party", "council", "service"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -29,15 +29,7 @@ EXTRA = ["，我觉得很好。", "。", "居民代表提出新的建议", "党�
 FAST = {"epochs": 8, "learning_rate": 3e-3, "batch_size": 8}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and do not spin against other processes on a busy CI box)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")
