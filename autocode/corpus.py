@@ -25,7 +25,7 @@ import numpy as np
 
 from .exceptions import AutocodeError, CodebookError
 
-__all__ = ["Segment", "CodedCorpus", "DEFAULT_CODER", "as_segments"]
+__all__ = ["Segment", "SegmentTable", "CodedCorpus", "DEFAULT_CODER", "as_segments"]
 
 DEFAULT_CODER = "coder"
 """Name given to the coder of a table whose ``coder`` column is empty or absent."""
@@ -65,6 +65,74 @@ class Segment:
         return (self.document, self.segment)
 
 
+NO_OFFSET = np.iinfo(np.int64).min
+"""A :class:`SegmentTable`'s ``start``/``end`` where the offset is not known."""
+
+
+class SegmentTable(Sequence):
+    """Segments held as columns, without their texts: a sequence of :class:`Segment` built one at a time on
+    access (with an empty text). What :func:`~autocode.io.read_coded` gives with ``texts=False``, so that a
+    corpus of millions of segments takes a few dozen bytes a segment for agreement, not a Python object each.
+
+    Parameters
+    ----------
+    strings : list of str
+        The distinct documents, segment ids, speakers and sections; the columns index into it.
+    document, segment, speaker, section : ndarray of int
+        Per segment, an index into ``strings``.
+    start, end : ndarray of int, optional
+        Character offsets, :data:`NO_OFFSET` where not known (``None`` when no segment has any).
+
+    >>> t = SegmentTable(["P1", "1", "2", "", "受访者"], np.array([0, 0]), np.array([1, 2]), np.array([4, 3]),
+    ...                  np.array([3, 3]))
+    >>> len(t), t[1], t.document_index()
+    (2, Segment(document='P1', segment='2', text='', speaker='', start=None, end=None, section=''), (['P1'], array([0, 0])))
+    """
+
+    def __init__(self, strings: Sequence[str], document: np.ndarray, segment: np.ndarray, speaker: np.ndarray,
+                 section: np.ndarray, start: np.ndarray | None = None, end: np.ndarray | None = None):
+        self.strings = list(strings)
+        self.document, self.segment = np.asarray(document), np.asarray(segment)
+        self.speaker, self.section = np.asarray(speaker), np.asarray(section)
+        self.start, self.end = start, end
+
+    def __len__(self) -> int:
+        return len(self.document)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self._make(i)
+
+    def _make(self, i: int) -> Segment:
+        st = self.strings
+        start = None if self.start is None or self.start[i] == NO_OFFSET else int(self.start[i])
+        end = None if self.end is None or self.end[i] == NO_OFFSET else int(self.end[i])
+        return Segment(st[self.document[i]], st[self.segment[i]], "", st[self.speaker[i]], start, end,
+                       st[self.section[i]])
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self._make(i)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sequence) and len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None
+
+    def document_index(self) -> tuple[list[str], np.ndarray]:
+        """The documents in order of first appearance, and each segment's as an index into them."""
+        ids, first, inv = np.unique(self.document, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        return [self.strings[d] for d in ids[order]], rank[inv.ravel()]
+
+
 class CodedCorpus:
     """Segments plus the codings of one or more coders.
 
@@ -84,8 +152,8 @@ class CodedCorpus:
         codings: Mapping[str, Mapping[tuple[str, str], Iterable[str]]] | None = None,
         codebook=None,
     ):
-        self.segments: list[Segment] = list(segments)
-        self._index: dict[tuple[str, str], int] = {}
+        self.segments: Sequence[Segment] = list(segments)
+        self._index: dict[tuple[str, str], int] | None = {}
         for i, seg in enumerate(self.segments):
             if seg.key in self._index:
                 raise AutocodeError(f"Segment {seg.key} appears twice. Segment ids must be unique per document.")
@@ -119,9 +187,10 @@ class CodedCorpus:
         >>> CodedCorpus.from_columns(segs, {"E": [frozenset({"a"}), None]}).codings("E")
         [frozenset({'a'}), None]
         """
-        self = cls([] if index is not None else segments, None, codebook)
-        if index is not None:
-            self.segments, self._index = list(segments), index
+        table = isinstance(segments, SegmentTable)  # unique by construction: its key index is built if asked
+        self = cls([] if index is not None or table else segments, None, codebook)
+        if index is not None or table:
+            self.segments, self._index = segments if table else list(segments), index
         shared: dict[frozenset[str], frozenset[str]] = {}
         for coder, col in columns.items():
             if len(col) != len(self.segments):
@@ -156,7 +225,21 @@ class CodedCorpus:
     @property
     def documents(self) -> list[str]:
         """Document names in order of first appearance."""
-        return list(dict.fromkeys(s.document for s in self.segments))
+        return self.document_index()[0]
+
+    def document_index(self) -> tuple[list[str], np.ndarray]:
+        """The documents in order of first appearance, and each segment's document as an index into them.
+
+        >>> CodedCorpus([Segment("P2", "1", "甲"), Segment("P1", "1", "乙"), Segment("P2", "2", "丙")]
+        ...             ).document_index()
+        (['P2', 'P1'], array([0, 1, 0]))
+        """
+        if isinstance(self.segments, SegmentTable):
+            return self.segments.document_index()
+        docs: dict[str, int] = {}
+        index = np.fromiter((docs.setdefault(s.document, len(docs)) for s in self.segments), dtype=np.int64,
+                            count=len(self.segments))
+        return list(docs), index
 
     @property
     def groups(self) -> np.ndarray:
@@ -168,6 +251,8 @@ class CodedCorpus:
         return [s.text for s in self.segments]
 
     def index(self, key: tuple[str, str]) -> int:
+        if self._index is None:
+            self._index = {seg.key: i for i, seg in enumerate(self.segments)}
         return self._index[key]
 
     def codings(self, coder: str) -> list[frozenset[str] | None]:
@@ -272,18 +357,16 @@ class CodedCorpus:
         if self.codebook is None:
             raise AutocodeError("Rolling codes up to categories needs a codebook.")
         book = self.codebook
-        codings = {}
         done: dict[frozenset[str], frozenset[str]] = {}  # each distinct set of codes rolled up once
-        for coder, col in self._codings.items():
-            per = {}
-            for i, codes in enumerate(col):
-                if codes is None:
-                    continue
-                if codes not in done:
-                    done[codes] = frozenset(book.rollup(codes) if depth is None else book.at_depth(codes, depth))
-                per[self.segments[i].key] = done[codes]
-            codings[coder] = per
-        return CodedCorpus(self.segments, codings, codebook=book)
+
+        def up(codes: frozenset[str]) -> frozenset[str]:
+            if codes not in done:
+                done[codes] = frozenset(book.rollup(codes) if depth is None else book.at_depth(codes, depth))
+            return done[codes]
+
+        columns = {coder: [None if codes is None else up(codes) for codes in col]
+                   for coder, col in self._codings.items()}
+        return CodedCorpus.from_columns(self.segments, columns, codebook=book, index=self._index)
 
     def rename_documents(self, mapping: Mapping[str, str]) -> CodedCorpus:
         segs = [replace(s, document=mapping.get(s.document, s.document)) for s in self.segments]

@@ -70,3 +70,85 @@ def test_corpus_from_columns(book):
         CodedCorpus.from_columns(segs, {"E": [None]})
     with pytest.raises(CodebookError, match=r"Coder 'E', segment \('P1', '2'\): .*nope"):
         CodedCorpus.from_columns(segs, {"E": [None, {"nope"}]}, codebook=book)
+
+
+def _same_corpus(a: CodedCorpus, b: CodedCorpus) -> None:
+    assert [(s.key, s.speaker, s.start, s.end, s.section) for s in a.segments] == \
+        [(s.key, s.speaker, s.start, s.end, s.section) for s in b.segments]
+    assert a.coders == b.coders and all(a.codings(c) == b.codings(c) for c in a.coders)
+    assert a.documents == b.documents
+
+
+def test_read_without_texts_aligns_files_given_in_any_order(tmp_path):
+    """One file per coder, rows in different orders, documents interleaved, offsets on some rows only, sections
+    and speaker labels given roles: the rows kept as numbers and aligned at the end give the corpus that reading
+    with the texts gives (segments in order of first appearance, each with its first row's speaker and offsets)."""
+    e = tmp_path / "E.csv"
+    e.write_text("document,segment,speaker,text,codes,section,start,end\n"
+                 "P2,1,A,问题,,一、背景,,\nP1,1,B,回答一,x,,0,3\nP2,2,B,回答二,x;y,一、背景,3,6\n"
+                 "P1,2,B,回答三,,,,\n", encoding="utf-8")
+    a = tmp_path / "A.csv"
+    a.write_text("document,segment,speaker,text,codes\nP1,2,B,回答三,y\nP3,7,B,只有A,x\nP2,2,B,回答二,y\n"
+                 "P1,1,B,回答一,x\n", encoding="utf-8")
+    for paths in ([e, a], [a, e]):
+        full = read_coded(paths, speakers={"A": "interviewer"})
+        bare = read_coded(paths, speakers={"A": "interviewer"}, texts=False)
+        _same_corpus(full, bare)
+        assert type(bare.segments).__name__ == "SegmentTable" and {s.text for s in bare.segments} == {""}
+    assert bare.coders == ["A", "E"] and bare.documents == ["P1", "P3", "P2"]
+    assert bare.segments[-1] == Segment("P2", "1", "", "interviewer", None, None, "一、背景")
+    assert bare.segments[-2].start is None and bare.index(("P3", "7")) == 1  # P1/1's first row: A's, no offsets
+    bare = read_coded([e, a], texts=False)
+    assert [(s.start, s.end) for s in bare.segments] == [(None, None), (0, 3), (3, 6), (None, None), (None, None)]
+
+
+def test_read_without_texts_names_the_first_clashing_row(tmp_path):
+    path = tmp_path / "coded.jsonl"
+    path.write_text('{"document": "P1", "segment": "1", "text": "甲", "coder": "E", "codes": "x"}\n'
+                    '{"document": "P1", "segment": "2", "text": "乙", "coder": "E", "codes": "x"}\n'
+                    '{"document": "P1", "segment": "1", "text": "甲", "coder": "E", "codes": "x"}\n'
+                    '{"document": "P1", "segment": "2", "text": "乙", "coder": "E", "codes": "y"}\n'
+                    '{"document": "P1", "segment": "1", "text": "丙", "coder": "A", "codes": "x"}\n',
+                    encoding="utf-8")
+    for texts in (True, False):  # a coder's second row of one segment with other codes comes first (line 4)
+        with pytest.raises(FormatError, match=r"coded\.jsonl, line 4: Coder 'E' has two rows for segment P1/2 "
+                                              r"with different codes\. Keep one row per segment per coder\."):
+            read_coded(path, texts=texts)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(lines[:3] + lines[4:]) + "\n", encoding="utf-8")
+    for texts in (True, False):
+        with pytest.raises(FormatError, match=r"coded\.jsonl, line 4: Segment P1/1 has a different text than at "
+                                              r".*coded\.jsonl, line 1\."):
+            read_coded(path, texts=texts)
+
+
+def test_segment_table_is_a_sequence_of_segments(tmp_path):
+    path = tmp_path / "coded.csv"
+    write_coded(path, _corpus())
+    full, bare = read_coded(path), read_coded(path, texts=False)
+    table = bare.segments
+    assert table[-1] == table[len(table) - 1] == Segment("P3", "29", "", "受访者")
+    assert table[1:3] == [Segment("P0", "1", "", "受访者"), Segment("P0", "2", "", "受访者")]
+    with pytest.raises(IndexError):
+        table[len(table)]
+    assert table == [Segment(s.document, s.segment, "", s.speaker) for s in full.segments] and table != full.segments
+    docs, index = bare.document_index()
+    assert docs == ["P0", "P1", "P2", "P3"] and index.tolist() == [d for d in range(4) for _ in range(30)]
+
+
+@pytest.mark.parametrize("by", ["code", "category"])
+def test_agreement_on_a_corpus_read_without_texts_is_the_same(tmp_path, book, by):
+    """The figures and disagreements (segments held as columns, each coder's codes as numbered sets) are those of
+    the corpus read whole, rolled up to categories too."""
+    codes = book.ids[-4:]
+    segs = [Segment(f"P{d}", str(i), f"第{d}段{i}", "受访者") for d in range(5) for i in range(20)]
+    e = {s.key: {codes[i % 4]} if i % 5 else set() for i, s in enumerate(segs)}
+    a = {k: ({codes[(i + (i % 3 == 0)) % 4]} if v else {codes[0]} if i % 10 == 0 else set())
+         for i, (k, v) in enumerate(e.items())}
+    path = tmp_path / "coded.csv"
+    write_coded(path, CodedCorpus(segs, {"E": e, "A": a}, codebook=book))
+    reports = [measure_agreement(read_coded(path, codebook=book, texts=texts), by=by, n_bootstrap=30)
+               for texts in (True, False)]
+    assert reports[0].rows == reports[1].rows
+    assert [{**d, "text": ""} for d in reports[0].disagreements] == list(reports[1].disagreements)
+    assert len(reports[1].disagreements) > 0

@@ -22,13 +22,13 @@ import json
 import re
 import sys
 import warnings
-from array import array
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .._files import atomic_write
 from ..corpus import DEFAULT_CODER, CodedCorpus, Segment
 from ..exceptions import AutocodeWarning, CodebookError, FormatError
+from ._align import ColumnRows, KeyedRows
 from ._tabular import EXCEL_SUFFIXES, read_records
 from .transcript import decode_bytes
 
@@ -227,11 +227,6 @@ def _iter_rows(path: Path, encoding: str | None, required: tuple[str, ...], *, h
         raise FormatError("No rows below the header.", path)
 
 
-SEGMENT_IDS_SHARED = 100_000
-"""Distinct segment ids held once each by :func:`read_coded` (turn numbers repeat in every document); past this
-many, further ids are kept as read."""
-
-
 def read_coded(
     paths: str | Path | Iterable[str | Path],
     *,
@@ -273,9 +268,10 @@ def read_coded(
         project's sources are segmented with them (see :func:`~autocode.segment.segment_text`); in a table, a
         ``speaker`` that is a label given a role is read as that role.
     texts : bool
-        Keep the segments' texts (default). False: the segments of tables carry an empty text, so that a corpus
-        of millions of segments fits in memory for agreement (rows of a segment are still checked to carry the
-        same text; a project's sources keep theirs).
+        Keep the segments' texts (default). False: the segments of tables come as a
+        :class:`~autocode.corpus.SegmentTable` with empty texts (a few dozen bytes a segment, rows aligned by
+        sorting their keys), so that a corpus of millions of segments fits in memory for agreement; rows of a
+        segment are still checked to carry the same text; a project's sources keep theirs.
     """
     if precoded not in ("keep", "exclude"):
         raise ValueError(f"precoded must be 'keep' or 'exclude', got {precoded!r}.")
@@ -298,13 +294,8 @@ def read_coded(
         return corpus
     roles = _roles(speakers)
     required = ("document", "segment", "text", "codes") if require_codes else ("document", "segment", "text")
-    index: dict[tuple[str, str], int] = {}
-    segments: list[Segment] = []
-    seg_ids: dict[str, str] = {}
-    where = array("q")  # per segment: the file and row where it first stands, the hash of its text
-    codings: dict[str, list[frozenset[str] | None]] = {}  # coder -> per segment
+    store = KeyedRows(paths) if texts else ColumnRows(paths)
     machine: dict[str, str] = {}  # pre-coded coder -> the file it came from
-    shared: dict[frozenset[str], frozenset[str]] = {}
     for k_path, path in enumerate(paths):
         # two passes, one row at a time (the rows are never held): the columns and whether any row names a
         # coder, then the rows
@@ -326,29 +317,11 @@ def read_coded(
                     path,
                     loc,
                 )
-            text = row.get("text") or ""
-            doc = sys.intern(doc)  # (documents, speakers and sections repeat: one string object each)
-            # segment ids repeat across documents (turn numbers): one string object each, up to a bound
-            seg = seg_ids.get(seg) or (seg_ids.setdefault(seg, seg) if len(seg_ids) < SEGMENT_IDS_SHARED else seg)
-            key = (doc, seg)
-            i = index.get(key)
-            if i is None:
-                i = index[key] = len(segments)
-                speaker = (row.get("speaker") or "").strip()
-                segments.append(Segment(doc, seg, text if texts else "", sys.intern(roles.get(speaker) or speaker),
-                                        _int_or_none(row.get("start")), _int_or_none(row.get("end")),
-                                        sys.intern((row.get("section") or "").strip())))
-                where.extend((k_path, row["_row"], hash(text)))  # (formatted only for an error message)
-            elif where[3 * i + 2] != hash(text) or (texts and segments[i].text != text):
-                k_first, row_first = where[3 * i], where[3 * i + 1]
-                first = paths[k_first]
-                at = f"line {row_first}" if first.suffix.lower() in (".jsonl", ".ndjson") else f"row {row_first}"
-                raise FormatError(
-                    f"Segment {doc}/{seg} has a different text than at {first}, {at}. Rows of the same segment "
-                    "(one per coder) must carry the same text.",
-                    path,
-                    loc,
-                )
+            speaker = (row.get("speaker") or "").strip()
+            # (documents, speakers and sections repeat: one string object each)
+            i = store.segment(k_path, row["_row"], sys.intern(doc), seg, row.get("text") or "",
+                              sys.intern(roles.get(speaker) or speaker), _int_or_none(row.get("start")),
+                              _int_or_none(row.get("end")), sys.intern((row.get("section") or "").strip()))
             if "codes" not in header:
                 continue
             name = (row.get("coder") or "").strip()
@@ -363,23 +336,10 @@ def read_coded(
                     codes = [codebook.resolve(c) for c in codes]
                 except CodebookError as err:
                     raise CodebookError(f"{path}, {loc}: {err} Add it to the codebook or correct the id.") from None
-            per = codings.setdefault(name, [])
-            per.extend([None] * (len(segments) - len(per)))
-            if per[i] is not None and set(codes) != per[i]:
-                raise FormatError(
-                    f"Coder {name!r} has two rows for segment {doc}/{seg} with different codes. "
-                    "Keep one row per segment per coder.",
-                    path,
-                    loc,
-                )
-            codes = frozenset(codes)
-            per[i] = shared.setdefault(codes, codes)  # one object per distinct set of codes
-    if not segments:
+            store.coding(i, name, frozenset(codes), k_path, row["_row"])
+    if not len(store):
         raise FormatError("No rows below the header.", paths[0])
-    for per in codings.values():
-        per.extend([None] * (len(segments) - len(per)))
-    del where
-    corpus = CodedCorpus.from_columns(segments, codings, codebook=codebook, index=index)
+    corpus = store.corpus(codebook)
     if precoded == "exclude":
         corpus = _without_precoded(corpus, machine, include, paths[0])
     return corpus

@@ -26,7 +26,7 @@ class Disagreements(Sequence):
         The compared corpus (rolled up when the codes are).
     coders : list of str
         The compared coders, in the order of the first axis of ``x`` and ``coded``.
-    x : ndarray of bool (coders, segments, codes)
+    x : ndarray of bool or Decisions (coders, segments, codes)
         Which codes each coder applied to each segment.
     coded : ndarray of bool (coders, segments)
         Which segments each coder coded.
@@ -34,15 +34,19 @@ class Disagreements(Sequence):
         The codes of the last axis of ``x``.
     """
 
-    def __init__(self, corpus: CodedCorpus, coders: list[str], x: np.ndarray, coded: np.ndarray,
+    def __init__(self, corpus: CodedCorpus, coders: list[str], x, coded: np.ndarray,
                  codes: list[str]):
         n_coded = coded.sum(axis=0)
-        differ = np.zeros(x.shape[1:], dtype=bool)  # (N, C)
+        segs, code = [], []
         for s in range(0, x.shape[1], BLOCK):  # a block of segments at a time: no per-segment count arrays
             pos = (x[:, s:s + BLOCK] & coded[:, s:s + BLOCK, None]).sum(axis=0, dtype=np.int32)
             k = n_coded[s:s + BLOCK, None]
-            differ[s:s + BLOCK] = (pos > 0) & (pos < k) & (k >= 2)
-        self._code, self._seg = np.nonzero(differ.T)  # grouped by code, segments in corpus order
+            i, j = np.nonzero((pos > 0) & (pos < k) & (k >= 2))
+            segs.append(i + s)
+            code.append(j)
+        segs, code = np.concatenate(segs or [np.zeros(0, np.int64)]), np.concatenate(code or [np.zeros(0, np.int64)])
+        order = np.lexsort((segs, code))  # grouped by code, segments in corpus order
+        self._code, self._seg = code[order], segs[order]
         self._applied = x[:, self._seg, self._code] & coded[:, self._seg]
         self._coded = coded[:, self._seg]
         self._segments, self._coders, self._codes = corpus.segments, list(coders), list(codes)

@@ -23,7 +23,7 @@ from ._bootstrap import Resamples, percentile_interval
 from ._disagreements import Disagreements
 from ._masi import masi_row
 from ._report import PAIR_STATISTICS, AgreementReport, make_row
-from ._units import Units, build_units, depth_for, find_missing
+from ._units import Decisions, Units, build_units, depth_for, find_missing
 
 __all__ = ["measure_agreement"]
 
@@ -269,7 +269,7 @@ code and coder pair; about 50 MB for 4,096 units of 46 codes) then hold a block 
 corpus of at most this many units is one block; the sums are of whole numbers, the same whatever the block."""
 
 
-def _document_sums(ux: np.ndarray, ucoded: np.ndarray, weight: np.ndarray, unit_doc: np.ndarray,
+def _document_sums(ux: Decisions, ucoded: np.ndarray, weight: np.ndarray, unit_doc: np.ndarray,
                    n_docs: int) -> AgreementSums:
     """:meth:`AgreementSums.from_ratings` of the one-hot ratings ([absent, present] where coded) of the
     decisions ``ux`` (coders, units, codes), summed into the documents ``unit_doc`` :data:`UNIT_BLOCK` units at
@@ -291,11 +291,11 @@ def _document_sums(ux: np.ndarray, ucoded: np.ndarray, weight: np.ndarray, unit_
     return total
 
 
-def _of(units: Units, members: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def _of(units: Units, members: list[int]) -> tuple[Decisions, np.ndarray]:
     """``ux`` and ``ucoded`` of the coders ``members`` (the arrays themselves, not copies, for all coders)."""
     if members == list(range(units.ux.shape[0])):
         return units.ux, units.ucoded
-    return units.ux[members], units.ucoded[members]
+    return units.ux.of(members), units.ucoded[members]
 
 
 def _figure_rows(units: Units, coders: list[str], models: list[str], groups: list[tuple[str, str, list[int]]],

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from ..agreement import masi_distances
 from ._bootstrap import Resamples, percentile_interval
 from ._report import make_row
+from ._units import Decisions
 
 __all__ = ["MASI_MAX_SETS", "masi_row"]
 
@@ -33,7 +34,7 @@ def _document_margins(vals: np.ndarray, take: np.ndarray, weight: np.ndarray, un
     return total
 
 
-def _set_ids(ux: np.ndarray, ucoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _set_ids(ux: Decisions, ucoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(sets, ids)``: the distinct sets of codes the coders applied, as packed bits in ``np.unique``'s
     (byte-wise) order, and each coder's set per unit as an index into them (0 where the coder did not code the
     unit), numbered :data:`SET_BLOCK` units at a time. Stops counting past :data:`MASI_MAX_SETS` sets (``ids``
@@ -55,14 +56,14 @@ def _set_ids(ux: np.ndarray, ucoded: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return sets, np.where(ucoded, order[ids], 0)
 
 
-def masi_row(ux: np.ndarray, ucoded: np.ndarray, weight: np.ndarray, unit_doc: np.ndarray, n_docs: int,
+def masi_row(ux: Decisions, ucoded: np.ndarray, weight: np.ndarray, unit_doc: np.ndarray, n_docs: int,
              boot: Resamples | None, confidence: float, coders: str, kind: str) -> tuple[dict, str | None]:
     """The pooled ``masi_alpha`` report row of one group of coders, with its bootstrap interval, and a note
     when it is not computed.
 
     Parameters
     ----------
-    ux, ucoded : ndarray of bool, (coders, units, codes) and (coders, units)
+    ux, ucoded : Decisions (coders, units, codes) and ndarray of bool (coders, units)
         The group's codes per unit, and which units each coder coded.
     weight : ndarray (units,)
         What each unit counts for.
@@ -80,7 +81,7 @@ def masi_row(ux: np.ndarray, ucoded: np.ndarray, weight: np.ndarray, unit_doc: n
     m, n_units, n_codes = ux.shape
     uniq, vals = _set_ids(ux, ucoded)
     n_sets = len(uniq)
-    applied = float((weight * ux.any(axis=(0, 2))).sum())
+    applied = float((weight * ux.applied_any()).sum())
     if n_sets > MASI_MAX_SETS:
         note = (f"MASI alpha is not computed: the coders used more than {MASI_MAX_SETS} distinct sets of codes.")
         return make_row("pooled", "", "", "masi_alpha", coders, kind, np.nan, None, None, 0.0, applied), note

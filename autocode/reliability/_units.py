@@ -1,8 +1,8 @@
 """The units of agreement over a coded corpus: which codes each coder applied to each segment or character.
 
-:func:`build_units` turns a :class:`~autocode.corpus.CodedCorpus` into boolean arrays (coders x units x
-codes) with a weight per unit (1 per segment; its length in characters at character level) and the document
-of each unit, which is all the statistics need.
+:func:`build_units` turns a :class:`~autocode.corpus.CodedCorpus` into :class:`Decisions` (coders x units x
+codes, held as each coder's set of codes per unit) with a weight per unit (1 per segment; its length in
+characters at character level) and the document of each unit, which is all the statistics need.
 """
 
 from __future__ import annotations
@@ -17,7 +17,50 @@ from ..agreement import AgreementError
 from ..codebook import Codebook
 from ..corpus import CodedCorpus
 
-__all__ = ["Units", "build_units", "char_units", "code_decisions", "depth_for", "find_missing"]
+__all__ = ["Decisions", "Units", "build_units", "char_units", "code_decisions", "depth_for", "find_missing"]
+
+
+class Decisions:
+    """Which codes each coder applied to each unit, (coders, units, codes) booleans held as one number per coder
+    and unit: the row of ``sets`` (the distinct sets of codes, as booleans over the codes) it applied, the empty
+    set where it applied none or did not code the unit. Indexing gives booleans:
+    ``d[:, s:e]`` is (coders, e - s, codes), ``d[:, units, codes]`` picks one decision per (unit, code) and
+    coder. A corpus of a million segments takes 4 bytes per coder and segment, not one per code too.
+
+    >>> d = Decisions.from_dense(np.array([[[True, False], [False, False]], [[True, True], [True, False]]]))
+    >>> d.shape, d[:, 1:].astype(int).tolist(), d[:, [0], [1]].tolist()
+    ((2, 2, 2), [[[0, 0]], [[1, 0]]], [[False], [True]])
+    """
+
+    def __init__(self, sets: np.ndarray, ids: np.ndarray):
+        self.sets, self.ids = sets, ids
+
+    @classmethod
+    def from_dense(cls, x: np.ndarray) -> Decisions:
+        """From (coders, units, codes) booleans."""
+        m, n, k = x.shape
+        sets, ids = np.unique(x.reshape(m * n, k), axis=0, return_inverse=True)
+        return cls(np.ascontiguousarray(sets, dtype=bool), ids.reshape(m, n).astype(np.int32))
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (*self.ids.shape, self.sets.shape[1])
+
+    def __getitem__(self, key) -> np.ndarray:
+        coders, units, *codes = key
+        return self.sets[(self.ids[coders, units], *codes)]
+
+    def of(self, members: list[int]) -> Decisions:
+        """The decisions of the coders ``members``."""
+        return Decisions(self.sets, self.ids[members])
+
+    def dense(self) -> np.ndarray:
+        """(coders, units, codes) booleans."""
+        return self.sets[self.ids]
+
+    def applied_any(self) -> np.ndarray:
+        """(units,): whether any coder applied any code."""
+        return self.sets.any(axis=1)[self.ids].any(axis=0)
 
 
 @dataclass
@@ -28,9 +71,9 @@ class Units:
     ----------
     codes : list of str
         The compared codes (last axis of ``x`` and ``ux``).
-    x, coded : ndarray of bool, (coders, segments, codes) and (coders, segments)
+    x, coded : Decisions (coders, segments, codes) and ndarray of bool (coders, segments)
         The codes each coder applied to each segment, and which segments each coder coded.
-    ux, ucoded : ndarray of bool, (coders, units, codes) and (coders, units)
+    ux, ucoded : Decisions (coders, units, codes) and ndarray of bool (coders, units)
         The same per unit of agreement (segments, or elementary stretches of characters); ``ux`` is False where
         the coder did not code the unit.
     weight : ndarray (units,)
@@ -43,9 +86,9 @@ class Units:
     """
 
     codes: list[str]
-    x: np.ndarray
+    x: Decisions
     coded: np.ndarray
-    ux: np.ndarray
+    ux: Decisions
     ucoded: np.ndarray
     weight: np.ndarray
     unit_doc: np.ndarray
@@ -53,7 +96,7 @@ class Units:
 
     def drop_uncoded(self) -> None:
         """Weight 0 for the units no coder applied any code to."""
-        self.weight = self.weight * self.ux.any(axis=(0, 2))
+        self.weight = self.weight * self.ux.applied_any()
 
     @property
     def n_units(self) -> int:
@@ -62,7 +105,7 @@ class Units:
 
 
 def code_decisions(corpus: CodedCorpus, coders: Sequence[str], codes: Sequence[str] | None
-                   ) -> tuple[list[str], np.ndarray, np.ndarray]:
+                   ) -> tuple[list[str], Decisions, np.ndarray]:
     """``(codes, x, coded)``: the compared codes (default: every code a coder applied, in codebook order), and
     per coder which codes they applied to each segment (coders x segments x codes) and which segments they
     coded (coders x segments)."""
@@ -80,27 +123,28 @@ def code_decisions(corpus: CodedCorpus, coders: Sequence[str], codes: Sequence[s
             "measured (their chance-corrected agreement would be 0 or undefined). Check their 'codes' column "
             "(code ids joined by ';'), or leave them out with coders=[...] (CLI: --coders)."
         )
+    number: dict[frozenset[str] | None, int] = {None: 0, frozenset(): 0}  # each distinct set of codes, numbered
+    ids = np.zeros((len(coders), len(corpus)), dtype=np.int32)
+    for i, c in enumerate(coders):
+        ids[i] = np.fromiter((number.setdefault(x, len(number) - 1) for x in columns[c]), dtype=np.int32,
+                             count=len(corpus))
     coded = np.array([[x is not None for x in columns[c]] for c in coders], dtype=bool)  # (m, N)
+    distinct = [x for x in number if x is not None]  # in order of their numbers
     if codes is None:
-        used: set[str] = set()
-        for col in columns.values():
-            for x in col:
-                if x:
-                    used.update(x)
+        used = set().union(*distinct)
         book = corpus.codebook
         codes = [c for c in book.ids if c in used] if book is not None else sorted(used)
     codes = list(codes)
     if not codes:
         raise AgreementError("No coder applied any code, so there is nothing to compare. Check the 'codes' column.")
     col_of = {c: j for j, c in enumerate(codes)}
-    x = np.zeros((len(coders), len(corpus), len(codes)), dtype=bool)
-    for i, c in enumerate(coders):
-        for s, got in enumerate(columns[c]):
-            for code in got or ():
-                j = col_of.get(code)
-                if j is not None:
-                    x[i, s, j] = True
-    return codes, x, coded
+    sets = np.zeros((len(distinct), len(codes)), dtype=bool)
+    for k, got in enumerate(distinct):
+        for code in got:
+            j = col_of.get(code)
+            if j is not None:
+                sets[k, j] = True
+    return codes, Decisions(sets, ids), coded
 
 
 def build_units(corpus: CodedCorpus, coders: Sequence[str], codes: Sequence[str] | None,
@@ -108,16 +152,14 @@ def build_units(corpus: CodedCorpus, coders: Sequence[str], codes: Sequence[str]
     """The decisions of ``coders`` on ``codes`` per segment and per unit of ``level`` (``"segment"`` or
     ``"character"``)."""
     codes, x, coded = code_decisions(corpus, coders, codes)
-    docs = list(dict.fromkeys(s.document for s in corpus.segments))
-    doc_index = {d: k for k, d in enumerate(docs)}
+    docs, unit_doc = corpus.document_index()
     if level == "character":
         cover, weight, unit_doc = char_units(corpus)
-        ux = np.stack([(cover @ x[i].astype(np.float64)) > 0 for i in range(len(coders))])
         ucoded = np.stack([(cover @ coded[i].astype(np.float64)) > 0 for i in range(len(coders))])
+        ux = Decisions.from_dense(np.stack([(cover @ x[i, :].astype(np.float64)) > 0 for i in range(len(coders))])
+                                  & ucoded[:, :, None])
     else:
-        unit_doc = np.array([doc_index[s.document] for s in corpus.segments], dtype=np.int64)
         ux, ucoded, weight = x, coded, np.ones(len(corpus))
-    ux &= ucoded[:, :, None]
     return Units(codes, x, coded, ux, ucoded, weight, unit_doc, docs)
 
 

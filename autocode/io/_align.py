@@ -1,0 +1,196 @@
+"""Rows of coded tables (one per segment per coder) aligned into segments and each coder's codes.
+
+:func:`~autocode.io.read_coded` reads rows one at a time and hands each to a store: :class:`KeyedRows` keeps a
+:class:`~autocode.corpus.Segment` per segment and finds a segment's row by its key as rows come (the texts
+kept); :class:`ColumnRows` keeps a few integers per row and aligns the rows at the end by sorting their keys
+(texts left out), so that a table of millions of segments takes a few dozen bytes a segment. Both raise the same
+one-line errors, naming the file and row: a segment whose rows carry different texts, a coder with two rows of
+different codes for one segment.
+"""
+
+from __future__ import annotations
+
+from array import array
+from pathlib import Path
+
+import numpy as np
+
+from ..corpus import NO_OFFSET, CodedCorpus, Segment, SegmentTable
+from ..exceptions import FormatError
+
+__all__ = ["KeyedRows", "ColumnRows", "SEGMENT_IDS_SHARED"]
+
+SEGMENT_IDS_SHARED = 100_000
+"""Distinct segment ids held once each by :class:`KeyedRows` (turn numbers repeat in every document); past this
+many, further ids are kept as read."""
+
+
+def _at(path: Path, row: int) -> str:
+    return f"line {row}" if path.suffix.lower() in (".jsonl", ".ndjson") else f"row {row}"
+
+
+def _text_clash(doc: str, seg: str, first: Path, row_first: int, path: Path, row: int) -> FormatError:
+    return FormatError(
+        f"Segment {doc}/{seg} has a different text than at {first}, {_at(first, row_first)}. Rows of the same "
+        "segment (one per coder) must carry the same text.",
+        path,
+        _at(path, row),
+    )
+
+
+def _codes_clash(coder: str, doc: str, seg: str, path: Path, row: int) -> FormatError:
+    return FormatError(
+        f"Coder {coder!r} has two rows for segment {doc}/{seg} with different codes. Keep one row per segment "
+        "per coder.",
+        path,
+        _at(path, row),
+    )
+
+
+class KeyedRows:
+    """Segments found by key as rows come; ``texts=False`` keeps an empty text (the rows of a segment are still
+    checked to carry one text, by its hash)."""
+
+    def __init__(self, paths: list[Path], texts: bool = True):
+        self.paths, self.texts = paths, texts
+        self.index: dict[tuple[str, str], int] = {}
+        self.segments: list[Segment] = []
+        self.seg_ids: dict[str, str] = {}
+        self.where = array("q")  # per segment: the file and row where it first stands, the hash of its text
+        self.codings: dict[str, list[frozenset[str] | None]] = {}
+        self.shared: dict[frozenset[str], frozenset[str]] = {}
+
+    def segment(self, k_path: int, row: int, doc: str, seg: str, text: str, speaker: str, start: int | None,
+                end: int | None, section: str) -> int:
+        """The index of the row's segment (a new one at its first row)."""
+        seg = self.seg_ids.get(seg) or (self.seg_ids.setdefault(seg, seg) if len(self.seg_ids) < SEGMENT_IDS_SHARED
+                                        else seg)
+        key = (doc, seg)
+        i = self.index.get(key)
+        if i is None:
+            i = self.index[key] = len(self.segments)
+            self.segments.append(Segment(doc, seg, text if self.texts else "", speaker, start, end, section))
+            self.where.extend((k_path, row, hash(text)))
+        elif self.where[3 * i + 2] != hash(text) or (self.texts and self.segments[i].text != text):
+            k_first, row_first = self.where[3 * i], self.where[3 * i + 1]
+            raise _text_clash(doc, seg, self.paths[k_first], row_first, self.paths[k_path], row)
+        return i
+
+    def coding(self, i: int, coder: str, codes: frozenset[str], k_path: int, row: int) -> None:
+        """Coder ``coder`` applied ``codes`` to segment ``i``."""
+        per = self.codings.setdefault(coder, [])
+        per.extend([None] * (len(self.segments) - len(per)))
+        if per[i] is not None and codes != per[i]:
+            seg = self.segments[i]
+            raise _codes_clash(coder, seg.document, seg.segment, self.paths[k_path], row)
+        per[i] = self.shared.setdefault(codes, codes)  # one object per distinct set of codes
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+    def corpus(self, codebook) -> CodedCorpus:
+        for per in self.codings.values():
+            per.extend([None] * (len(self.segments) - len(per)))
+        return CodedCorpus.from_columns(self.segments, self.codings, codebook=codebook, index=self.index)
+
+
+class ColumnRows:
+    """Rows kept as integers (strings numbered once each), aligned into segments at the end; the segments come
+    as a :class:`~autocode.corpus.SegmentTable` without texts."""
+
+    def __init__(self, paths: list[Path]):
+        self.paths = paths
+        self.strings: dict[str, int] = {}
+        self.doc, self.seg, self.speaker, self.section = array("i"), array("i"), array("i"), array("i")
+        self.start: array | None = None
+        self.end: array | None = None
+        self.hash, self.file, self.row = array("q"), array("h"), array("q")
+        self.coder, self.set = array("h"), array("i")  # per row: the coder (-1: none) and the set of codes
+        self.coders: dict[str, int] = {}
+        self.sets: dict[frozenset[str], int] = {}
+
+    def _id(self, s: str) -> int:
+        return self.strings.setdefault(s, len(self.strings))
+
+    def segment(self, k_path: int, row: int, doc: str, seg: str, text: str, speaker: str, start: int | None,
+                end: int | None, section: str) -> int:
+        """The row's number; the rows of one segment are aligned in :meth:`corpus`."""
+        n = len(self.doc)
+        self.doc.append(self._id(doc))
+        self.seg.append(self._id(seg))
+        self.speaker.append(self._id(speaker))
+        self.section.append(self._id(section))
+        if (start is not None or end is not None) and self.start is None:  # the first offsets: the rows before had none
+            self.start, self.end = array("q", [NO_OFFSET]) * n, array("q", [NO_OFFSET]) * n
+        if self.start is not None:
+            self.start.append(NO_OFFSET if start is None else start)
+            self.end.append(NO_OFFSET if end is None else end)
+        self.hash.append(hash(text))
+        self.file.append(k_path)
+        self.row.append(row)
+        self.coder.append(-1)
+        self.set.append(-1)
+        return n
+
+    def coding(self, i: int, coder: str, codes: frozenset[str], k_path: int, row: int) -> None:
+        """Coder ``coder`` applied ``codes`` at row ``i``."""
+        self.coder[i] = self.coders.setdefault(coder, len(self.coders))
+        self.set[i] = self.sets.setdefault(codes, len(self.sets))
+
+    def __len__(self) -> int:
+        return len(self.doc)
+
+    def corpus(self, codebook) -> CodedCorpus:
+        strings = list(self.strings)
+        self.strings = {}
+        doc, seg = np.frombuffer(self.doc, dtype=np.int32), np.frombuffer(self.seg, dtype=np.int32)
+        keys = (doc.astype(np.int64) << 32) | seg
+        _, first, inv = np.unique(keys, return_index=True, return_inverse=True)
+        del keys
+        order = np.argsort(first, kind="stable")  # segments in order of their first row
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        row_seg = rank[inv.ravel()]  # each row's segment
+        del inv, rank
+        head = first[order]  # each segment's first row
+        del first, order
+        coder, sets = np.frombuffer(self.coder, dtype=np.int16), np.frombuffer(self.set, dtype=np.int32)
+        self._check(strings, doc, seg, row_seg, head, coder, sets)
+        names = list(self.coders)
+        by_id = list(self.sets)
+        columns = {}
+        for k, name in enumerate(names):
+            ids = np.full(len(head), -1, dtype=np.int32)
+            mine = coder == k
+            ids[row_seg[mine]] = sets[mine]
+            columns[name] = [None if j < 0 else by_id[j] for j in ids.tolist()]
+        offsets = [None, None] if self.start is None else [np.frombuffer(a, dtype=np.int64)[head]
+                                                           for a in (self.start, self.end)]
+        table = SegmentTable(strings, doc[head], seg[head], np.frombuffer(self.speaker, dtype=np.int32)[head],
+                             np.frombuffer(self.section, dtype=np.int32)[head], *offsets)
+        return CodedCorpus.from_columns(table, columns, codebook=codebook)
+
+    def _check(self, strings, doc, seg, row_seg, head, coder, sets) -> None:
+        """Raise for the first row (in reading order) whose text differs from its segment's first row, or whose
+        coder gave the segment other codes at an earlier row."""
+        hashes = np.frombuffer(self.hash, dtype=np.int64)
+        bad_text = np.flatnonzero(hashes != hashes[head[row_seg]])
+        bad_text = int(bad_text[0]) if bad_text.size else None
+        coded = np.flatnonzero(coder >= 0)
+        pair = row_seg[coded] * max(len(self.coders), 1) + coder[coded]
+        o = np.argsort(pair, kind="stable")  # rows of one (segment, coder) together, in reading order
+        pair, rows = pair[o], coded[o]
+        starts = np.r_[True, pair[1:] != pair[:-1]]
+        run_first = rows[np.maximum.accumulate(np.where(starts, np.arange(len(rows)), 0))]
+        clash = rows[sets[rows] != sets[run_first]]
+        bad_codes = int(clash.min()) if clash.size else None
+        if bad_text is None and bad_codes is None:
+            return
+        r = min(x for x in (bad_text, bad_codes) if x is not None)
+        path = self.paths[self.file[r]]
+        if r == bad_text:
+            f = int(head[row_seg[r]])
+            raise _text_clash(strings[doc[r]], strings[seg[r]], self.paths[self.file[f]], self.row[f], path,
+                              self.row[r])
+        raise _codes_clash(next(c for c, k in self.coders.items() if k == coder[r]), strings[doc[r]],
+                           strings[seg[r]], path, self.row[r])
