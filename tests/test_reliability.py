@@ -20,6 +20,7 @@ from autocode import CodedCorpus, Segment
 from autocode.agreement import AgreementError, krippendorff_alpha, masi_alpha
 from autocode.exceptions import AutocodeWarning, FormatError
 from autocode.reliability import STATISTICS, measure_agreement
+from autocode.reliability._bootstrap import bootstrap_weights
 
 
 def _labels(corpus, coder, codes):
@@ -174,8 +175,8 @@ def test_bootstrap_equals_recomputing_on_resampled_documents():
     corpus = _three_coders()
     report = measure_agreement(corpus, coders=["E", "A"], n_bootstrap=50, random_state=11, confidence=0.5)
     docs = corpus.documents
-    rng = np.random.default_rng(11)
-    weights = rng.multinomial(len(docs), np.full(len(docs), 1 / len(docs)), size=50)
+    weights = bootstrap_weights(len(docs), 50, random_state=11)  # the resamples' counts of each document
+    assert weights.shape == (50, len(docs)) and (weights.sum(axis=1) == len(docs)).all()
     values = []
     for w in weights:
         rows = np.concatenate([np.flatnonzero(corpus.groups == d) for d, k in zip(docs, w) for _ in range(k)])

@@ -1,5 +1,6 @@
-"""Agreement on large corpora: the bootstrap draws and uses its resample weights a block of resamples at a time,
-and MASI alpha over many documents avoids a documents x documents matrix; the figures are those of one block."""
+"""Agreement on large corpora: the bootstrap draws its resamples' counts a block of documents at a time, units
+are summed a block at a time into their documents and the resamples, and MASI alpha over many documents avoids
+a documents x documents matrix; the figures are those of one block."""
 
 from __future__ import annotations
 
@@ -13,20 +14,31 @@ from autocode.agreement import masi_alpha
 from autocode.reliability._bootstrap import Resamples, bootstrap_weights
 
 
-def test_resamples_in_blocks_are_the_draws_of_one_array():
+def test_resamples_drawn_a_block_of_documents_at_a_time():
     whole = bootstrap_weights(11, 30, random_state=4)
-    for size in (1, 7, 30, 64):
-        blocks = list(Resamples(11, 30, random_state=4).blocks(size))
-        assert max(len(b) for b in blocks) == min(size, 30)
-        assert np.array_equal(np.vstack(blocks), whole)
+    assert whole.shape == (30, 11) and (whole.sum(axis=1) == 11).all() and whole.min() >= 0
+    blocks = list(Resamples(11, 30, random_state=4).columns(4))
+    assert [(first, w.shape) for first, w in blocks] == [(0, (30, 4)), (4, (30, 4)), (8, (30, 3))]
+    assert (np.concatenate([w for _, w in blocks], axis=1).sum(axis=1) == 11).all()
     assert bootstrap_weights(11, 0, random_state=4) is None
     # without a seed, every pass over the blocks (one per group of coders) still draws the same resamples
     unseeded = Resamples(11, 30, random_state=None)
-    assert np.array_equal(np.vstack(list(unseeded.blocks(7))), np.vstack(list(unseeded.blocks(30))))
+    assert np.array_equal(*(np.concatenate([w for _, w in unseeded.columns()], axis=1) for _ in range(2)))
+    # each document is drawn as often as any other: counts over many resamples average 1
+    many = bootstrap_weights(50, 4000, random_state=1)
+    assert abs(many.mean(axis=0) - 1).max() < 0.1 and abs(many.var(axis=0).mean() - (1 - 1 / 50)) < 0.05
+
+
+def test_document_window_gives_the_counts_of_any_increasing_ranges(monkeypatch):
+    monkeypatch.setattr(bootstrap, "DOCUMENT_BLOCK", 3)
+    whole = bootstrap_weights(10, 6, random_state=2)
+    window = Resamples(10, 6, random_state=2).window()
+    for lo, hi in [(0, 2), (1, 5), (5, 6), (5, 10), (9, 10)]:
+        assert np.array_equal(window(lo, hi), whole[:, lo:hi])
 
 
 @pytest.mark.parametrize("level", ["segment", "character"])
-def test_bootstrap_a_block_of_resamples_at_a_time_gives_the_same_report(coded, monkeypatch, level):
+def test_units_and_documents_in_small_blocks_give_the_same_report(coded, monkeypatch, level):
     whole = measure_agreement(coded, n_bootstrap=50, random_state=0, level=level).rows
     shapes = []
     original = engine.AgreementSums.reweight
@@ -35,11 +47,15 @@ def test_bootstrap_a_block_of_resamples_at_a_time_gives_the_same_report(coded, m
         shapes.append(np.shape(weights))
         return original(self, weights)
 
-    monkeypatch.setattr(bootstrap, "BOOTSTRAP_BLOCK", 7)
+    monkeypatch.setattr(engine, "UNIT_BLOCK", 5)
     monkeypatch.setattr(engine.AgreementSums, "reweight", spy)
     blocked = measure_agreement(coded, n_bootstrap=50, random_state=0, level=level).rows
-    assert shapes and max(s[0] for s in shapes) == 7 and sum(s[0] for s in shapes) % 50 == 0
-    assert [list(r.items()) for r in blocked] == [list(r.items()) for r in whole]
+    assert len(shapes) > 3 and {s[0] for s in shapes} == {50}  # every resample, a few documents at a time
+    for a, b in zip(blocked, whole):
+        assert a.keys() == b.keys() and [a[k] for k in a if k not in ("value", "ci_low", "ci_high")] == \
+            [b[k] for k in b if k not in ("value", "ci_low", "ci_high")]
+        assert [a[k] for k in ("value", "ci_low", "ci_high")] == pytest.approx(
+            [b[k] for k in ("value", "ci_low", "ci_high")], abs=1e-12, nan_ok=True)
 
 
 def _many_documents(n_docs: int) -> CodedCorpus:

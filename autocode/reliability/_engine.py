@@ -225,16 +225,13 @@ def _take(a: np.ndarray, pair: int | None) -> np.ndarray:
 class _GroupFigures:
     """One group's statistics per code and pooled over codes, and their bootstrap distributions."""
 
-    def __init__(self, doc_sums: AgreementSums, boot: Resamples | None, confidence: float):
-        self.total = doc_sums.sum(axis=0)  # (codes, ...)
+    def __init__(self, total: AgreementSums, boot: AgreementSums | None, confidence: float):
+        self.total = total  # (codes, ...)
         self.code = _statistics(self.total)
         self.pooled = _statistics(self.total.sum(axis=0))
         self.confidence = confidence
-        self.boot = None
-        if boot is not None:  # (B, codes, ...): the resamples' sums, a block of resample weights at a time
-            parts = [doc_sums.reweight(w) for w in boot.blocks()]
-            self.boot = AgreementSums(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])
-                                         for f in fields(AgreementSums)})
+        self.boot = boot  # (B, codes, ...): the resamples' sums
+        if boot is not None:
             self.boot_code = _statistics(self.boot)
             self.boot_pooled = _statistics(self.boot.sum(axis=1))
 
@@ -264,31 +261,38 @@ class _GroupFigures:
 
 
 UNIT_BLOCK = 4096
-"""Units whose ratings are summed into their documents at a time: the sums' float arrays (several per unit,
-code and coder pair; about 50 MB for 4,096 units of 46 codes) then hold a block of units, not the corpus. A
-corpus of at most this many units is one block; the sums are of whole numbers, the same whatever the block."""
+"""Units whose ratings are summed at a time: the sums' float arrays (several per unit, code and coder pair;
+about 50 MB for 4,096 units of 46 codes) then hold a block of units, not the corpus. A corpus of at most this
+many units is one block."""
 
 
-def _document_sums(ux: Decisions, ucoded: np.ndarray, weight: np.ndarray, unit_doc: np.ndarray,
-                   n_docs: int) -> AgreementSums:
+def _plus(a: AgreementSums | None, b: AgreementSums) -> AgreementSums:
+    return b if a is None else AgreementSums(**{f.name: getattr(a, f.name) + getattr(b, f.name)
+                                                for f in fields(AgreementSums)})
+
+
+def _group_sums(ux: Decisions, ucoded: np.ndarray, weight: np.ndarray, unit_doc: np.ndarray,
+                boot: Resamples | None) -> tuple[AgreementSums, AgreementSums | None]:
     """:meth:`AgreementSums.from_ratings` of the one-hot ratings ([absent, present] where coded) of the
-    decisions ``ux`` (coders, units, codes), summed into the documents ``unit_doc`` :data:`UNIT_BLOCK` units at
-    a time: the ratings of a block and its sums over the documents it touches are held, then added into the
-    documents' sums (one array per field, the corpus's documents x codes)."""
-    n, block = ux.shape[1], UNIT_BLOCK
-    total = None
-    for s in range(0, max(n, 1), block):
-        x = ux[:, s:s + block]
-        ratings = np.stack([ucoded[:, s:s + block, None] & ~x, x], axis=-1)
-        docs, local = np.unique(unit_doc[s:s + block], return_inverse=True)
+    decisions ``ux`` (coders, units, codes), summed over all units (codes, ...) and over each bootstrap resample
+    of the documents (B, codes, ...). :data:`UNIT_BLOCK` units at a time, in document order: a block's sums per
+    document it touches, weighted by the resamples' counts of those documents (drawn a block of documents at a
+    time), are added in; no array over the corpus's documents or units is held."""
+    n = ux.shape[1]
+    order = None if (np.diff(unit_doc) >= 0).all() else np.argsort(unit_doc, kind="stable")
+    window = boot.window() if boot is not None else None
+    total = resampled = None
+    for s in range(0, max(n, 1), UNIT_BLOCK):
+        take = slice(s, s + UNIT_BLOCK) if order is None else order[s:s + UNIT_BLOCK]
+        x, coded = ux[:, take], ucoded[:, take]
+        ratings = np.stack([coded[:, :, None] & ~x, x], axis=-1)
+        docs, local = np.unique(unit_doc[take], return_inverse=True)
         into = sp.csr_matrix((np.ones(len(local)), (local, np.arange(len(local)))), shape=(len(docs), len(local)))
-        part = AgreementSums.from_ratings(ratings, weight[s:s + block, None], into=into)
-        if total is None:
-            total = AgreementSums(**{f.name: np.zeros((n_docs, *getattr(part, f.name).shape[1:]))
-                                     for f in fields(AgreementSums)})
-        for f in fields(AgreementSums):
-            getattr(total, f.name)[docs] += getattr(part, f.name)
-    return total
+        part = AgreementSums.from_ratings(ratings, weight[take, None], into=into)  # (documents, codes, ...)
+        total = _plus(total, part.sum(axis=0))
+        if window is not None and len(docs):
+            resampled = _plus(resampled, part.reweight(window(docs[0], docs[-1] + 1)[:, docs - docs[0]]))
+    return total, resampled
 
 
 def _of(units: Units, members: list[int]) -> tuple[Decisions, np.ndarray]:
@@ -310,8 +314,7 @@ def _figure_rows(units: Units, coders: list[str], models: list[str], groups: lis
     pairs = _pair_series(coders, models)
     rows: list[dict] = []
     for name, kind, members in groups:
-        sums = _document_sums(*_of(units, members), units.weight, units.unit_doc, len(units.docs))
-        figures = _GroupFigures(sums, boot, confidence)
+        figures = _GroupFigures(*_group_sums(*_of(units, members), units.weight, units.unit_doc, boot), confidence)
         for stat in figures.code:
             if stat in PAIR_STATISTICS:
                 if kind != "all":

@@ -56,6 +56,21 @@ def _set_ids(ux: Decisions, ucoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return sets, np.where(ucoded, order[ids], 0)
 
 
+def _expected(wm: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Expected disagreement (times the pairable values) of set margins ``wm`` (resamples x sets)."""
+    wm = np.atleast_2d(wm)
+    return ((wm @ delta) * wm).sum(axis=-1)
+
+
+def _alpha(n, do, de) -> np.ndarray:
+    """Alpha from the pairable values ``n``, the observed disagreement ``do`` and the expected ``de`` (per
+    resample); 1 where nothing varies, nan with fewer than two values."""
+    n, do, de = np.atleast_1d(n).astype(np.float64), np.atleast_1d(do), np.atleast_1d(de)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 1.0 - (n - 1) * do / de
+    return np.where(n >= 2, np.where(de > 0, out, 1.0), np.nan)
+
+
 def masi_row(ux: Decisions, ucoded: np.ndarray, weight: np.ndarray, unit_doc: np.ndarray, n_docs: int,
              boot: Resamples | None, confidence: float, coders: str, kind: str) -> tuple[dict, str | None]:
     """The pooled ``masi_alpha`` report row of one group of coders, with its bootstrap interval, and a note
@@ -95,29 +110,25 @@ def masi_row(ux: Decisions, ucoded: np.ndarray, weight: np.ndarray, unit_doc: np
     doc_do = np.bincount(unit_doc, weights=do, minlength=n_docs)
     doc_marg = _document_margins(vals, ucoded & ok, weight, unit_doc, n_docs, n_sets)  # (docs, sets)
     n_doc = np.asarray(doc_marg.sum(axis=1)).ravel()
-    if len(doc_do) <= n_sets:
-        # expected disagreement of a resample w (weights over documents): (w M) delta (w M)' = w G w' with
-        # G = M delta M' (docs x docs), so resamples cost docs^2 each, not sets^2
-        dense = doc_marg.toarray()
-        gram = (dense @ delta) @ dense.T
-
-        def expected(w: np.ndarray) -> np.ndarray:
-            return ((w @ gram) * w).sum(axis=-1)
-    else:  # more documents than sets: (w M) delta (w M)' directly, sets^2 per resample and no docs x docs matrix
-        def expected(w: np.ndarray) -> np.ndarray:
-            wm = np.asarray((doc_marg.T @ w.T).T)
-            return ((wm @ delta) * wm).sum(axis=-1)
-
-    def alpha(w: np.ndarray) -> np.ndarray:
-        n = w @ n_doc
-        de = expected(w)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = 1.0 - (n - 1) * (w @ doc_do) / de
-        return np.where(n >= 2, np.where(de > 0, out, 1.0), np.nan)
-
-    value = alpha(np.ones(len(doc_do)))
+    value = _alpha(n_doc.sum(), doc_do.sum(), _expected(np.asarray(doc_marg.sum(axis=0)), delta))[0]
     lo = hi = None
     if boot is not None:
-        lo, hi = percentile_interval(boot.map(lambda w: alpha(w.astype(np.float64))), confidence)
+        if n_docs <= n_sets:
+            # every resample's expected disagreement w M delta M' w' = w G w' with G = M delta M' (docs x docs):
+            # docs^2 per resample, not sets^2; the resamples' counts held whole (documents <= sets)
+            dense = doc_marg.toarray()
+            gram = (dense @ delta) @ dense.T
+            w = np.concatenate([c for _, c in boot.columns()], axis=1).astype(np.float64)
+            n, do_w, de = w @ n_doc, w @ doc_do, ((w @ gram) * w).sum(axis=-1)
+        else:  # the resamples' set margins w M summed a block of documents at a time, then sets^2 per resample
+            n = do_w = wm = 0.0
+            marg = doc_marg.tocsr()
+            for first, c in boot.columns():
+                c = c.astype(np.float64)
+                k = slice(first, first + c.shape[1])
+                n, do_w = n + c @ n_doc[k], do_w + c @ doc_do[k]
+                wm = wm + np.asarray((marg[k].T @ c.T).T)
+            de = _expected(wm, delta)
+        lo, hi = percentile_interval(_alpha(n, do_w, de), confidence)
     row = make_row("pooled", "", "", "masi_alpha", coders, kind, value, lo, hi, float(weight[ok].sum()), applied)
     return row, None
