@@ -9,11 +9,10 @@ The codebook prior
     study's segments when its transcripts are given). With e5 and ``prior_sentences``, the e5 and character
     views each average two parts: the whole segment with its question, and the segment's best sentence (its
     own sentences, without the question; sentences with fewer than ``min_letters`` letters joined to the next).
-    With the study's transcripts, the e5 and character
-    views also take off half of each code's *hub* similarity (its mean similarity to the tenth of the study's
-    segments most like it, ``HUB_SHARE``; CSLS, Conneau et al. 2018). In each view a segment's cosine
-    similarities to the ``K`` codes become z-scores over the codes; the views' are summed and made relative
-    again, ``z``. The raw score is ``z - z*`` with ``z* = Φ⁻¹(1 - 1/K)``, a rule that looks at no coder's
+    With the study's transcripts, the e5 and character views (both parts) also take off half of each code's
+    *hub* similarity (its mean similarity to the tenth of the study's segments most like it, ``HUB_SHARE``;
+    CSLS, Conneau et al. 2018). In each view (part) a segment's cosine similarities to the ``K`` codes become
+    z-scores over the codes; the views' are summed (a part counting half) and made relative again, ``z``. The raw score is ``z - z*`` with ``z* = Φ⁻¹(1 - 1/K)``, a rule that looks at no coder's
     labels: a code is suggested when it stands out as much as the most similar of ``K`` codes drawn by chance
     would only once in ``K`` segments. Without coded data the score is ``sigmoid(z - z*)``: 0.5 at that line;
     it ranks the codes of a segment and is not a probability (docs/methods.md).
