@@ -93,9 +93,9 @@ def _migrate_3(doc: dict) -> dict:
 _MIGRATIONS = {1: _migrate_1, 2: _migrate_2, 3: _migrate_3}
 """Saved format version -> the function that brings a document of that version one version forward."""
 
-_ADDED_PARAMS = {"codebook.v1": {"min_letters": 0}}
+_ADDED_PARAMS = {"codebook.v1": {"min_letters": 0, "prior_sentences": False}}
 """Backend parameters added within the current format version, with the value that reproduces a model saved
-before them (``codebook.v1``: short turns suggested as any other)."""
+before them (``codebook.v1``: short turns suggested as any other, segments matched whole)."""
 
 _ADDED_SETTINGS = {"tune_segments": None}
 """CodingModel settings added within the current format version, with the value that reproduces a model saved

@@ -14,6 +14,7 @@ from sklearn.base import clone
 
 from autocode import AutocodeError, AutocodeWarning, CodingModel, ModelFileError
 from autocode.backends import embedding
+from autocode.backends._codebook_views import sentence_pieces
 from autocode.backends.codebook import CodebookBackend, code_texts, standout
 from autocode.cli import main
 
@@ -42,8 +43,8 @@ def fake_e5(monkeypatch):
     return calls
 
 
-def e5_model(book, **kw):
-    return CodingModel(book, "codebook.v1", backend_params={"encoder": "e5"}, **kw)
+def e5_model(book, sentences=True, **kw):
+    return CodingModel(book, "codebook.v1", backend_params={"encoder": "e5", "prior_sentences": sentences}, **kw)
 
 
 TEXTS = ["党组织嵌入社区，党员带头", "居民在议事会参与讨论", "为特定人群上门服务"]
@@ -344,7 +345,7 @@ def test_a_code_like_every_segment_of_the_study_is_taken_down(book, fake_e5):
     plain = e5_model(book).fit()
     hubbed = e5_model(book).fit(transcripts=study)
     hubs = hubbed.backend_.hubs_
-    assert set(hubs) == {"e5", "chars"} and hubs["e5"].shape == (3,)
+    assert set(hubs) == {"e5", "chars", "e5_sentences", "chars_sentences"} and hubs["e5"].shape == (3,)
     council = hubbed.codes_.index("council")
     assert hubs["e5"].argmax() == council  # (the study's IDF already weighs its characters little)
     last = study[-1:]
@@ -416,10 +417,12 @@ def test_the_blend_weighs_the_study_words_and_embeds_each_segment_once(book, cod
         fake_e5.clear()
         model = CodingModel(book, "codebook.v1", backend_params={"encoder": "e5", "fallback": False},
                             n_splits=3, tune=False).fit(coded, transcripts=transcripts)
-    assert plain.backend_.idf_texts_ == len(coded) and set(plain.backend_.hubs_) == {"e5", "chars"}  # the coded
-    assert model.backend_.idf_texts_ == len(transcripts) and set(model.backend_.hubs_) == {"e5", "chars"}
+    views = {"e5", "chars", "e5_sentences", "chars_sentences"}
+    assert plain.backend_.idf_texts_ == len(coded) and set(plain.backend_.hubs_) == views  # the coded segments
+    assert model.backend_.idf_texts_ == len(transcripts) and set(model.backend_.hubs_) == views
     passages = [t for kind, texts in fake_e5 if kind == "passage" for t in texts]
-    assert len(passages) == len(transcripts) + len(book.leaves)  # the transcripts once, then each code's own row
+    assert len(passages) == len(set(passages))  # the transcripts and their sentences once, then each code's row
+    assert {s.text for s in transcripts} <= set(passages)  # each segment's one sentence, without its question
     model.save(tmp_path / "m")
     again = CodingModel.load(tmp_path / "m")
     assert np.allclose(again.predict_proba(TEXTS), model.predict_proba(TEXTS))
@@ -479,3 +482,88 @@ def test_cli_trains_from_the_codebook_and_the_study_transcripts(tmp_path, capsys
     err = capsys.readouterr().err
     assert "warning: With 1 coded document(s) nothing can be checked out of fold: the model suggests" in err
     assert "model chosen by out-of-fold kappa: codebook alone (codebook alone -> kappa" in err
+
+
+@pytest.mark.parametrize(("text", "min_letters", "pieces"), [
+    ("对。我觉得标签有用。但是照片本身更重要！嗯", 6, ["对。我觉得标签有用。", "但是照片本身更重要！嗯"]),
+    ("第一行没有句号\n第二行也没有", 6, ["第一行没有句号", "第二行也没有"]),
+    ("好的。对。", 6, ["好的。对。"]),  # too short to split: the text as one piece
+    ("好的。对。", 0, ["好的。", "对。"]),
+    ("", 6, []),
+])
+def test_sentence_pieces_join_short_sentences_to_the_next(text, min_letters, pieces):
+    assert sentence_pieces(text, min_letters) == pieces
+
+
+def test_a_segment_is_also_scored_by_its_best_sentence(book, fake_e5):
+    from autocode.backends.base import Inputs
+
+    backend = e5_model(book).fit().backend_
+    a, b = "居民通过议事会参与治理。", "面向老人上门服务，大家都很满意。"
+
+    def enc(text):
+        return backend.encode(Inputs([text], [""], ["interviewee"]))
+
+    both, alone = enc(a + b), [dict(backend._similarities(enc(t), backend.code_vectors_)) for t in (a, b)]
+    assert set(both.sentences) == {"e5_sentences", "chars_sentences"}
+    for view in ("e5", "chars"):  # no question before them: each sentence alone is a whole segment
+        best = np.maximum(alone[0][view][0], alone[1][view][0])
+        assert np.allclose(both.sentences[f"{view}_sentences"][0], best)
+
+
+def test_the_best_sentence_keeps_a_code_that_the_whole_turn_dilutes(book, fake_e5):
+    turn = "居民通过议事会参与治理。后来我们面向特定人群做服务，上门的服务，人群的服务，特定的服务也多。"
+    whole = e5_model(book, sentences=False).fit()
+    best = e5_model(book).fit()
+    council, service = book.leaves.index("council"), book.leaves.index("service")
+    lead = [m.decision_function([turn])[0] for m in (whole, best)]
+    assert lead[1][council] - lead[1][service] > lead[0][council] - lead[0][service]
+
+
+def test_sentences_are_embedded_alone_in_the_segments_pass(book, fake_e5):
+    from autocode import Segment
+
+    model = e5_model(book).fit()
+    fake_e5.clear()
+    model.predict_proba([Segment("D", "1", "访谈者：你们怎么议事？"),
+                         Segment("D", "2", "受访者：大家一起投票决定。也请居民来议事会。")])
+    (kind, passages), = fake_e5
+    assert kind == "passage" and "你们怎么议事？\n大家一起投票决定。也请居民来议事会。" in passages
+    assert {"大家一起投票决定。", "也请居民来议事会。", "你们怎么议事？"} <= set(passages)
+
+
+def test_the_character_encoder_has_no_sentence_views(book):
+    texts = ["居民通过议事会参与治理。后来我们面向特定人群做服务。", *TEXTS]
+    on, off = (CodingModel(book, "codebook.v1", backend_params={"encoder": "chars", "prior_sentences": s}).fit()
+               for s in (True, False))
+    assert np.allclose(on.decision_function(texts), off.decision_function(texts))
+
+
+def test_models_saved_before_prior_sentences_score_whole_segments(book, fake_e5, tmp_path):
+    from autocode import Segment
+    from autocode.checksum import make_manifest
+
+    study = [Segment(f"D{i}", "1", t) for i, t in enumerate(STUDY)]
+    old = e5_model(book, sentences=False).fit(transcripts=study)
+    assert set(old.backend_.hubs_) == {"e5", "chars"}
+    old.save(tmp_path / "m")
+    doc = json.loads((tmp_path / "m" / "model.json").read_text(encoding="utf-8"))
+    del doc["backend_params"]["prior_sentences"]  # as saved before the setting existed
+    (tmp_path / "m" / "model.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "m" / "checksums.json").write_text(make_manifest(tmp_path / "m", ["model.json", "arrays.npz"]),
+                                                    encoding="utf-8")
+    again = CodingModel.load(tmp_path / "m")
+    texts = ["居民通过议事会参与治理。后来我们面向特定人群做服务。", *TEXTS]
+    assert again.backend_.prior_sentences is False
+    assert np.allclose(again.decision_function(texts), old.decision_function(texts))
+
+
+def test_sentence_hubs_are_saved_with_the_model(book, fake_e5, tmp_path):
+    from autocode import Segment
+
+    model = e5_model(book).fit(transcripts=[Segment(f"D{i}", "1", t) for i, t in enumerate(STUDY)])
+    model.save(tmp_path / "m")
+    again = CodingModel.load(tmp_path / "m")
+    assert set(again.backend_.hubs_) == {"e5", "chars", "e5_sentences", "chars_sentences"}
+    texts = ["居民通过议事会参与治理。后来我们面向特定人群做服务。", *STUDY]
+    assert np.allclose(again.decision_function(texts), model.decision_function(texts))

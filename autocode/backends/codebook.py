@@ -6,11 +6,13 @@ The codebook prior
     turn before it (the interviewer's question for an answer). Up to three views compare them: e5 embeddings
     of the segment and of the code's text, e5 embeddings of the segment and of the code's category name, and
     TF-IDF vectors of character 1-3-grams (Traditional/Simplified normalised; IDF from the code texts and the
-    study's segments when its transcripts are given). With the study's transcripts, the e5 and character
-    views also take off half of each code's *hub* similarity (its mean similarity to the tenth of the study's
-    segments most like it, ``HUB_SHARE``; CSLS, Conneau et al. 2018). In each view a segment's cosine
-    similarities to the ``K`` codes become z-scores over the codes; the views' are summed and made relative
-    again, ``z``. The raw score is ``z - z*`` with ``z* = Φ⁻¹(1 - 1/K)``, a rule that looks at no coder's
+    study's segments when its transcripts are given). With e5 and ``prior_sentences``, the e5 and character
+    views each average two parts: the whole segment with its question, and the segment's best sentence (its
+    own sentences, without the question; sentences with fewer than ``min_letters`` letters joined to the next).
+    With the study's transcripts, the e5 and character views (both parts) also take off half of each code's
+    *hub* similarity (its mean similarity to the tenth of the study's segments most like it, ``HUB_SHARE``;
+    CSLS, Conneau et al. 2018). In each view (part) a segment's cosine similarities to the ``K`` codes become
+    z-scores over the codes; the views' are summed (a part counting half) and made relative again, ``z``. The raw score is ``z - z*`` with ``z* = Φ⁻¹(1 - 1/K)``, a rule that looks at no coder's
     labels: a code is suggested when it stands out as much as the most similar of ``K`` codes drawn by chance
     would only once in ``K`` segments. Without coded data the score is ``sigmoid(z - z*)``: 0.5 at that line;
     it ranks the codes of a segment and is not a probability (docs/methods.md).
@@ -42,11 +44,18 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import norm
 
 from ..exceptions import AutocodeWarning, MissingDependencyError
 from ..guide import MIN_QUESTION_CHARS
 from ..text import SPEAKER_PREFIX, count_letters
+from ._codebook_views import (
+    best_sentence,
+    category_names,
+    code_texts,
+    relative_similarity,
+    sentence_pieces,
+    standout,
+)
 from .base import Inputs, register
 from .tfidf import FOLLOWING_WEIGHT, Counts, TfidfBackend
 
@@ -55,64 +64,7 @@ __all__ = ["CodebookBackend", "category_names", "code_texts", "relative_similari
 ENCODERS = ("auto", "e5", "chars")
 HUB_SHARE = 0.1
 """A code's hub similarity: its mean similarity to this share of the study's segments, those most like it."""
-
-
-def code_texts(codebook, codes: Sequence[str]) -> list[str]:
-    """Each code's text for the prior: ``"category / name: description"`` (parts that are empty, equal to
-    the id or repeating the name are left out).
-
-    >>> from autocode.codebook import Code, Codebook
-    >>> book = Codebook([Code("G", "信任"), Code("c1", "相信标签", "标签让人放心", parent="G")])
-    >>> code_texts(book, ["c1"])
-    ['信任 / 相信标签：标签让人放心']
-    """
-    out = []
-    depth = codebook.category_depth
-    for cid in codes:
-        code = codebook[cid]
-        cat = codebook.ancestor_at(cid, depth)
-        cat_name = codebook[cat].name if cat and cat != cid and codebook[cat].name != cat else ""
-        name = code.name if code.name != cid else ""
-        desc = code.description if code.description and code.description != code.name else ""
-        body = "：".join(p for p in (name, desc) if p) or cid
-        out.append(f"{cat_name} / {body}" if cat_name else body)
-    return out
-
-
-def category_names(codebook, codes: Sequence[str]) -> list[str]:
-    """The name of each code's category (its ancestor at the codebook's category level; "" for none).
-
-    >>> from autocode.codebook import Code, Codebook
-    >>> category_names(Codebook([Code("G", "信任"), Code("c1", parent="G"), Code("c2")]), ["c1", "c2"])
-    ['信任', '']
-    """
-    depth = codebook.category_depth
-    out = []
-    for cid in codes:
-        cat = codebook.ancestor_at(cid, depth)
-        out.append(codebook[cat].name if cat and cat != cid else "")
-    return out
-
-
-def relative_similarity(S: np.ndarray) -> np.ndarray:
-    """Each row's similarities as z-scores over the codes (rows that do not vary give 0).
-
-    >>> relative_similarity(np.array([[0.8, 0.9, 0.7], [0.5, 0.5, 0.5]])).round(3) + 0.0
-    array([[ 0.   ,  1.225, -1.225],
-           [ 0.   ,  0.   ,  0.   ]])
-    """
-    mean = S.mean(axis=1, keepdims=True)
-    sd = S.std(axis=1, keepdims=True)
-    return np.where(sd > 1e-12, (S - mean) / np.maximum(sd, 1e-12), 0.0)
-
-
-def standout(n_codes: int) -> float:
-    """``z* = Φ⁻¹(1 - 1/K)``: how far the code a segment suggests must stand out (see the module).
-
-    >>> round(standout(46), 3)
-    2.019
-    """
-    return float(norm.ppf(1.0 - 1.0 / max(n_codes, 2)))
+_HUB_VIEWS = ("e5", "chars", "e5_sentences", "chars_sentences")
 
 
 class _Study:
@@ -124,19 +76,21 @@ class _Study:
 
 class _Encoded:
     """TF-IDF counts (``None`` when only the prior is needed), the segments' vectors for the prior, the code
-    texts' vectors, the segments' normalised texts (for evidence) and the study statistics they were made with
-    (a fit adopts them)."""
+    texts' vectors, the segments' normalised texts (for evidence), the study statistics they were made with
+    (a fit adopts them) and, per view, each segment's similarities to the codes from its best sentence."""
 
     def __init__(self, counts: Counts | None, vectors: dict, code_vectors: dict, norms: list[str], encoder: str,
-                 letters: np.ndarray, study: _Study | None = None):
+                 letters: np.ndarray, study: _Study | None = None, sentences: dict | None = None):
         self.counts, self.vectors, self.code_vectors, self.norms = counts, vectors, code_vectors, norms
         self.encoder, self.letters, self.study = encoder, letters, study or _Study()
+        self.sentences = dict(sentences or {})
 
     def take_rows(self, rows) -> _Encoded:
         rows = np.asarray(rows, dtype=np.int64)
         return _Encoded(None if self.counts is None else self.counts.take_rows(rows),
                         {k: v[rows] for k, v in self.vectors.items()}, self.code_vectors,
-                        [self.norms[i] for i in rows], self.encoder, self.letters[rows], self.study)
+                        [self.norms[i] for i in rows], self.encoder, self.letters[rows], self.study,
+                        {k: v[rows] for k, v in self.sentences.items()})
 
     def __len__(self) -> int:
         return len(self.norms)
@@ -164,6 +118,9 @@ class CodebookBackend(TfidfBackend):
         How segments and code texts become vectors (see the module).
     prior_context : bool
         Embed each segment with the turn before it (``"question\\nanswer"``).
+    prior_sentences : bool
+        With e5, also match each segment's sentences alone and average the best one's similarities with the
+        whole segment's in the e5 and character views (see the module); one more e5 pass per segment.
     prior_share, prior_weight : float or None, float
         The blend's share of the prior, in [0, 1] (see the module); chosen out of fold from 0.25 and 0.5 unless
         given. ``prior_share=None``: each code's prior counts as much as ``prior_weight`` coded segments of it.
@@ -186,8 +143,8 @@ class CodebookBackend(TfidfBackend):
     """Scores every code of the codebook, coded or not: :class:`~autocode.model.CodingModel` learns them all."""
 
     def __init__(self, code_texts: Sequence[str] = (), category_texts: Sequence[str] = (), encoder: str = "auto",
-                 prior_context: bool = True, prior_weight: float = 1.0, prior_share: float | None = 0.5,
-                 min_letters: int = MIN_QUESTION_CHARS, fallback: bool = True,
+                 prior_context: bool = True, prior_sentences: bool = True, prior_weight: float = 1.0,
+                 prior_share: float | None = 0.5, min_letters: int = MIN_QUESTION_CHARS, fallback: bool = True,
                  word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
                  following_weight: float = FOLLOWING_WEIGHT, position_bins: int = 5,
                  position_weight: float = 0.3, C: float = 4.0, min_df: int = 2, max_features: int = 200_000,
@@ -202,6 +159,7 @@ class CodebookBackend(TfidfBackend):
         self.category_texts = category_texts
         self.encoder = encoder
         self.prior_context = prior_context
+        self.prior_sentences = prior_sentences
         self.prior_weight = prior_weight
         self.prior_share = prior_share
         self.min_letters = min_letters
@@ -299,28 +257,44 @@ class CodebookBackend(TfidfBackend):
             codes = self._code_vectors(encoder)
         texts = self._prior_texts(inputs)
         vectors = {"chars": self._char_vectors(texts)}
-        if encoder == "e5":
-            vectors["e5"] = self._vectors(texts, "e5", "passage")
+        pieces, rows = [], []
+        if encoder == "e5" and self.prior_sentences:
+            for i, t in enumerate(inputs.texts):
+                got = sentence_pieces(_bare(t), self.min_letters)
+                pieces += got
+                rows += [i] * len(got)
+        if encoder == "e5":  # the segments and their sentences in one pass
+            both = self._vectors(texts + pieces, "e5", "passage")
+            vectors["e5"], piece_vectors = both[:len(texts)], both[len(texts):]
+        best = {}
+        if pieces:  # each segment's best sentence, per code, in the e5 and character views
+            rows = np.asarray(rows, dtype=np.int64)
+            e5 = _unit(np.asarray(piece_vectors, dtype=np.float64)) @ _unit(np.asarray(codes["e5"], np.float64)).T
+            chars = np.asarray((self._char_vectors(pieces) @ codes["chars"].T).toarray(), dtype=np.float64)
+            best = {"e5_sentences": best_sentence(e5, rows, len(texts)),
+                    "chars_sentences": best_sentence(chars, rows, len(texts))}
         tok = self.tokenizer
         letters = np.array([count_letters(_bare(t)) for t in inputs.texts], dtype=np.int64)
         study = _Study(self.__dict__.get("_chars_vec"), self.__dict__.get("idf_texts_", 0),
                        self.__dict__.get("hubs_"))
-        return _Encoded(counts, vectors, codes, [tok.normalize(t) for t in inputs.texts], encoder, letters, study)
+        return _Encoded(counts, vectors, codes, [tok.normalize(t) for t in inputs.texts], encoder, letters, study,
+                        best)
 
     # -- scoring ---------------------------------------------------------------------------------------------
     @staticmethod
     def _similarities(encoded: _Encoded, code_vectors: dict):
-        """Each view's cosine similarities (segments x codes)."""
+        """Each view's cosine similarities (segments x codes), then the best sentence's per view."""
         for view, C in code_vectors.items():
             V = encoded.vectors["chars" if view == "chars" else "e5"]
             if view == "chars":  # TF-IDF rows are L2-normalised already
                 yield view, np.asarray((V @ C.T).toarray(), dtype=np.float64)
             else:
                 yield view, _unit(np.asarray(V, dtype=np.float64)) @ _unit(np.asarray(C, dtype=np.float64)).T
+        yield from encoded.sentences.items()
 
     def _hubs(self, study: _Encoded, code_vectors: dict) -> dict:
         """Per view and code, the mean similarity of the code to its nearest ``HUB_SHARE`` of the study's
-        segments (those with ``min_letters`` letters); views ``e5`` and ``chars``."""
+        segments (those with ``min_letters`` letters); views ``e5`` and ``chars`` (and their best sentences')."""
         rows = (study.letters >= max(self.min_letters, 1)) & np.array([bool(t.strip()) for t in study.norms])
         n = int(rows.sum())
         if not n:
@@ -328,19 +302,21 @@ class CodebookBackend(TfidfBackend):
         k = max(1, int(np.ceil(HUB_SHARE * n)))
         sub = study.take_rows(np.flatnonzero(rows))
         return {view: -np.sort(-S, axis=0)[:k].mean(axis=0)
-                for view, S in self._similarities(sub, code_vectors) if view in ("e5", "chars")}
+                for view, S in self._similarities(sub, code_vectors) if view in _HUB_VIEWS}
 
     def prior(self, encoded: _Encoded) -> np.ndarray:
         """The prior's raw scores, ``z - z*`` (segments x codes): ``z`` the relative similarity of the views
         summed (each view's own relative similarity, after half the code's hub similarity is taken off where
         the study's transcripts gave one), made relative again; a segment with fewer than ``min_letters``
-        letters ``z - max(z) - z*``; an empty segment ``-z*``."""
+        letters ``z - max(z) - z*``; an empty segment ``-z*``. A view with a best-sentence part counts half,
+        the part the other half."""
         total = np.zeros((len(encoded), len(self.code_texts)))
         hubs = encoded.study.hubs
+        halves = {v for v in encoded.sentences} | {v.removesuffix("_sentences") for v in encoded.sentences}
         for view, S in self._similarities(encoded, encoded.code_vectors):
             if view in hubs:
                 S = S - 0.5 * hubs[view]
-            total += relative_similarity(S)
+            total += (0.5 if view in halves else 1.0) * relative_similarity(S)
         zs = standout(total.shape[1])
         z = relative_similarity(total)
         short = encoded.letters < self.min_letters
@@ -384,9 +360,8 @@ class CodebookBackend(TfidfBackend):
         if not inputs:
             return self
         self.learned_ = False  # the study's segments need no n-gram counts (fit_study precedes fit)
+        self.__dict__["_memo"] = {}  # the coded segments, encoded again for training, are not embedded twice
         study = self.encode(inputs)
-        if "e5" in study.vectors:  # the coded segments, encoded again for training, are not embedded twice
-            self.__dict__["_memo"] = dict(zip(self._prior_texts(inputs), study.vectors["e5"]))
         self.hubs_ = self._hubs(study, study.code_vectors)
         self.code_vectors_ = study.code_vectors
         del self.learned_
@@ -479,7 +454,7 @@ class CodebookBackend(TfidfBackend):
             self.__dict__["_chars_vec"] = vec
         self.idf_texts_ = int(meta.get("idf_texts", 0))
         self.hubs_ = {}
-        for view in ("e5", "chars"):
+        for view in _HUB_VIEWS:
             if f"hub_{view}" in arrays:
                 hub = np.asarray(arrays[f"hub_{view}"], dtype=np.float64)
                 if hub.shape != (len(self.code_texts),):
