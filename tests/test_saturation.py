@@ -189,7 +189,8 @@ def test_scorer_follows_the_sklearn_estimator_contract(fitted, coded, tmp_path):
 
     model, scorer = fitted
     params = {"space": "lsa", "components": ["model", "knn"], "combine": "rank", "n_components": 20,
-              "max_features": 500, "n_neighbors": 3, "reference": "coded", "codable_length": False, "min_chars": 3,
+              "max_features": 500, "n_neighbors": 3, "reference": "coded", "passage": 0.5, "codable_length": False,
+              "min_chars": 3,
               "exclude_roles": ("访谈者",),
               "n_splits": 3, "random_state": 7, "script": "none", "progress": True}
     s = NoveltyScorer(**params)
@@ -212,7 +213,8 @@ def test_scorer_follows_the_sklearn_estimator_contract(fitted, coded, tmp_path):
     s.fit(model, coded).save(tmp_path)
     saved = json.loads((tmp_path / "novelty.json").read_text(encoding="utf-8"))["params"]
     assert list(saved) == ["space", "components", "combine", "n_components", "max_features", "n_neighbors",
-                           "reference", "codable_length", "min_chars", "exclude_roles", "n_splits", "random_state", "script"]
+                           "reference", "passage", "codable_length", "min_chars", "exclude_roles", "n_splits",
+                           "random_state", "script"]
     assert saved == {k: v for k, v in {**params, "exclude_roles": ["访谈者"]}.items() if k != "progress"}
     again = NoveltyScorer.load(tmp_path)
     assert again.components == ("model", "knn") and not again.progress
@@ -383,7 +385,7 @@ def test_load_errors(fitted, tmp_path):
     with pytest.raises(ModelFileError, match="not valid JSON"):
         NoveltyScorer.load(tmp_path)
     (tmp_path / "novelty.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")  # as saved
-    with pytest.raises(ModelFileError, match=r"missing checksums\.json, which every novelty scorer of format 4"):
+    with pytest.raises(ModelFileError, match=r"missing checksums\.json, which every novelty scorer of format 5"):
         NoveltyScorer.load(tmp_path)
     (tmp_path / "checksums.json").write_bytes(manifest)
     with open(tmp_path / "novelty.npz", "ab") as f:
@@ -523,11 +525,11 @@ def test_format_3_scorer_still_loads_without_evidence(fitted, coded, tmp_path):
     scorer.save(tmp_path)
     doc = json.loads((tmp_path / "novelty.json").read_text(encoding="utf-8"))
     with np.load(tmp_path / "novelty.npz") as z:
-        arrays = {k: z[k] for k in z.files}
+        arrays = {k: z[k] for k in z.files if not k.startswith("gauss_")}
     arrays["calibration_signals"] = arrays["calibration_signals"][:, :4]  # what format 3 wrote
     for key in ("words", "length_scale"):
         del doc[key]
-    del doc["params"]["codable_length"]
+    del doc["params"]["codable_length"], doc["params"]["passage"]
     doc["format_version"] = 3
     np.savez(tmp_path / "novelty.npz", **arrays)
     (tmp_path / "novelty.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
