@@ -93,7 +93,7 @@ from autocode.saturation._space import LSA, embed_e5  # the scorer's spaces, wit
 
 DEFAULT = ("new_code", "recurrence", "unexplained")
 REL = ("relative_mahalanobis",)
-VARIANTS = {  # score name: (space, components, combine, codable_length[, other NoveltyScorer parameters])
+VARIANTS = {  # score name: (space, components, combine, codable_length)
     "novelty": ("e5", ("new_code", "recurrence", "unexplained"), "z", True),  # the default
     "novelty_prev_default": ("e5", ("new_code",), "z", False),
     "novelty_e5_new_code_length": ("e5", ("new_code",), "z", True),
@@ -110,13 +110,6 @@ VARIANTS = {  # score name: (space, components, combine, codable_length[, other 
     "novelty_e5_default_relative_mahalanobis": ("e5", DEFAULT + REL, "z", True),
     "novelty_e5_new_code_relative_mahalanobis": ("e5", ("new_code", *REL), "z", True),
     "novelty_e5_relative_mahalanobis_recurrence_unexplained": ("e5", (*REL, "recurrence", "unexplained"), "z", True),
-    "novelty_e5_relative_mahalanobis_coded": ("e5", REL, "z", True, {"reference": "coded"}),
-    "novelty_e5_default_relative_mahalanobis_coded": ("e5", DEFAULT + REL, "z", True, {"reference": "coded"}),
-    "novelty_e5_passage": ("e5", DEFAULT, "z", True, {"passage": 0.5}),
-    "novelty_e5_default_relative_mahalanobis_passage": ("e5", DEFAULT + REL, "z", True, {"passage": 0.5}),
-    "novelty_e5_relative_mahalanobis_passage": ("e5", REL, "z", True, {"passage": 0.5}),
-    "novelty_lsa_relative_mahalanobis": ("lsa", REL, "z", True),
-    "novelty_lsa_default_relative_mahalanobis": ("lsa", DEFAULT + REL, "z", True),
 }
 REFERENCE = "novelty"  # paired differences are against this score (the default)
 REFERENCE_LSA = "novelty_lsa"  # ... or this one in a run without e5 (--space lsa)
@@ -211,14 +204,12 @@ def one_run(book, coded, train_docs, test_docs, hidden: frozenset, variants: dic
     scored, fitted = {}, {}
     with warnings.catch_warnings(), Clock() as scorer_clock:
         warnings.simplefilter("ignore")
-        for name, (space, comps, how, length, *other) in variants.items():
-            extra = other[0] if other else {}
-            key = (space, length, tuple(sorted(extra.items())))
-            if key not in fitted:  # every signal is computed whatever the components
-                scorer = NoveltyScorer(space=space, codable_length=length, n_splits=n_splits, random_state=0,
-                                       **extra).fit(model, train)
-                fitted[key] = (scorer, scorer.score(model, test.segments))
-            scored[name] = with_components(*fitted[key], comps, how)
+        for name, (space, comps, how, length) in variants.items():
+            if (space, length) not in fitted:  # every signal is computed whatever the components
+                scorer = NoveltyScorer(space=space, codable_length=length, n_splits=n_splits,
+                                       random_state=0).fit(model, train)
+                fitted[space, length] = (scorer, scorer.score(model, test.segments))
+            scored[name] = with_components(*fitted[space, length], comps, how)
     ttarget = test.target_codings("union")
     s = next(iter(scored.values()))[1]
     el = s.eligible
@@ -228,7 +219,7 @@ def one_run(book, coded, train_docs, test_docs, hidden: frozenset, variants: dic
     label = [next((c for c in order if c in (t or ())), "other") for t in ttarget]
     score_of = {name: np.nan_to_num(r.novelty, nan=0.0) for name, (_, r) in scored.items()}
     for space in ("e5", "lsa"):  # the raw signals of the first scorer fitted in each space
-        r = next((r for n, (_, r) in scored.items() if variants[n][0] == space and len(variants[n]) == 4), None)
+        r = next((r for n, (_, r) in scored.items() if variants[n][0] == space), None)
         for name, sig in SIGNALS.items() if r is not None else ():
             raw = r.codable if sig == "codable" else r.components[:, COMPONENTS.index(sig)]
             score_of["baseline" if sig == "model" else f"{space}_{name}"] = np.nan_to_num(raw, nan=0.0)
@@ -527,8 +518,7 @@ def markdown(results: list[dict], png: str) -> list[str]:
          "`novelty_old_default` = LSA space, `model` + `knn`; `novelty_<space>_<signals>` = those signals "
          "(z-averaged; `_all`: all six); `novelty_lsa` = the default's signals in the LSA space; `baseline` = 1 - "
          "max calibrated model score; `<space>_<signal>` = one raw signal alone (`codable` = P(coded)); `default`: "
-         "the default's three signals; `_coded`: the background Gaussian (and the reference of `knn`, `recurrence`) "
-         "on coded segments only; `_passage`: every signal smoothed with the neighbouring turns (`passage=0.5`). "
+         "the default's three signals. "
          f"Δ: paired mean difference from `{REFERENCE}` over the runs ± standard error, and the runs where the "
          "score was higher. 'category'/'code' columns: mean AUROC vs all over the runs hiding whole categories / "
          "single codes (a few codes per domain on CAIL).", "", f"![AUROC]({png})", ""]

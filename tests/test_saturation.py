@@ -189,8 +189,7 @@ def test_scorer_follows_the_sklearn_estimator_contract(fitted, coded, tmp_path):
 
     model, scorer = fitted
     params = {"space": "lsa", "components": ["model", "knn"], "combine": "rank", "n_components": 20,
-              "max_features": 500, "n_neighbors": 3, "reference": "coded", "passage": 0.5, "codable_length": False,
-              "min_chars": 3,
+              "max_features": 500, "n_neighbors": 3, "reference": "coded", "codable_length": False, "min_chars": 3,
               "exclude_roles": ("访谈者",),
               "n_splits": 3, "random_state": 7, "script": "none", "progress": True}
     s = NoveltyScorer(**params)
@@ -213,8 +212,8 @@ def test_scorer_follows_the_sklearn_estimator_contract(fitted, coded, tmp_path):
     s.fit(model, coded).save(tmp_path)
     saved = json.loads((tmp_path / "novelty.json").read_text(encoding="utf-8"))["params"]
     assert list(saved) == ["space", "components", "combine", "n_components", "max_features", "n_neighbors",
-                           "reference", "passage", "codable_length", "min_chars", "exclude_roles", "n_splits",
-                           "random_state", "script"]
+                           "reference", "codable_length", "min_chars", "exclude_roles", "n_splits", "random_state",
+                           "script"]
     assert saved == {k: v for k, v in {**params, "exclude_roles": ["访谈者"]}.items() if k != "progress"}
     again = NoveltyScorer.load(tmp_path)
     assert again.components == ("model", "knn") and not again.progress
@@ -529,7 +528,7 @@ def test_format_3_scorer_still_loads_without_evidence(fitted, coded, tmp_path):
     arrays["calibration_signals"] = arrays["calibration_signals"][:, :4]  # what format 3 wrote
     for key in ("words", "length_scale"):
         del doc[key]
-    del doc["params"]["codable_length"], doc["params"]["passage"]
+    del doc["params"]["codable_length"]
     doc["format_version"] = 3
     np.savez(tmp_path / "novelty.npz", **arrays)
     (tmp_path / "novelty.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")

@@ -1,4 +1,4 @@
-"""The Mahalanobis novelty signals (autocode.saturation._gaussian) and the passage smoothing of the signals."""
+"""The Mahalanobis novelty signals (autocode.saturation._gaussian)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from sklearn.metrics import roc_auc_score
 from test_saturation import fitted, held_out  # noqa: F401 (a fixture)
 
 from autocode.checksum import make_manifest
-from autocode.exceptions import AutocodeError, ModelFileError
+from autocode.exceptions import ModelFileError
 from autocode.saturation import COMPONENTS, NoveltyScorer
 from autocode.saturation._gaussian import CodeGaussians, out_of_fold, shrunk_precision, squared_distances
-from autocode.saturation._signals import passage
 
 MD, RMD = COMPONENTS.index("mahalanobis"), COMPONENTS.index("relative_mahalanobis")
 
@@ -84,16 +83,6 @@ def test_out_of_fold_signals_never_see_their_own_document():
     np.testing.assert_allclose(again[same], oof[same])
 
 
-def test_passage_smooths_each_turn_with_its_neighbours_in_the_same_document():
-    x = np.array([[0.0, 1.0], [4.0, np.nan], [2.0, 3.0], [8.0, 5.0], [1.0, 1.0]])
-    docs = np.array(["a", "b", "a", "b", "a"])  # documents interleaved: neighbours within each document
-    out = passage(x, docs, 0.5)
-    np.testing.assert_allclose(out[:, 0], [1.0, 6.0, 1.25, 6.0, 1.5])
-    np.testing.assert_allclose(out[[0, 2, 4], 1], [2.0, 2.0, 2.0])
-    assert np.isnan(out[1, 1]) and out[3, 1] == 5.0  # its own value where no neighbour has one
-    np.testing.assert_array_equal(passage(x, docs, 0.0), x)
-
-
 def test_scorer_computes_the_mahalanobis_signals(fitted):  # noqa: F811
     model, scorer = fitted
     s = scorer.score(model, held_out())
@@ -120,23 +109,6 @@ def test_relative_mahalanobis_as_a_component_and_its_background(fitted, coded): 
     np.testing.assert_allclose(coded_bg.gaussians_.background_mean, ref.mean(axis=0), rtol=1e-5, atol=1e-6)
 
 
-def test_passage_scorer_smooths_signals_and_calibration(fitted, coded, tmp_path):  # noqa: F811
-    model, scorer = fitted
-    p = NoveltyScorer(n_splits=3, passage=0.5).fit(model, coded)
-    a, b = scorer.score(model, held_out()), p.score(model, held_out())
-    el = a.eligible
-    docs = np.array([seg.document for seg in a.segments])[el]
-    np.testing.assert_allclose(b.components[el], passage(a.components[el], docs, 0.5), rtol=1e-6)
-    assert not np.allclose(p.calibration_signals_, scorer.calibration_signals_, equal_nan=True)
-    p.save(tmp_path)
-    again = NoveltyScorer.load(tmp_path)
-    assert again.passage == 0.5
-    np.testing.assert_array_equal(again.score(model, held_out()).p_value, b.p_value)
-    for bad in (1.5, -0.1, "half", True):
-        with pytest.raises(AutocodeError, match=f"passage must be a weight from 0 to 1 \\(e.g. 0.5\\), got {bad!r}"):
-            NoveltyScorer(passage=bad).fit(model, coded)
-
-
 def test_format_4_scorer_still_loads_and_scores_as_before(fitted, tmp_path):  # noqa: F811
     model, scorer = fitted
     scorer.save(tmp_path)
@@ -144,7 +116,6 @@ def test_format_4_scorer_still_loads_and_scores_as_before(fitted, tmp_path):  # 
     with np.load(tmp_path / "novelty.npz") as z:
         arrays = {k: z[k] for k in z.files if not k.startswith("gauss_")}  # what format 4 wrote
     arrays["calibration_signals"] = arrays["calibration_signals"][:, :6]
-    del doc["params"]["passage"]
     doc["format_version"] = 4
     np.savez(tmp_path / "novelty.npz", **arrays)
 
@@ -154,7 +125,7 @@ def test_format_4_scorer_still_loads_and_scores_as_before(fitted, tmp_path):  # 
 
     write(doc)
     old = NoveltyScorer.load(tmp_path)
-    assert old.passage == 0.0 and old.gaussians_ is None
+    assert old.gaussians_ is None
     a, b = scorer.score(model, held_out()), old.score(model, held_out())
     np.testing.assert_array_equal(a.p_value, b.p_value)
     assert np.isnan(b.components[:, [MD, RMD]]).all()

@@ -11,8 +11,7 @@ the centred space of the candidate codes (``centre`` and ``group_prototypes`` in
 ``join_similarity`` in ``novelty.json``; the cut stays ``cluster_distance``); a file without them, which readers
 before them ignore, groups and places candidates in the scorer's own space as those readers did. 5 adds the
 ``mahalanobis`` and ``relative_mahalanobis`` signals (their calibration columns and the Gaussians, ``gauss_*`` in
-``novelty.npz``) and the ``passage`` parameter; formats 2 to 4 load with those columns empty and ``passage`` 0,
-and score as before.
+``novelty.npz``); formats 2 to 4 load with those columns empty and score as before.
 """
 
 from __future__ import annotations
@@ -43,7 +42,7 @@ OLDEST_READ = 2
 NOVELTY_JSON = "novelty.json"
 NOVELTY_NPZ = "novelty.npz"
 SAVED_PARAMS = ("space", "components", "combine", "n_components", "max_features", "n_neighbors", "reference",
-                "passage", "codable_length", "min_chars", "exclude_roles", "n_splits", "random_state", "script")
+                "codable_length", "min_chars", "exclude_roles", "n_splits", "random_state", "script")
 """The scorer's parameters written to ``novelty.json``, in that order (``progress`` is a display setting)."""
 
 
@@ -146,7 +145,6 @@ def load_scorer(cls: type[NoveltyScorer], path: str | Path) -> NoveltyScorer:
             arrays = {k: z[k] for k in z.files}
         params = dict(doc["params"])
         params.setdefault("codable_length", False)  # formats 2 and 3: P(coded) from the embedding only
-        params.setdefault("passage", 0.0)  # formats 2 to 4: each turn alone
         for key in ("components", "exclude_roles"):
             if key in params:
                 params[key] = tuple(params[key])

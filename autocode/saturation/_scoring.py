@@ -25,7 +25,6 @@ from ._signals import (
     knn_distance,
     logistic,
     model_fingerprint,
-    passage,
     prototypes,
     recurrence,
 )
@@ -45,9 +44,8 @@ class NoveltyScores:
     p_value : ndarray
         Conformal p-value: the share of coded training segments at least as novel (NaN when not eligible).
     components : ndarray (n_segments, 8)
-        The raw signals (the columns of :data:`COMPONENTS`), smoothed over the passage when ``passage`` is set;
-        larger = more novel (NaN for the embedding signals of segments that are not eligible, which are not
-        embedded).
+        The raw signals (the columns of :data:`COMPONENTS`); larger = more novel (NaN for the embedding signals
+        of segments that are not eligible, which are not embedded).
     eligible : ndarray of bool
     embedding : ndarray (n_segments, n_dims)
         Unit vectors in the scorer's space (e5 or LSA; zero rows for segments not embedded), used to cluster
@@ -127,10 +125,6 @@ class NoveltyScorer:
         The training segments the ``knn`` and ``recurrence`` signals measure distance to and the background
         Gaussian of ``relative_mahalanobis`` is fitted on: every eligible segment, uncoded ones included
         (default), or only those with a code.
-    passage : float
-        Weight (0 to 1) of the neighbouring turns: each signal of a segment becomes ``(1 - passage)`` times its
-        own plus ``passage`` times the mean of the previous and next eligible segments of its document (in the
-        order given); 0 (default) scores each turn alone.
     codable_length : bool
         Whether P(coded), the chance that the coders would code a segment at all, also sees the segment's length
         (the log of its letters and digits, standardised over the training segments) besides its embedding.
@@ -182,7 +176,7 @@ class NoveltyScorer:
 
     def __init__(self, *, space: str = "auto", components: Sequence[str] = ("new_code", "recurrence", "unexplained"),
                  combine: str = "z", n_components: int = 100, max_features: int = 20_000, n_neighbors: int = 5,
-                 reference: str = "all", passage: float = 0.0, codable_length: bool = True, min_chars: int | str = "auto",
+                 reference: str = "all", codable_length: bool = True, min_chars: int | str = "auto",
                  exclude_roles: Sequence[str] = ("interviewer",), n_splits: int = 5,
                  random_state: int | None = 0, script: str = "simplified", progress: bool = False):
         self.space = space
@@ -192,7 +186,6 @@ class NoveltyScorer:
         self.max_features = max_features
         self.n_neighbors = n_neighbors
         self.reference = reference
-        self.passage = passage
         self.codable_length = codable_length
         self.min_chars = min_chars
         self.exclude_roles = exclude_roles
@@ -231,8 +224,6 @@ class NoveltyScorer:
             raise AutocodeError(f"combine must be 'z' or 'rank', got {self.combine!r}.")
         if self.reference not in ("coded", "all"):
             raise AutocodeError(f"reference must be 'coded' or 'all', got {self.reference!r}.")
-        if isinstance(self.passage, bool) or not (isinstance(self.passage, (int, float)) and 0 <= self.passage <= 1):
-            raise AutocodeError(f"passage must be a weight from 0 to 1 (e.g. 0.5), got {self.passage!r}.")
         if not isinstance(self.codable_length, (bool, np.bool_)):
             raise AutocodeError(f"codable_length must be True or False, got {self.codable_length!r}.")
         if not (self.min_chars == "auto" or (isinstance(self.min_chars, int) and self.min_chars >= 0)):
@@ -352,7 +343,7 @@ class NoveltyScorer:
         oof[:, 6:8] = out_of_fold(Z, Ye, calib_e, ref, doc_e, self.n_splits, self.random_state)
         self.gaussians_ = CodeGaussians.fit(Z[calib_e], Ye[calib_e], Z[ref])
         self.words_ = WordStats.from_segments(words, coded_e, desc_words)
-        self.calibration_signals_ = passage(oof, doc_e, self.passage)[calib_e]
+        self.calibration_signals_ = oof[calib_e]
         self.codable_weights_, self.codable_intercept_ = logistic(F, coded_e, self.random_state)
         self.prototypes_ = prototypes(Z, Ye, D)
         self.reference_ = Z[ref]
@@ -417,7 +408,6 @@ class NoveltyScorer:
                 evidence[i] = w
         if self.gaussians_ is not None:  # None: loaded from a format without them
             signals[el, 6], signals[el, 7] = self.gaussians_.distances(Z[el])
-        signals[el] = passage(signals[el], docs[el], self.passage)
         combined = self.combine_signals(signals)
         cal = self.calibration_combined_
         at_least = len(cal) - np.searchsorted(cal, combined - 1e-12, side="left")

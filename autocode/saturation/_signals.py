@@ -108,33 +108,6 @@ def recurrence_block(Zb: np.ndarray, docs_b: np.ndarray, start: int, S_ref: np.n
     return near - (1 - knn_distance(Zb, ref, k))
 
 
-def passage(values: np.ndarray, docs: np.ndarray, weight: float) -> np.ndarray:
-    """Each row of ``values`` (segments x signals, in document order) smoothed with its neighbours: ``(1 -
-    weight)`` times its own value plus ``weight`` times the mean of the previous and the next row of the same
-    document (those that are not NaN; its own value where it has none). A new concept is talked about over several
-    turns, so the turns around a novel turn lend it weight.
-
-    >>> passage(np.array([[0.0], [1.0], [0.0], [4.0]]), np.array(["a", "a", "a", "b"]), 0.5).ravel().tolist()
-    [0.5, 0.5, 0.5, 4.0]
-    """
-    values = np.asarray(values, dtype=float)
-    if weight == 0 or len(values) == 0:
-        return values.copy()
-    _, d = np.unique(np.asarray(docs), return_inverse=True)
-    order = np.argsort(d, kind="stable")  # each document's rows together, in their order
-    x, dd = values[order], d[order]
-    prev = np.full_like(x, np.nan)
-    nxt = np.full_like(x, np.nan)
-    same = dd[1:] == dd[:-1]
-    prev[1:][same], nxt[:-1][same] = x[:-1][same], x[1:][same]
-    count = np.isfinite(prev).astype(float) + np.isfinite(nxt)
-    total = np.nan_to_num(prev) + np.nan_to_num(nxt)
-    near = np.where(count > 0, total / np.maximum(count, 1), x)
-    out = np.empty_like(x)
-    out[order] = (1 - weight) * x + weight * near
-    return out
-
-
 def prototypes(Z: np.ndarray, Y: np.ndarray, desc: np.ndarray) -> np.ndarray:
     """Per code: the normalised sum of its coded segments and its description vector (one example's weight)."""
     from sklearn.preprocessing import normalize

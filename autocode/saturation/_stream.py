@@ -3,8 +3,8 @@ at a time, in passes; memory holds a batch, the model, the scorer and a few numb
 
 1. Scoring (one read of the inputs, :func:`autocode.streaming.stream_batches`): per segment whether it is
    eligible, its document, best code and score, nearest code, the ``model``, ``centroid``, ``knn``,
-   ``new_code`` and Mahalanobis signals; the eligible segments' vectors and content words go to a temporary folder
-   (:class:`Spill`) and the words' document frequencies are counted.
+   ``new_code``, ``mahalanobis`` and ``relative_mahalanobis`` signals; the eligible segments' vectors and content
+   words go to a temporary folder (:class:`Spill`) and the words' document frequencies are counted.
 2. Novelty, from the spill a block at a time: the ``recurrence`` signal against the seeded sample of the
    eligible segments (:func:`~autocode.saturation._signals.recurrence_sample`, read back from the spill), the
    ``unexplained`` signal from the whole corpus's word counts, the combined statistic, the conformal p-value.
@@ -41,7 +41,7 @@ from ._candidates import (
 from ._eligibility import content_length, eligible_mask, too_short
 from ._grouping import centre_rows
 from ._naming import key_phrases, unexplained_terms
-from ._signals import COMPONENTS, knn_distance, passage, recurrence_block, recurrence_rows, recurrence_sample
+from ._signals import COMPONENTS, knn_distance, recurrence_block, recurrence_rows, recurrence_sample
 from ._spill import SPILL_BLOCK, Spill
 from ._words import content_words, unexplained_scores
 
@@ -289,11 +289,9 @@ def _novelty(sc: StreamedScores, signals: np.ndarray) -> None:
                                           scorer.reference_, scorer.n_neighbors, n_el)
         if scorer.words_ is not None:
             signals[at, 5] = unexplained_scores(sc.key, sc.batch_words, spill.words_of(s, stop))[0]
-    if scorer.passage:  # each turn with its neighbours, once every signal is known
-        signals[el] = passage(signals[el], docs, scorer.passage)
-    combined = scorer.combine_signals(signals[el])
-    at_least = len(cal) - np.searchsorted(cal, combined - 1e-12, side="left")
-    sc.novelty[el] = 1 - (1 + at_least) / (len(cal) + 1)
+        combined = scorer.combine_signals(signals[at])
+        at_least = len(cal) - np.searchsorted(cal, combined - 1e-12, side="left")
+        sc.novelty[at] = 1 - (1 + at_least) / (len(cal) + 1)
 
 
 def propose_streamed(sc: StreamedScores, codebook, *, min_size: int = 2, n_clusters: int | None = None,
