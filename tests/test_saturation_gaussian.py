@@ -133,3 +133,23 @@ def test_format_4_scorer_still_loads_and_scores_as_before(fitted, tmp_path):  # 
     write(doc)
     with pytest.raises(ModelFileError, match="the novelty files are inconsistent.*components unknown to this format"):
         NoveltyScorer.load(tmp_path)
+
+
+def test_streamed_report_scores_the_mahalanobis_signals_as_one_call(fitted, tmp_path):  # noqa: F811
+    import copy
+
+    from test_saturation_stream import _corpus, _same_report, _table
+
+    from autocode.io.inputs import InputStream
+    from autocode.saturation import saturation_report, stream_saturation
+
+    model, scorer = fitted
+    scorer = copy.copy(scorer).set_params(components=("new_code", "mahalanobis", "relative_mahalanobis"))
+    scorer.calibration_combined_ = np.sort(scorer.combine_signals(scorer.calibration_signals_))
+    segs = _corpus()
+    whole = saturation_report(model, segs, scorer=scorer)
+    streamed = stream_saturation(model, InputStream(_table(tmp_path / "h.csv", segs)), scorer=scorer, batch_size=5)
+    try:
+        _same_report(whole, streamed)
+    finally:
+        streamed.scores.close()
