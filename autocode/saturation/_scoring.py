@@ -16,9 +16,18 @@ from ..exceptions import AutocodeError, MissingDependencyError, NotFittedError
 from ..text import ChineseTokenizer
 from ._candidates import code_categories, code_spread
 from ._eligibility import content_length, eligible_mask
+from ._gaussian import CodeGaussians, out_of_fold
 from ._grouping import calibrate_cut, calibrate_join, centre_rows
 from ._persist import load_scorer, save_scorer
-from ._signals import COMPONENTS, knn_distance, logistic, model_fingerprint, prototypes, recurrence
+from ._signals import (
+    COMPONENTS,
+    best_codes,
+    knn_distance,
+    logistic,
+    model_fingerprint,
+    prototypes,
+    recurrence,
+)
 from ._space import E5_DIM, LSA, e5_available, embed_e5
 from ._words import WordStats, content_words, unexplained_words
 
@@ -34,9 +43,9 @@ class NoveltyScores:
         ``1 - p_value`` for eligible segments, NaN for the others.
     p_value : ndarray
         Conformal p-value: the share of coded training segments at least as novel (NaN when not eligible).
-    components : ndarray (n_segments, 4)
-        The raw signals ``model``, ``centroid``, ``knn``, ``new_code`` (see :data:`COMPONENTS`); larger = more
-        novel (NaN for the embedding signals of segments that are not eligible, which are not embedded).
+    components : ndarray (n_segments, 8)
+        The raw signals (the columns of :data:`COMPONENTS`); larger = more novel (NaN for the embedding signals
+        of segments that are not eligible, which are not embedded).
     eligible : ndarray of bool
     embedding : ndarray (n_segments, n_dims)
         Unit vectors in the scorer's space (e5 or LSA; zero rows for segments not embedded), used to cluster
@@ -100,7 +109,8 @@ class NoveltyScorer:
         ``recurrence`` and ``unexplained`` to ``new_code`` (the previous default) ranked the segments of hidden
         codes higher against both coded segments and uncoded talk; ``centroid`` and ``knn`` lowered the ranking
         when added. ``recurrence`` and ``unexplained`` compare the segments scored together: score the new
-        interviews in one call.
+        interviews in one call. ``mahalanobis`` and ``relative_mahalanobis``: distance to Gaussians of the codes
+        (``relative_``: minus that to the Gaussian of all the talk; :mod:`~autocode.saturation._gaussian`).
     combine : {"z", "rank"}
         How the chosen signals are averaged: their values standardised by the mean and standard deviation over
         the calibration segments (``"z"``), or their percentiles among the calibration segments (``"rank"``).
@@ -112,8 +122,9 @@ class NoveltyScorer:
     n_neighbors : int
         Training segments averaged over by the ``knn`` signal (5: robust to one near-duplicate).
     reference : {"all", "coded"}
-        The training segments the ``knn`` signal measures distance to: every eligible segment, uncoded ones
-        included (default), or only those with a code.
+        The training segments the ``knn`` and ``recurrence`` signals measure distance to and the background
+        Gaussian of ``relative_mahalanobis`` is fitted on: every eligible segment, uncoded ones included
+        (default), or only those with a code.
     codable_length : bool
         Whether P(coded), the chance that the coders would code a segment at all, also sees the segment's length
         (the log of its letters and digits, standardised over the training segments) besides its embedding.
@@ -144,6 +155,8 @@ class NoveltyScorer:
         The length rule in force.
     n_calibration_ : int
         Coded, eligible training segments the novelty is calibrated on.
+    gaussians_ : CodeGaussians or None
+        The Gaussians of ``mahalanobis`` and ``relative_mahalanobis`` (None for a scorer saved before them).
     centre_ : ndarray or None
         The mean vector of the reference segments; candidate codes are grouped and placed in the centred space
         (:func:`~autocode.saturation._grouping.centre_rows`). None for a scorer saved before it existed.
@@ -156,7 +169,7 @@ class NoveltyScorer:
     join_similarity_ : float
         The cosine a candidate needs to join a category, learned by hiding the study's own codes
         (:func:`calibrate_join`); NaN without two categories (then :func:`join_similarity`).
-    calibration_signals_ : ndarray (n_calibration_, 4)
+    calibration_signals_ : ndarray (n_calibration_, 8)
         The out-of-fold signals of the calibration segments, and ``calibration_combined_`` their combined values
         (:meth:`combine_signals`), sorted.
     """
@@ -326,6 +339,9 @@ class NoveltyScorer:
             oof[test, 4] = recurrence(Z[test], doc_e[test], Z[rt], self.n_neighbors, self.random_state)
             stats = WordStats.from_segments([words[i] for i in train], coded_e[train], desc_words)
             oof[test, 5] = unexplained_words(stats, [words[i] for i in test])[0]
+        # mahalanobis and relative_mahalanobis: Gaussians of the codes and of the talk, folds grouped by document
+        oof[:, 6:8] = out_of_fold(Z, Ye, calib_e, ref, doc_e, self.n_splits, self.random_state)
+        self.gaussians_ = CodeGaussians.fit(Z[calib_e], Ye[calib_e], Z[ref])
         self.words_ = WordStats.from_segments(words, coded_e, desc_words)
         self.calibration_signals_ = oof[calib_e]
         self.codable_weights_, self.codable_intercept_ = logistic(F, coded_e, self.random_state)
@@ -371,7 +387,7 @@ class NoveltyScorer:
         el = np.flatnonzero(eligible)
         Z = np.zeros((n, self.prototypes_.shape[1]), dtype=np.float32)
         Z[el] = self.embed([segs[i].text for i in el])
-        best, best_score = _best_codes(model, segs)
+        best, best_score = best_codes(model, segs)
         sims = Z[el] @ self.prototypes_.T
         signals = np.full((n, len(COMPONENTS)), np.nan)
         signals[:, 0] = 1 - best_score if len(self.codes_) else 1.0
@@ -390,6 +406,8 @@ class NoveltyScorer:
             signals[el, 5] = score
             for i, w in zip(el, words):
                 evidence[i] = w
+        if self.gaussians_ is not None:  # None: loaded from a format without them
+            signals[el, 6], signals[el, 7] = self.gaussians_.distances(Z[el])
         combined = self.combine_signals(signals)
         cal = self.calibration_combined_
         at_least = len(cal) - np.searchsorted(cal, combined - 1e-12, side="left")
@@ -441,33 +459,6 @@ class NoveltyScorer:
         fitted = (f", space={self.space_!r}, {len(self.codes_)} codes, {self.n_calibration_} calibration segments"
                   if hasattr(self, "codes_") else "")
         return f"NoveltyScorer(components={list(self.components)}{fitted})"
-
-
-PROBA_BATCH = 2048
-"""Segments scored by the coding model at a time while scoring novelty: of their scores only the best code and
-its score are kept, not the segments x codes matrix."""
-
-
-def _best_codes(model, segs: list[Segment]) -> tuple[np.ndarray, np.ndarray]:
-    """The index of each segment's best code (``model.codes_``) and its calibrated score, scored
-    :data:`PROBA_BATCH` segments at a time (each with its neighbours and place in its document, as in one call;
-    batches of whole documents for a model with an interview guide)."""
-    from collections import Counter
-
-    from ..streaming import stream_batches
-
-    best, score = np.zeros(len(segs), dtype=int), np.zeros(len(segs))
-    if not segs or not len(model.codes_):
-        return best, score
-    whole = bool(len(getattr(model.backend_, "guide_", None) or ()))
-    sizes = Counter(s.document for s in segs)
-    start = 0
-    for batch, inputs in stream_batches(segs, sizes, PROBA_BATCH, whole_documents=whole):
-        P = model.predict_proba(batch, inputs=inputs)
-        best[start : start + len(batch)] = P.argmax(axis=1)
-        score[start : start + len(batch)] = P.max(axis=1)
-        start += len(batch)
-    return best, score
 
 
 def novelty_scores(model, segments, *, coded: CodedCorpus | None = None, scorer: NoveltyScorer | None = None,

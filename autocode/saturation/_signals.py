@@ -8,7 +8,8 @@ import json
 
 import numpy as np
 
-COMPONENTS = ("model", "centroid", "knn", "new_code", "recurrence", "unexplained")
+COMPONENTS = ("model", "centroid", "knn", "new_code", "recurrence", "unexplained", "mahalanobis",
+              "relative_mahalanobis")
 """The novelty signals, in the column order of :attr:`NoveltyScores.components`."""
 
 
@@ -133,3 +134,30 @@ def model_fingerprint(model) -> str:
     h.update(np.ascontiguousarray(model.calibration_, dtype=np.float64).tobytes())
     h.update(np.ascontiguousarray(model.thresholds_, dtype=np.float64).tobytes())
     return h.hexdigest()
+
+
+PROBA_BATCH = 2048
+"""Segments scored by the coding model at a time while scoring novelty: of their scores only the best code and
+its score are kept, not the segments x codes matrix."""
+
+
+def best_codes(model, segs: list) -> tuple[np.ndarray, np.ndarray]:
+    """The index of each segment's best code (``model.codes_``) and its calibrated score, scored
+    :data:`PROBA_BATCH` segments at a time (each with its neighbours and place in its document, as in one call;
+    batches of whole documents for a model with an interview guide)."""
+    from collections import Counter
+
+    from ..streaming import stream_batches
+
+    best, score = np.zeros(len(segs), dtype=int), np.zeros(len(segs))
+    if not segs or not len(model.codes_):
+        return best, score
+    whole = bool(len(getattr(model.backend_, "guide_", None) or ()))
+    sizes = Counter(s.document for s in segs)
+    start = 0
+    for batch, inputs in stream_batches(segs, sizes, PROBA_BATCH, whole_documents=whole):
+        P = model.predict_proba(batch, inputs=inputs)
+        best[start : start + len(batch)] = P.argmax(axis=1)
+        score[start : start + len(batch)] = P.max(axis=1)
+        start += len(batch)
+    return best, score

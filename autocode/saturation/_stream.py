@@ -2,9 +2,9 @@
 at a time, in passes; memory holds a batch, the model, the scorer and a few numbers per segment.
 
 1. Scoring (one read of the inputs, :func:`autocode.streaming.stream_batches`): per segment whether it is
-   eligible, its document, best code and score, nearest code, the ``model``, ``centroid``, ``knn`` and
-   ``new_code`` signals; the eligible segments' vectors and content words go to a temporary folder
-   (:class:`Spill`) and the words' document frequencies are counted.
+   eligible, its document, best code and score, nearest code, the ``model``, ``centroid``, ``knn``,
+   ``new_code``, ``mahalanobis`` and ``relative_mahalanobis`` signals; the eligible segments' vectors and content
+   words go to a temporary folder (:class:`Spill`) and the words' document frequencies are counted.
 2. Novelty, from the spill a block at a time: the ``recurrence`` signal against the seeded sample of the
    eligible segments (:func:`~autocode.saturation._signals.recurrence_sample`, read back from the spill), the
    ``unexplained`` signal from the whole corpus's word counts, the combined statistic, the conformal p-value.
@@ -41,7 +41,7 @@ from ._candidates import (
 from ._eligibility import content_length, eligible_mask, too_short
 from ._grouping import centre_rows
 from ._naming import key_phrases, unexplained_terms
-from ._signals import knn_distance, recurrence_block, recurrence_rows, recurrence_sample
+from ._signals import COMPONENTS, knn_distance, recurrence_block, recurrence_rows, recurrence_sample
 from ._spill import SPILL_BLOCK, Spill
 from ._words import content_words, unexplained_scores
 
@@ -212,7 +212,7 @@ def score_stream(model, scorer, inputs, *, threshold: float = 0.95, batch_size: 
         raise AutocodeError(f"batch_size must be at least 1, got {batch_size}.")
     n = inputs.n_segments if inputs.counted else inputs.census()
     sc = StreamedScores(inputs, scorer, Spill(scorer.prototypes_.shape[1], folder), threshold, batch_size)
-    signals = np.full((n, 6), np.nan)  # freed when the novelty is computed
+    signals = np.full((n, len(COMPONENTS)), np.nan)  # freed when the novelty is computed
     doc_index = {d: k for k, d in enumerate(sc.documents)}
     whole = bool(len(getattr(model.backend_, "guide_", None) or ()))
     has_codes, has_words = bool(len(model.codes_)), scorer.words_ is not None
@@ -254,6 +254,8 @@ def score_stream(model, scorer, inputs, *, threshold: float = 0.95, batch_size: 
                 codable = sigmoid(scorer.codable_features(Z, log_len) @ scorer.codable_weights_
                                   + scorer.codable_intercept_)
                 signals[at, 3] = codable * signals[at, 0]
+                if scorer.gaussians_ is not None:
+                    signals[at, 6], signals[at, 7] = scorer.gaussians_.distances(Z)
             sc.spill.add(Z, [content_words(scorer.tokenizer_, t) for t in texts] if has_words else [[]] * len(rows))
             start = end
     finally:
