@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ._sequence import LazySequence
 from .exceptions import AutocodeError, CodebookError
 
 __all__ = ["Segment", "SegmentTable", "CodedCorpus", "DEFAULT_CODER", "as_segments"]
@@ -69,7 +70,7 @@ NO_OFFSET = np.iinfo(np.int64).min
 """A :class:`SegmentTable`'s ``start``/``end`` where the offset is not known."""
 
 
-class SegmentTable(Sequence):
+class SegmentTable(LazySequence):
     """Segments held as columns, without their texts: a sequence of :class:`Segment` built one at a time on
     access (with an empty text). What :func:`~autocode.io.read_coded` gives with ``texts=False``, so that a
     corpus of millions of segments takes a few dozen bytes a segment for agreement, not a Python object each.
@@ -99,16 +100,7 @@ class SegmentTable(Sequence):
     def __len__(self) -> int:
         return len(self.document)
 
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(i)
-        return self._make(i)
-
-    def _make(self, i: int) -> Segment:
+    def _item(self, i: int) -> Segment:
         st = self.strings
         start = None if self.start is None or self.start[i] == NO_OFFSET else int(self.start[i])
         end = None if self.end is None or self.end[i] == NO_OFFSET else int(self.end[i])
@@ -117,7 +109,7 @@ class SegmentTable(Sequence):
 
     def __iter__(self):
         for i in range(len(self)):
-            yield self._make(i)
+            yield self._item(i)
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Sequence) and len(self) == len(other) and all(a == b for a, b in zip(self, other))

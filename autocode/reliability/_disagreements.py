@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._sequence import LazySequence
 from ..corpus import CodedCorpus
 
 __all__ = ["Disagreements", "disagreement_counts", "disagreements_by_code"]
@@ -14,7 +15,7 @@ BLOCK = 16_384
 """Segments whose codes are compared at a time to find the disagreements."""
 
 
-class Disagreements(Sequence):
+class Disagreements(LazySequence):
     """The segments where coders who coded them differ on a code, grouped by code, built row by row on access.
 
     Each item is a dict: ``code``, ``document``, ``segment``, ``speaker``, ``text``, ``applied_by``,
@@ -76,13 +77,7 @@ class Disagreements(Sequence):
     def __len__(self) -> int:
         return len(self._code)
 
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(i)
+    def _item(self, i: int) -> dict:
         seg = self._segments[self._seg[i]]
         y, d = self._applied[:, i], self._coded[:, i]
         return {"code": self._codes[self._code[i]], "document": seg.document, "segment": seg.segment,
