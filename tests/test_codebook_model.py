@@ -19,6 +19,21 @@ from autocode.backends.codebook import CodebookBackend, code_texts, standout
 from autocode.cli import main
 
 
+def _resign(folder) -> None:
+    """Write the model folder's checksums again after a test edited its files."""
+    from autocode.checksum import make_manifest
+
+    (folder / "checksums.json").write_text(make_manifest(folder, ["model.json", "arrays.npz"]), encoding="utf-8")
+
+
+def _as_saved_before(folder, setting: str) -> None:
+    """The saved model as saved before the backend setting ``setting`` existed."""
+    doc = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    del doc["backend_params"][setting]
+    (folder / "model.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    _resign(folder)
+
+
 def fake_embed(texts, *, progress=False, chunk=128, kind="passage"):
     """Bag of characters hashed into 384 dimensions, L2-normalised: texts sharing characters are similar."""
     out = np.zeros((len(texts), 384), dtype=np.float32)
@@ -117,13 +132,7 @@ def test_short_turns_are_ranked_but_never_suggested(book, fake_e5):
 def test_models_saved_before_min_letters_suggest_for_short_turns(book, fake_e5, tmp_path):
     model = CodingModel(book, "codebook.v1", backend_params={"encoder": "e5", "min_letters": 0}).fit()
     model.save(tmp_path / "m")
-    doc = json.loads((tmp_path / "m" / "model.json").read_text(encoding="utf-8"))
-    del doc["backend_params"]["min_letters"]  # as saved before the setting existed
-    (tmp_path / "m" / "model.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-    from autocode.checksum import make_manifest
-
-    (tmp_path / "m" / "checksums.json").write_text(make_manifest(tmp_path / "m", ["model.json", "arrays.npz"]),
-                                                    encoding="utf-8")
+    _as_saved_before(tmp_path / "m", "min_letters")
     again = CodingModel.load(tmp_path / "m")
     assert again.backend_.min_letters == 0
     assert np.allclose(again.decision_function(["党组织嵌入"]), model.decision_function(["党组织嵌入"]))
@@ -245,10 +254,7 @@ def test_saved_weights_must_match_the_codes(book, fake_e5, tmp_path):
         arrays = dict(z)
     arrays["backend/weights"] = arrays["backend/weights"][:2]
     np.savez(tmp_path / "m" / "arrays.npz", **arrays)
-    from autocode.checksum import make_manifest
-
-    (tmp_path / "m" / "checksums.json").write_text(make_manifest(tmp_path / "m", ["model.json", "arrays.npz"]),
-                                                    encoding="utf-8")
+    _resign(tmp_path / "m")
     with pytest.raises(ModelFileError, match=r"inconsistent \(ValueError: 2 prior weights for 3 code texts\)"):
         CodingModel.load(tmp_path / "m")
 
@@ -364,8 +370,6 @@ def test_study_weights_are_saved_with_the_model(book, tmp_path):
     again = CodingModel.load(tmp_path / "m")
     assert again.backend_.idf_texts_ == 4 and np.allclose(again.decision_function(STUDY), before)
     assert set(again.backend_.hubs_) == {"chars"}  # the character encoder has no e5 view
-    from autocode.checksum import make_manifest
-
     with np.load(tmp_path / "m" / "arrays.npz") as z:
         saved = dict(z)
     for key, message in (("char_idf", r"3 character IDF weights for \d+ terms"),
@@ -373,8 +377,7 @@ def test_study_weights_are_saved_with_the_model(book, tmp_path):
         arrays = dict(saved)
         arrays[f"backend/{key}"] = arrays[f"backend/{key}"][:3 if key == "char_idf" else 2]
         np.savez(tmp_path / "m" / "arrays.npz", **arrays)
-        (tmp_path / "m" / "checksums.json").write_text(
-            make_manifest(tmp_path / "m", ["model.json", "arrays.npz"]), encoding="utf-8")
+        _resign(tmp_path / "m")
         with pytest.raises(ModelFileError, match=f"ValueError: {message}"):
             CodingModel.load(tmp_path / "m")
 
@@ -541,17 +544,12 @@ def test_the_character_encoder_has_no_sentence_views(book):
 
 def test_models_saved_before_prior_sentences_score_whole_segments(book, fake_e5, tmp_path):
     from autocode import Segment
-    from autocode.checksum import make_manifest
 
     study = [Segment(f"D{i}", "1", t) for i, t in enumerate(STUDY)]
     old = e5_model(book, sentences=False).fit(transcripts=study)
     assert set(old.backend_.hubs_) == {"e5", "chars"}
     old.save(tmp_path / "m")
-    doc = json.loads((tmp_path / "m" / "model.json").read_text(encoding="utf-8"))
-    del doc["backend_params"]["prior_sentences"]  # as saved before the setting existed
-    (tmp_path / "m" / "model.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-    (tmp_path / "m" / "checksums.json").write_text(make_manifest(tmp_path / "m", ["model.json", "arrays.npz"]),
-                                                    encoding="utf-8")
+    _as_saved_before(tmp_path / "m", "prior_sentences")
     again = CodingModel.load(tmp_path / "m")
     texts = ["居民通过议事会参与治理。后来我们面向特定人群做服务。", *TEXTS]
     assert again.backend_.prior_sentences is False
