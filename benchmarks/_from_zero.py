@@ -117,6 +117,79 @@ def zero_to_trained(book, coded, base: dict, sizes, draws: int, prior: dict | No
     return points
 
 
+def _document_counts(S: np.ndarray, A: np.ndarray, coded: ac.CodedCorpus, codes: list[str], coder: str):
+    """Per document: true and false positives, false and true negatives, and the coder's codes among the 5
+    best-scored and in all (segments the coder coded)."""
+    top = np.argsort(-S, axis=1, kind="stable")[:, :5]
+    in_top = np.zeros_like(A)
+    np.put_along_axis(in_top, top, True, axis=1)
+    mask, Y = coded.coded_mask(coder), coded.labels(codes, coder)
+    docs = np.array([s.document for s in coded.segments], dtype=object)
+    out = []
+    for d in coded.documents:
+        r = mask & (docs == d)
+        a, y = A[r], Y[r]
+        out.append([(a & y).sum(), (a & ~y).sum(), (~a & y).sum(), (~a & ~y).sum(), (in_top[r] & y).sum(), y.sum()])
+    return np.asarray(out, dtype=np.float64)
+
+
+def _kappa_recall(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled kappa and recall@5 of summed document counts (last axis as :func:`_document_counts`)."""
+    tp, fp, fn, tn, hit, applied = np.moveaxis(t, -1, 0)
+    n = tp + fp + fn + tn
+    pe = ((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn)) / n**2
+    return ((tp + tn) / n - pe) / (1 - pe), hit / np.maximum(applied, 1)
+
+
+def codebook_only_paired(book, coded, base: dict, prior: dict, seeds: int, resamples: int = 1000) -> list[dict]:
+    """The codebook-only model with the library's prior and with ``prior`` (one fit per seed, the model's
+    ``random_state``) on all of ``coded``: per coder kappa and recall@5, and each seed's difference
+    from the library's prior ± its standard error over ``resamples`` bootstrap resamples of the documents."""
+    codes = book.leaves
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, len(coded.documents), (resamples, len(coded.documents)))
+    rows, counts = [], {}
+    for name, settings, seed in [("library prior", {}, 0),
+                                 *((f"{_settings_text(prior)}, seed {d}", prior, d) for d in range(seeds))]:
+        with quiet():
+            model = coding_model(book, base, PRIOR, settings, seed=seed).fit(transcripts=coded.segments)
+            S, A = full_scores(model, coded.segments, codes)
+        row = {"model": name, "settings": settings}
+        for coder in coded.coders:
+            t = counts[name, coder] = _document_counts(S, A, coded, codes, coder)
+            k, r = _kappa_recall(t.sum(axis=0))
+            row[coder] = {"kappa": float(k), "recall5": float(r)}
+            if settings:
+                kb, rb = _kappa_recall(counts["library prior", coder][idx].sum(axis=1))
+                kv, rv = _kappa_recall(t[idx].sum(axis=1))
+                base_row = rows[0][coder]
+                row[coder] |= {"d_kappa": float(k - base_row["kappa"]), "se_kappa": float(np.std(kv - kb)),
+                               "d_recall5": float(r - base_row["recall5"]), "se_recall5": float(np.std(rv - rb))}
+        rows.append(row)
+        log(f"codebook only, {name}: " + ", ".join(f"{c} kappa {row[c]['kappa']:.3f} recall@5 {row[c]['recall5']:.3f}"
+                                                    for c in coded.coders))
+    return rows
+
+
+def _settings_text(settings: dict) -> str:
+    flat = {**{k: v for k, v in settings.items() if k != "backend_params"},
+            **{f"backend.{k}": v for k, v in settings.get("backend_params", {}).items()}}
+    return "+".join(f"{k}={v}" for k, v in flat.items()) or "library prior"
+
+
+def codebook_only_section(name: str, rows: list[dict], coders: list[str]) -> list[str]:
+    L = [f"### {name}", "", "| prior | " + " | ".join(f"kappa vs {c} | Δ | recall@5 vs {c} | Δ" for c in coders) + " |",
+         "|---" * (1 + 4 * len(coders)) + "|"]
+    for row in rows:
+        cells = [row["model"]]
+        for c in coders:
+            x = row[c]
+            d = {m: f"{x['d_' + m]:+.3f} ± {x['se_' + m]:.3f}" if "d_kappa" in x else "" for m in ("kappa", "recall5")}
+            cells += [fmt(x["kappa"]), d["kappa"], fmt(x["recall5"]), d["recall5"]]
+        L.append("| " + " | ".join(cells) + " |")
+    return L + [""]
+
+
 def section(name: str, points: list[dict], coders: list[str], what: str = "documents") -> list[str]:
     """The report's table: per k and model, mean kappa and recall@5 per coder over draws; blend and codebook
     paired against the default (Δ kappa averaged over the coders, mean ± standard error, draws better)."""
@@ -142,6 +215,27 @@ def section(name: str, points: list[dict], coders: list[str], what: str = "docum
                 cells += ["", ""]
             L.append("| " + " | ".join(cells) + " |")
     return L + [""]
+
+
+def run_codebook_only(args, interviews, cail, seeds: int) -> tuple[dict, list[str]]:
+    """``--zero-only``: the codebook-only model with the library's prior and with ``--prior`` on both data
+    sets (all their documents), paired."""
+    folder = Path(args.embedding_cache) if getattr(args, "embedding_cache", None) else None
+    res, lines = {}, ["## The codebook alone: the library's prior and `--prior`, paired", "",
+                      "`CodingModel(book, backend='codebook.v1').fit(transcripts=...)` with no coded data, every "
+                      "segment of the data set pre-coded, once with the library's prior and once per seed with the "
+                      "settings of `--prior` (the seed is the model's `random_state`). Pooled kappa of the accepted "
+                      "codes and recall@5 over every leaf code; Δ: the difference from the library's prior on the "
+                      "same segments ± its standard error over 1,000 bootstrap resamples of the documents.", ""]
+    for name, (book, coded) in (("interviews", interviews), ("cail", cail)):
+        if coded is None:
+            continue
+        with EmbeddingCache(None if folder is None else folder / f"e5-{name}.npz"):
+            rows = codebook_only_paired(book, coded, args.base, getattr(args, "prior", None) or {}, seeds)
+        res[name] = {"documents": len(coded.documents), "segments": len(coded), "rows": rows}
+        lines += codebook_only_section(f"{name} ({len(coded.documents)} documents, {len(coded)} segments)", rows,
+                                       list(coded.coders))
+    return res, lines
 
 
 def run(args, interviews, cail, sizes, cail_sizes, draws: int) -> tuple[dict, list[str]]:

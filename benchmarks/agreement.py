@@ -546,6 +546,9 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-interviews", action="store_true", help="--only variants: CAIL only")
     ap.add_argument("--prior", type=parse_settings, default={}, metavar="KEY=VALUE[+...]",
                     help="settings of the codebook.v1 models of --only learning-curve (e.g. backend.encoder=chars)")
+    ap.add_argument("--zero-only", action="store_true",
+                    help="--only learning-curve: the codebook-only model alone, the library's prior paired with "
+                    "--prior's (--draws seeds, all documents of both data sets; --skip-cail), to agreement-zero-only.*")
     ap.add_argument("--embedding-cache", help="a folder keeping e5 vectors between runs (codebook.v1), one .npz "
                     "per data set (learning-curve) or for the variants")
     args = ap.parse_args(argv)
@@ -644,12 +647,18 @@ def only_variants(args, argv) -> int:
 
 
 def only_zero_to_trained(args, argv) -> int:
-    from _from_zero import run
+    from _from_zero import run, run_codebook_only
 
     m = meta("agreement.py", argv)
     draws = args.draws or (1 if args.quick else 3)
     cbook, call = load(args.data_dir, CAIL)
     ccoded = sample_documents(call, args.cail_docs if args.cail_docs is not None else (30 if args.quick else 60))
+    if args.zero_only:
+        res, lines = run_codebook_only(args, load(args.data_dir, INTERVIEWS),
+                                       (cbook, None if args.skip_cail else ccoded), draws)
+        finish(m)
+        write_result(args.out_dir, "agreement-zero-only", m, header("The codebook alone", m) + lines, res)
+        return 0
     res, lines = run(args, load(args.data_dir, INTERVIEWS), (cbook, ccoded), (2, 4) if args.quick else (1, 2, 4, 8),
                      (2, 8) if args.quick else (2, 5, 10, 20), draws)
     finish(m)
