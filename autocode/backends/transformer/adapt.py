@@ -102,8 +102,8 @@ class AdaptedEncoder:
             from transformers import AutoModel, AutoTokenizer
             from transformers.utils import logging as hf_logging
         except ImportError as err:
-            raise MissingDependencyError(err.name or "torch", "transformer",
-                                         "Adapting e5 to the study (adapt=True)") from err
+            raise MissingDependencyError(err.name or "torch", "transformer,e5",
+                                         "e5 adapted to a study (codebook.v1 with adapt=True)") from err
         hf_logging.disable_progress_bar()
         try:
             return AutoModel.from_pretrained(str(folder)), AutoTokenizer.from_pretrained(str(folder))
