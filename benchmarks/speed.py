@@ -6,6 +6,8 @@
    segmenter in the same run (the baseline); where pre-coding time goes, stage by stage, through public calls.
 1b. The default model on misleading-photos-dev (18 interviews): training, interview guide included, and
    pre-coding the same interviews on one core (``--interviews``: this section alone).
+1c. ``--codebook`` (alone): the codebook-only model on the same interviews, with the library's prior and with e5
+   adapted to the study: training, model folder, pre-coding on one core.
 3. The commands end to end (``--sizes``; alone with ``--end-to-end``; ``--commands`` chooses among
    ``precode,rules,saturation,agree``): each run as a subprocess on synthetic corpora of 10,000, 100,000 (and
    1,000,000) segments, one JSON lines table of documents of 40 segments drawn with replacement from
@@ -432,6 +434,8 @@ def main(argv=None) -> int:
     ap.add_argument("--end-to-end", action="store_true", dest="end_to_end",
                     help="only section 3, written to speed-end-to-end.*")
     ap.add_argument("--interviews", action="store_true", help="only section 1b, written to speed-interviews.*")
+    ap.add_argument("--codebook", action="store_true",
+                    help="only section 1c (the codebook-only model, plain and adapt=true), to speed-codebook.*")
     args = ap.parse_args(argv)
     m = meta("speed.py", argv)
     book, coded = load(args.data_dir, CAIL)
@@ -444,6 +448,14 @@ def main(argv=None) -> int:
         write_result(args.out_dir, "speed-end-to-end", m, lines, res)
         return 0
     ibook, icoded = load(args.data_dir, INTERVIEWS)
+    if args.codebook:
+        from _codebook_speed import codebook_markdown, codebook_speed
+
+        res = {"codebook": codebook_speed(ibook, icoded, args.base)}
+        finish(m)
+        write_result(args.out_dir, "speed-codebook", m, header("Speed of the codebook-only model", m)
+                     + codebook_markdown(res["codebook"], INTERVIEWS), res)
+        return 0
     if args.interviews:
         res = {"interviews": interview_speed(ibook, icoded, args.base)}
         finish(m)
