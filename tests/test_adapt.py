@@ -125,3 +125,23 @@ def test_adapt_says_why_it_did_not_adapt(book, as_base):
         with pytest.warns(AutocodeWarning, match="this prior uses characters only: nothing was adapted"):
             CodingModel(book, "codebook.v1", backend_params={"encoder": "chars", "adapt": True}).fit(
                 transcripts=_interviews())
+
+
+def test_the_blend_adapts_once_and_its_fitted_model_keeps_the_adapted_encoder(book, as_base, tmp_path, monkeypatch):
+    from autocode import CodedCorpus
+
+    segs = _interviews()
+    codes = {s.key: ({"party"} if "可信" in s.text else {"council"} if "转发" in s.text else set())
+             for s in segs if s.speaker == "答"}
+    coded = CodedCorpus([s for s in segs if s.speaker == "答"], {"E": codes}, codebook=book)
+    fits = []
+    real_fit = AdaptedEncoder.fit.__func__
+    monkeypatch.setattr(AdaptedEncoder, "fit", classmethod(lambda cls, *a, **k: fits.append(1) or real_fit(cls, *a, **k)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutocodeWarning)
+        model = CodingModel(book, "codebook.v1", backend_params={"encoder": "e5", "adapt": True, "fallback": False},
+                            n_splits=2, tune=False).fit(coded, transcripts=segs)
+    assert fits == [1] and model.backend_.adapted_ is not None
+    model.save(tmp_path / "m")
+    P = model.predict_proba(segs[:4])
+    np.testing.assert_allclose(CodingModel.load(tmp_path / "m").predict_proba(segs[:4]), P, atol=1e-3)
