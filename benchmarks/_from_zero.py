@@ -69,13 +69,18 @@ def full_scores(model: ac.CodingModel, segments, codes: list[str]) -> tuple[np.n
     return S, A
 
 
+def _top5(S: np.ndarray) -> np.ndarray:
+    """Each segment's 5 best-scored codes, as a boolean matrix."""
+    in_top = np.zeros(S.shape, dtype=bool)
+    np.put_along_axis(in_top, np.argsort(-S, axis=1, kind="stable")[:, :5], True, axis=1)
+    return in_top
+
+
 def metrics(S: np.ndarray, A: np.ndarray, test: ac.CodedCorpus, codes: list[str]) -> dict:
     """Per coder: pooled kappa of the accepted codes, and recall@5 (share of the coder's applied codes among
     the model's 5 best-scored codes of that segment)."""
     out = {}
-    top = np.argsort(-S, axis=1, kind="stable")[:, :5]
-    in_top = np.zeros_like(A)
-    np.put_along_axis(in_top, top, True, axis=1)
+    in_top = _top5(S)
     for coder in test.coders:
         mask = test.coded_mask(coder)
         Y = test.labels(codes, coder)[mask]
@@ -120,9 +125,7 @@ def zero_to_trained(book, coded, base: dict, sizes, draws: int, prior: dict | No
 def _document_counts(S: np.ndarray, A: np.ndarray, coded: ac.CodedCorpus, codes: list[str], coder: str):
     """Per document: true and false positives, false and true negatives, and the coder's codes among the 5
     best-scored and in all (segments the coder coded)."""
-    top = np.argsort(-S, axis=1, kind="stable")[:, :5]
-    in_top = np.zeros_like(A)
-    np.put_along_axis(in_top, top, True, axis=1)
+    in_top = _top5(S)
     mask, Y = coded.coded_mask(coder), coded.labels(codes, coder)
     docs = np.array([s.document for s in coded.segments], dtype=object)
     out = []
