@@ -7,6 +7,7 @@ from __future__ import annotations
 import tempfile
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from _common import coding_model, log, one_core
@@ -43,26 +44,20 @@ def codebook_speed(book: ac.Codebook, coded: ac.CodedCorpus, base: dict) -> dict
     return {"segments": len(segments), "documents": len(coded.documents), "settings": out}
 
 
-class _torch_threads:
+@contextmanager
+def _torch_threads(n: int):
     """PyTorch's intra-op pool at ``n`` threads (where torch is installed) for the block."""
-
-    def __init__(self, n: int):
-        self.n, self.saved = n, None
-
-    def __enter__(self):
-        try:
-            import torch
-        except ImportError:
-            return self
-        self.saved = torch.get_num_threads()
-        torch.set_num_threads(self.n)
-        return self
-
-    def __exit__(self, *exc):
-        if self.saved is not None:
-            import torch
-
-            torch.set_num_threads(self.saved)
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    saved = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
 
 
 def codebook_markdown(r: dict, data: str) -> list[str]:

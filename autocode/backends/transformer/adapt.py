@@ -74,13 +74,15 @@ def _batches(pairs: list[tuple[str, str]], size: int, rnd: random.Random) -> lis
     batches, current, waiting = [], [], []
     for pair in order:
         waiting.append(pair)
+        asked = {q for q, _ in current}
         for p in list(waiting):
-            if p[0] not in {q for q, _ in current}:
+            if p[0] not in asked:
                 current.append(p)
+                asked.add(p[0])
                 waiting.remove(p)
                 if len(current) == size:
                     batches.append(current)
-                    current = []
+                    current, asked = [], set()
     return batches
 
 
