@@ -69,6 +69,16 @@ def add_data_options(p) -> None:
                         "(a project's transcripts are segmented with them; a table's speaker column is read so)")
 
 
+def add_batch_size(p, what: str, holds: str = "one batch") -> None:
+    p.add_argument("--batch-size", type=int, default=2048, dest="batch_size",
+                   help=f"segments {what} at a time: memory holds {holds}, not the corpus")
+
+
+def check_batch_size(args) -> None:
+    if args.batch_size < 1:
+        raise AutocodeError(f"--batch-size must be at least 1, got {args.batch_size}.")
+
+
 def add_force(p) -> None:
     p.add_argument("--force", action="store_true",
                    help="write an output even when it is one of the inputs (which it then replaces)")

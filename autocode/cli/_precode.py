@@ -8,8 +8,10 @@ from ..exceptions import AutocodeError
 from ..io.inputs import input_paths
 from ._common import (
     Formatter,
+    add_batch_size,
     add_force,
     add_input_options,
+    check_batch_size,
     check_outputs,
     checked_inputs,
     progress_enabled,
@@ -39,8 +41,7 @@ def add_precode(sub):
     p.add_argument("--top", type=int, default=5, help="how many best-scoring codes to list per segment")
     p.add_argument("--no-evidence", action="store_true", dest="no_evidence",
                    help="do not explain the suggestions (their words and similar coded segments)")
-    p.add_argument("--batch-size", type=int, default=2048, dest="batch_size",
-                   help="segments scored and written at a time: memory holds one batch, not the corpus")
+    add_batch_size(p, "scored and written")
     add_input_options(p)
     add_force(p)
     p.set_defaults(func=_cmd_precode)
@@ -50,8 +51,7 @@ def _cmd_precode(args) -> int:
     from ..model import CodingModel
     from ..streaming import precode_files
 
-    if args.batch_size < 1:
-        raise AutocodeError(f"--batch-size must be at least 1, got {args.batch_size}.")
+    check_batch_size(args)
     check_outputs(args, {"--out": [Path(args.out)]}, [args.model, *input_paths(args.inputs)])
     model = CodingModel.load(args.model)
     model.set_params(progress=False)  # the stream shows its own progress
@@ -85,8 +85,7 @@ def add_rules(sub):
     p.add_argument("--rules", help="rules table: code,pattern[,kind,speaker,heading]")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="transcripts or canonical tables")
     p.add_argument("--out", required=True, help="output: .csv, .xlsx, .jsonl or .qdpx")
-    p.add_argument("--batch-size", type=int, default=2048, dest="batch_size",
-                   help="segments matched and written at a time: memory holds one batch, not the corpus")
+    add_batch_size(p, "matched and written")
     add_input_options(p)
     add_force(p)
     p.set_defaults(func=_cmd_rules)
@@ -97,8 +96,7 @@ def _cmd_rules(args) -> int:
     from ..rules import RuleSet, read_rules
     from ..streaming import apply_rules_files
 
-    if args.batch_size < 1:
-        raise AutocodeError(f"--batch-size must be at least 1, got {args.batch_size}.")
+    check_batch_size(args)
     check_outputs(args, {"--out": [Path(args.out)]},
                    [args.codebook, *([args.rules] if args.rules else []), *input_paths(args.inputs)])
     book = Codebook.read_csv(args.codebook, encoding=args.encoding)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..exceptions import AutocodeError
 from ..io.inputs import input_paths
 from ._common import (
     Formatter,
+    add_batch_size,
     add_force,
     add_input_options,
+    check_batch_size,
     check_outputs,
     checked_inputs,
     progress_enabled,
@@ -60,9 +61,7 @@ def add_saturation(sub):
                    help="segments a candidate code needs (default 2)")
     p.add_argument("--clusters", type=int, help="group the novel segments into this many candidates (default: "
                                                 "cut where groups become looser than the existing codes)")
-    p.add_argument("--batch-size", type=int, default=2048, dest="batch_size",
-                   help="segments read and scored at a time: memory holds a batch and a few numbers per segment, "
-                        "not the corpus")
+    add_batch_size(p, "read and scored", "a batch and a few numbers per segment")
     add_input_options(p)
     add_force(p)
     p.set_defaults(func=_cmd_saturation)
@@ -73,9 +72,7 @@ def _cmd_saturation(args) -> int:
     from ..model import CodingModel
     from ..saturation import NoveltyScorer, stream_saturation
 
-    if args.batch_size < 1:
-        raise AutocodeError(f"--batch-size must be at least 1, got {args.batch_size}.")
-
+    check_batch_size(args)
     check_outputs(args, {"--out": report_files(args.out, csv_codebook=True)},
                    [args.model, *(args.data or []), *input_paths(args.inputs)])
     model = CodingModel.load(args.model)
