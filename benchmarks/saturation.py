@@ -110,6 +110,8 @@ VARIANTS = {  # score name: (space, components, combine, codable_length)
     "novelty_e5_default_relative_mahalanobis": ("e5", DEFAULT + REL, "z", True),
     "novelty_e5_new_code_relative_mahalanobis": ("e5", ("new_code", *REL), "z", True),
     "novelty_e5_relative_mahalanobis_recurrence_unexplained": ("e5", (*REL, "recurrence", "unexplained"), "z", True),
+    "novelty_e5_model_relative_mahalanobis_recurrence_unexplained": ("e5", ("model", *REL, "recurrence", "unexplained"),
+                                                                     "z", True),
 }
 REFERENCE = "novelty"  # paired differences are against this score (the default)
 REFERENCE_LSA = "novelty_lsa"  # ... or this one in a run without e5 (--space lsa)
