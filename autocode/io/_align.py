@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..corpus import NO_OFFSET, CodedCorpus, Segment, SegmentTable
+from ..corpus import NO_OFFSET, CodeColumn, CodedCorpus, Segment, SegmentTable, narrow
 from ..exceptions import FormatError
 
 __all__ = ["KeyedRows", "ColumnRows", "DocumentRows", "Interleaved", "SEGMENT_IDS_SHARED"]
@@ -167,11 +167,12 @@ class ColumnRows:
             ids = np.full(len(head), -1, dtype=np.int32)
             mine = coder == k
             ids[row_seg[mine]] = sets[mine]
-            columns[name] = [None if j < 0 else by_id[j] for j in ids.tolist()]
+            columns[name] = CodeColumn(narrow(ids), by_id)
         offsets = [None, None] if self.start is None else [np.frombuffer(a, dtype=np.int64)[head]
                                                            for a in (self.start, self.end)]
-        table = SegmentTable(strings, doc[head], seg[head], np.frombuffer(self.speaker, dtype=np.int32)[head],
-                             np.frombuffer(self.section, dtype=np.int32)[head], *offsets)
+        table = SegmentTable(strings, *(narrow(a[head]) for a in (doc, seg, np.frombuffer(self.speaker, dtype=np.int32),
+                                                                np.frombuffer(self.section, dtype=np.int32))),
+                             *offsets)
         return CodedCorpus.from_columns(table, columns, codebook=codebook)
 
     def _check(self, strings, doc, seg, row_seg, head, coder, sets) -> None:
@@ -325,10 +326,10 @@ class DocumentRows:
             ids = np.full(n, -1, dtype=np.int32)
             got = np.frombuffer(per, dtype=np.int32)[:n]
             ids[:len(got)] = got
-            columns[name] = [None if j < 0 else by_id[j] for j in ids.tolist()]
+            columns[name] = CodeColumn(narrow(ids), by_id)
         self.codings = {}
         offsets = [None, None] if self.start is None else [np.frombuffer(a, dtype=np.int64)
                                                            for a in (self.start, self.end)]
-        table = SegmentTable(strings, *(np.frombuffer(a, dtype=np.int32)
+        table = SegmentTable(strings, *(narrow(np.frombuffer(a, dtype=np.int32))
                                         for a in (self.doc, self.seg, self.speaker, self.section)), *offsets)
         return CodedCorpus.from_columns(table, columns, codebook=codebook)
