@@ -269,9 +269,11 @@ def read_coded(
         ``speaker`` that is a label given a role is read as that role.
     texts : bool
         Keep the segments' texts (default). False: the segments of tables come as a
-        :class:`~autocode.corpus.SegmentTable` with empty texts (a few dozen bytes a segment, rows aligned by
-        sorting their keys), so that a corpus of millions of segments fits in memory for agreement; rows of a
-        segment are still checked to carry the same text; a project's sources keep theirs.
+        :class:`~autocode.corpus.SegmentTable` with empty texts and each coder's codes as a
+        :class:`~autocode.corpus.CodeColumn` (a few bytes a segment; the rows aligned a document at a time as they
+        come, or, where documents interleave, read again and sorted), so that a corpus of millions of segments fits
+        in memory for agreement; rows of a segment are still checked to carry the same text; a project's sources
+        keep theirs.
     """
     if precoded not in ("keep", "exclude"):
         raise ValueError(f"precoded must be 'keep' or 'exclude', got {precoded!r}.")
