@@ -26,7 +26,7 @@ import numpy as np
 from ._sequence import LazySequence
 from .exceptions import AutocodeError, CodebookError
 
-__all__ = ["Segment", "SegmentTable", "CodedCorpus", "DEFAULT_CODER", "as_segments"]
+__all__ = ["Segment", "SegmentTable", "CodeColumn", "CodedCorpus", "DEFAULT_CODER", "as_segments"]
 
 DEFAULT_CODER = "coder"
 """Name given to the coder of a table whose ``coder`` column is empty or absent."""
@@ -125,6 +125,53 @@ class SegmentTable(LazySequence):
         return [self.strings[d] for d in ids[order]], rank[inv.ravel()]
 
 
+class CodeColumn(LazySequence):
+    """One coder's codes per segment held as numbers: a sequence of ``frozenset`` (``None`` where the coder did not
+    code the segment) that keeps, per segment, the number of its set of codes among the distinct ones. What
+    :func:`~autocode.io.read_coded` gives with ``texts=False``: 4 bytes a segment (or fewer), not a pointer each.
+
+    Parameters
+    ----------
+    ids : ndarray of int
+        Per segment, an index into ``sets``; -1 where the coder did not code the segment.
+    sets : list of frozenset
+        The distinct sets of codes.
+
+    >>> col = CodeColumn(np.array([1, -1, 0], dtype=np.int8), [frozenset(), frozenset({"a"})])
+    >>> len(col), col[0], col.tolist()
+    (3, frozenset({'a'}), [frozenset({'a'}), None, frozenset()])
+    """
+
+    def __init__(self, ids: np.ndarray, sets: Sequence[frozenset[str]]):
+        self.ids, self.sets = np.asarray(ids), list(sets)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _item(self, i: int) -> frozenset[str] | None:
+        k = self.ids[i]
+        return None if k < 0 else self.sets[k]
+
+    def tolist(self) -> list[frozenset[str] | None]:
+        """The sets as a list (the same objects: one per distinct set), ``None`` where not coded."""
+        objects = np.empty(len(self.sets) + 1, dtype=object)  # the last: None, what -1 picks
+        for k, codes in enumerate(self.sets):
+            objects[k] = codes
+        return objects[self.ids].tolist()
+
+    def __iter__(self):
+        return iter(self.tolist())
+
+
+def narrow(ids: np.ndarray) -> np.ndarray:
+    """``ids`` (integers from -1 up) in the smallest signed integer type that holds them.
+
+    >>> [narrow(np.array(a)).dtype.name for a in ([-1, 5], [-1, 300], [0, 40_000])]
+    ['int8', 'int16', 'int32']
+    """
+    return ids.astype(np.min_scalar_type(-int(ids.max(initial=0)) - 1), copy=False)
+
+
 class CodedCorpus:
     """Segments plus the codings of one or more coders.
 
@@ -151,7 +198,7 @@ class CodedCorpus:
                 raise AutocodeError(f"Segment {seg.key} appears twice. Segment ids must be unique per document.")
             self._index[seg.key] = i
         self.codebook = codebook
-        self._codings: dict[str, list[frozenset[str] | None]] = {}
+        self._codings: dict[str, list[frozenset[str] | None] | CodeColumn] = {}
         shared: dict[frozenset[str], frozenset[str]] = {}  # one object per distinct set of codes: a pointer a segment
         for coder, per_seg in (codings or {}).items():
             column: list[frozenset[str] | None] = [None] * len(self.segments)
@@ -187,6 +234,18 @@ class CodedCorpus:
         for coder, col in columns.items():
             if len(col) != len(self.segments):
                 raise AutocodeError(f"Coder {coder!r} has {len(col)} codings for {len(self.segments)} segments.")
+            if isinstance(col, CodeColumn):  # kept as numbers; each distinct set checked once
+                for k, codes in enumerate(col.sets):
+                    codes = frozenset(codes)
+                    if codes not in shared and codebook is not None:
+                        bad = next((c for c in codes if c not in codebook), None)
+                        if bad is not None:
+                            i = int(np.argmax(col.ids == k))
+                            raise CodebookError(f"Coder {coder!r}, segment {self.segments[i].key}: "
+                                                f"{codebook.unknown_message(bad)}")
+                    shared.setdefault(codes, codes)
+                self._codings[str(coder)] = CodeColumn(col.ids, [shared[frozenset(c)] for c in col.sets])
+                continue
             column: list[frozenset[str] | None] = [None] * len(self.segments)
             for i, codes in enumerate(col):
                 if codes is None:
@@ -250,16 +309,45 @@ class CodedCorpus:
     def codings(self, coder: str) -> list[frozenset[str] | None]:
         """The codes ``coder`` applied to each segment, ``None`` where the coder did not code it."""
         try:
-            return list(self._codings[coder])
+            return self._column(coder)
         except KeyError:
             raise AutocodeError(
                 f"No coder named {coder!r}; the coders are {self.coders}."
             ) from None
 
+    def _column(self, coder: str) -> list[frozenset[str] | None]:
+        col = self._codings[coder]
+        return col.tolist() if isinstance(col, CodeColumn) else list(col)
+
+    def code_ids(self, coders: Sequence[str] | None = None) -> tuple[np.ndarray, list[frozenset[str]]]:
+        """Each coder's codes per segment as numbers: ``(ids, sets)``, ``ids`` (coders, segments) of int32 indices
+        into ``sets`` (the distinct sets of codes, in order of first appearance), -1 where the coder did not code
+        the segment. Built from the numbers a corpus read with ``texts=False`` keeps, without a set per segment.
+
+        >>> c = CodedCorpus([Segment("P1", "1", "甲"), Segment("P1", "2", "乙")], {"E": {("P1", "2"): {"a"}}})
+        >>> ids, sets = c.code_ids()
+        >>> ids.tolist(), sets
+        ([[-1, 0]], [frozenset({'a'})])
+        """
+        coders = self.coders if coders is None else list(coders)
+        number: dict[frozenset[str], int] = {}
+        ids = np.empty((len(coders), len(self)), dtype=np.int32)
+        for i, coder in enumerate(coders):
+            if coder not in self._codings:
+                self.codings(coder)  # the error naming the coders
+            col = self._codings[coder]
+            if isinstance(col, CodeColumn):
+                local = np.array([number.setdefault(x, len(number)) for x in col.sets] + [-1], dtype=np.int32)
+                ids[i] = local[col.ids]  # (-1 picks the last: -1)
+            else:
+                ids[i] = np.fromiter((-1 if x is None else number.setdefault(x, len(number)) for x in col),
+                                     dtype=np.int32, count=len(self))
+        return ids, list(number)
+
     def code_counts(self, coder: str | None = None) -> Counter:
         """How many segments each code was applied to (by one coder, or by any coder)."""
         counts: Counter = Counter()
-        columns = [self.codings(coder)] if coder is not None else list(self._codings.values())
+        columns = [self.codings(coder)] if coder is not None else [self._column(c) for c in self._codings]
         for i in range(len(self)):
             applied: set[str] = set()
             for col in columns:
@@ -286,14 +374,15 @@ class CodedCorpus:
         if not self._codings:
             raise AutocodeError("The corpus has no codings to learn from.")
         if target in self._codings:
-            return list(self._codings[target])
+            return self._column(target)
         if target not in ("union", "majority"):
             raise AutocodeError(
                 f"Unknown target {target!r}: use 'union', 'majority' or one of the coders {self.coders}."
             )
         out: list[frozenset[str] | None] = []
+        columns = [self._column(c) for c in self._codings]
         for i in range(len(self)):
-            sets = [col[i] for col in self._codings.values() if col[i] is not None]
+            sets = [col[i] for col in columns if col[i] is not None]
             if not sets:
                 out.append(None)
             elif target == "union":
@@ -330,7 +419,7 @@ class CodedCorpus:
         segs = [self.segments[i] for i in rows]
         codings = {
             coder: {self.segments[i].key: col[i] for i in rows if col[i] is not None}
-            for coder, col in self._codings.items()
+            for coder, col in ((c, self._column(c)) for c in self._codings)
         }
         return CodedCorpus(segs, codings, codebook=self.codebook)
 
@@ -338,8 +427,8 @@ class CodedCorpus:
         """A copy with one more coder (e.g. the model), ``per_segment`` aligned with :attr:`segments`."""
         if len(per_segment) != len(self):
             raise AutocodeError(f"Expected {len(self)} codings, got {len(per_segment)}.")
-        codings = {c: {self.segments[i].key: s for i, s in enumerate(col) if s is not None}
-                   for c, col in self._codings.items()}
+        codings = {c: {self.segments[i].key: s for i, s in enumerate(self._column(c)) if s is not None}
+                   for c in self._codings}
         codings[coder] = {self.segments[i].key: set(s) for i, s in enumerate(per_segment) if s is not None}
         return CodedCorpus(self.segments, codings, codebook=self.codebook)
 
@@ -356,15 +445,16 @@ class CodedCorpus:
                 done[codes] = frozenset(book.rollup(codes) if depth is None else book.at_depth(codes, depth))
             return done[codes]
 
-        columns = {coder: [None if codes is None else up(codes) for codes in col]
+        columns = {coder: CodeColumn(col.ids, [up(codes) for codes in col.sets]) if isinstance(col, CodeColumn)
+                   else [None if codes is None else up(codes) for codes in col]
                    for coder, col in self._codings.items()}
         return CodedCorpus.from_columns(self.segments, columns, codebook=book, index=self._index)
 
     def rename_documents(self, mapping: Mapping[str, str]) -> CodedCorpus:
         segs = [replace(s, document=mapping.get(s.document, s.document)) for s in self.segments]
         codings = {
-            coder: {segs[i].key: c for i, c in enumerate(col) if c is not None}
-            for coder, col in self._codings.items()
+            coder: {segs[i].key: c for i, c in enumerate(self._column(coder)) if c is not None}
+            for coder in self._codings
         }
         return CodedCorpus(segs, codings, codebook=self.codebook)
 

@@ -3,10 +3,12 @@ for the disagreements listed; code sets shared between segments."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from autocode import CodedCorpus, Segment, read_coded, write_coded
 from autocode.cli import main
+from autocode.corpus import CodeColumn
 from autocode.exceptions import AutocodeError, CodebookError, FormatError
 from autocode.io.table import read_texts
 from autocode.reliability import measure_agreement
@@ -152,3 +154,39 @@ def test_agreement_on_a_corpus_read_without_texts_is_the_same(tmp_path, book, by
     assert reports[0].rows == reports[1].rows
     assert [{**d, "text": ""} for d in reports[0].disagreements] == list(reports[1].disagreements)
     assert len(reports[1].disagreements) > 0
+
+
+def test_code_columns_keep_numbers_and_act_as_lists(book):
+    """A corpus read without texts keeps each coder's codes as numbered sets: the same codings, counts, targets,
+    roll-up and subsets as lists of sets give; the codebook checked once per distinct set."""
+    segs = [Segment("P1", str(i), f"第{i}句") for i in range(5)]
+    a, b = book.ids[-1], book.ids[-2]
+    sets = [frozenset({a}), frozenset(), frozenset({a, b})]
+    ids = {"E": np.array([0, 1, -1, 2, 0], dtype=np.int8), "A": np.array([0, 0, 1, -1, 2], dtype=np.int8)}
+    numbered = CodedCorpus.from_columns(segs, {c: CodeColumn(v, sets) for c, v in ids.items()}, codebook=book)
+    lists = CodedCorpus.from_columns(segs, {c: [None if k < 0 else sets[k] for k in v] for c, v in ids.items()},
+                                     codebook=book)
+    assert numbered.codings("E") == lists.codings("E") == [sets[0], sets[1], None, sets[2], sets[0]]
+    assert numbered.codings("E")[0] is numbered.codings("A")[1]  # one object per distinct set
+    assert numbered.code_counts() == lists.code_counts() and numbered.used_codes() == lists.used_codes()
+    for target in ("union", "majority", "A"):
+        assert numbered.target_codings(target) == lists.target_codings(target)
+    up, up_lists = numbered.rolled_up(), lists.rolled_up()
+    assert [up.codings(c) for c in up.coders] == [up_lists.codings(c) for c in up.coders]
+    assert numbered.subset([3, 4]).codings("A") == [None, sets[2]]
+    code_ids, distinct = numbered.code_ids(["A", "E"])
+    assert code_ids.tolist() == [[0, 0, 1, -1, 2], [0, 1, -1, 2, 0]] and distinct == sets
+    assert lists.code_ids(["A"])[0].tolist() == [[0, 0, 1, -1, 2]]
+    with pytest.raises(AutocodeError, match=r"No coder named 'B'; the coders are \['E', 'A'\]\."):
+        numbered.code_ids(["B"])
+    with pytest.raises(CodebookError, match=r"Coder 'E', segment \('P1', '3'\): .*nope"):
+        CodedCorpus.from_columns(segs, {"E": CodeColumn(ids["E"], [*sets[:2], {"nope"}])}, codebook=book)
+
+
+def test_a_corpus_read_without_texts_holds_small_numbers(tmp_path):
+    path = tmp_path / "coded.csv"
+    write_coded(path, _corpus())
+    bare = read_coded(path, texts=False)
+    table = bare.segments
+    assert {table.document.dtype.itemsize, table.segment.dtype.itemsize, table.speaker.dtype.itemsize} == {1}
+    assert bare.codings("E") == read_coded(path).codings("E")

@@ -150,10 +150,14 @@ def test_code_sets_numbered_a_block_of_units_at_a_time_give_the_same_masi_alpha(
     monkeypatch.setattr(masi, "SET_BLOCK", 5)
     blocked = measure_agreement(corpus, n_bootstrap=20, random_state=2).row("masi_alpha", coders="E+A")
     assert blocked == whole
-    sets, ids = masi._set_ids(np.array([[[1, 0], [0, 0], [1, 1]], [[1, 0], [0, 1], [0, 0]]], dtype=bool),
-                              np.array([[True, True, True], [True, True, False]]))
+    ux = np.array([[[1, 0], [0, 0], [1, 1]], [[1, 0], [0, 1], [0, 0]]], dtype=bool)
+    sets, row = masi._set_rows(ux)
     assert sets.tolist() == [[0], [64], [128], [192]]  # np.unique's order of the packed bits
-    assert ids.tolist() == [[2, 0, 3], [2, 1, 0]]
+    assert masi._block_ids(ux, np.array([[True, True, True], [True, True, False]]), 0, row).tolist() == [
+        [2, 0, 3], [2, 1, 0]]
+    assert masi._block_ids(ux, np.ones((2, 3), dtype=bool), 2, row).tolist() == [[3], [0]]  # a block's units only
+    monkeypatch.setattr(masi, "MASI_MAX_SETS", 3)
+    assert masi._set_rows(ux) is None
 
 
 def test_documents_whose_segments_are_apart_are_summed_whole(monkeypatch):

@@ -3,9 +3,13 @@
 :func:`~autocode.io.read_coded` reads rows one at a time and hands each to a store: :class:`KeyedRows` keeps a
 :class:`~autocode.corpus.Segment` per segment and finds a segment's row by its key as rows come (the texts
 kept); :class:`ColumnRows` keeps a few integers per row and aligns the rows at the end by sorting their keys
-(texts left out), so that a table of millions of segments takes a few dozen bytes a segment. Both raise the same
-one-line errors, naming the file and row: a segment whose rows carry different texts, a coder with two rows of
-different codes for one segment.
+(texts left out), so that a table of millions of segments takes a few dozen bytes a segment; :class:`DocumentRows`
+aligns the rows of one document at a time as they come (texts left out), keeping a few integers a segment and none
+a row, so that its memory is that of the segments, not of the rows and their sort; it stops with
+:class:`Interleaved` where documents interleave so much that it would be slow (the reader then reads again with
+:class:`ColumnRows`). All raise the same one-line errors, naming the file and row of the first offending row in
+reading order: a segment whose rows carry different texts, a coder with two rows of different codes for one
+segment.
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..corpus import NO_OFFSET, CodedCorpus, Segment, SegmentTable
+from ..corpus import NO_OFFSET, CodeColumn, CodedCorpus, Segment, SegmentTable, narrow
 from ..exceptions import FormatError
 
-__all__ = ["KeyedRows", "ColumnRows", "SEGMENT_IDS_SHARED"]
+__all__ = ["KeyedRows", "ColumnRows", "DocumentRows", "Interleaved", "SEGMENT_IDS_SHARED"]
 
 SEGMENT_IDS_SHARED = 100_000
 """Distinct segment ids held once each by :class:`KeyedRows` (turn numbers repeat in every document); past this
@@ -163,11 +167,12 @@ class ColumnRows:
             ids = np.full(len(head), -1, dtype=np.int32)
             mine = coder == k
             ids[row_seg[mine]] = sets[mine]
-            columns[name] = [None if j < 0 else by_id[j] for j in ids.tolist()]
+            columns[name] = CodeColumn(narrow(ids), by_id)
         offsets = [None, None] if self.start is None else [np.frombuffer(a, dtype=np.int64)[head]
                                                            for a in (self.start, self.end)]
-        table = SegmentTable(strings, doc[head], seg[head], np.frombuffer(self.speaker, dtype=np.int32)[head],
-                             np.frombuffer(self.section, dtype=np.int32)[head], *offsets)
+        table = SegmentTable(strings, *(narrow(a[head]) for a in (doc, seg, np.frombuffer(self.speaker, dtype=np.int32),
+                                                                np.frombuffer(self.section, dtype=np.int32))),
+                             *offsets)
         return CodedCorpus.from_columns(table, columns, codebook=codebook)
 
     def _check(self, strings, doc, seg, row_seg, head, coder, sets) -> None:
@@ -194,3 +199,137 @@ class ColumnRows:
                               self.row[r])
         raise _codes_clash(next(c for c, k in self.coders.items() if k == coder[r]), strings[doc[r]],
                            strings[seg[r]], path, self.row[r])
+
+
+class Interleaved(Exception):
+    """Raised by :class:`DocumentRows` where documents interleave so much that finding their segments again would
+    cost more than sorting the rows: read again with :class:`ColumnRows`."""
+
+
+GROW = 4096
+"""Entries a coder's column grows by (with "not coded") when a row names a segment past its end."""
+
+
+class DocumentRows:
+    """Rows aligned into segments a document at a time as they come; the segments come as a
+    :class:`~autocode.corpus.SegmentTable` without texts.
+
+    The segment ids of the document being read are found in a dict; when the rows turn to another document, it is
+    dropped. A document whose rows come back later (one file per coder, a table sorted by coder) has its segments
+    found again from the stretches of segments it holds. Per segment it keeps its strings' numbers, the hash of its
+    text, the file and row where it first stands and each coder's set of codes as a number: memory that grows with
+    the segments, not the rows. Where finding documents again has cost more segments than rows were read (rows of
+    many documents interleaved, e.g. a table sorted by segment id), it raises :class:`Interleaved`.
+    """
+
+    def __init__(self, paths: list[Path]):
+        self.paths = paths
+        self.strings: dict[str, int] = {}
+        self.doc, self.seg, self.speaker, self.section = array("i"), array("i"), array("i"), array("i")
+        self.start: array | None = None
+        self.end: array | None = None
+        self.hash, self.file, self.row = array("q"), array("h"), array("q")
+        self.codings: dict[str, array] = {}  # per coder, per segment: the number of its set of codes, -1: not coded
+        self.sets: dict[frozenset[str], int] = {}
+        # per document (by its string's number): the first stretch of segments it holds (start, stop; -1: none);
+        # further stretches of a document whose rows came back after another document's new segments
+        self.stretch = array("q")
+        self.more: dict[int, list[list[int]]] = {}
+        self.open_doc = -1
+        self.open: dict[int, int] = {}  # the open document's segment ids -> segment
+        self.rows = self.found_again = 0
+
+    def _id(self, s: str) -> int:
+        k = self.strings.setdefault(s, len(self.strings))
+        if k == len(self.stretch) // 2:
+            self.stretch.extend((-1, -1))
+        return k
+
+    def _turn_to(self, d: int) -> None:
+        """Make document ``d`` the open one: its segment ids found again when it holds segments already."""
+        self.open_doc = d
+        if self.stretch[2 * d] < 0:
+            self.open = {}
+            return
+        stretches = [self.stretch[2 * d:2 * d + 2].tolist(), *self.more.get(d, ())]
+        self.found_again += sum(b - a for a, b in stretches)
+        if self.found_again > self.rows:
+            raise Interleaved
+        seg = self.seg
+        self.open = {seg[i]: i for a, b in stretches for i in range(a, b)}
+
+    def segment(self, k_path: int, row: int, doc: str, seg: str, text: str, speaker: str, start: int | None,
+                end: int | None, section: str) -> int:
+        """The index of the row's segment (a new one at its first row)."""
+        d = self._id(doc)
+        if d != self.open_doc:
+            self._turn_to(d)
+        self.rows += 1
+        s = self._id(seg)
+        i = self.open.get(s)
+        if i is not None:
+            if self.hash[i] != hash(text):
+                raise _text_clash(doc, seg, self.paths[self.file[i]], self.row[i], self.paths[k_path], row)
+            return i
+        i = self.open[s] = len(self.doc)
+        self.doc.append(d)
+        self.seg.append(s)
+        self.speaker.append(self._id(speaker))
+        self.section.append(self._id(section))
+        if (start is not None or end is not None) and self.start is None:  # the first offsets: none before
+            self.start, self.end = array("q", [NO_OFFSET]) * i, array("q", [NO_OFFSET]) * i
+        if self.start is not None:
+            self.start.append(NO_OFFSET if start is None else start)
+            self.end.append(NO_OFFSET if end is None else end)
+        self.hash.append(hash(text))
+        self.file.append(k_path)
+        self.row.append(row)
+        last = self.more[d][-1] if d in self.more else None
+        if self.stretch[2 * d] < 0:
+            self.stretch[2 * d], self.stretch[2 * d + 1] = i, i + 1
+        elif (last[1] if last else self.stretch[2 * d + 1]) == i:
+            if last:
+                last[1] = i + 1
+            else:
+                self.stretch[2 * d + 1] = i + 1
+        else:
+            self.more.setdefault(d, []).append([i, i + 1])
+        return i
+
+    def coding(self, i: int, coder: str, codes: frozenset[str], k_path: int, row: int) -> None:
+        """Coder ``coder`` applied ``codes`` to segment ``i``."""
+        per = self.codings.get(coder)
+        if per is None:
+            per = self.codings[coder] = array("i")
+        if i >= len(per):
+            per.extend(array("i", [-1]) * max(i + 1 - len(per), GROW))
+        k = self.sets.setdefault(codes, len(self.sets))
+        if per[i] >= 0 and per[i] != k:
+            raise _codes_clash(coder, self._string(self.doc[i]), self._string(self.seg[i]), self.paths[k_path],
+                               row)
+        per[i] = k
+
+    def _string(self, k: int) -> str:
+        """The string numbered ``k`` (for an error message: a search through the strings)."""
+        return next(s for s, j in self.strings.items() if j == k)
+
+    def __len__(self) -> int:
+        return len(self.doc)
+
+    def corpus(self, codebook) -> CodedCorpus:
+        n = len(self.doc)
+        strings = list(self.strings)
+        self.strings, self.open, self.more = {}, {}, {}
+        by_id = list(self.sets)
+        columns = {}
+        for name, per in self.codings.items():
+            ids = np.full(n, -1, dtype=np.int32)
+            got = np.frombuffer(per, dtype=np.int32)[:n]
+            ids[:len(got)] = got
+            columns[name] = CodeColumn(narrow(ids), by_id)
+        self.codings = {}
+        offsets = [None, None] if self.start is None else [np.frombuffer(a, dtype=np.int64)
+                                                           for a in (self.start, self.end)]
+        table = SegmentTable(strings, *(narrow(np.frombuffer(a, dtype=np.int32))
+                                        for a in (self.doc, self.seg, self.speaker, self.section)), *offsets)
+        return CodedCorpus.from_columns(table, columns, codebook=codebook)

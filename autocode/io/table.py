@@ -28,7 +28,7 @@ from pathlib import Path
 from .._files import atomic_write
 from ..corpus import DEFAULT_CODER, CodedCorpus, Segment
 from ..exceptions import AutocodeWarning, CodebookError, FormatError
-from ._align import ColumnRows, KeyedRows
+from ._align import ColumnRows, DocumentRows, Interleaved, KeyedRows
 from ._tabular import EXCEL_SUFFIXES, read_records
 from .transcript import decode_bytes
 
@@ -269,9 +269,11 @@ def read_coded(
         ``speaker`` that is a label given a role is read as that role.
     texts : bool
         Keep the segments' texts (default). False: the segments of tables come as a
-        :class:`~autocode.corpus.SegmentTable` with empty texts (a few dozen bytes a segment, rows aligned by
-        sorting their keys), so that a corpus of millions of segments fits in memory for agreement; rows of a
-        segment are still checked to carry the same text; a project's sources keep theirs.
+        :class:`~autocode.corpus.SegmentTable` with empty texts and each coder's codes as a
+        :class:`~autocode.corpus.CodeColumn` (a few bytes a segment; the rows aligned a document at a time as they
+        come, or, where documents interleave, read again and sorted), so that a corpus of millions of segments fits
+        in memory for agreement; rows of a segment are still checked to carry the same text; a project's sources
+        keep theirs.
     """
     if precoded not in ("keep", "exclude"):
         raise ValueError(f"precoded must be 'keep' or 'exclude', got {precoded!r}.")
@@ -294,7 +296,32 @@ def read_coded(
         return corpus
     roles = _roles(speakers)
     required = ("document", "segment", "text", "codes") if require_codes else ("document", "segment", "text")
-    store = KeyedRows(paths) if texts else ColumnRows(paths)
+    fill = dict(encoding=encoding, coder=coder, codebook=codebook, roles=roles, required=required)
+    if texts:
+        store = KeyedRows(paths)
+        machine = _fill(store, paths, **fill)
+    else:
+        # a document at a time as rows come; where documents interleave too much, again with the rows sorted
+        store = DocumentRows(paths)
+        try:
+            machine = _fill(store, paths, **fill)
+        except Interleaved:
+            store = None
+        if store is None:
+            store = ColumnRows(paths)
+            machine = _fill(store, paths, **fill)
+    if not len(store):
+        raise FormatError("No rows below the header.", paths[0])
+    corpus = store.corpus(codebook)
+    if precoded == "exclude":
+        corpus = _without_precoded(corpus, machine, include, paths[0])
+    return corpus
+
+
+def _fill(store, paths: list[Path], *, encoding: str | None, coder: str | None, codebook, roles: dict[str, str],
+          required: tuple[str, ...]) -> dict[str, str]:
+    """Hand every row of ``paths`` to ``store`` (its segment, then its coding); returns the pre-coded coders and
+    the file each came from."""
     machine: dict[str, str] = {}  # pre-coded coder -> the file it came from
     for k_path, path in enumerate(paths):
         # two passes, one row at a time (the rows are never held): the columns and whether any row names a
@@ -337,12 +364,7 @@ def read_coded(
                 except CodebookError as err:
                     raise CodebookError(f"{path}, {loc}: {err} Add it to the codebook or correct the id.") from None
             store.coding(i, name, frozenset(codes), k_path, row["_row"])
-    if not len(store):
-        raise FormatError("No rows below the header.", paths[0])
-    corpus = store.corpus(codebook)
-    if precoded == "exclude":
-        corpus = _without_precoded(corpus, machine, include, paths[0])
-    return corpus
+    return machine
 
 
 def _scan(path: Path, encoding: str | None, required: tuple[str, ...]) -> tuple[list[str], bool]:

@@ -18,42 +18,42 @@ MASI_MAX_SETS = 3000
 """More distinct label sets than this: no MASI alpha (its distance matrix grows with the square)."""
 
 SET_BLOCK = 65536
-"""Units whose sets of codes are numbered at a time (their packed bits and sort held, not the corpus's)."""
+"""Units whose sets of codes are numbered and summed at a time (their packed bits, sort and disagreements held, not
+the corpus's)."""
 
 
-def _document_margins(vals: np.ndarray, take: np.ndarray, weight: np.ndarray, unit_doc: np.ndarray,
-                      n_docs: int, n_sets: int) -> sp.csr_matrix:
-    """(documents x sets): the weighted count of each set of codes among the pairable values (coder ``i``'s
-    set ``vals[i, u]`` of unit ``u`` where ``take[i, u]``) of each document, summed :data:`SET_BLOCK` units at a
-    time."""
-    total = sp.csr_matrix((n_docs, n_sets))
-    for s in range(0, vals.shape[1], SET_BLOCK):
-        coder, unit = np.nonzero(take[:, s:s + SET_BLOCK])
-        unit += s
-        total = total + sp.csr_matrix((weight[unit], (unit_doc[unit], vals[coder, unit])), shape=(n_docs, n_sets))
-    return total
-
-
-def _set_ids(ux: Decisions, ucoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(sets, ids)``: the distinct sets of codes the coders applied, as packed bits in ``np.unique``'s
-    (byte-wise) order, and each coder's set per unit as an index into them (0 where the coder did not code the
-    unit), numbered :data:`SET_BLOCK` units at a time. Stops counting past :data:`MASI_MAX_SETS` sets (``ids``
-    then unused)."""
+def _set_rows(ux: Decisions) -> tuple[np.ndarray, dict[bytes, int]] | None:
+    """``(sets, row)``: the distinct sets of codes in ``ux`` (the empty set among them where a coder applied none
+    or did not code a unit), as packed bits in ``np.unique``'s (byte-wise) order, and each set's packed bytes ->
+    its row of ``sets``; found :data:`SET_BLOCK` units at a time. ``None`` past :data:`MASI_MAX_SETS` sets."""
     m, n_units, n_codes = ux.shape
-    number: dict[bytes, int] = {}
-    ids = np.zeros((m, n_units), dtype=np.int64)
+    seen: set[bytes] = set()
     for s in range(0, n_units, SET_BLOCK):
-        packed = np.packbits(ux[:, s:s + SET_BLOCK], axis=-1)
-        block, inv = np.unique(packed.reshape(-1, packed.shape[-1]), axis=0, return_inverse=True)
-        local = np.array([number.setdefault(row.tobytes(), len(number)) for row in block], dtype=np.int64)
-        ids[:, s:s + SET_BLOCK] = local[inv.ravel()].reshape(m, -1)
-        if len(number) > MASI_MAX_SETS:
-            break
-    keys = sorted(number)  # bytes sort as np.unique sorts rows of uint8
-    order = np.empty(len(keys), dtype=np.int64)
-    order[[number[k] for k in keys]] = np.arange(len(keys))
+        seen.update(r.tobytes() for r in np.unique(_packed(ux, s)))
+        if len(seen) > MASI_MAX_SETS:
+            return None
+    keys = sorted(seen)  # bytes sort as np.unique sorts rows of uint8
     sets = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), (n_codes + 7) // 8)
-    return sets, np.where(ucoded, order[ids], 0)
+    return sets, {k: i for i, k in enumerate(keys)}
+
+
+def _block_ids(ux: Decisions, ucoded: np.ndarray, s: int, row: dict[bytes, int]) -> np.ndarray:
+    """(coders, units): each coder's set of codes of the units ``s, s + 1, ...`` (:data:`SET_BLOCK` of them) as a
+    row of :func:`_set_rows`'s sets, 0 where the coder did not code the unit."""
+    packed = _packed(ux, s)
+    block, inv = np.unique(packed, return_inverse=True)
+    local = np.array([row[r.tobytes()] for r in block], dtype=np.int64)
+    m = ux.shape[0]
+    return np.where(ucoded[:, s:s + SET_BLOCK], local[inv.ravel()].reshape(m, -1), 0)
+
+
+def _packed(ux: Decisions, s: int) -> np.ndarray:
+    """(coders x units,): each coder's set of codes of the units ``s, s + 1, ...`` (:data:`SET_BLOCK` of them) as
+    its packed bits, one opaque item each (``np.unique`` sorts them byte-wise, as it sorts rows of uint8 with
+    ``axis=0``, and faster)."""
+    packed = np.packbits(ux[:, s:s + SET_BLOCK], axis=-1)
+    nbytes = packed.shape[-1]
+    return np.ascontiguousarray(packed.reshape(-1, nbytes)).view(np.dtype((np.void, nbytes))).ravel()
 
 
 def _expected(wm: np.ndarray, delta: np.ndarray) -> np.ndarray:
@@ -94,21 +94,34 @@ def masi_row(ux: Decisions, ucoded: np.ndarray, weight: np.ndarray, unit_doc: np
         The group's name (``"E+A"``) and kind (``"humans"``, ``"all"``), for the row.
     """
     m, n_units, n_codes = ux.shape
-    uniq, vals = _set_ids(ux, ucoded)
-    n_sets = len(uniq)
-    applied = float((weight * ux.applied_any()).sum())
-    if n_sets > MASI_MAX_SETS:
+    found = _set_rows(ux)
+    if found is None:
+        applied = float(sum((weight[s:s + SET_BLOCK] * ux[:, s:s + SET_BLOCK].any(axis=(0, 2))).sum()
+                            for s in range(0, n_units, SET_BLOCK)))
         note = (f"MASI alpha is not computed: the coders used more than {MASI_MAX_SETS} distinct sets of codes.")
         return make_row("pooled", "", "", "masi_alpha", coders, kind, np.nan, None, None, 0.0, applied), note
+    uniq, set_row = found
+    n_sets = len(uniq)
     delta = masi_distances(np.unpackbits(uniq, axis=1)[:, :n_codes].astype(bool))
-    r = ucoded.sum(axis=0)
-    ok = r >= 2
-    do = np.zeros(n_units)
-    for i, j in combinations(range(m), 2):
-        do += 2 * delta[vals[i], vals[j]] * (ucoded[i] & ucoded[j])
-    do = np.where(ok, do / np.maximum(r - 1, 1), 0.0) * weight
-    doc_do = np.bincount(unit_doc, weights=do, minlength=n_docs)
-    doc_marg = _document_margins(vals, ucoded & ok, weight, unit_doc, n_docs, n_sets)  # (docs, sets)
+    # per document: the observed disagreement and the weighted count of each set among the pairable values,
+    # a block of units at a time (each document's sum added to in unit order, as one pass over the units adds)
+    doc_do = np.zeros(n_docs)
+    doc_marg = sp.csr_matrix((n_docs, n_sets))
+    applied = pairable = 0.0
+    for s in range(0, n_units, SET_BLOCK):
+        vals, coded = _block_ids(ux, ucoded, s, set_row), ucoded[:, s:s + SET_BLOCK]
+        w, docs = weight[s:s + SET_BLOCK], unit_doc[s:s + SET_BLOCK]
+        r = coded.sum(axis=0)
+        ok = r >= 2
+        do = np.zeros(len(w))
+        for i, j in combinations(range(m), 2):
+            do += 2 * delta[vals[i], vals[j]] * (coded[i] & coded[j])
+        do = np.where(ok, do / np.maximum(r - 1, 1), 0.0) * w
+        doc_do = np.bincount(np.r_[np.arange(n_docs), docs], weights=np.r_[doc_do, do], minlength=n_docs)
+        coder, unit = np.nonzero(coded & ok)
+        doc_marg = doc_marg + sp.csr_matrix((w[unit], (docs[unit], vals[coder, unit])), shape=(n_docs, n_sets))
+        applied += float((w * ux[:, s:s + SET_BLOCK].any(axis=(0, 2))).sum())
+        pairable += float(w[ok].sum())
     n_doc = np.asarray(doc_marg.sum(axis=1)).ravel()
     value = _alpha(n_doc.sum(), doc_do.sum(), _expected(np.asarray(doc_marg.sum(axis=0)), delta))[0]
     lo = hi = None
@@ -130,5 +143,5 @@ def masi_row(ux: Decisions, ucoded: np.ndarray, weight: np.ndarray, unit_doc: np
                 wm = wm + np.asarray((marg[k].T @ c.T).T)
             de = _expected(wm, delta)
         lo, hi = percentile_interval(_alpha(n, do_w, de), confidence)
-    row = make_row("pooled", "", "", "masi_alpha", coders, kind, value, lo, hi, float(weight[ok].sum()), applied)
+    row = make_row("pooled", "", "", "masi_alpha", coders, kind, value, lo, hi, pairable, applied)
     return row, None

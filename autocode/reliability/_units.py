@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from ..agreement import AgreementError
 from ..codebook import Codebook
-from ..corpus import CodedCorpus
+from ..corpus import CodedCorpus, narrow
 
 __all__ = ["Decisions", "Units", "build_units", "char_units", "code_decisions", "depth_for", "find_missing"]
 
@@ -109,27 +109,28 @@ def code_decisions(corpus: CodedCorpus, coders: Sequence[str], codes: Sequence[s
     """``(codes, x, coded)``: the compared codes (default: every code a coder applied, in codebook order), and
     per coder which codes they applied to each segment (coders x segments x codes) and which segments they
     coded (coders x segments)."""
-    columns = {c: corpus.codings(c) for c in coders}
-    empty = [c for c, col in columns.items() if all(x is None for x in col)]
+    numbers, distinct = corpus.code_ids(coders)  # (coders, segments): -1 not coded
+    coded = numbers >= 0
+    empty = [c for c, got in zip(coders, coded) if not got.any()]
     if empty:
         raise AgreementError(
             f"Coder(s) {empty} coded no segment. Check the coder names in the 'coder' column (or the file "
             f"names), or leave them out with coders=[...]."
         )
-    silent = [c for c, col in columns.items() if not any(col_x for col_x in col if col_x is not None)]
-    if silent and len(silent) < len(columns):  # (nobody applied any code: said below)
+    # each distinct set's row of the decisions: the empty set (applied none, or did not code) is row 0
+    nonempty = [k for k, x in enumerate(distinct) if x]
+    row = np.zeros(len(distinct) + 1, dtype=np.int32)  # the last: what -1 (not coded) picks
+    row[nonempty] = np.arange(1, len(nonempty) + 1)
+    ids = narrow(row)[numbers]  # (the smallest integers that number the sets)
+    del numbers
+    silent = [c for c, got in zip(coders, ids) if not got.any()]
+    if silent and len(silent) < len(coders):  # (nobody applied any code: said below)
         raise AgreementError(
             f"Coder(s) {silent} applied no code to any segment they coded, so agreement with them cannot be "
             "measured (their chance-corrected agreement would be 0 or undefined). Check their 'codes' column "
             "(code ids joined by ';'), or leave them out with coders=[...] (CLI: --coders)."
         )
-    number: dict[frozenset[str] | None, int] = {None: 0, frozenset(): 0}  # each distinct set of codes, numbered
-    ids = np.zeros((len(coders), len(corpus)), dtype=np.int32)
-    for i, c in enumerate(coders):
-        ids[i] = np.fromiter((number.setdefault(x, len(number) - 1) for x in columns[c]), dtype=np.int32,
-                             count=len(corpus))
-    coded = np.array([[x is not None for x in columns[c]] for c in coders], dtype=bool)  # (m, N)
-    distinct = [x for x in number if x is not None]  # in order of their numbers
+    distinct = [frozenset(), *(distinct[k] for k in nonempty)]  # in order of their rows
     if codes is None:
         used = set().union(*distinct)
         book = corpus.codebook
@@ -153,13 +154,14 @@ def build_units(corpus: CodedCorpus, coders: Sequence[str], codes: Sequence[str]
     ``"character"``)."""
     codes, x, coded = code_decisions(corpus, coders, codes)
     docs, unit_doc = corpus.document_index()
+    unit_doc = unit_doc.astype(np.int32) if len(docs) < 2**31 else unit_doc
     if level == "character":
         cover, weight, unit_doc = char_units(corpus)
         ucoded = np.stack([(cover @ coded[i].astype(np.float64)) > 0 for i in range(len(coders))])
         ux = Decisions.from_dense(np.stack([(cover @ x[i, :].astype(np.float64)) > 0 for i in range(len(coders))])
                                   & ucoded[:, :, None])
     else:
-        ux, ucoded, weight = x, coded, np.ones(len(corpus))
+        ux, ucoded, weight = x, coded, np.broadcast_to(np.float64(1), (len(corpus),))  # (one number held)
     return Units(codes, x, coded, ux, ucoded, weight, unit_doc, docs)
 
 
